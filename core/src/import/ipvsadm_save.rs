@@ -1,0 +1,28 @@
+//! Reads `ipvsadm -S -n` output: one `-A` or `-a` command a line.
+
+use super::builder::Builder;
+use super::{ipvsadm, shell};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::Topology;
+use crate::source::Span;
+use crate::LoadError;
+use std::collections::HashMap;
+
+pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
+    let mut b = Builder {
+        assume_real_servers_configured: true,
+        ..Builder::default()
+    };
+    let vars = HashMap::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let span = Span::new(offset, offset + line.trim_end().len());
+        match shell::words(line, offset, &vars) {
+            Some(words) if words.is_empty() => {}
+            Some(words) => ipvsadm::apply(&mut b, &words, span),
+            None => b.note("DR101", Severity::Warning, "unterminated quote", span, ""),
+        }
+        offset += line.len();
+    }
+    b.finish()
+}

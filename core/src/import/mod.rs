@@ -1,0 +1,15 @@
+//! Importers: read what users already have into a [`Topology`], keeping
+//! spans into *their* file so that diagnostics point at their lines.
+//!
+//! - [`script`]: shell scripts that run `ipvsadm`, `ifconfig`, `ip`, `route`
+//!   and `sysctl`, like the ones in LVS-DR walkthroughs.
+//! - [`ipvsadm_save`]: the output of `ipvsadm -S -n`.
+//!
+//! Both share the `ipvsadm` command-line reader in [`ipvsadm`] and the
+//! [`builder::Builder`] that turns collected facts into a topology.
+
+pub mod builder;
+pub mod ipvsadm;
+pub mod ipvsadm_save;
+pub mod script;
+pub mod shell;

@@ -1,0 +1,152 @@
+//! # lvsdr-core
+//!
+//! Everything lvsdr knows about Linux Virtual Server in Direct Routing mode,
+//! as pure functions with no I/O (it compiles to `wasm32-unknown-unknown`).
+//!
+//! - [`model`]: the validated [`Topology`]: director, VIP, virtual services,
+//!   real servers, client.
+//! - [`topology_file`]: the TOML and JSON formats, read in two steps (loose
+//!   input with spans, then validation into the model).
+//! - [`import`]: what users already have (`ipvsadm` shell scripts,
+//!   `ipvsadm -S` dumps), with spans into *their* file.
+//! - [`lint`]: the rule catalogue; one rule a file, each with its doc.
+//! - [`render`]: every artifact a DR setup needs.
+//! - [`predict`]: which real server the kernel's scheduler picks, connection
+//!   by connection.
+//! - [`plan`]: the [`plan::LabPlan`], plain data that the harness executes.
+#![deny(unsafe_code)]
+
+pub mod diagnostic;
+pub mod import;
+pub mod lint;
+pub mod model;
+pub mod plan;
+pub mod predict;
+pub mod render;
+pub mod source;
+pub mod topology_file;
+
+pub use diagnostic::{Diagnostic, LocatedDiagnostic, Severity};
+pub use model::Topology;
+pub use source::Span;
+
+use serde::Serialize;
+
+/// Input that cannot be read as a topology at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LoadError {
+    pub message: String,
+    pub span: Span,
+    pub help: Option<String>,
+}
+
+impl LoadError {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let mut d = Diagnostic::new("DR000", Severity::Error, self.message.clone(), self.span);
+        d.help = self.help.clone();
+        d
+    }
+}
+
+/// The formats lvsdr reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Toml,
+    Json,
+    Script,
+    IpvsadmSave,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Toml, Format::Json, Format::Script, Format::IpvsadmSave];
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Toml => "toml",
+            Format::Json => "json",
+            Format::Script => "script",
+            Format::IpvsadmSave => "ipvsadm-save",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Guesses the format from the text itself.
+    pub fn detect(text: &str) -> Format {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') {
+            return Format::Json;
+        }
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if !lines.is_empty() && lines.iter().all(|l| l.starts_with("-A ") || l.starts_with("-a ")) {
+            return Format::IpvsadmSave;
+        }
+        let tomlish = lines
+            .iter()
+            .filter(|l| l.starts_with('[') || (l.contains(" = ") && !l.contains("$(")))
+            .count();
+        if text.starts_with("#!")
+            || lines
+                .iter()
+                .any(|l| l.contains("ipvsadm") || l.starts_with("ifconfig") || l.starts_with("sysctl ") || l.starts_with("ip "))
+        {
+            if tomlish * 2 < lines.len() {
+                return Format::Script;
+            }
+        }
+        Format::Toml
+    }
+}
+
+/// The result of reading and linting one source text.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub format: Format,
+    pub topology: Option<Topology>,
+    /// Importer findings, then lint findings; a load error alone when the input is unreadable.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Reads a topology in the given (or detected) format.
+pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Vec<Diagnostic>), LoadError>) {
+    let format = format.unwrap_or_else(|| Format::detect(text));
+    let result = match format {
+        Format::Toml => topology_file::from_toml(text).map(|t| (t, vec![])),
+        Format::Json => topology_file::from_json(text).map(|t| (t, vec![])),
+        Format::Script => import::script::import(text),
+        Format::IpvsadmSave => import::ipvsadm_save::import(text),
+    };
+    (format, result)
+}
+
+/// Reads and lints a source text: what `lvsdr lint` and the playground do.
+pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
+    let (format, result) = load(text, format);
+    match result {
+        Ok((topology, mut diagnostics)) => {
+            diagnostics.extend(lint::lint(&topology, text));
+            Analysis {
+                format,
+                topology: Some(topology),
+                diagnostics,
+            }
+        }
+        Err(e) => Analysis {
+            format,
+            topology: None,
+            diagnostics: vec![e.to_diagnostic()],
+        },
+    }
+}

@@ -1,0 +1,48 @@
+use super::prelude::*;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "DR012",
+    name: "director-send-redirects",
+    severity: Severity::Warning,
+    summary: "the director should not send ICMP redirects",
+    doc: r#"## What it does
+Checks that the director sets `send_redirects = 0` on `all` and on its LAN
+interface.
+
+## Why it matters
+In DR the director receives a packet on its LAN interface and sends it back
+out of the same interface to a real server on the same subnet. That is the
+textbook case for an ICMP redirect: the kernel may tell the client "send it
+to the real server directly", teaching clients to bypass the director.
+
+## Example
+```toml
+[director]
+sysctl = {}
+```
+
+## Fix
+```toml
+sysctl = { "net.ipv4.conf.all.send_redirects" = 0, "net.ipv4.conf.eth0.send_redirects" = 0 }
+```
+
+## References
+- LVS-HOWTO, "ICMP redirects"; Linux `ip-sysctl.rst`: send_redirects
+"#,
+};
+
+pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    let d = &cx.topology.director;
+    let iface = &d.interface.value;
+    // The kernel sends redirects when either `all` or the interface allows it.
+    let all = d.sysctls.conf("all", "send_redirects").map(|v| v.value).unwrap_or(1);
+    let own = d.sysctls.conf(iface, "send_redirects").map(|v| v.value).unwrap_or(1);
+    if all != 0 || own != 0 {
+        out.push(
+            cx.diag(&META, "the director may send ICMP redirects to clients", d.span)
+                .label(format!("send_redirects: all = {all}, {iface} = {own}"))
+                .help(format!("set net.ipv4.conf.all.send_redirects = 0 and net.ipv4.conf.{iface}.send_redirects = 0"))
+                .node("director"),
+        );
+    }
+}

@@ -1,0 +1,41 @@
+use super::prelude::*;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "DR025",
+    name: "director-vip-prefix",
+    severity: Severity::Warning,
+    summary: "the VIP on the director should be a /32",
+    doc: r#"## What it does
+Checks that the director carries the VIP as a /32.
+
+## Why it matters
+With the LAN's prefix the VIP adds a second connected route for the same
+subnet, and the kernel may pick the VIP as the source address of the
+director's own traffic (ARP requests included), announcing the VIP with
+the wrong meaning and confusing failover.
+
+## Example
+```toml
+vip = "192.168.1.192/24"
+```
+
+## Fix
+```toml
+vip = "192.168.1.192"   # /32
+```
+
+## References
+- LVS-HOWTO, "VIP netmask"
+"#,
+};
+
+pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    let d = &cx.topology.director;
+    if d.vip_prefix.value != 32 {
+        out.push(
+            cx.diag(&META, format!("the VIP is on the director as a /{}", d.vip_prefix.value), d.vip_prefix.span.or(d.span))
+                .help("put the VIP on the director as a /32")
+                .node("director"),
+        );
+    }
+}

@@ -1,0 +1,43 @@
+use super::prelude::*;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "DR024",
+    name: "duplicate-service",
+    severity: Severity::Error,
+    summary: "a virtual service is defined twice",
+    doc: r#"## What it does
+Finds two virtual services with the same protocol and port (or fwmark).
+
+## Why it matters
+The kernel refuses the second `-A` with "Service already exists", so the
+script stops halfway (or, without `set -e`, keeps the first definition and
+adds the second one's servers to it).
+
+## Example
+```toml
+[[service]]
+port = 80
+[[service]]
+port = 80
+```
+
+## Fix
+Merge the two services.
+
+## References
+- `ipvsadm(8)`: `-A`, `-E`
+"#,
+};
+
+pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    let services = &cx.topology.services;
+    for (i, s) in services.iter().enumerate() {
+        if services[..i].iter().any(|o| o.key.value == s.key.value) {
+            out.push(
+                cx.diag(&META, format!("service {} is defined more than once", s.key.value), s.key.span.or(s.span))
+                    .help("merge its real servers into the first definition")
+                    .node("director"),
+            );
+        }
+    }
+}

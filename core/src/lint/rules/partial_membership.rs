@@ -1,0 +1,48 @@
+use super::prelude::*;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "DR023",
+    name: "partial-membership",
+    severity: Severity::Info,
+    summary: "a real server serves some virtual ports of the VIP but not others",
+    doc: r#"## What it does
+Notes real servers that are members of some services of the VIP but not of
+others.
+
+## Why it matters
+Every real server holds the VIP and receives whatever the director sends.
+A server left out of one service is fine for IPVS, but it usually means a
+forgotten `-a` line, and clients that stick to one server (persistence,
+`sh`) cannot reach the other port there.
+
+## Example
+```toml
+# rs2 is in tcp/80 but not in tcp/25
+```
+
+## Fix
+Add the server to every service, or document why it is left out.
+
+## References
+- LVS-HOWTO, "every realserver must serve every port"
+"#,
+};
+
+pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    let t = cx.topology;
+    for rs in &t.real_servers {
+        let member_of: Vec<_> = t.services.iter().filter(|s| s.destinations.iter().any(|d| d.server.value == rs.name.value)).collect();
+        if member_of.is_empty() {
+            continue;
+        }
+        for s in &t.services {
+            if !member_of.iter().any(|m| m.key.value == s.key.value) {
+                out.push(
+                    cx.diag(&META, format!("real server `{}` is not in service {}", rs.name.value, s.key.value), s.key.span.or(s.span))
+                        .help(format!("add `{}` to {}, or remove the service if it is not meant to be served", rs.name.value, s.key.value))
+                        .node(rs.name.value.clone()),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+use super::prelude::*;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "DR006",
+    name: "real-server-off-link",
+    severity: Severity::Error,
+    summary: "a DR real server must be on the director's own LAN",
+    doc: r#"## What it does
+Checks that every real server used with direct routing has an address in
+the LAN subnet of the director.
+
+## Why it matters
+DR forwards by rewriting the destination MAC address to the real server's
+MAC. That only works if the director can ARP for the real server directly:
+no router may stand between them. A real server on another subnet is never
+reached (use `tunnel` for that).
+
+## Example
+```toml
+[lan]
+subnet = "192.168.1.0/24"
+[[real_server]]
+address = "10.0.0.5"
+```
+
+## Fix
+Put the real server on the director's LAN, or forward with `method = "tunnel"`.
+
+## References
+- LVS-HOWTO, "LVS-DR: the realservers must be on the same link as the director"
+"#,
+};
+
+pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    let lan = cx.topology.lan.value;
+    for rs in &cx.topology.real_servers {
+        let dr = cx
+            .topology
+            .services
+            .iter()
+            .any(|s| s.destinations.iter().any(|d| d.server.value == rs.name.value && d.forward.value == Forward::Route));
+        if dr && !lan.contains(rs.address.value) {
+            out.push(
+                cx.diag(&META, format!("real server `{}` ({}) is not on the LAN {lan}", rs.name.value, rs.address.value), rs.address.span.or(rs.span))
+                    .label("the director cannot reach it by MAC")
+                    .help(format!("give it an address in {lan}, or use `method = \"tunnel\"`"))
+                    .node(rs.name.value.clone()),
+            );
+        }
+    }
+}

@@ -1,0 +1,53 @@
+use super::prelude::*;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "DR003",
+    name: "vip-missing-on-lo",
+    severity: Severity::Error,
+    summary: "a real server does not hold the VIP on `lo`",
+    doc: r#"## What it does
+Checks that every real server that receives DR traffic has the VIP on its
+loopback interface.
+
+## Why it matters
+In DR mode the director rewrites only the destination MAC: the packet that
+reaches the real server is still addressed to the VIP. A host that does not
+own the VIP drops it (`IpInAddrErrors`), silently. The client retransmits
+its SYN until it times out, for that server's share of connections.
+
+## Example
+```toml
+[[real_server]]
+name = "rs2"
+address = "192.168.1.189"
+vip_on_lo = false
+```
+
+## Fix
+```toml
+vip_on_lo = 32     # ip addr add <VIP>/32 dev lo
+```
+
+## References
+- LVS-HOWTO, "LVS-DR"
+- kernel selftest `tools/testing/selftests/net/netfilter/ipvs.sh` (`ip addr add $vip/32 dev lo`)
+"#,
+};
+
+pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    for rs in &cx.topology.real_servers {
+        let used_by_dr = cx.topology.services.iter().any(|s| {
+            s.destinations
+                .iter()
+                .any(|d| d.server.value == rs.name.value && d.forward.value == Forward::Route)
+        });
+        if used_by_dr && rs.vip_on_lo.is_none() {
+            out.push(
+                cx.diag(&META, format!("real server `{}` does not have the VIP {} on `lo`", rs.name.value, cx.topology.director.vip.value), rs.name.span)
+                    .label("forwarded packets to the VIP will be dropped here")
+                    .help(format!("add `vip_on_lo = 32` (ip addr add {}/32 dev lo)", cx.topology.director.vip.value))
+                    .node(rs.name.value.clone()),
+            );
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Which real server the kernel picks for each new connection, following the
+//! code of `net/netfilter/ipvs/ip_vs_<scheduler>.c` step by step.
+//!
+//! The kernel keeps a service's destinations in a list to which new
+//! destinations are added at the *head* (`list_add_rcu` in
+//! `__ip_vs_update_dest`), so the list order is the reverse of the order in
+//! which they were added. The harness adds them in topology order, and so
+//! does [`predict`].
+//!
+//! Least-connection schedulers depend on each destination's active and
+//! inactive connection counts; [`Event::Close`] moves a connection from
+//! active to inactive, as a TCP connection in TIME_WAIT is counted.
+
+use crate::model::{SchedFlag, Scheduler, ServiceKey, Topology, VirtualService};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Something that happens to a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A new connection from a client address and source port.
+    Connect { client: Ipv4Addr, port: u16 },
+    /// The `n`-th connection (0-based, counting `Connect` events) closes.
+    Close { connection: usize },
+    /// A real server's weight changes (0 quiesces it).
+    SetWeight { server: String, weight: u32 },
+    /// A real server is removed from the service.
+    Remove { server: String },
+}
+
+/// The outcome for one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prediction {
+    pub service: String,
+    pub scheduler: &'static str,
+    /// The real server picked for each `Connect`, or `None` if none was available.
+    pub picks: Vec<Option<String>>,
+    pub counts: BTreeMap<String, usize>,
+    pub unscheduled: usize,
+}
+
+/// `n` connections, one after the other, each closed before the next one
+/// opens; from `clients` client addresses in turn, starting at `first_client`,
+/// with source ports counting up from 40000.
+pub fn sequential(n: usize, clients: usize, first_client: Ipv4Addr) -> Vec<Event> {
+    let clients = clients.max(1);
+    let mut events = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let client = Ipv4Addr::from(u32::from(first_client).wrapping_add((i % clients) as u32));
+        events.push(Event::Connect {
+            client,
+            port: 40000u16.wrapping_add(i as u16),
+        });
+        events.push(Event::Close { connection: i });
+    }
+    events
+}
+
+#[derive(Debug, Clone)]
+struct Dest {
+    name: String,
+    address: Ipv4Addr,
+    weight: i64,
+    active: i64,
+    inactive: i64,
+}
+
+/// The scheduler's own state between connections.
+struct State {
+    /// Kernel list order.
+    dests: Vec<Dest>,
+    scheduler: Scheduler,
+    flags: u32,
+    /// rr/wrr: index of the last pick (`None` = list head).
+    cursor: Option<usize>,
+    wrr_cw: i64,
+    wrr_mw: i64,
+    wrr_di: i64,
+    /// sh/dh: 256 buckets of dest names.
+    buckets: Vec<Option<String>>,
+    mh: Option<crate::predict::maglev::Table>,
+}
+
+const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
+const SH_TAB_BITS: u32 = 8;
+const SH_TAB_SIZE: usize = 1 << SH_TAB_BITS;
+
+fn hash_32(val: u32, bits: u32) -> u32 {
+    val.wrapping_mul(GOLDEN_RATIO_32) >> (32 - bits)
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl State {
+    fn new(topology: &Topology, service: &VirtualService) -> State {
+        let mut dests: Vec<Dest> = service
+            .destinations
+            .iter()
+            .map(|d| Dest {
+                name: d.server.value.clone(),
+                address: topology
+                    .real_server(&d.server.value)
+                    .map(|r| r.address.value)
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED),
+                weight: i64::from(d.weight.value),
+                active: 0,
+                inactive: 0,
+            })
+            .collect();
+        dests.reverse();
+        let mut s = State {
+            dests,
+            scheduler: service.scheduler.value,
+            flags: service.flag_bits(),
+            cursor: None,
+            wrr_cw: 0,
+            wrr_mw: 0,
+            wrr_di: 1,
+            buckets: vec![],
+            mh: None,
+        };
+        s.dests_changed();
+        s
+    }
+
+    /// What the schedulers' add_dest/del_dest/upd_dest hooks do.
+    fn dests_changed(&mut self) {
+        match self.scheduler {
+            Scheduler::Wrr => {
+                self.cursor = None;
+                let g = self
+                    .dests
+                    .iter()
+                    .map(|d| d.weight)
+                    .filter(|w| *w > 0)
+                    .fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
+                self.wrr_di = if g > 0 { g } else { 1 };
+                self.wrr_mw = self.dests.iter().map(|d| d.weight).max().unwrap_or(0).max(0) - (self.wrr_di - 1);
+                if self.wrr_cw > self.wrr_mw || self.wrr_cw == 0 {
+                    self.wrr_cw = self.wrr_mw;
+                } else if self.wrr_di > 1 {
+                    self.wrr_cw = (self.wrr_cw / self.wrr_di) * self.wrr_di + 1;
+                }
+            }
+            Scheduler::Sh | Scheduler::Dh => {
+                self.buckets = vec![None; SH_TAB_SIZE];
+                if self.dests.is_empty() {
+                    return;
+                }
+                let mut p = 0;
+                let mut count = 0;
+                for b in self.buckets.iter_mut() {
+                    let d = &self.dests[p];
+                    *b = Some(d.name.clone());
+                    count += 1;
+                    if self.scheduler == Scheduler::Dh || count >= d.weight {
+                        p = (p + 1) % self.dests.len();
+                        count = 0;
+                    }
+                }
+            }
+            Scheduler::Mh => {
+                let entries: Vec<(Ipv4Addr, u16, i64)> = self.dests.iter().map(|d| (d.address, 0, d.weight)).collect();
+                self.mh = Some(maglev::Table::build(&entries));
+            }
+            Scheduler::Rr => {
+                if self.cursor.is_some_and(|c| c >= self.dests.len()) {
+                    self.cursor = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn available(&self, i: usize) -> bool {
+        self.dests[i].weight > 0
+    }
+
+    fn schedule(&mut self, client: Ipv4Addr, port: u16, vip: Ipv4Addr) -> Option<usize> {
+        let n = self.dests.len();
+        match self.scheduler {
+            Scheduler::Rr => {
+                // list_for_each_entry_continue from the last pick, wrapping once.
+                let start = self.cursor.map(|c| c + 1).unwrap_or(0);
+                for k in 0..n {
+                    let i = (start + k) % n;
+                    if self.available(i) {
+                        self.cursor = Some(i);
+                        return Some(i);
+                    }
+                }
+                None
+            }
+            Scheduler::Wrr => self.wrr(),
+            Scheduler::Lc => self
+                .dests
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.weight > 0)
+                .fold(None, |best: Option<(usize, i64)>, (i, d)| {
+                    let oh = (d.active << 8) + d.inactive;
+                    match best {
+                        Some((_, b)) if oh >= b => best,
+                        _ => Some((i, oh)),
+                    }
+                })
+                .map(|(i, _)| i),
+            Scheduler::Wlc | Scheduler::Sed => {
+                let overhead = |d: &Dest| {
+                    if self.scheduler == Scheduler::Wlc {
+                        (d.active << 8) + d.inactive
+                    } else {
+                        d.active + 1
+                    }
+                };
+                let mut least: Option<(usize, i64)> = None;
+                for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
+                    let doh = overhead(d);
+                    match least {
+                        None => least = Some((i, doh)),
+                        Some((l, loh)) if loh * d.weight > doh * self.dests[l].weight => least = Some((i, doh)),
+                        _ => {}
+                    }
+                }
+                least.map(|(i, _)| i)
+            }
+            Scheduler::Nq => {
+                let mut least: Option<(usize, i64)> = None;
+                for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
+                    let doh = d.active + 1;
+                    if d.active == 0 {
+                        return Some(i);
+                    }
+                    match least {
+                        Some((l, loh)) if loh * d.weight <= doh * self.dests[l].weight => {}
+                        _ => least = Some((i, doh)),
+                    }
+                }
+                least.map(|(i, _)| i)
+            }
+            Scheduler::Fo => {
+                let mut best: Option<usize> = None;
+                for (i, d) in self.dests.iter().enumerate() {
+                    if d.weight > 0 && best.is_none_or(|b| d.weight > self.dests[b].weight) {
+                        best = Some(i);
+                    }
+                }
+                best
+            }
+            Scheduler::Ovf => {
+                let mut best: Option<usize> = None;
+                for (i, d) in self.dests.iter().enumerate() {
+                    if d.weight > 0 && d.active < d.weight && best.is_none_or(|b| d.weight > self.dests[b].weight) {
+                        best = Some(i);
+                    }
+                }
+                best
+            }
+            Scheduler::Sh => {
+                let port = if self.flags & SchedFlag::ShPort.bits() != 0 { port } else { 0 };
+                let key = |offset: u32| {
+                    ((offset.wrapping_add(hash_32(u32::from(port).wrapping_add(u32::from(client)), SH_TAB_BITS))) as usize)
+                        & (SH_TAB_SIZE - 1)
+                };
+                let pick = |s: &State, h: usize| s.buckets[h].as_ref().and_then(|name| s.dests.iter().position(|d| &d.name == name));
+                let first = pick(self, key(0))?;
+                if self.available(first) {
+                    return Some(first);
+                }
+                if self.flags & SchedFlag::ShFallback.bits() == 0 {
+                    return None;
+                }
+                let ihash = key(0) as u32;
+                for offset in 0..SH_TAB_SIZE as u32 {
+                    let roffset = (offset + ihash) % SH_TAB_SIZE as u32;
+                    if let Some(i) = pick(self, key(roffset)) {
+                        if self.available(i) {
+                            return Some(i);
+                        }
+                    }
+                }
+                None
+            }
+            Scheduler::Dh => {
+                let h = (u64::from(u32::from(vip)).wrapping_mul(2_654_435_761) as usize) & (SH_TAB_SIZE - 1);
+                let name = self.buckets.get(h)?.as_ref()?;
+                let i = self.dests.iter().position(|d| &d.name == name)?;
+                self.available(i).then_some(i)
+            }
+            Scheduler::Mh => {
+                let table = self.mh.as_ref()?;
+                let port = if self.flags & SchedFlag::MhPort.bits() != 0 { port } else { 0 };
+                let fallback = self.flags & SchedFlag::MhFallback.bits() != 0;
+                let avail: Vec<bool> = (0..n).map(|i| self.available(i)).collect();
+                table.lookup(client, port, fallback, &avail)
+            }
+            Scheduler::Lblc | Scheduler::Lblcr => {
+                // With one VIP every connection has the same destination
+                // address: the first pick is the least-loaded server (wlc
+                // overhead), and the entry then sticks while that server is
+                // not overloaded (active > weight and a server with half
+                // its load exists).
+                let least = {
+                    let mut least: Option<(usize, i64)> = None;
+                    for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
+                        let doh = (d.active << 8) + d.inactive;
+                        match least {
+                            None => least = Some((i, doh)),
+                            Some((l, loh)) if loh * d.weight > doh * self.dests[l].weight => least = Some((i, doh)),
+                            _ => {}
+                        }
+                    }
+                    least.map(|(i, _)| i)
+                };
+                match self.cursor {
+                    Some(c)
+                        if c < n
+                            && self.available(c)
+                            && !(self.dests[c].active > self.dests[c].weight
+                                && self.dests.iter().any(|d| d.weight > 0 && 2 * d.active < d.weight)) =>
+                    {
+                        Some(c)
+                    }
+                    _ => {
+                        self.cursor = least;
+                        least
+                    }
+                }
+            }
+        }
+    }
+
+    fn wrr(&mut self) -> Option<usize> {
+        let n = self.dests.len();
+        if self.wrr_mw == 0 || n == 0 {
+            return None;
+        }
+        let last = self.cursor;
+        let mut stop: Option<usize> = None;
+        let mut dest = self.cursor;
+        let mut last_pass = false;
+        let mut restarted = false;
+        loop {
+            let mut i = dest.map(|d| d + 1).unwrap_or(0);
+            while i < n {
+                if self.dests[i].weight >= self.wrr_cw {
+                    self.cursor = Some(i);
+                    return Some(i);
+                }
+                if stop == Some(i) {
+                    self.cursor = Some(i);
+                    return None;
+                }
+                i += 1;
+            }
+            dest = None;
+            self.wrr_cw -= self.wrr_di;
+            if self.wrr_cw <= 0 {
+                self.wrr_cw = self.wrr_mw;
+                if last_pass || last.is_none() {
+                    self.cursor = None;
+                    return None;
+                }
+                restarted = true;
+            }
+            last_pass = self.wrr_cw <= self.wrr_di;
+            if last_pass && restarted && last.is_some() {
+                stop = last;
+            }
+        }
+    }
+}
+
+/// Predicts the real server for every connection event on one service.
+pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) -> Prediction {
+    let mut state = State::new(topology, service);
+    let vip = topology.director.vip.value;
+    let netmask = service.persistence.as_ref().map(|p| u32::from(p.netmask.value));
+    let mut templates: BTreeMap<u32, String> = BTreeMap::new();
+    let mut picks: Vec<Option<String>> = Vec::new();
+    let mut counts: BTreeMap<String, usize> = service.destinations.iter().map(|d| (d.server.value.clone(), 0)).collect();
+    let mut unscheduled = 0;
+    let mut open: Vec<Option<String>> = Vec::new();
+    for event in events {
+        match event {
+            Event::Connect { client, port } => {
+                let sticky = netmask.and_then(|m| {
+                    let name = templates.get(&(u32::from(*client) & m))?;
+                    let i = state.dests.iter().position(|d| &d.name == name)?;
+                    state.available(i).then_some(i)
+                });
+                let chosen = sticky.or_else(|| state.schedule(*client, *port, vip));
+                let name = chosen.map(|i| {
+                    state.dests[i].active += 1;
+                    state.dests[i].name.clone()
+                });
+                if let (Some(m), Some(n)) = (netmask, &name) {
+                    templates.insert(u32::from(*client) & m, n.clone());
+                }
+                match &name {
+                    Some(n) => *counts.entry(n.clone()).or_default() += 1,
+                    None => unscheduled += 1,
+                }
+                open.push(name.clone());
+                picks.push(name);
+            }
+            Event::Close { connection } => {
+                if let Some(Some(name)) = open.get_mut(*connection).map(Option::take) {
+                    if let Some(d) = state.dests.iter_mut().find(|d| d.name == name) {
+                        d.active -= 1;
+                        d.inactive += 1;
+                    }
+                }
+            }
+            Event::SetWeight { server, weight } => {
+                if let Some(d) = state.dests.iter_mut().find(|d| &d.name == server) {
+                    d.weight = i64::from(*weight);
+                }
+                state.dests_changed();
+            }
+            Event::Remove { server } => {
+                state.dests.retain(|d| &d.name != server);
+                state.cursor = None;
+                state.dests_changed();
+            }
+        }
+    }
+    Prediction {
+        service: service.key.value.to_string(),
+        scheduler: service.scheduler.name(),
+        picks,
+        counts,
+        unscheduled,
+    }
+}
+
+/// Predicts every service of a topology for the same events.
+pub fn predict_all(topology: &Topology, events: &[Event]) -> Vec<Prediction> {
+    topology.services.iter().map(|s| predict(topology, s, events)).collect()
+}
+
+/// The port a service key listens on, for callers that build events.
+pub fn service_port(key: &ServiceKey) -> Option<u16> {
+    match key {
+        ServiceKey::Port { port, .. } => Some(*port),
+        ServiceKey::Fwmark(_) => None,
+    }
+}
+
+pub mod maglev;

@@ -1,0 +1,122 @@
+//! Which kernel runs the lab: the host's, when it has IPVS, or a User-Mode
+//! Linux kernel otherwise. Also loads kernel modules without `modprobe`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The modules a DR lab needs: IPVS with every scheduler, veth and bridge.
+pub const LAB_MODULES: &[&str] = &[
+    "ip_vs",
+    "ip_vs_rr",
+    "ip_vs_wrr",
+    "ip_vs_lc",
+    "ip_vs_wlc",
+    "ip_vs_sed",
+    "ip_vs_nq",
+    "ip_vs_sh",
+    "ip_vs_dh",
+    "ip_vs_fo",
+    "ip_vs_ovf",
+    "ip_vs_mh",
+    "ip_vs_lblc",
+    "ip_vs_lblcr",
+    "veth",
+    "bridge",
+];
+
+pub fn release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Whether the running kernel has IPVS now (built in or loaded).
+pub fn host_has_ipvs() -> bool {
+    Path::new("/proc/net/ip_vs").exists() || Path::new("/sys/module/ip_vs").exists()
+}
+
+/// Tries to load IPVS into the host kernel with `modprobe ip_vs` (and the
+/// lab's other modules). Returns whether IPVS is there afterwards.
+pub fn try_load_host_ipvs() -> bool {
+    if host_has_ipvs() {
+        return true;
+    }
+    for m in LAB_MODULES {
+        let _ = std::process::Command::new("modprobe")
+            .arg("-q")
+            .arg(m)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    host_has_ipvs()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("module {0} is not in modules.dep")]
+    Unknown(String),
+    #[error("loading {module}: {source}")]
+    Load { module: String, source: std::io::Error },
+}
+
+/// Loads modules and their dependencies from a `lib/modules/<release>`
+/// folder with `finit_module(2)`, as `modprobe -d` would.
+pub fn load_modules(dir: &Path, names: &[&str]) -> Result<Vec<String>, ModuleError> {
+    let dep_path = dir.join("modules.dep");
+    let text = std::fs::read_to_string(&dep_path).map_err(|source| ModuleError::Read {
+        path: dep_path.clone(),
+        source,
+    })?;
+    let mut deps: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    let name_of = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .map(|f| f.to_string_lossy().split('.').next().unwrap_or("").replace('-', "_"))
+            .unwrap_or_default()
+    };
+    for line in text.lines() {
+        let Some((module, rest)) = line.split_once(':') else { continue };
+        deps.insert(
+            name_of(module),
+            (module.to_string(), rest.split_whitespace().map(name_of).collect()),
+        );
+    }
+    let mut loaded = Vec::new();
+    let mut done = BTreeSet::new();
+    fn visit(
+        name: &str,
+        deps: &BTreeMap<String, (String, Vec<String>)>,
+        dir: &Path,
+        done: &mut BTreeSet<String>,
+        loaded: &mut Vec<String>,
+    ) -> Result<(), ModuleError> {
+        if !done.insert(name.to_string()) {
+            return Ok(());
+        }
+        let (path, requires) = deps.get(name).ok_or_else(|| ModuleError::Unknown(name.to_string()))?;
+        for r in requires {
+            visit(r, deps, dir, done, loaded)?;
+        }
+        let full = dir.join(path);
+        let file = std::fs::File::open(&full).map_err(|source| ModuleError::Read {
+            path: full.clone(),
+            source,
+        })?;
+        match nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {
+                loaded.push(name.to_string());
+                Ok(())
+            }
+            Err(e) => Err(ModuleError::Load {
+                module: name.to_string(),
+                source: std::io::Error::from_raw_os_error(e as i32),
+            }),
+        }
+    }
+    for n in names {
+        visit(n, &deps, dir, &mut done, &mut loaded)?;
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,446 @@
+//! The DR lab: builds the namespaces, links and IPVS table a [`LabPlan`]
+//! describes, runs the probes, and proves the four promises of DR.
+//! Everything it does comes from the plan; DR knowledge lives in lvsdr-core.
+
+use crate::ipvs::{self, Ipvs};
+use crate::netns::{self, NetNs};
+use crate::probe::{self, ConnectionResult, ProbeServer};
+use crate::report::{Check, Report, SplitReport};
+use crate::rtnl::{self, format_mac};
+use lvsdr_core::plan::{codes_for_check, LabPlan, Role};
+use lvsdr_core::Topology;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    NetNs(#[from] netns::NetNsError),
+    #[error("{step}: {source}")]
+    Rtnl { step: String, source: rtnl::RtnlError },
+    #[error("{0}")]
+    Ipvs(#[from] ipvs::IpvsError),
+    #[error("{step}: {source}")]
+    Io { step: String, source: std::io::Error },
+}
+
+/// What `verify` does.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub connect_timeout: Duration,
+    /// How long to poll the IPVS counters, which the kernel refreshes on a timer.
+    pub stats_timeout: Duration,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            connect_timeout: Duration::from_millis(1500),
+            stats_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+/// A running lab. Dropping it tears everything down.
+pub struct Lab {
+    pub plan: LabPlan,
+    pub topology: Topology,
+    /// Probe servers go first when the lab is dropped, then the namespaces.
+    servers: Vec<ProbeServer>,
+    hosts: BTreeMap<String, Arc<NetNs>>,
+    lan: Arc<NetNs>,
+    pub prefix: String,
+    pub build_ms: u64,
+}
+
+fn step<T>(what: impl Into<String>, r: Result<T, rtnl::RtnlError>) -> Result<T, LabError> {
+    r.map_err(|source| LabError::Rtnl { step: what.into(), source })
+}
+
+impl Lab {
+    /// Builds the lab for a plan. `progress` hears about each step.
+    pub fn build(topology: &Topology, plan: LabPlan, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
+        let started = Instant::now();
+        let prefix = netns::unique_prefix();
+        progress(&format!("creating namespaces {prefix}*"));
+        let lan = Arc::new(NetNs::create(&format!("{prefix}lan"))?);
+        let mut lab = Lab {
+            plan,
+            topology: topology.clone(),
+            servers: vec![],
+            hosts: BTreeMap::new(),
+            lan,
+            prefix: prefix.clone(),
+            build_ms: 0,
+        };
+        for h in &lab.plan.hosts {
+            let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
+            lab.hosts.insert(h.name.clone(), Arc::new(ns));
+        }
+        progress("bridge br0 and veth links");
+        let ports: Vec<(String, String, i32)> = lab
+            .plan
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("port{i}"), h.interface.clone(), lab.hosts[&h.name].fd()))
+            .collect();
+        lab.lan
+            .run(|| {
+                rtnl::with_handle(async |handle| {
+                    rtnl::set_up(&handle, "lo").await?;
+                    let br = rtnl::add_bridge(&handle, "br0").await?;
+                    for (port, peer, fd) in &ports {
+                        rtnl::add_veth_to_bridge(&handle, port, peer, *fd, br).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .map_err(LabError::from)
+            .and_then(|r| step("bridge and links in the lan namespace", r))?;
+
+        for h in lab.plan.hosts.clone() {
+            progress(&format!("{}: sysctls, addresses", h.name));
+            let ns = lab.hosts[&h.name].clone();
+            ns.run(|| -> Result<(), LabError> {
+                for (k, v) in &h.sysctls {
+                    netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
+                        step: format!("{}: sysctl {k}={v}", h.name),
+                        source,
+                    })?;
+                }
+                step(
+                    format!("{}: links and addresses", h.name),
+                    rtnl::with_handle(async |handle| {
+                        rtnl::set_up(&handle, "lo").await?;
+                        rtnl::set_up(&handle, &h.interface).await?;
+                        for a in &h.addresses {
+                            rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
+                        }
+                        Ok(())
+                    }),
+                )
+            })??;
+        }
+
+        if let Some(director) = lab.plan.director().cloned() {
+            progress(&format!("{}: IPVS services over generic netlink", director.name));
+            let services = lab.plan.services.clone();
+            lab.hosts[&director.name].run(|| -> Result<(), LabError> {
+                let ipvs = Ipvs::connect()?;
+                ipvs.flush()?;
+                for s in &services {
+                    let spec = service_spec(s);
+                    ipvs.add_service(&spec)?;
+                    for d in &s.destinations {
+                        ipvs.add_dest(&spec.id, &dest_spec(d))?;
+                    }
+                }
+                Ok(())
+            })??;
+        }
+
+        for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
+            for l in &h.listeners {
+                let server =
+                    ProbeServer::start(lab.hosts[&h.name].clone(), h.name.clone(), l.port, l.kind).map_err(|source| LabError::Io {
+                        step: format!("{}: probe server on port {}", h.name, l.port),
+                        source,
+                    })?;
+                lab.servers.push(server);
+            }
+        }
+        progress(&format!("probe servers up ({} listeners)", lab.servers.len()));
+        lab.build_ms = started.elapsed().as_millis() as u64;
+        Ok(lab)
+    }
+
+    /// The namespace of a host, for `--keep` and for tests.
+    pub fn namespace(&self, host: &str) -> Option<&str> {
+        self.hosts.get(host).map(|n| n.name())
+    }
+
+    pub fn namespaces(&self) -> Vec<String> {
+        std::iter::once(self.lan.name().to_string())
+            .chain(self.hosts.values().map(|n| n.name().to_string()))
+            .collect()
+    }
+
+    /// Runs the probes and proves DR: source IP, reply bypass, ARP owner, split.
+    pub fn verify(&self, options: &VerifyOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, LabError> {
+        let started = Instant::now();
+        let plan = &self.plan;
+        let client = plan.hosts.iter().find(|h| h.role == Role::Client).cloned();
+        let director = plan.director().cloned();
+        let (Some(client), Some(director)) = (client, director) else {
+            return Err(LabError::Io {
+                step: "plan".into(),
+                source: std::io::Error::other("the plan has no client or no director"),
+            });
+        };
+        let client_ns = self.hosts[&client.name].clone();
+        let director_ns = self.hosts[&director.name].clone();
+        let client_ip = client.addresses[0].address;
+
+        let before = step(
+            "director link counters",
+            director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
+        )?;
+
+        let mut connections: Vec<ConnectionResult> = Vec::new();
+        for p in &plan.probes {
+            progress(&format!(
+                "client: {} connections to {}:{} ({})",
+                p.connections, p.address, p.port, p.service
+            ));
+            let results = client_ns.run(|| {
+                (0..p.connections)
+                    .map(|i| {
+                        probe::probe_once(
+                            &p.service,
+                            client_ip,
+                            40000u16.wrapping_add(i as u16),
+                            p.address,
+                            p.port,
+                            p.kind,
+                            options.connect_timeout,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })?;
+            connections.extend(results);
+        }
+        let probes_ms = started.elapsed().as_millis() as u64;
+
+        // ARP: whose MAC does the client hold for the VIP?
+        let vip = plan.vip;
+        let neighbour = step(
+            "client neighbour table",
+            client_ns.run(|| rtnl::with_handle(async |h| rtnl::neighbour(&h, vip).await))?,
+        )?;
+        let mut macs: BTreeMap<String, [u8; 6]> = BTreeMap::new();
+        for h in plan.hosts.iter().filter(|h| h.role != Role::Client) {
+            let ns = self.hosts[&h.name].clone();
+            let iface = h.interface.clone();
+            let mac = step(
+                format!("{}: MAC address", h.name),
+                ns.run(|| rtnl::with_handle(async |hd| rtnl::mac(&hd, &iface).await))?,
+            )?;
+            macs.insert(h.name.clone(), mac);
+        }
+
+        // IPVS counters lag behind (the kernel refreshes them on a timer): poll.
+        progress("director: polling IPVS counters");
+        let attempts: u64 = plan.probes.iter().map(|p| p.connections as u64).sum();
+        let poll_started = Instant::now();
+        let (services, dests) = loop {
+            let snapshot = director_ns.run(|| -> Result<_, LabError> {
+                let ipvs = Ipvs::connect()?;
+                let services = ipvs.services()?;
+                let mut dests = BTreeMap::new();
+                for s in &services {
+                    dests.insert(
+                        format!("{}:{}", s.service.id.address, s.service.id.port),
+                        ipvs.dests(&s.service.id)?,
+                    );
+                }
+                Ok((services, dests))
+            })??;
+            let conns: u64 = snapshot.0.iter().map(|s| s.stats.conns).sum();
+            if conns >= attempts || poll_started.elapsed() >= options.stats_timeout {
+                break snapshot;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let after = step(
+            "director link counters",
+            director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
+        )?;
+        let stats_ms = poll_started.elapsed().as_millis() as u64;
+
+        let mut checks = Vec::new();
+        // 1. Connectivity and source IP, per service.
+        for p in &plan.probes {
+            let mine: Vec<&ConnectionResult> = connections.iter().filter(|c| c.service == p.service).collect();
+            let failed: Vec<&&ConnectionResult> = mine.iter().filter(|c| c.error.is_some()).collect();
+            let mut seen = format!("{}/{} answered", mine.len() - failed.len(), mine.len());
+            if let Some(f) = failed.first() {
+                seen.push_str(&format!("; {}", f.error.clone().unwrap_or_default()));
+            }
+            checks.push(Check::new(
+                format!("connectivity {}", p.service),
+                "connectivity",
+                failed.is_empty(),
+                format!("{} of {} connections answered", mine.len(), mine.len()),
+                seen,
+            ));
+            let sources: Vec<String> = mine.iter().filter_map(|c| c.source_seen.clone()).collect();
+            let wrong: Vec<&String> = sources.iter().filter(|s| **s != client_ip.to_string()).collect();
+            let mut uniq: Vec<String> = sources.clone();
+            uniq.sort();
+            uniq.dedup();
+            checks.push(Check::new(
+                format!("source-ip {}", p.service),
+                "source-ip",
+                !sources.is_empty() && wrong.is_empty(),
+                format!("every real server sees {client_ip}"),
+                if sources.is_empty() { "no answers".into() } else { uniq.join(", ") },
+            ));
+        }
+        // 2. Reply bypass: inbound packets through IPVS, none outbound, and a live signal.
+        let inpkts: u64 = services.iter().map(|s| s.stats.inpkts).sum();
+        let outpkts: u64 = services.iter().map(|s| s.stats.outpkts).sum();
+        let conns: u64 = services.iter().map(|s| s.stats.conns).sum();
+        let answered = connections.iter().filter(|c| c.error.is_none()).count() as u64;
+        let rx = after.rx_packets.saturating_sub(before.rx_packets);
+        let tx = after.tx_packets.saturating_sub(before.tx_packets);
+        checks.push(Check::new(
+            "reply-bypass",
+            "reply-bypass",
+            inpkts > 0 && outpkts == 0 && conns >= attempts && answered > 0,
+            format!("IPVS: {attempts} connections, inbound packets > 0, outbound packets = 0; replies reach the client"),
+            format!(
+                "IPVS: {conns} connections, {inpkts} in, {outpkts} out; client got {answered} replies; director {} rx +{rx} tx +{tx}",
+                director.interface
+            ),
+        ));
+        // 3. ARP owner.
+        let director_mac = macs.get(&director.name).copied();
+        let owner = neighbour.and_then(|m| macs.iter().find(|(_, v)| **v == m).map(|(k, _)| k.clone()));
+        checks.push(Check::new(
+            "arp-owner",
+            "arp-owner",
+            neighbour.is_some() && neighbour == director_mac,
+            format!(
+                "{vip} → {} ({})",
+                director_mac.map(|m| format_mac(&m)).unwrap_or_default(),
+                director.name
+            ),
+            match neighbour {
+                Some(m) => format!("{vip} → {} ({})", format_mac(&m), owner.unwrap_or_else(|| "unknown host".into())),
+                None => format!("no neighbour entry for {vip}"),
+            },
+        ));
+        // 4. Split against the prediction, connection by connection.
+        let mut split = BTreeMap::new();
+        for p in &plan.probes {
+            let seen: Vec<Option<String>> = connections
+                .iter()
+                .filter(|c| c.service == p.service)
+                .map(|c| c.real_server.clone())
+                .collect();
+            let mut seen_counts: BTreeMap<String, usize> = p.expected.counts.keys().map(|k| (k.clone(), 0)).collect();
+            for s in seen.iter().flatten() {
+                *seen_counts.entry(s.clone()).or_default() += 1;
+            }
+            let matches = seen == p.expected.picks;
+            let fmt = |c: &BTreeMap<String, usize>| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+            checks.push(Check::new(
+                format!("split {}", p.service),
+                "split",
+                matches,
+                format!("{} ({}), in predicted order", fmt(&p.expected.counts), p.expected.scheduler),
+                if matches {
+                    format!("{} (same order)", fmt(&seen_counts))
+                } else {
+                    format!(
+                        "{} in order {}",
+                        fmt(&seen_counts),
+                        seen.iter()
+                            .map(|s| s.clone().unwrap_or_else(|| "-".into()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                },
+            ));
+            split.insert(
+                p.service.clone(),
+                SplitReport {
+                    scheduler: p.expected.scheduler.to_string(),
+                    expected: p.expected.counts.clone(),
+                    seen: seen_counts,
+                    expected_order: p.expected.picks.clone(),
+                    seen_order: seen,
+                    matches,
+                },
+            );
+        }
+
+        // Send the user from symptom to cause: lint findings that explain failed checks.
+        let diagnostics = lvsdr_core::lint::lint(&self.topology, "");
+        for c in checks.iter_mut().filter(|c| !c.pass) {
+            let codes = codes_for_check(&c.kind);
+            c.explained_by = diagnostics
+                .iter()
+                .filter(|d| codes.contains(&d.code))
+                .map(|d| format!("{}: {}", d.code, d.message))
+                .collect();
+            c.explained_by.dedup();
+        }
+
+        let mut timings = BTreeMap::new();
+        timings.insert("build".to_string(), self.build_ms);
+        timings.insert("probes".to_string(), probes_ms);
+        timings.insert("stats_poll".to_string(), stats_ms);
+        timings.insert("verify".to_string(), started.elapsed().as_millis() as u64);
+        Ok(Report {
+            topology: plan.topology.clone(),
+            pass: checks.iter().all(|c| c.pass),
+            kernel: String::new(),
+            ipvs_version: String::new(),
+            checks,
+            connections,
+            split,
+            ipvs: services
+                .iter()
+                .map(|s| {
+                    crate::report::ServiceCounters::from_entry(
+                        s,
+                        dests
+                            .get(&format!("{}:{}", s.service.id.address, s.service.id.port))
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            timings_ms: timings,
+            namespaces: vec![],
+        })
+    }
+
+    /// Reads the IPVS version through the lab's director.
+    pub fn ipvs_version(&self) -> Option<String> {
+        let director = self.plan.director()?;
+        self.hosts[&director.name]
+            .run(|| Ipvs::connect().and_then(|i| i.version()).ok())
+            .ok()
+            .flatten()
+    }
+}
+
+pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> ipvs::Service {
+    ipvs::Service {
+        id: ipvs::ServiceId {
+            protocol: s.protocol,
+            address: s.address,
+            port: s.port,
+            fwmark: s.fwmark,
+        },
+        scheduler: s.scheduler.clone(),
+        flags: s.flags,
+        timeout: s.timeout,
+        netmask: s.netmask,
+    }
+}
+
+pub fn dest_spec(d: &lvsdr_core::plan::DestPlan) -> ipvs::Dest {
+    ipvs::Dest {
+        address: d.address,
+        port: d.port,
+        forward: d.forward,
+        weight: d.weight,
+        upper_threshold: d.upper_threshold,
+        lower_threshold: d.lower_threshold,
+    }
+}

@@ -1,0 +1,28 @@
+//! # lvsdr-harness
+//!
+//! Builds LVS-DR labs in network namespaces on a real kernel's IPVS and
+//! proves that DR works: every real server sees the client's own address,
+//! replies bypass the director, the client's ARP entry for the VIP is the
+//! director's MAC, and the traffic split is what `lvsdr-core` predicts.
+//!
+//! - [`netns`]: named namespaces with a Drop guard.
+//! - [`rtnl`]: links, addresses and neighbours over rtnetlink.
+//! - [`ipvs`]: an IPVS client over generic netlink (neli).
+//! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
+//! - [`lab`]: [`Lab::build`], [`Lab::verify`], teardown on drop.
+//! - [`kernel`] and [`uml`]: the host kernel when it has IPVS, User-Mode
+//!   Linux when it does not.
+//! - [`run`]: the whole job behind `lvsdr lab`, for use from tests.
+
+pub mod ipvs;
+pub mod kernel;
+pub mod lab;
+pub mod netns;
+pub mod probe;
+pub mod report;
+pub mod rtnl;
+pub mod run;
+pub mod uml;
+
+pub use lab::{Lab, VerifyOptions};
+pub use report::Report;

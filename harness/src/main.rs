@@ -1,0 +1,486 @@
+//! `lvsdr`: lint, import, render, predict and prove LVS Direct Routing setups.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lvsdr_core::diagnostic::{render_human, Style};
+use lvsdr_core::render::Artifact;
+use lvsdr_core::{Format, Severity};
+use lvsdr_harness::run::{self, KernelChoice, RunOptions};
+use lvsdr_harness::uml;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lvsdr",
+    version,
+    about = "Lint, generate, predict and prove Linux Virtual Server Direct Routing (LVS-DR) setups",
+    long_about = "lvsdr reads an LVS-DR topology (TOML, JSON, an ipvsadm shell script or an `ipvsadm -S` dump),\n\
+tells you what is wrong with it, writes every script and config file the setup needs, predicts which\n\
+real server each connection gets, and proves it all in a lab on real kernel IPVS.",
+    after_help = "Examples:\n  lvsdr lint fixtures/seed-dr.toml\n  lvsdr lint my-director.sh --format json\n  lvsdr explain DR001\n  lvsdr render fixtures/seed-dr.toml --artifact real-server\n  lvsdr predict fixtures/seed-dr.toml --connections 8\n  sudo lvsdr lab fixtures/seed-dr.toml"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    Toml,
+    Json,
+    Script,
+    IpvsadmSave,
+}
+
+impl InputFormat {
+    fn core(self) -> Format {
+        match self {
+            InputFormat::Toml => Format::Toml,
+            InputFormat::Json => Format::Json,
+            InputFormat::Script => Format::Script,
+            InputFormat::IpvsadmSave => Format::IpvsadmSave,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KernelArg {
+    Auto,
+    Host,
+    Uml,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check a topology for DR mistakes (exit 0: no errors, 1: errors, 2: unreadable input).
+    Lint {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+        /// Input format; guessed from the content when left out.
+        #[arg(long, value_enum)]
+        from: Option<InputFormat>,
+        /// Apply the safe fixes to FILE in place.
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Print the documentation of a rule (e.g. `lvsdr explain DR001`).
+    Explain { code: String },
+    /// List every rule.
+    Rules {
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+    },
+    /// Convert any supported input into a canonical TOML topology.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        from: Option<InputFormat>,
+    },
+    /// Write an artifact: director, real-server, restore, sysctl, keepalived, toml, json.
+    Render {
+        file: PathBuf,
+        #[arg(long)]
+        artifact: String,
+        #[arg(long, value_enum)]
+        from: Option<InputFormat>,
+    },
+    /// Predict which real server each new connection gets, with the kernel schedulers' semantics.
+    Predict {
+        file: PathBuf,
+        /// Only this service, as `tcp/80`.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Number of distinct client addresses, used in turn.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+        #[arg(long, value_enum)]
+        from: Option<InputFormat>,
+    },
+    /// Print the lab plan (namespaces, addresses, sysctls, IPVS table, probes) as JSON.
+    Plan {
+        file: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, value_enum)]
+        from: Option<InputFormat>,
+    },
+    /// Build the topology in network namespaces on real kernel IPVS and prove DR works (needs root).
+    Lab {
+        file: PathBuf,
+        /// Connections per service.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+        /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
+        #[arg(long)]
+        keep: bool,
+        /// auto: the host kernel if it has IPVS, else User-Mode Linux.
+        #[arg(long, value_enum, default_value = "auto")]
+        kernel: KernelArg,
+        /// Give up (and clean up) after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        #[arg(long, value_enum)]
+        from: Option<InputFormat>,
+    },
+    /// Remove namespaces left behind by lab processes that no longer exist.
+    Clean,
+}
+
+fn read(file: &Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        ExitCode::from(2)
+    })
+}
+
+/// Loads a topology, printing a rustc-style error naming file, line and column.
+fn load(file: &Path, from: Option<InputFormat>) -> Result<(String, lvsdr_core::Topology), ExitCode> {
+    let text = read(file)?;
+    let (_, result) = lvsdr_core::load(&text, from.map(InputFormat::core));
+    match result {
+        Ok((t, _)) => Ok((text, t)),
+        Err(e) => {
+            let style = Style {
+                color: std::io::stderr().is_terminal(),
+            };
+            eprint!("{}", render_human(&[e.to_diagnostic()], &text, &file.display().to_string(), style));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    if uml::is_guest() {
+        uml::guest_init(|args, progress| {
+            let argv = std::iter::once("lvsdr".to_string()).chain(args.iter().cloned());
+            match Cli::try_parse_from(argv) {
+                Ok(Cli {
+                    command: Cmd::Lab {
+                        file, connections, from, ..
+                    },
+                }) => {
+                    let mut out = Vec::new();
+                    let code = guest_lab(&file, connections, from, &mut out, &mut |l| progress.line(l));
+                    (code, String::from_utf8_lossy(&out).into_owned())
+                }
+                Ok(_) => (2, "only `lab` runs inside UML\n".into()),
+                Err(e) => (2, e.to_string()),
+            }
+        });
+    }
+    let cli = Cli::parse();
+    match run_cli(cli) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn guest_lab(file: &Path, connections: usize, from: Option<InputFormat>, out: &mut Vec<u8>, progress: &mut dyn FnMut(&str)) -> i32 {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        let _ = writeln!(out, "cannot read {}", file.display());
+        return 2;
+    };
+    let (_, result) = lvsdr_core::load(&text, from.map(InputFormat::core));
+    let Ok((topology, _)) = result else {
+        let _ = writeln!(out, "cannot load {}", file.display());
+        return 2;
+    };
+    match run::run_here(&topology, connections, &lvsdr_harness::VerifyOptions::default(), progress) {
+        Ok(report) => {
+            let _ = out.write_all(serde_json::to_string(&report).unwrap_or_default().as_bytes());
+            if report.pass {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "{e}");
+            3
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
+    let color = std::io::stdout().is_terminal();
+    match cli.command {
+        Cmd::Lint { file, format, from, fix } => {
+            let text = read(&file)?;
+            let analysis = lvsdr_core::analyze(&text, from.map(InputFormat::core));
+            if fix {
+                let fixes: Vec<_> = analysis
+                    .diagnostics
+                    .iter()
+                    .filter_map(|d| d.fix.as_ref())
+                    .filter(|f| f.applicability == lvsdr_core::diagnostic::Applicability::Safe)
+                    .collect();
+                if !fixes.is_empty() {
+                    let fixed = lvsdr_core::diagnostic::apply_fixes(&text, fixes.iter().copied());
+                    std::fs::write(&file, fixed).map_err(|e| {
+                        eprintln!("error: cannot write {}: {e}", file.display());
+                        ExitCode::from(2)
+                    })?;
+                    eprintln!("applied {} safe fix(es) to {}", fixes.len(), file.display());
+                    return run_cli(Cli {
+                        command: Cmd::Lint {
+                            file,
+                            format,
+                            from,
+                            fix: false,
+                        },
+                    });
+                }
+            }
+            let name = file.display().to_string();
+            match format {
+                OutputFormat::Json => {
+                    let located: Vec<_> = analysis.diagnostics.iter().map(|d| d.located(&text)).collect();
+                    println!("{}", serde_json::to_string_pretty(&located).unwrap_or_default());
+                }
+                OutputFormat::Human => {
+                    print!("{}", render_human(&analysis.diagnostics, &text, &name, Style { color }));
+                    let count = |s| analysis.diagnostics.iter().filter(|d| d.severity == s).count();
+                    println!(
+                        "{name} ({}): {} error(s), {} warning(s), {} note(s)",
+                        analysis.format.name(),
+                        count(Severity::Error),
+                        count(Severity::Warning),
+                        count(Severity::Info)
+                    );
+                }
+            }
+            if analysis.topology.is_none() {
+                Err(ExitCode::from(2))
+            } else if analysis.has_errors() {
+                Err(ExitCode::from(1))
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Cmd::Explain { code } => match lvsdr_core::lint::rule(&code) {
+            Some(r) => {
+                println!(
+                    "{} ({}, {}): {}\n",
+                    r.meta.code,
+                    r.meta.name,
+                    r.meta.severity.name(),
+                    r.meta.summary
+                );
+                println!("{}", r.meta.doc.trim_end());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("error: no rule `{code}`. `lvsdr rules` lists them all.");
+                Err(ExitCode::from(2))
+            }
+        },
+        Cmd::Rules { format } => {
+            let rules = lvsdr_core::lint::all_rules();
+            if format == OutputFormat::Json {
+                let metas: Vec<_> = rules.iter().map(|r| r.meta).collect();
+                println!("{}", serde_json::to_string_pretty(&metas).unwrap_or_default());
+            } else {
+                for r in rules {
+                    println!(
+                        "{}  {:<8} {:<32} {}",
+                        r.meta.code,
+                        r.meta.severity.name(),
+                        r.meta.name,
+                        r.meta.summary
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Import { file, from } => {
+            let (_, t) = load(&file, from)?;
+            print!("{}", lvsdr_core::topology_file::to_toml(&t));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Render { file, artifact, from } => {
+            let Some(a) = Artifact::parse(&artifact) else {
+                eprintln!(
+                    "error: unknown artifact `{artifact}`; use one of: {}",
+                    Artifact::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+                );
+                return Err(ExitCode::from(2));
+            };
+            let (_, t) = load(&file, from)?;
+            print!("{}", lvsdr_core::render::render(&t, a));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Predict {
+            file,
+            service,
+            connections,
+            clients,
+            format,
+            from,
+        } => {
+            let (_, t) = load(&file, from)?;
+            let events = lvsdr_core::predict::sequential(connections, clients, t.client.address.value);
+            let mut predictions = lvsdr_core::predict::predict_all(&t, &events);
+            if let Some(s) = &service {
+                predictions.retain(|p| &p.service == s);
+                if predictions.is_empty() {
+                    eprintln!(
+                        "error: no service `{s}` in {}; it has: {}",
+                        file.display(),
+                        t.services.iter().map(|s| s.key.value.to_string()).collect::<Vec<_>>().join(", ")
+                    );
+                    return Err(ExitCode::from(2));
+                }
+            }
+            if format == OutputFormat::Json {
+                println!("{}", serde_json::to_string_pretty(&predictions).unwrap_or_default());
+            } else {
+                for p in &predictions {
+                    let picks: Vec<String> = p.picks.iter().map(|x| x.clone().unwrap_or_else(|| "-".into())).collect();
+                    let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    println!(
+                        "{} ({}), {connections} connections from {clients} client(s):",
+                        p.service, p.scheduler
+                    );
+                    println!("  picks:  {}", picks.join(" "));
+                    println!(
+                        "  split:  {}{}",
+                        counts.join(", "),
+                        if p.unscheduled > 0 {
+                            format!(", unscheduled: {}", p.unscheduled)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Plan { file, connections, from } => {
+            let (_, t) = load(&file, from)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&lvsdr_core::plan::plan(&t, connections)).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Lab {
+            file,
+            connections,
+            format,
+            keep,
+            kernel,
+            timeout,
+            from,
+        } => lab(file, connections, format, keep, kernel, timeout, from, color),
+        Cmd::Clean => {
+            let removed = lvsdr_harness::netns::remove_stale();
+            println!(
+                "removed {} stale lab namespace(s){}",
+                removed.len(),
+                if removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", removed.join(", "))
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lab(
+    file: PathBuf,
+    connections: usize,
+    format: OutputFormat,
+    keep: bool,
+    kernel: KernelArg,
+    timeout: u64,
+    from: Option<InputFormat>,
+    color: bool,
+) -> Result<ExitCode, ExitCode> {
+    let (_, topology) = load(&file, from)?;
+    let kernel = match kernel {
+        KernelArg::Auto => KernelChoice::Auto,
+        KernelArg::Host => KernelChoice::Host,
+        KernelArg::Uml => KernelChoice::Uml,
+    };
+    let mut progress = |line: &str| {
+        eprintln!("  · {line}");
+    };
+    if !run::is_root() {
+        eprintln!("error: {}", run::RunError::NotRoot);
+        return Err(ExitCode::from(2));
+    }
+    if keep {
+        return keep_lab(&topology, connections, kernel);
+    }
+    let options = RunOptions {
+        kernel,
+        connections,
+        timeout: std::time::Duration::from_secs(timeout),
+        ..RunOptions::default()
+    };
+    eprintln!(
+        "lvsdr lab {}: {} service(s), {} real server(s), {connections} connection(s) per service",
+        file.display(),
+        topology.services.len(),
+        topology.real_servers.len()
+    );
+    match run::run_file(&file, &topology, &options, &mut progress) {
+        Ok(report) => {
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+                OutputFormat::Human => print!("{}", report.render_human(color)),
+            }
+            if report.pass {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(ExitCode::from(1))
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(3))
+        }
+    }
+}
+
+fn keep_lab(topology: &lvsdr_core::Topology, connections: usize, kernel: KernelChoice) -> Result<ExitCode, ExitCode> {
+    if kernel == KernelChoice::Uml || !lvsdr_harness::kernel::try_load_host_ipvs() {
+        eprintln!("error: --keep needs a host kernel with IPVS (a UML lab cannot be entered from the host).\n  Load it with `modprobe ip_vs`, or run without --keep.");
+        return Err(ExitCode::from(2));
+    }
+    let interrupted = uml::catch_interrupts();
+    let plan = lvsdr_core::plan::plan(topology, connections);
+    let lab = lvsdr_harness::Lab::build(topology, plan, &mut |l| eprintln!("  · {l}")).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(3)
+    })?;
+    println!("The lab is up. Enter a host with:");
+    for h in &lab.plan.hosts {
+        if let Some(ns) = lab.namespace(&h.name) {
+            println!("  ip netns exec {ns} bash     # {}", h.name);
+        }
+    }
+    println!("Press Ctrl-C to remove it.");
+    while !interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(lab);
+    eprintln!("lab removed");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,189 @@
+//! Named network namespaces, as `ip netns add` makes them: a bind mount of
+//! a namespace file under `/run/netns/`. Each lab owns its namespaces and
+//! [`NetNs`]'s `Drop` removes them, even while unwinding.
+//!
+//! `setns` changes only the calling thread, so work inside a namespace runs
+//! on a scoped thread of its own ([`NetNs::run`]); the caller's namespace is
+//! never touched.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+pub const NETNS_DIR: &str = "/run/netns";
+/// Every namespace a lab makes starts with this, so leftovers are easy to find.
+pub const PREFIX: &str = "lvsdr-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetNsError {
+    #[error("cannot create network namespace {name}: {source} (creating namespaces needs root or CAP_SYS_ADMIN)")]
+    Create { name: String, source: std::io::Error },
+    #[error("cannot enter network namespace {name}: {source}")]
+    Enter { name: String, source: std::io::Error },
+}
+
+/// A named network namespace that is removed when dropped.
+#[derive(Debug)]
+pub struct NetNs {
+    name: String,
+    path: PathBuf,
+    file: File,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A prefix unique to this process and call: `lvsdr-<pid>-<n>-`.
+pub fn unique_prefix() -> String {
+    format!("{PREFIX}{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn io(e: nix::Error) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e as i32)
+}
+
+fn ensure_netns_dir() -> std::io::Result<()> {
+    std::fs::create_dir_all(NETNS_DIR)
+}
+
+impl NetNs {
+    /// Creates `/run/netns/<name>` holding a new, empty network namespace,
+    /// with `lo` up. Equivalent to `ip netns add <name>`.
+    pub fn create(name: &str) -> Result<NetNs, NetNsError> {
+        let err = |source| NetNsError::Create {
+            name: name.to_string(),
+            source,
+        };
+        ensure_netns_dir().map_err(err)?;
+        let path = Path::new(NETNS_DIR).join(name);
+        File::create(&path).map_err(err)?;
+        let target = path.clone();
+        let made = std::thread::scope(|s| {
+            s.spawn(|| -> std::io::Result<()> {
+                unshare(CloneFlags::CLONE_NEWNET).map_err(io)?;
+                mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(io)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread panicked")))
+        });
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&path);
+            return Err(err(e));
+        }
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = umount2(&path, MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_file(&path);
+                return Err(err(e));
+            }
+        };
+        Ok(NetNs {
+            name: name.to_string(),
+            path,
+            file,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Runs `f` on a thread that has entered this namespace.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, NetNsError> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| NetNsError::Enter {
+                    name: self.name.clone(),
+                    source: io(e),
+                })?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Enters this namespace on the *current* thread, for threads that
+    /// live in it for good (probe servers).
+    pub fn enter_current_thread(&self) -> Result<(), NetNsError> {
+        setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| NetNsError::Enter {
+            name: self.name.clone(),
+            source: io(e),
+        })
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        if let Err(e) = umount2(&self.path, MntFlags::MNT_DETACH) {
+            eprintln!("lvsdr: could not unmount {}: {e}", self.path.display());
+        }
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            eprintln!("lvsdr: could not remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Names of lab namespaces present now (for leak checks and `lvsdr clean`).
+pub fn lab_namespaces() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(NETNS_DIR)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(PREFIX))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Removes namespaces left by labs whose process is gone.
+pub fn remove_stale() -> Vec<String> {
+    let mut removed = Vec::new();
+    for name in lab_namespaces() {
+        let pid: Option<i32> = name
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let path = Path::new(NETNS_DIR).join(&name);
+            let _ = umount2(&path, MntFlags::MNT_DETACH);
+            if std::fs::remove_file(&path).is_ok() {
+                removed.push(name);
+            }
+        }
+    }
+    removed
+}
+
+/// Writes a sysctl inside the current thread's namespace
+/// (`net.ipv4.conf.all.arp_ignore` → `/proc/sys/net/ipv4/conf/all/arp_ignore`).
+pub fn write_sysctl(key: &str, value: i64) -> std::io::Result<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::write(&path, format!("{value}\n")).map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))
+}
+
+pub fn read_sysctl(key: &str) -> std::io::Result<i64> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let text = std::fs::read_to_string(&path)?;
+    text.trim()
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("{path}: not a number")))
+}

@@ -1,0 +1,186 @@
+//! The lab report: the four proofs as checks, every connection, the split,
+//! and the IPVS counters; in JSON for machines and as a table for people.
+
+use crate::ipvs::{DestEntry, ServiceEntry};
+use crate::probe::ConnectionResult;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// The kind of check (`arp-owner`, `split`, …), for mapping to lint codes.
+    pub kind: String,
+    pub pass: bool,
+    pub expected: String,
+    pub seen: String,
+    /// Lint findings on the topology that explain this failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explained_by: Vec<String>,
+}
+
+impl Check {
+    pub fn new(name: impl Into<String>, kind: &str, pass: bool, expected: impl Into<String>, seen: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            kind: kind.into(),
+            pass,
+            expected: expected.into(),
+            seen: seen.into(),
+            explained_by: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SplitReport {
+    pub scheduler: String,
+    pub expected: BTreeMap<String, usize>,
+    pub seen: BTreeMap<String, usize>,
+    pub expected_order: Vec<Option<String>>,
+    pub seen_order: Vec<Option<String>>,
+    pub matches: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DestCounters {
+    pub address: String,
+    pub weight: u32,
+    pub active: u32,
+    pub inactive: u32,
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceCounters {
+    pub service: String,
+    pub scheduler: String,
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub destinations: Vec<DestCounters>,
+}
+
+impl ServiceCounters {
+    pub fn from_entry(s: &ServiceEntry, dests: Vec<DestEntry>) -> ServiceCounters {
+        let proto = match s.service.id.protocol {
+            6 => "tcp",
+            17 => "udp",
+            132 => "sctp",
+            _ => "fwmark",
+        };
+        ServiceCounters {
+            service: format!("{proto} {}:{}", s.service.id.address, s.service.id.port),
+            scheduler: s.service.scheduler.clone(),
+            conns: s.stats.conns,
+            inpkts: s.stats.inpkts,
+            outpkts: s.stats.outpkts,
+            destinations: dests
+                .iter()
+                .map(|d| DestCounters {
+                    address: format!("{}:{}", d.dest.address, d.dest.port),
+                    weight: d.dest.weight,
+                    active: d.active_conns,
+                    inactive: d.inactive_conns,
+                    conns: d.stats.conns,
+                    inpkts: d.stats.inpkts,
+                    outpkts: d.stats.outpkts,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub topology: String,
+    pub pass: bool,
+    /// Where it ran and which kernel: `host 6.8.0` or `uml 7.2.7`.
+    pub kernel: String,
+    pub ipvs_version: String,
+    pub checks: Vec<Check>,
+    pub connections: Vec<ConnectionResult>,
+    pub split: BTreeMap<String, SplitReport>,
+    pub ipvs: Vec<ServiceCounters>,
+    pub timings_ms: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+impl Report {
+    /// A table a person can read: check, expected, seen, pass/fail; then the
+    /// connections, and what explains each failure.
+    pub fn render_human(&self, color: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "lvsdr lab: {}   kernel: {}   IPVS {}",
+            self.topology, self.kernel, self.ipvs_version
+        );
+        out.push('\n');
+        let _ = writeln!(out, "  connections (client → VIP → real server):");
+        for c in &self.connections {
+            let _ = writeln!(
+                out,
+                "    {:<8} {}:{:<5} → {:<6} saw {}{}",
+                c.service,
+                c.client,
+                c.client_port,
+                c.real_server.clone().unwrap_or_else(|| "-".into()),
+                c.source_seen.clone().unwrap_or_else(|| "-".into()),
+                c.error.as_ref().map(|e| format!("  ({e})")).unwrap_or_default()
+            );
+        }
+        out.push('\n');
+        let w_name = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
+        let w_exp = self
+            .checks
+            .iter()
+            .map(|c| c.expected.chars().count())
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 60);
+        let _ = writeln!(out, "  {:<w_name$}  {:<w_exp$}  {:<6}  seen", "check", "expected", "result");
+        for c in &self.checks {
+            let result = if c.pass {
+                paint(color, "1;32", "pass  ")
+            } else {
+                paint(color, "1;31", "FAIL  ")
+            };
+            let _ = writeln!(out, "  {:<w_name$}  {:<w_exp$}  {}  {}", c.name, c.expected, result, c.seen);
+            for e in &c.explained_by {
+                let _ = writeln!(out, "  {:<w_name$}  {} see {e}", "", paint(color, "1;33", "→"));
+            }
+        }
+        out.push('\n');
+        let t = |k: &str| self.timings_ms.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  timings: build {} ms, probes {} ms, counters {} ms, verify {} ms, teardown {} ms, total {} ms",
+            t("build"),
+            t("probes"),
+            t("stats_poll"),
+            t("verify"),
+            t("teardown"),
+            t("total")
+        );
+        let verdict = if self.pass {
+            paint(color, "1;32", "PASS: DR works as designed")
+        } else {
+            paint(color, "1;31", "FAIL: see the checks above")
+        };
+        let _ = writeln!(out, "\n{verdict}");
+        out
+    }
+}

@@ -1,0 +1,134 @@
+//! The job behind `lvsdr lab`: choose a kernel, build, verify, tear down,
+//! report. Usable from a user's own `cargo test`.
+
+use crate::lab::{Lab, VerifyOptions};
+use crate::report::Report;
+use crate::{kernel, uml};
+use lvsdr_core::Topology;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Where the lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// The host when it has IPVS (after trying `modprobe ip_vs`), UML otherwise.
+    Auto,
+    Host,
+    Uml,
+}
+
+impl KernelChoice {
+    pub fn parse(s: &str) -> Option<KernelChoice> {
+        match s {
+            "auto" => Some(KernelChoice::Auto),
+            "host" => Some(KernelChoice::Host),
+            "uml" => Some(KernelChoice::Uml),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces.\n  Run it as `sudo lvsdr lab FILE`, or `cargo xtask lab`, which asks sudo for this step only.")]
+    NotRoot,
+    #[error("the host kernel ({0}) has no IPVS and `modprobe ip_vs` did not load it.\n  Use `--kernel uml` (or `--kernel auto`) to run the lab under User-Mode Linux.")]
+    NoHostIpvs(String),
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+    #[error(transparent)]
+    Uml(#[from] uml::UmlError),
+    #[error("the lab inside UML failed (exit {0}):\n{1}")]
+    Guest(i32, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub kernel: KernelChoice,
+    pub connections: usize,
+    pub verify: VerifyOptions,
+    pub timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            kernel: KernelChoice::Auto,
+            connections: 8,
+            verify: VerifyOptions::default(),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Runs the lab for a topology on this kernel: build, verify, tear down.
+pub fn run_here(
+    topology: &Topology,
+    connections: usize,
+    verify: &VerifyOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report, RunError> {
+    let started = Instant::now();
+    let plan = lvsdr_core::plan::plan(topology, connections);
+    let lab = Lab::build(topology, plan, progress)?;
+    let mut report = lab.verify(verify, progress)?;
+    report.ipvs_version = lab.ipvs_version().unwrap_or_default();
+    let torn = Instant::now();
+    drop(lab);
+    report.timings_ms.insert("teardown".into(), torn.elapsed().as_millis() as u64);
+    report.timings_ms.insert("total".into(), started.elapsed().as_millis() as u64);
+    report.kernel = format!("{} {}", if uml::is_guest() { "uml" } else { "host" }, kernel::release());
+    Ok(report)
+}
+
+/// Runs the lab for the topology file at `path` on the chosen kernel.
+/// Under UML the same binary runs inside the guest as init.
+pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, RunError> {
+    if !is_root() {
+        return Err(RunError::NotRoot);
+    }
+    let use_host = match options.kernel {
+        KernelChoice::Host => {
+            if !kernel::try_load_host_ipvs() {
+                return Err(RunError::NoHostIpvs(kernel::release()));
+            }
+            true
+        }
+        KernelChoice::Uml => false,
+        KernelChoice::Auto => uml::is_guest() || kernel::try_load_host_ipvs(),
+    };
+    if use_host {
+        progress(&format!("kernel: host {} has IPVS", kernel::release()));
+        return run_here(topology, options.connections, &options.verify, progress);
+    }
+    let started = Instant::now();
+    let umlk = uml::find()?;
+    progress(&format!(
+        "kernel: host {} has no IPVS; booting User-Mode Linux ({})",
+        kernel::release(),
+        umlk.binary.display()
+    ));
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let args = vec![
+        "lab".to_string(),
+        abs.display().to_string(),
+        "--kernel".into(),
+        "host".into(),
+        "--format".into(),
+        "json".into(),
+        "--connections".into(),
+        options.connections.to_string(),
+    ];
+    let result = uml::run(&umlk, &args, options.timeout, progress)?;
+    match serde_json::from_str::<Report>(&result.stdout) {
+        Ok(mut report) => {
+            report.timings_ms.insert("uml_total".into(), started.elapsed().as_millis() as u64);
+            Ok(report)
+        }
+        Err(_) => Err(RunError::Guest(result.exit_code, result.stdout)),
+    }
+}

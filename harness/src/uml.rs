@@ -1,0 +1,327 @@
+//! Runs the lab under User-Mode Linux when the host kernel has no IPVS.
+//!
+//! The host side ([`run`]) boots `linux.uml` with the host filesystem as a
+//! read-only root and this very binary as `init`, passing a job folder on
+//! the kernel command line. The guest side ([`guest_init`]) mounts what it
+//! needs, loads the IPVS modules, runs the lab exactly as on a host kernel,
+//! writes the report and the exit status into the job folder, and powers
+//! off. The host side enforces a timeout, always kills the whole UML process
+//! group, and removes the job folder.
+
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The kernel command-line key that tells our init where its job is.
+pub const JOB_ENV: &str = "LVSDR_JOB";
+const GUEST_JOB_DIR: &str = "/run/lvsdr-job";
+
+/// What the guest is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    /// Arguments for `lvsdr`, as on the host command line (`lab FILE …`).
+    pub args: Vec<String>,
+    /// `lib/modules/<release>` of the UML kernel.
+    pub modules: PathBuf,
+    /// The caller's working directory, so relative paths resolve.
+    pub cwd: PathBuf,
+}
+
+/// A UML kernel and its modules.
+#[derive(Debug, Clone)]
+pub struct UmlKernel {
+    pub binary: PathBuf,
+    pub modules: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UmlError {
+    #[error("no User-Mode Linux kernel found (looked in {looked}).\n  Install one with `cargo xtask setup-uml` (Debian's user-mode-linux package; on Debian or Ubuntu: `sudo apt-get install user-mode-linux`),\n  or point LVSDR_UML_DIR at a folder holding `linux.uml` and `modules/<release>/`.")]
+    NotFound { looked: String },
+    #[error("cannot prepare the UML job folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the UML kernel did not finish within {0} s; it was killed. Last console lines:\n{1}")]
+    Timeout(u64, String),
+    #[error("interrupted; the UML kernel was stopped and its files removed")]
+    Interrupted,
+    #[error("this UML kernel cannot run user space on this CPU (`ptrace set fp regs failed`: its XSAVE area is too small for this CPU's AMX state). Use UML 6.14 or newer: `cargo xtask setup-uml` installs one.")]
+    CpuUnsupported,
+    #[error("the UML kernel stopped without a result ({0}). Last console lines:\n{1}")]
+    NoResult(String, String),
+}
+
+fn candidates() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("LVSDR_UML_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(PathBuf::from("/var/cache/lvsdr/uml"));
+    dirs
+}
+
+/// Finds a UML kernel: `$LVSDR_UML_DIR`, then the one `cargo xtask setup-uml`
+/// installs, then Debian's `/usr/bin/linux.uml`.
+pub fn find() -> Result<UmlKernel, UmlError> {
+    let mut looked = Vec::new();
+    for dir in candidates() {
+        let binary = dir.join("linux.uml");
+        looked.push(dir.display().to_string());
+        if binary.exists() {
+            if let Some(modules) = first_release(&dir.join("modules")) {
+                return Ok(UmlKernel { binary, modules });
+            }
+        }
+    }
+    let debian = PathBuf::from("/usr/bin/linux.uml");
+    looked.push("/usr/bin/linux.uml".into());
+    if debian.exists() {
+        if let Some(modules) = first_release(Path::new("/usr/lib/uml/modules")) {
+            return Ok(UmlKernel { binary: debian, modules });
+        }
+    }
+    Err(UmlError::NotFound { looked: looked.join(", ") })
+}
+
+fn first_release(dir: &Path) -> Option<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("modules.dep").exists())
+        .collect();
+    entries.sort();
+    entries.pop()
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Makes Ctrl-C and SIGTERM set a flag instead of killing us, so that
+/// cleanup runs. Returns the flag.
+pub fn catch_interrupts() -> &'static AtomicBool {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        #[allow(unsafe_code)]
+        unsafe {
+            let _ = sigaction(s, &action);
+        }
+    }
+    &INTERRUPTED
+}
+
+/// The outcome of a guest run.
+#[derive(Debug)]
+pub struct GuestResult {
+    pub exit_code: i32,
+    pub stdout: String,
+}
+
+struct JobDir(PathBuf);
+impl Drop for JobDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Boots UML, runs `lvsdr ARGS` inside, and returns its exit code and
+/// standard output. Progress lines from the guest go to `progress`.
+pub fn run(kernel: &UmlKernel, args: &[String], timeout: Duration, progress: &mut dyn FnMut(&str)) -> Result<GuestResult, UmlError> {
+    let interrupted = catch_interrupts();
+    let dir = JobDir(tempdir()?);
+    let job = Job {
+        args: args.to_vec(),
+        modules: kernel.modules.clone(),
+        cwd: std::env::current_dir()?,
+    };
+    std::fs::write(dir.0.join("job.json"), serde_json::to_vec(&job).map_err(std::io::Error::other)?)?;
+    let console = std::fs::File::create(dir.0.join("console.log"))?;
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(&kernel.binary)
+        .args([
+            "mem=256M".to_string(),
+            "root=/dev/root".into(),
+            "rootfstype=hostfs".into(),
+            "rootflags=/".into(),
+            "ro".into(),
+            "quiet".into(),
+            format!("init={}", exe.display()),
+            "con=null".into(),
+            "con0=fd:0,fd:1".into(),
+            format!("{JOB_ENV}={}", dir.0.display()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(console.try_clone()?)
+        .stderr(console)
+        .process_group(0)
+        .spawn()?;
+    let pgid = child.id() as i32;
+    let kill_all = || {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+    };
+    let started = Instant::now();
+    let progress_path = dir.0.join("progress.log");
+    let mut offset = 0u64;
+    let mut forward = |offset: &mut u64| {
+        if let Ok(mut f) = std::fs::File::open(&progress_path) {
+            if f.seek(SeekFrom::Start(*offset)).is_ok() {
+                let mut text = String::new();
+                if f.read_to_string(&mut text).is_ok() {
+                    let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
+                    for line in text[..complete].lines() {
+                        progress(line);
+                    }
+                    *offset += complete as u64;
+                }
+            }
+        }
+    };
+    let status = loop {
+        forward(&mut offset);
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                kill_all();
+                return Err(e.into());
+            }
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            kill_all();
+            let _ = child.wait();
+            return Err(UmlError::Interrupted);
+        }
+        if started.elapsed() > timeout {
+            kill_all();
+            let _ = child.wait();
+            return Err(UmlError::Timeout(timeout.as_secs(), tail(&dir.0.join("console.log"), 15)));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    forward(&mut offset);
+    kill_all(); // helper processes, if any survived the kernel
+    let console_log = dir.0.join("console.log");
+    let code = std::fs::read_to_string(dir.0.join("exit_code"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    match code {
+        Some(exit_code) => Ok(GuestResult {
+            exit_code,
+            stdout: std::fs::read_to_string(dir.0.join("stdout")).unwrap_or_default(),
+        }),
+        None => {
+            let log = std::fs::read_to_string(&console_log).unwrap_or_default();
+            if log.contains("ptrace set fp regs failed") {
+                Err(UmlError::CpuUnsupported)
+            } else if log.contains("Kernel panic") {
+                Err(UmlError::NoResult("kernel panic".into(), tail(&console_log, 20)))
+            } else {
+                Err(UmlError::NoResult(
+                    format!("linux.uml exited with {status}"),
+                    tail(&console_log, 20),
+                ))
+            }
+        }
+    }
+}
+
+fn tempdir() -> std::io::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for i in 0..1000u32 {
+        let p = base.join(format!("lvsdr-uml-{}-{i}", std::process::id()));
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temp folder name"))
+}
+
+/// Whether this process is the init of a UML guest started by [`run`].
+pub fn is_guest() -> bool {
+    std::process::id() == 1 && std::env::var_os(JOB_ENV).is_some()
+}
+
+/// A sink for guest progress lines, written to the job folder.
+pub struct GuestProgress(std::fs::File);
+
+impl GuestProgress {
+    pub fn line(&mut self, text: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.0, "{text}");
+        let _ = self.0.flush();
+    }
+}
+
+/// PID 1 inside UML: set up, run the job with `run_job`, report, power off.
+/// Never returns.
+pub fn guest_init(run_job: impl FnOnce(&[String], &mut GuestProgress) -> (i32, String)) -> ! {
+    let code = match guest_setup() {
+        Ok((job, mut progress)) => {
+            let _ = std::env::set_current_dir(&job.cwd);
+            let (code, stdout) = run_job(&job.args, &mut progress);
+            let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("stdout"), stdout);
+            code
+        }
+        Err(e) => {
+            let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("stdout"), format!("lvsdr (UML init): {e}\n"));
+            eprintln!("lvsdr (UML init): {e}");
+            3
+        }
+    };
+    let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("exit_code"), format!("{code}\n"));
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn guest_setup() -> Result<(Job, GuestProgress), String> {
+    use nix::mount::{mount, MsFlags};
+    let m = |src: &str, target: &str, fs: &str, data: Option<&str>| -> Result<(), String> {
+        let _ = std::fs::create_dir_all(target);
+        mount(Some(src), target, Some(fs), MsFlags::empty(), data).map_err(|e| format!("mount {fs} on {target}: {e}"))
+    };
+    m("proc", "/proc", "proc", None)?;
+    m("sysfs", "/sys", "sysfs", None)?;
+    m("tmpfs", "/run", "tmpfs", None)?;
+    let host_dir = std::env::var(JOB_ENV).map_err(|_| format!("{JOB_ENV} is not set"))?;
+    m("none", GUEST_JOB_DIR, "hostfs", Some(&host_dir))?;
+    let progress = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(GUEST_JOB_DIR).join("progress.log"))
+        .map_err(|e| format!("progress log: {e}"))?;
+    let mut progress = GuestProgress(progress);
+    let text = std::fs::read_to_string(Path::new(GUEST_JOB_DIR).join("job.json")).map_err(|e| format!("job.json: {e}"))?;
+    let job: Job = serde_json::from_str(&text).map_err(|e| format!("job.json: {e}"))?;
+    let started = Instant::now();
+    let loaded = crate::kernel::load_modules(&job.modules, crate::kernel::LAB_MODULES).map_err(|e| e.to_string())?;
+    progress.line(&format!(
+        "uml: kernel {} up, {} modules loaded in {} ms",
+        crate::kernel::release(),
+        loaded.len(),
+        started.elapsed().as_millis()
+    ));
+    Ok((job, progress))
+}
