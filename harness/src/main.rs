@@ -164,6 +164,12 @@ fn load(file: &Path, from: Option<InputFormat>) -> Result<(String, lvsdr_core::T
 }
 
 fn main() -> ExitCode {
+    // Behave like other Unix tools when the reader goes away (`lvsdr rules | head`).
+    // SAFETY: setting a signal disposition before any thread starts.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if uml::is_guest() {
         uml::guest_init(|args, progress| {
             let argv = std::iter::once("lvsdr".to_string()).chain(args.iter().cloned());
@@ -270,16 +276,10 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        Cmd::Explain { code } => match lvsdr_core::lint::rule(&code) {
-            Some(r) => {
-                println!(
-                    "{} ({}, {}): {}\n",
-                    r.meta.code,
-                    r.meta.name,
-                    r.meta.severity.name(),
-                    r.meta.summary
-                );
-                println!("{}", r.meta.doc.trim_end());
+        Cmd::Explain { code } => match lvsdr_core::lint::doc(&code) {
+            Some(m) => {
+                println!("{} ({}, {}): {}\n", m.code, m.name, m.severity.name(), m.summary);
+                println!("{}", m.doc.trim_end());
                 Ok(ExitCode::SUCCESS)
             }
             None => {

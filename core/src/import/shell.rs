@@ -31,10 +31,11 @@ pub fn words(line: &str, offset: usize, vars: &HashMap<String, String>) -> Optio
         let mut quote: Option<char> = None;
         while i < bytes.len() {
             let (pos, ch) = bytes[i];
+            if quote.is_none() && (ch.is_whitespace() || ch == ';') {
+                break;
+            }
             end = pos + ch.len_utf8();
             match (quote, ch) {
-                (None, c) if c.is_whitespace() => break,
-                (None, ';') => break,
                 (None, '\'') | (None, '"') => quote = Some(ch),
                 (Some(q), c) if c == q => quote = None,
                 (None, '\\') | (Some('"'), '\\') => {
