@@ -74,3 +74,12 @@ pub fn lint(topology: &Topology, source: &str) -> Vec<Diagnostic> {
     out.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
     out
 }
+
+/// The documentation of any code: a lint rule, or a note of the readers (DR000, DR1xx).
+pub fn doc(code: &str) -> Option<&'static RuleMeta> {
+    rule(code).map(|r| r.meta).or_else(|| {
+        crate::import::notes::NOTES
+            .iter()
+            .find(|m| m.code.eq_ignore_ascii_case(code) || m.name == code)
+    })
+}
