@@ -86,14 +86,22 @@ pub struct ServicePlan {
     pub destinations: Vec<DestPlan>,
 }
 
-/// Connections the client will open, and what the core predicts for them.
+/// One connection the client opens: from this address and source port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectionPlan {
+    pub client: Ipv4Addr,
+    pub port: u16,
+}
+
+/// Connections the client will open, one after the other, and what the core
+/// predicts for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbePlan {
     pub service: String,
     pub address: Ipv4Addr,
     pub port: u16,
     pub kind: ListenerKind,
-    pub connections: usize,
+    pub connections: Vec<ConnectionPlan>,
     pub expected: predict::Prediction,
 }
 
@@ -124,8 +132,25 @@ fn listener_kind(port: u16) -> ListenerKind {
     }
 }
 
-/// Plans a lab for a topology, with `connections` connections per TCP service.
-pub fn plan(t: &Topology, connections: usize) -> LabPlan {
+/// Plans a lab for a topology, with `connections` connections per TCP
+/// service from `clients` client addresses in turn (the client's own
+/// address, then the next ones up).
+pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
+    let clients = clients.max(1);
+    let events = predict::sequential(connections, clients, t.client.address.value);
+    let planned: Vec<ConnectionPlan> = events
+        .iter()
+        .filter_map(|e| match e {
+            predict::Event::Connect { client, port } => Some(ConnectionPlan {
+                client: *client,
+                port: *port,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut client_addresses: Vec<Ipv4Addr> = planned.iter().map(|c| c.client).collect();
+    client_addresses.sort();
+    client_addresses.dedup();
     let lan_prefix = t.lan.value.prefix;
     let sysctls = |s: &Sysctls| s.values.iter().map(|(k, v)| (k.clone(), v.value)).collect::<Vec<_>>();
     let mut hosts = vec![
@@ -238,7 +263,6 @@ pub fn plan(t: &Topology, connections: usize) -> LabPlan {
             }
         })
         .collect();
-    let events = predict::sequential(connections, 1, t.client.address.value);
     let probes = t
         .services
         .iter()
@@ -251,7 +275,7 @@ pub fn plan(t: &Topology, connections: usize) -> LabPlan {
                 address: t.director.vip.value,
                 port,
                 kind: listener_kind(port),
-                connections,
+                connections: planned.clone(),
                 expected: predict::predict(t, s, &events),
             }),
             _ => None,

@@ -182,6 +182,7 @@ impl Lab {
         let client_ns = self.hosts[&client.name].clone();
         let director_ns = self.hosts[&director.name].clone();
         let client_ip = client.addresses[0].address;
+        let clients: Vec<_> = client.addresses.iter().map(|a| a.address).collect();
 
         let before = step(
             "director link counters",
@@ -192,21 +193,15 @@ impl Lab {
         for p in &plan.probes {
             progress(&format!(
                 "client: {} connections to {}:{} ({})",
-                p.connections, p.address, p.port, p.service
+                p.connections.len(),
+                p.address,
+                p.port,
+                p.service
             ));
             let results = client_ns.run(|| {
-                (0..p.connections)
-                    .map(|i| {
-                        probe::probe_once(
-                            &p.service,
-                            client_ip,
-                            40000u16.wrapping_add(i as u16),
-                            p.address,
-                            p.port,
-                            p.kind,
-                            options.connect_timeout,
-                        )
-                    })
+                p.connections
+                    .iter()
+                    .map(|c| probe::probe_once(&p.service, c.client, c.port, p.address, p.port, p.kind, options.connect_timeout))
                     .collect::<Vec<_>>()
             })?;
             connections.extend(results);
@@ -232,7 +227,7 @@ impl Lab {
 
         // IPVS counters lag behind (the kernel refreshes them on a timer): poll.
         progress("director: polling IPVS counters");
-        let attempts: u64 = plan.probes.iter().map(|p| p.connections as u64).sum();
+        let attempts: u64 = plan.probes.iter().map(|p| p.connections.len() as u64).sum();
         let poll_started = Instant::now();
         let (services, dests) = loop {
             let snapshot = director_ns.run(|| -> Result<_, LabError> {
@@ -276,7 +271,10 @@ impl Lab {
                 seen,
             ));
             let sources: Vec<String> = mine.iter().filter_map(|c| c.source_seen.clone()).collect();
-            let wrong: Vec<&String> = sources.iter().filter(|s| **s != client_ip.to_string()).collect();
+            let wrong: Vec<&&ConnectionResult> = mine
+                .iter()
+                .filter(|c| c.source_seen.as_ref().is_some_and(|s| *s != c.client.to_string()))
+                .collect();
             let mut uniq: Vec<String> = sources.clone();
             uniq.sort();
             uniq.dedup();
@@ -284,7 +282,11 @@ impl Lab {
                 format!("source-ip {}", p.service),
                 "source-ip",
                 !sources.is_empty() && wrong.is_empty(),
-                format!("every real server sees {client_ip}"),
+                if clients.len() == 1 {
+                    format!("every real server sees {client_ip}")
+                } else {
+                    format!("every real server sees the client's own address ({} clients)", clients.len())
+                },
                 if sources.is_empty() { "no answers".into() } else { uniq.join(", ") },
             ));
         }

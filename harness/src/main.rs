@@ -122,6 +122,9 @@ enum Cmd {
         /// Connections per service.
         #[arg(long, default_value_t = 8)]
         connections: usize,
+        /// Client addresses to connect from, in turn (for schedulers that hash the source).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
         /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
@@ -175,12 +178,17 @@ fn main() -> ExitCode {
             let argv = std::iter::once("lvsdr".to_string()).chain(args.iter().cloned());
             match Cli::try_parse_from(argv) {
                 Ok(Cli {
-                    command: Cmd::Lab {
-                        file, connections, from, ..
-                    },
+                    command:
+                        Cmd::Lab {
+                            file,
+                            connections,
+                            clients,
+                            from,
+                            ..
+                        },
                 }) => {
                     let mut out = Vec::new();
-                    let code = guest_lab(&file, connections, from, &mut out, &mut |l| progress.line(l));
+                    let code = guest_lab(&file, connections, clients, from, &mut out, &mut |l| progress.line(l));
                     (code, String::from_utf8_lossy(&out).into_owned())
                 }
                 Ok(_) => (2, "only `lab` runs inside UML\n".into()),
@@ -194,7 +202,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn guest_lab(file: &Path, connections: usize, from: Option<InputFormat>, out: &mut Vec<u8>, progress: &mut dyn FnMut(&str)) -> i32 {
+fn guest_lab(
+    file: &Path,
+    connections: usize,
+    clients: usize,
+    from: Option<InputFormat>,
+    out: &mut Vec<u8>,
+    progress: &mut dyn FnMut(&str),
+) -> i32 {
     let Ok(text) = std::fs::read_to_string(file) else {
         let _ = writeln!(out, "cannot read {}", file.display());
         return 2;
@@ -204,7 +219,7 @@ fn guest_lab(file: &Path, connections: usize, from: Option<InputFormat>, out: &m
         let _ = writeln!(out, "cannot load {}", file.display());
         return 2;
     };
-    match run::run_here(&topology, connections, &lvsdr_harness::VerifyOptions::default(), progress) {
+    match run::run_here(&topology, connections, clients, &lvsdr_harness::VerifyOptions::default(), progress) {
         Ok(report) => {
             let _ = out.write_all(serde_json::to_string(&report).unwrap_or_default().as_bytes());
             if report.pass {
@@ -372,19 +387,20 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
             let (_, t) = load(&file, from)?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&lvsdr_core::plan::plan(&t, connections)).unwrap_or_default()
+                serde_json::to_string_pretty(&lvsdr_core::plan::plan(&t, connections, 1)).unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Lab {
             file,
             connections,
+            clients,
             format,
             keep,
             kernel,
             timeout,
             from,
-        } => lab(file, connections, format, keep, kernel, timeout, from, color),
+        } => lab(file, connections, clients, format, keep, kernel, timeout, from, color),
         Cmd::Clean => {
             let removed = lvsdr_harness::netns::remove_stale();
             println!(
@@ -405,6 +421,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
 fn lab(
     file: PathBuf,
     connections: usize,
+    clients: usize,
     format: OutputFormat,
     keep: bool,
     kernel: KernelArg,
@@ -426,7 +443,7 @@ fn lab(
         return Err(ExitCode::from(2));
     }
     if keep {
-        return keep_lab(&topology, connections, kernel);
+        return keep_lab(&topology, connections, clients, kernel);
     }
     let options = RunOptions {
         kernel,
@@ -459,13 +476,13 @@ fn lab(
     }
 }
 
-fn keep_lab(topology: &lvsdr_core::Topology, connections: usize, kernel: KernelChoice) -> Result<ExitCode, ExitCode> {
+fn keep_lab(topology: &lvsdr_core::Topology, connections: usize, clients: usize, kernel: KernelChoice) -> Result<ExitCode, ExitCode> {
     if kernel == KernelChoice::Uml || !lvsdr_harness::kernel::try_load_host_ipvs() {
         eprintln!("error: --keep needs a host kernel with IPVS (a UML lab cannot be entered from the host).\n  Load it with `modprobe ip_vs`, or run without --keep.");
         return Err(ExitCode::from(2));
     }
     let interrupted = uml::catch_interrupts();
-    let plan = lvsdr_core::plan::plan(topology, connections);
+    let plan = lvsdr_core::plan::plan(topology, connections, clients);
     let lab = lvsdr_harness::Lab::build(topology, plan, &mut |l| eprintln!("  · {l}")).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(3)

@@ -46,6 +46,8 @@ pub enum RunError {
 pub struct RunOptions {
     pub kernel: KernelChoice,
     pub connections: usize,
+    /// Client addresses the connections come from, in turn.
+    pub clients: usize,
     pub verify: VerifyOptions,
     pub timeout: Duration,
 }
@@ -55,6 +57,7 @@ impl Default for RunOptions {
         RunOptions {
             kernel: KernelChoice::Auto,
             connections: 8,
+            clients: 1,
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
         }
@@ -69,11 +72,12 @@ pub fn is_root() -> bool {
 pub fn run_here(
     topology: &Topology,
     connections: usize,
+    clients: usize,
     verify: &VerifyOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report, RunError> {
     let started = Instant::now();
-    let plan = lvsdr_core::plan::plan(topology, connections);
+    let plan = lvsdr_core::plan::plan(topology, connections, clients);
     let lab = Lab::build(topology, plan, progress)?;
     let mut report = lab.verify(verify, progress)?;
     report.ipvs_version = lab.ipvs_version().unwrap_or_default();
@@ -103,7 +107,7 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
     };
     if use_host {
         progress(&format!("kernel: host {} has IPVS", kernel::release()));
-        return run_here(topology, options.connections, &options.verify, progress);
+        return run_here(topology, options.connections, options.clients, &options.verify, progress);
     }
     let started = Instant::now();
     let umlk = uml::find()?;
@@ -122,6 +126,8 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
         "json".into(),
         "--connections".into(),
         options.connections.to_string(),
+        "--clients".into(),
+        options.clients.to_string(),
     ];
     let result = uml::run(&umlk, &args, options.timeout, progress)?;
     match serde_json::from_str::<Report>(&result.stdout) {

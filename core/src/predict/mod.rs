@@ -62,6 +62,7 @@ pub fn sequential(n: usize, clients: usize, first_client: Ipv4Addr) -> Vec<Event
 struct Dest {
     name: String,
     address: Ipv4Addr,
+    port: u16,
     weight: i64,
     active: i64,
     inactive: i64,
@@ -100,24 +101,13 @@ fn gcd(a: i64, b: i64) -> i64 {
 }
 
 impl State {
+    /// Builds the state the way the kernel does: an empty service, then one
+    /// `add_dest` per destination in topology order, each inserted at the
+    /// head of the list and followed by the scheduler's `add_dest` hook
+    /// (wrr's current weight depends on that history).
     fn new(topology: &Topology, service: &VirtualService) -> State {
-        let mut dests: Vec<Dest> = service
-            .destinations
-            .iter()
-            .map(|d| Dest {
-                name: d.server.value.clone(),
-                address: topology
-                    .real_server(&d.server.value)
-                    .map(|r| r.address.value)
-                    .unwrap_or(Ipv4Addr::UNSPECIFIED),
-                weight: i64::from(d.weight.value),
-                active: 0,
-                inactive: 0,
-            })
-            .collect();
-        dests.reverse();
         let mut s = State {
-            dests,
+            dests: Vec::with_capacity(service.destinations.len()),
             scheduler: service.scheduler.value,
             flags: service.flag_bits(),
             cursor: None,
@@ -127,7 +117,28 @@ impl State {
             buckets: vec![],
             mh: None,
         };
-        s.dests_changed();
+        let last = service.destinations.len().saturating_sub(1);
+        for (i, d) in service.destinations.iter().enumerate() {
+            s.dests.insert(
+                0,
+                Dest {
+                    name: d.server.value.clone(),
+                    address: topology
+                        .real_server(&d.server.value)
+                        .map(|r| r.address.value)
+                        .unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    port: d.port.value,
+                    weight: i64::from(d.weight.value),
+                    active: 0,
+                    inactive: 0,
+                },
+            );
+            // Only wrr carries state across additions; the table-based
+            // schedulers rebuild from scratch, so only the last rebuild counts.
+            if s.scheduler == Scheduler::Wrr || i == last {
+                s.dests_changed();
+            }
+        }
         s
     }
 
@@ -168,7 +179,7 @@ impl State {
                 }
             }
             Scheduler::Mh => {
-                let entries: Vec<(Ipv4Addr, u16, i64)> = self.dests.iter().map(|d| (d.address, 0, d.weight)).collect();
+                let entries: Vec<(Ipv4Addr, u16, i64)> = self.dests.iter().map(|d| (d.address, d.port, d.weight)).collect();
                 self.mh = Some(maglev::Table::build(&entries));
             }
             Scheduler::Rr => {
@@ -290,7 +301,8 @@ impl State {
                 None
             }
             Scheduler::Dh => {
-                let h = (u64::from(u32::from(vip)).wrapping_mul(2_654_435_761) as usize) & (SH_TAB_SIZE - 1);
+                // Kernels since 6.x hash the destination with hash_32, as sh does.
+                let h = hash_32(u32::from(vip), SH_TAB_BITS) as usize;
                 let name = self.buckets.get(h)?.as_ref()?;
                 let i = self.dests.iter().position(|d| &d.name == name)?;
                 self.available(i).then_some(i)
