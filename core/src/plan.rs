@@ -158,11 +158,14 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             name: t.client.name.clone(),
             role: Role::Client,
             interface: "eth0".into(),
-            addresses: vec![AddressPlan {
-                device: "eth0".into(),
-                address: t.client.address.value,
-                prefix: lan_prefix,
-            }],
+            addresses: std::iter::once(t.client.address.value)
+                .chain(client_addresses.iter().copied().filter(|a| *a != t.client.address.value))
+                .map(|address| AddressPlan {
+                    device: "eth0".into(),
+                    address,
+                    prefix: lan_prefix,
+                })
+                .collect(),
             sysctls: vec![],
             listeners: vec![],
         },

@@ -267,7 +267,7 @@ impl Lab {
                 format!("connectivity {}", p.service),
                 "connectivity",
                 failed.is_empty(),
-                format!("{} of {} connections answered", mine.len(), mine.len()),
+                format!("{} of {} answered", mine.len(), mine.len()),
                 seen,
             ));
             let sources: Vec<String> = mine.iter().filter_map(|c| c.source_seen.clone()).collect();
@@ -301,7 +301,7 @@ impl Lab {
             "reply-bypass",
             "reply-bypass",
             inpkts > 0 && outpkts == 0 && conns >= attempts && answered > 0,
-            format!("IPVS: {attempts} connections, inbound packets > 0, outbound packets = 0; replies reach the client"),
+            format!("IPVS in > 0, out = 0, {attempts} conns"),
             format!(
                 "IPVS: {conns} connections, {inpkts} in, {outpkts} out; client got {answered} replies; director {} rx +{rx} tx +{tx}",
                 director.interface
@@ -324,7 +324,15 @@ impl Lab {
                 None => format!("no neighbour entry for {vip}"),
             },
         ));
-        // 4. Split against the prediction, connection by connection.
+        // 4. Split against the prediction: the kernel's own per-destination
+        // connection counts, and the order in which real servers answered
+        // (a connection nobody answered counts as unknown, not as a miss).
+        let server_of: BTreeMap<std::net::Ipv4Addr, String> = plan
+            .hosts
+            .iter()
+            .filter(|h| h.role == Role::RealServer)
+            .filter_map(|h| h.addresses.first().map(|a| (a.address, h.name.clone())))
+            .collect();
         let mut split = BTreeMap::new();
         for p in &plan.probes {
             let seen: Vec<Option<String>> = connections
@@ -332,28 +340,40 @@ impl Lab {
                 .filter(|c| c.service == p.service)
                 .map(|c| c.real_server.clone())
                 .collect();
-            let mut seen_counts: BTreeMap<String, usize> = p.expected.counts.keys().map(|k| (k.clone(), 0)).collect();
-            for s in seen.iter().flatten() {
-                *seen_counts.entry(s.clone()).or_default() += 1;
-            }
-            let matches = seen == p.expected.picks;
+            let kernel_counts: BTreeMap<String, usize> = services
+                .iter()
+                .find(|s| s.service.id.port == p.port && s.service.id.address == p.address)
+                .and_then(|s| dests.get(&format!("{}:{}", s.service.id.address, s.service.id.port)))
+                .map(|ds| {
+                    let mut m: BTreeMap<String, usize> = p.expected.counts.keys().map(|k| (k.clone(), 0)).collect();
+                    for d in ds {
+                        let name = server_of
+                            .get(&d.dest.address)
+                            .cloned()
+                            .unwrap_or_else(|| d.dest.address.to_string());
+                        *m.entry(name).or_default() += d.stats.conns as usize;
+                    }
+                    m
+                })
+                .unwrap_or_default();
+            let order_ok = seen.len() == p.expected.picks.len() && seen.iter().zip(&p.expected.picks).all(|(s, e)| s.is_none() || s == e);
+            let answered_any = seen.iter().any(Option::is_some);
+            let matches = order_ok && answered_any && kernel_counts == p.expected.counts;
             let fmt = |c: &BTreeMap<String, usize>| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+            let order = seen
+                .iter()
+                .map(|s| s.clone().unwrap_or_else(|| "?".into()))
+                .collect::<Vec<_>>()
+                .join(",");
             checks.push(Check::new(
                 format!("split {}", p.service),
                 "split",
                 matches,
                 format!("{} ({}), in predicted order", fmt(&p.expected.counts), p.expected.scheduler),
                 if matches {
-                    format!("{} (same order)", fmt(&seen_counts))
+                    format!("IPVS {} (same order)", fmt(&kernel_counts))
                 } else {
-                    format!(
-                        "{} in order {}",
-                        fmt(&seen_counts),
-                        seen.iter()
-                            .map(|s| s.clone().unwrap_or_else(|| "-".into()))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    )
+                    format!("IPVS {}; answers in order {order}", fmt(&kernel_counts))
                 },
             ));
             split.insert(
@@ -361,7 +381,7 @@ impl Lab {
                 SplitReport {
                     scheduler: p.expected.scheduler.to_string(),
                     expected: p.expected.counts.clone(),
-                    seen: seen_counts,
+                    seen: kernel_counts,
                     expected_order: p.expected.picks.clone(),
                     seen_order: seen,
                     matches,

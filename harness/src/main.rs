@@ -57,6 +57,33 @@ enum KernelArg {
     Uml,
 }
 
+#[derive(clap::Args)]
+struct LabArgs {
+    file: PathBuf,
+    /// Connections per service.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Client addresses to connect from, in turn (for schedulers that hash the source).
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Run this many copies of the lab at once in one kernel (they must not collide).
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    #[arg(long, value_enum, default_value = "human")]
+    format: OutputFormat,
+    /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
+    #[arg(long)]
+    keep: bool,
+    /// auto: the host kernel if it has IPVS, else User-Mode Linux.
+    #[arg(long, value_enum, default_value = "auto")]
+    kernel: KernelArg,
+    /// Give up (and clean up) after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    #[arg(long, value_enum)]
+    from: Option<InputFormat>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check a topology for DR mistakes (exit 0: no errors, 1: errors, 2: unreadable input).
@@ -117,28 +144,7 @@ enum Cmd {
         from: Option<InputFormat>,
     },
     /// Build the topology in network namespaces on real kernel IPVS and prove DR works (needs root).
-    Lab {
-        file: PathBuf,
-        /// Connections per service.
-        #[arg(long, default_value_t = 8)]
-        connections: usize,
-        /// Client addresses to connect from, in turn (for schedulers that hash the source).
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
-        #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
-        /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
-        #[arg(long)]
-        keep: bool,
-        /// auto: the host kernel if it has IPVS, else User-Mode Linux.
-        #[arg(long, value_enum, default_value = "auto")]
-        kernel: KernelArg,
-        /// Give up (and clean up) after this many seconds.
-        #[arg(long, default_value_t = 120)]
-        timeout: u64,
-        #[arg(long, value_enum)]
-        from: Option<InputFormat>,
-    },
+    Lab(LabArgs),
     /// Remove namespaces left behind by lab processes that no longer exist.
     Clean,
 }
@@ -177,18 +183,11 @@ fn main() -> ExitCode {
         uml::guest_init(|args, progress| {
             let argv = std::iter::once("lvsdr".to_string()).chain(args.iter().cloned());
             match Cli::try_parse_from(argv) {
-                Ok(Cli {
-                    command:
-                        Cmd::Lab {
-                            file,
-                            connections,
-                            clients,
-                            from,
-                            ..
-                        },
-                }) => {
+                Ok(Cli { command: Cmd::Lab(a) }) => {
                     let mut out = Vec::new();
-                    let code = guest_lab(&file, connections, clients, from, &mut out, &mut |l| progress.line(l));
+                    let code = guest_lab(&a.file, a.connections, a.clients, a.parallel, a.from, &mut out, &mut |l| {
+                        progress.line(l)
+                    });
                     (code, String::from_utf8_lossy(&out).into_owned())
                 }
                 Ok(_) => (2, "only `lab` runs inside UML\n".into()),
@@ -206,6 +205,7 @@ fn guest_lab(
     file: &Path,
     connections: usize,
     clients: usize,
+    parallel: usize,
     from: Option<InputFormat>,
     out: &mut Vec<u8>,
     progress: &mut dyn FnMut(&str),
@@ -219,10 +219,17 @@ fn guest_lab(
         let _ = writeln!(out, "cannot load {}", file.display());
         return 2;
     };
-    match run::run_here(&topology, connections, clients, &lvsdr_harness::VerifyOptions::default(), progress) {
-        Ok(report) => {
-            let _ = out.write_all(serde_json::to_string(&report).unwrap_or_default().as_bytes());
-            if report.pass {
+    match run::run_parallel(
+        &topology,
+        parallel,
+        connections,
+        clients,
+        &lvsdr_harness::VerifyOptions::default(),
+        progress,
+    ) {
+        Ok(reports) => {
+            let _ = out.write_all(serde_json::to_string(&reports).unwrap_or_default().as_bytes());
+            if reports.iter().all(|r| r.pass) {
                 0
             } else {
                 1
@@ -391,16 +398,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Lab {
-            file,
-            connections,
-            clients,
-            format,
-            keep,
-            kernel,
-            timeout,
-            from,
-        } => lab(file, connections, clients, format, keep, kernel, timeout, from, color),
+        Cmd::Lab(a) => lab(a, color),
         Cmd::Clean => {
             let removed = lvsdr_harness::netns::remove_stale();
             println!(
@@ -417,18 +415,18 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn lab(
-    file: PathBuf,
-    connections: usize,
-    clients: usize,
-    format: OutputFormat,
-    keep: bool,
-    kernel: KernelArg,
-    timeout: u64,
-    from: Option<InputFormat>,
-    color: bool,
-) -> Result<ExitCode, ExitCode> {
+fn lab(a: LabArgs, color: bool) -> Result<ExitCode, ExitCode> {
+    let LabArgs {
+        file,
+        connections,
+        clients,
+        parallel,
+        format,
+        keep,
+        kernel,
+        timeout,
+        from,
+    } = a;
     let (_, topology) = load(&file, from)?;
     let kernel = match kernel {
         KernelArg::Auto => KernelChoice::Auto,
@@ -448,6 +446,8 @@ fn lab(
     let options = RunOptions {
         kernel,
         connections,
+        clients,
+        parallel,
         timeout: std::time::Duration::from_secs(timeout),
         ..RunOptions::default()
     };
@@ -458,12 +458,17 @@ fn lab(
         topology.real_servers.len()
     );
     match run::run_file(&file, &topology, &options, &mut progress) {
-        Ok(report) => {
+        Ok(reports) => {
             match format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-                OutputFormat::Human => print!("{}", report.render_human(color)),
+                OutputFormat::Json if reports.len() == 1 => println!("{}", serde_json::to_string_pretty(&reports[0]).unwrap_or_default()),
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
+                OutputFormat::Human => {
+                    for r in &reports {
+                        print!("{}", r.render_human(color));
+                    }
+                }
             }
-            if report.pass {
+            if reports.iter().all(|r| r.pass) {
                 Ok(ExitCode::SUCCESS)
             } else {
                 Err(ExitCode::from(1))

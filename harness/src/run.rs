@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub connections: usize,
     /// Client addresses the connections come from, in turn.
     pub clients: usize,
+    /// Labs of the same topology to run at once.
+    pub parallel: usize,
     pub verify: VerifyOptions,
     pub timeout: Duration,
 }
@@ -58,6 +60,7 @@ impl Default for RunOptions {
             kernel: KernelChoice::Auto,
             connections: 8,
             clients: 1,
+            parallel: 1,
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
         }
@@ -89,9 +92,37 @@ pub fn run_here(
     Ok(report)
 }
 
+/// Runs `n` labs of the same topology at once on this kernel, each in its
+/// own namespaces, to show that labs do not collide.
+pub fn run_parallel(
+    topology: &Topology,
+    n: usize,
+    connections: usize,
+    clients: usize,
+    verify: &VerifyOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Report>, RunError> {
+    if n <= 1 {
+        return run_here(topology, connections, clients, verify, progress).map(|r| vec![r]);
+    }
+    progress(&format!("starting {n} labs at once"));
+    let results: Vec<Result<Report, RunError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| run_here(topology, connections, clients, verify, &mut |_| {})))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let reports = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    progress(&format!("{} of {n} labs passed", reports.iter().filter(|r| r.pass).count()));
+    Ok(reports)
+}
+
 /// Runs the lab for the topology file at `path` on the chosen kernel.
 /// Under UML the same binary runs inside the guest as init.
-pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, RunError> {
+pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
     if !is_root() {
         return Err(RunError::NotRoot);
     }
@@ -107,7 +138,14 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
     };
     if use_host {
         progress(&format!("kernel: host {} has IPVS", kernel::release()));
-        return run_here(topology, options.connections, options.clients, &options.verify, progress);
+        return run_parallel(
+            topology,
+            options.parallel,
+            options.connections,
+            options.clients,
+            &options.verify,
+            progress,
+        );
     }
     let started = Instant::now();
     let umlk = uml::find()?;
@@ -128,12 +166,18 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
         options.connections.to_string(),
         "--clients".into(),
         options.clients.to_string(),
+        "--parallel".into(),
+        options.parallel.to_string(),
     ];
     let result = uml::run(&umlk, &args, options.timeout, progress)?;
-    match serde_json::from_str::<Report>(&result.stdout) {
-        Ok(mut report) => {
-            report.timings_ms.insert("uml_total".into(), started.elapsed().as_millis() as u64);
-            Ok(report)
+    let reports =
+        serde_json::from_str::<Vec<Report>>(&result.stdout).or_else(|_| serde_json::from_str::<Report>(&result.stdout).map(|r| vec![r]));
+    match reports {
+        Ok(mut reports) => {
+            for r in &mut reports {
+                r.timings_ms.insert("uml_total".into(), started.elapsed().as_millis() as u64);
+            }
+            Ok(reports)
         }
         Err(_) => Err(RunError::Guest(result.exit_code, result.stdout)),
     }
