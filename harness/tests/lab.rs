@@ -1,0 +1,291 @@
+//! Lab tests on real kernel IPVS: the host's when it has IPVS, User-Mode
+//! Linux otherwise (`LVSDR_KERNEL=host|uml|auto` forces a choice). They need
+//! root to create namespaces; without it each test says so and returns.
+//!
+//! The tests run the `lvsdr` binary itself, as a user would, one lab at a
+//! time (a lock keeps their timing honest on a two-core machine).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn can_run() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: lab tests need root to create network namespaces; run `cargo xtask ci` (it uses sudo for the test binaries)");
+        return false;
+    }
+    true
+}
+
+fn kernel() -> String {
+    std::env::var("LVSDR_KERNEL").unwrap_or_else(|_| "auto".into())
+}
+
+fn lvsdr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsdr"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run lvsdr")
+}
+
+/// Runs a lab and returns (exit code, JSON report(s), stderr).
+fn lab(file: &str, extra: &[&str]) -> (i32, Value, String) {
+    let k = kernel();
+    let mut args = vec!["lab", file, "--format", "json", "--kernel", &k];
+    args.extend_from_slice(extra);
+    let out = lvsdr(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON report from {file} ({e}); stderr:\n{stderr}"));
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+/// What exists on the host that a lab could leak.
+#[derive(Debug, PartialEq, Eq)]
+struct HostState {
+    namespaces: Vec<String>,
+    links: Vec<String>,
+    uml_processes: usize,
+    uml_dirs: Vec<String>,
+}
+
+fn host_state() -> HostState {
+    let list = |dir: &str, prefix: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let uml_processes = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c.contains("linux.uml") && c.contains("LVSDR_JOB"))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    HostState {
+        namespaces: list("/run/netns", "lvsdr-"),
+        links: list("/sys/class/net", ""),
+        uml_processes,
+        uml_dirs: list(&std::env::temp_dir().to_string_lossy(), "lvsdr-uml-"),
+    }
+}
+
+#[test]
+fn seed_lab_proves_dr_on_ports_80_and_25() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (code, r, stderr) = lab("fixtures/seed-dr.toml", &[]);
+    assert_eq!(code, 0, "the seed lab must pass: {r:#}\n{stderr}");
+    assert_eq!(r["pass"], true);
+    assert!(r["kernel"].as_str().unwrap().len() > 4, "kernel named: {}", r["kernel"]);
+    for name in [
+        "connectivity tcp/80",
+        "connectivity tcp/25",
+        "source-ip tcp/80",
+        "source-ip tcp/25",
+        "reply-bypass",
+        "arp-owner",
+        "split tcp/80",
+        "split tcp/25",
+    ] {
+        assert_eq!(check(&r, name)["pass"], true, "{name}: {}", check(&r, name));
+    }
+    let conns = r["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 16);
+    for c in conns {
+        assert_eq!(c["source_seen"], "192.168.1.100", "{c}");
+        assert!(c["real_server"] == "rs1" || c["real_server"] == "rs2", "{c}");
+    }
+    // rr ignores the 3:1 weights: 4:4, as predicted and as IPVS counted.
+    assert_eq!(r["split"]["tcp/80"]["seen"]["rs1"], 4);
+    assert_eq!(r["split"]["tcp/80"]["seen"]["rs2"], 4);
+    // Replies bypassed the director: IPVS saw packets in and none out.
+    for s in r["ipvs"].as_array().unwrap() {
+        assert!(s["inpkts"].as_u64().unwrap() > 0);
+        assert_eq!(s["outpkts"], 0);
+    }
+}
+
+/// `# expect-lint: DR001`, `# expect-fail: a, b`, `# expect-pass: c` headers.
+fn expectations(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("# {key}:")))
+        .map(|v| {
+            v.split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .fold(Vec::new(), |mut acc: Vec<String>, w| {
+            // Check names have a space ("connectivity tcp/80"): rejoin the protocol part.
+            if w.starts_with("tcp/") || w.starts_with("udp/") {
+                if let Some(last) = acc.last_mut() {
+                    last.push(' ');
+                    last.push_str(&w);
+                    return acc;
+                }
+            }
+            acc.push(w);
+            acc
+        })
+}
+
+#[test]
+fn fault_scenarios_fail_the_way_their_lint_says() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/faults"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rel = format!("fixtures/faults/{}", path.file_name().unwrap().to_string_lossy());
+        let lint = lvsdr_core::analyze(&text, None);
+        for code in expectations(&text, "expect-lint") {
+            assert!(lint.diagnostics.iter().any(|d| d.code == code), "{rel}: lint {code} expected");
+        }
+        let (code, r, stderr) = lab(&rel, &["--connections", "4"]);
+        let fails = expectations(&text, "expect-fail");
+        for name in &fails {
+            let c = check(&r, name);
+            assert_eq!(c["pass"], false, "{rel}: {name} should fail: {c}\n{stderr}");
+            let explained = c["explained_by"].as_array().map(|a| a.len()).unwrap_or(0);
+            assert!(explained > 0, "{rel}: {name} should name its lint: {c}");
+        }
+        for name in expectations(&text, "expect-pass") {
+            assert_eq!(check(&r, &name)["pass"], true, "{rel}: {name} should pass: {}", check(&r, &name));
+        }
+        assert_eq!(code == 0, fails.is_empty(), "{rel}: exit {code} with expected failures {fails:?}");
+    }
+}
+
+#[test]
+fn every_scheduler_agrees_with_predict_connection_by_connection() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/schedulers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 13);
+    for path in files {
+        let rel = format!("fixtures/schedulers/{}", path.file_name().unwrap().to_string_lossy());
+        let (code, r, stderr) = lab(&rel, &["--connections", "24", "--clients", "12"]);
+        let split = &r["split"]["tcp/80"];
+        assert_eq!(
+            split["matches"], true,
+            "{rel}: expected {} seen {}\n{stderr}",
+            split["expected_order"], split["seen_order"]
+        );
+        assert_eq!(split["expected_order"], split["seen_order"], "{rel}");
+        assert_eq!(code, 0, "{rel}: {r:#}");
+    }
+}
+
+#[test]
+fn eight_labs_at_once_do_not_collide() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (code, r, stderr) = lab("fixtures/seed-dr.toml", &["--parallel", "8", "--connections", "4"]);
+    let reports = r.as_array().unwrap_or_else(|| panic!("an array of reports: {r}"));
+    assert_eq!(reports.len(), 8);
+    assert!(reports.iter().all(|x| x["pass"] == true), "{stderr}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let (code, _, _) = lab("fixtures/clean-dr.toml", &["--connections", "2"]);
+    assert_eq!(code, 0);
+    assert_eq!(host_state(), before, "after a passing lab");
+    let (code, _, _) = lab("fixtures/faults/no-listener-25.toml", &["--connections", "2"]);
+    assert_eq!(code, 1);
+    assert_eq!(host_state(), before, "after a failing lab");
+
+    // Ctrl-C in the middle of a lab.
+    let k = kernel();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
+        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "50"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "stopped promptly");
+    assert!(!status.success(), "an interrupted lab does not claim success");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while host_state() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(host_state(), before, "after an interrupted lab");
+}
+
+#[test]
+fn unreadable_topology_names_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("lvsdr-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.toml");
+    std::fs::write(
+        &f,
+        "[lan]\nsubnet = \"192.168.1.0/24\"\n[director]\naddress = \"192.168.1.300\"\nvip = \"192.168.1.192\"\n",
+    )
+    .unwrap();
+    let out = lvsdr(&["lab", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.toml:4:11"), "{err}");
+    assert!(err.contains("192.168.1.300"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
