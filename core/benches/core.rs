@@ -1,1 +1,70 @@
-fn main() {}
+//! Core benchmarks: lint at scale (1,000 services × 32 real servers) and
+//! predict at scale (one million connections, wrr and mh over 32 servers).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use lvsdr_core::predict::{predict, Event};
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+fn big_topology(services: usize, servers: usize) -> String {
+    let mut t = String::from("[lan]\nsubnet = \"10.0.0.0/16\"\n[director]\naddress = \"10.0.0.2\"\nvip = \"10.0.0.10\"\nsysctl = { \"net.ipv4.conf.all.send_redirects\" = 0, \"net.ipv4.conf.eth0.send_redirects\" = 0 }\n");
+    for s in 0..services {
+        t.push_str(&format!(
+            "[[service]]\nport = {}\nscheduler = \"{}\"\nreal_server = [",
+            1000 + s,
+            if s % 2 == 0 { "wrr" } else { "rr" }
+        ));
+        for r in 0..servers {
+            t.push_str(&format!("{{ server = \"rs{}\", weight = {} }},", r + 1, 1 + r % 4));
+        }
+        t.push_str("]\n");
+    }
+    for r in 0..servers {
+        t.push_str(&format!(
+            "[[real_server]]\nname = \"rs{}\"\naddress = \"10.0.1.{}\"\nvip_on_lo = 32\nsysctl = {{ \"net.ipv4.conf.all.arp_ignore\" = 1, \"net.ipv4.conf.all.arp_announce\" = 2 }}\n",
+            r + 1,
+            r + 10
+        ));
+    }
+    t
+}
+
+fn scheduler_topology(scheduler: &str) -> lvsdr_core::Topology {
+    let text = big_topology(1, 32).replace("scheduler = \"wrr\"", &format!("scheduler = \"{scheduler}\""));
+    lvsdr_core::topology_file::from_toml(&text).unwrap()
+}
+
+fn million_connections() -> Vec<Event> {
+    (0..1_000_000u32)
+        .map(|i| Event::Connect {
+            client: Ipv4Addr::from(0x0a02_0000 + (i % 50_000)),
+            port: (i % 60_000) as u16 + 1024,
+        })
+        .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let text = big_topology(1000, 32);
+    let topology = lvsdr_core::topology_file::from_toml(&text).unwrap();
+    let mut g = c.benchmark_group("lint");
+    g.sample_size(20);
+    g.bench_function("parse 1000x32 (baseline)", |b| {
+        b.iter(|| lvsdr_core::topology_file::from_toml(black_box(&text)).unwrap())
+    });
+    g.bench_function("lint 1000x32", |b| b.iter(|| lvsdr_core::lint::lint(black_box(&topology), &text)));
+    g.finish();
+
+    let events = million_connections();
+    let mut g = c.benchmark_group("predict");
+    g.sample_size(10);
+    for s in ["rr", "wrr", "mh"] {
+        let t = scheduler_topology(s);
+        g.bench_function(format!("{s} 32 servers, 1M connections"), |b| {
+            b.iter_batched(|| (), |_| predict(black_box(&t), &t.services[0], &events), BatchSize::PerIteration)
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(core_benches, benches);
+criterion_main!(core_benches);

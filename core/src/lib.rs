@@ -91,14 +91,13 @@ impl Format {
             .iter()
             .filter(|l| l.starts_with('[') || (l.contains(" = ") && !l.contains("$(")))
             .count();
-        if text.starts_with("#!")
+        if (text.starts_with("#!")
             || lines
                 .iter()
-                .any(|l| l.contains("ipvsadm") || l.starts_with("ifconfig") || l.starts_with("sysctl ") || l.starts_with("ip "))
+                .any(|l| l.contains("ipvsadm") || l.starts_with("ifconfig") || l.starts_with("sysctl ") || l.starts_with("ip ")))
+            && tomlish * 2 < lines.len()
         {
-            if tomlish * 2 < lines.len() {
-                return Format::Script;
-            }
+            return Format::Script;
         }
         Format::Toml
     }

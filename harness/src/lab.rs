@@ -356,7 +356,8 @@ impl Lab {
                     m
                 })
                 .unwrap_or_default();
-            let order_ok = seen.len() == p.expected.picks.len() && seen.iter().zip(&p.expected.picks).all(|(s, e)| s.is_none() || s == e);
+            let expected_order = p.expected.pick_names();
+            let order_ok = seen.len() == expected_order.len() && seen.iter().zip(&expected_order).all(|(s, e)| s.is_none() || s == e);
             let answered_any = seen.iter().any(Option::is_some);
             let matches = order_ok && answered_any && kernel_counts == p.expected.counts;
             let fmt = |c: &BTreeMap<String, usize>| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
@@ -382,7 +383,7 @@ impl Lab {
                     scheduler: p.expected.scheduler.to_string(),
                     expected: p.expected.counts.clone(),
                     seen: kernel_counts,
-                    expected_order: p.expected.picks.clone(),
+                    expected_order,
                     seen_order: seen,
                     matches,
                 },

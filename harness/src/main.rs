@@ -370,7 +370,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&predictions).unwrap_or_default());
             } else {
                 for p in &predictions {
-                    let picks: Vec<String> = p.picks.iter().map(|x| x.clone().unwrap_or_else(|| "-".into())).collect();
+                    let picks: Vec<String> = p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect();
                     let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                     println!(
                         "{} ({}), {connections} connections from {clients} client(s):",

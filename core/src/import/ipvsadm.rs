@@ -128,7 +128,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 None => return bad(b, w, "expects scheduler flags", "for example -b sh-port"),
             },
             "-o" | "--ops" => one_packet = Some(At::new(true, w.span)),
-            "-r" | "--real-server" => match take(&mut i).and_then(|v| parse_addr_port(v)) {
+            "-r" | "--real-server" => match take(&mut i).and_then(parse_addr_port) {
                 Some(r) => real = Some(r),
                 None => return bad(b, w, "expects REAL-SERVER[:PORT]", "write it as -r 192.168.1.213:80"),
             },

@@ -45,7 +45,7 @@ fn configures_lo(words: &[Word]) -> bool {
         && words.len() > 2
         && words[2].text.parse::<Ipv4Addr>().is_ok())
         || (name == "ip"
-            && words.iter().any(|w| w.text == "add")
+            && words.iter().any(|w| w.text == "add" || w.text == "replace")
             && words
                 .windows(2)
                 .any(|p| p[0].text == "dev" && (p[1].text == "lo" || p[1].text.starts_with("lo:"))))
@@ -230,7 +230,7 @@ fn place_address(b: &mut Builder, iface: &str, addr: At<Ipv4Addr>, prefix: At<u8
 fn ip(b: &mut Builder, words: &[Word], span: Span) {
     let object = words.get(1).map(|w| w.text.as_str()).unwrap_or("");
     let verb = words.get(2).map(|w| w.text.as_str()).unwrap_or("");
-    if "address".starts_with(object) && !object.is_empty() && verb == "add" {
+    if "address".starts_with(object) && !object.is_empty() && (verb == "add" || verb == "replace") {
         let Some(a) = words.get(3) else { return };
         let dev = words.windows(2).find(|p| p[0].text == "dev").map(|p| p[1].text.clone());
         let (text, prefix) = match a.text.split_once('/') {

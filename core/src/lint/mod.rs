@@ -5,9 +5,10 @@
 pub mod rules;
 
 use crate::diagnostic::{Diagnostic, Edit, Severity};
-use crate::model::Topology;
+use crate::model::{Forward, RealServer, Topology};
 use crate::source::Span;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 /// The fixed facts about a rule.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -30,6 +31,51 @@ pub struct Rule {
 pub struct LintContext<'a> {
     pub topology: &'a Topology,
     pub source: &'a str,
+    /// Real servers by name, so that rules over every destination stay linear.
+    servers: HashMap<&'a str, &'a RealServer>,
+    /// For each real server (by name), the indices of the services it belongs to.
+    membership: HashMap<&'a str, Vec<usize>>,
+    /// Real servers that at least one service reaches by direct routing.
+    direct_routed: HashSet<&'a str>,
+}
+
+impl<'a> LintContext<'a> {
+    pub fn new(topology: &'a Topology, source: &'a str) -> Self {
+        let servers = topology.real_servers.iter().map(|r| (r.name.value.as_str(), r)).collect();
+        let mut membership: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut direct_routed = HashSet::new();
+        for (i, s) in topology.services.iter().enumerate() {
+            for d in &s.destinations {
+                let list = membership.entry(d.server.value.as_str()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+                if d.forward.value == Forward::Route {
+                    direct_routed.insert(d.server.value.as_str());
+                }
+            }
+        }
+        LintContext {
+            topology,
+            source,
+            servers,
+            membership,
+            direct_routed,
+        }
+    }
+
+    pub fn real_server(&self, name: &str) -> Option<&'a RealServer> {
+        self.servers.get(name).copied()
+    }
+
+    /// Indices into `topology.services` of the services a real server is in.
+    pub fn services_of(&self, name: &str) -> &[usize] {
+        self.membership.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn is_direct_routed(&self, name: &str) -> bool {
+        self.direct_routed.contains(name)
+    }
 }
 
 impl LintContext<'_> {
@@ -66,7 +112,7 @@ pub fn rule(code: &str) -> Option<&'static Rule> {
 
 /// Runs every rule and returns the findings sorted by position, then code.
 pub fn lint(topology: &Topology, source: &str) -> Vec<Diagnostic> {
-    let ctx = LintContext { topology, source };
+    let ctx = LintContext::new(topology, source);
     let mut out = Vec::new();
     for r in all_rules() {
         (r.check)(&ctx, &mut out);

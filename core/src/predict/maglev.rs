@@ -132,10 +132,10 @@ impl Table {
     }
 
     /// The destination for a client, as `ip_vs_mh_get`/`ip_vs_mh_get_fallback` choose it.
-    pub fn lookup(&self, client: Ipv4Addr, port: u16, fallback: bool, available: &[bool]) -> Option<usize> {
+    pub fn lookup(&self, client: Ipv4Addr, port: u16, fallback: bool, available: impl Fn(usize) -> bool) -> Option<usize> {
         let ihash = hashkey(client, port, &KEY1, 0) % TABLE_SIZE;
         let first = self.slots[ihash as usize]?;
-        if available.get(first).copied().unwrap_or(false) {
+        if available(first) {
             return Some(first);
         }
         if !fallback {
@@ -145,7 +145,7 @@ impl Table {
             let roffset = (offset + ihash) % TABLE_SIZE;
             let h = hashkey(client, port, &KEY1, roffset) % TABLE_SIZE;
             let d = self.slots[h as usize]?;
-            if available.get(d).copied().unwrap_or(false) {
+            if available(d) {
                 return Some(d);
             }
         }

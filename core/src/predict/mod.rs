@@ -30,15 +30,47 @@ pub enum Event {
     Remove { server: String },
 }
 
-/// The outcome for one service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The outcome for one service. In JSON, `picks` lists real server names.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prediction {
     pub service: String,
     pub scheduler: &'static str,
-    /// The real server picked for each `Connect`, or `None` if none was available.
-    pub picks: Vec<Option<String>>,
+    /// The service's real servers, in topology order: what `picks` indexes.
+    pub servers: Vec<String>,
+    /// The real server picked for each `Connect` (an index into `servers`),
+    /// or `None` if none was available.
+    pub picks: Vec<Option<u32>>,
     pub counts: BTreeMap<String, usize>,
     pub unscheduled: usize,
+}
+
+impl Prediction {
+    /// The name of the real server picked for the `i`-th connection.
+    pub fn pick(&self, i: usize) -> Option<&str> {
+        self.picks
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|s| self.servers.get(s as usize))
+            .map(String::as_str)
+    }
+    /// Every pick as a real server name.
+    pub fn pick_names(&self) -> Vec<Option<String>> {
+        (0..self.picks.len()).map(|i| self.pick(i).map(str::to_string)).collect()
+    }
+}
+
+impl Serialize for Prediction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("Prediction", 5)?;
+        st.serialize_field("service", &self.service)?;
+        st.serialize_field("scheduler", &self.scheduler)?;
+        st.serialize_field("picks", &self.pick_names())?;
+        st.serialize_field("counts", &self.counts)?;
+        st.serialize_field("unscheduled", &self.unscheduled)?;
+        st.end()
+    }
 }
 
 /// `n` connections, one after the other, each closed before the next one
@@ -60,6 +92,8 @@ pub fn sequential(n: usize, clients: usize, first_client: Ipv4Addr) -> Vec<Event
 
 #[derive(Debug, Clone)]
 struct Dest {
+    /// Position in the topology's destination list (stable across removals).
+    id: u32,
     name: String,
     address: Ipv4Addr,
     port: u16,
@@ -122,6 +156,7 @@ impl State {
             s.dests.insert(
                 0,
                 Dest {
+                    id: i as u32,
                     name: d.server.value.clone(),
                     address: topology
                         .real_server(&d.server.value)
@@ -182,10 +217,8 @@ impl State {
                 let entries: Vec<(Ipv4Addr, u16, i64)> = self.dests.iter().map(|d| (d.address, d.port, d.weight)).collect();
                 self.mh = Some(maglev::Table::build(&entries));
             }
-            Scheduler::Rr => {
-                if self.cursor.is_some_and(|c| c >= self.dests.len()) {
-                    self.cursor = None;
-                }
+            Scheduler::Rr if self.cursor.is_some_and(|c| c >= self.dests.len()) => {
+                self.cursor = None;
             }
             _ => {}
         }
@@ -311,8 +344,8 @@ impl State {
                 let table = self.mh.as_ref()?;
                 let port = if self.flags & SchedFlag::MhPort.bits() != 0 { port } else { 0 };
                 let fallback = self.flags & SchedFlag::MhFallback.bits() != 0;
-                let avail: Vec<bool> = (0..n).map(|i| self.available(i)).collect();
-                table.lookup(client, port, fallback, &avail)
+                let _ = n;
+                table.lookup(client, port, fallback, |i| self.dests.get(i).is_some_and(|d| d.weight > 0))
             }
             Scheduler::Lblc | Scheduler::Lblcr => {
                 // With one VIP every connection has the same destination
@@ -396,39 +429,46 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
     let mut state = State::new(topology, service);
     let vip = topology.director.vip.value;
     let netmask = service.persistence.as_ref().map(|p| u32::from(p.netmask.value));
-    let mut templates: BTreeMap<u32, String> = BTreeMap::new();
-    let mut picks: Vec<Option<String>> = Vec::new();
-    let mut counts: BTreeMap<String, usize> = service.destinations.iter().map(|d| (d.server.value.clone(), 0)).collect();
+    let servers: Vec<String> = service.destinations.iter().map(|d| d.server.value.clone()).collect();
+    let position = |state: &State, id: u32| state.dests.iter().position(|d| d.id == id);
+    let mut templates: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let connects = events.iter().filter(|e| matches!(e, Event::Connect { .. })).count();
+    let mut picks: Vec<Option<u32>> = Vec::with_capacity(connects);
+    let mut per_server = vec![0usize; servers.len()];
     let mut unscheduled = 0;
-    let mut open: Vec<Option<String>> = Vec::new();
     for event in events {
         match event {
             Event::Connect { client, port } => {
                 let sticky = netmask.and_then(|m| {
-                    let name = templates.get(&(u32::from(*client) & m))?;
-                    let i = state.dests.iter().position(|d| &d.name == name)?;
+                    let id = *templates.get(&(u32::from(*client) & m))?;
+                    let i = position(&state, id)?;
                     state.available(i).then_some(i)
                 });
                 let chosen = sticky.or_else(|| state.schedule(*client, *port, vip));
-                let name = chosen.map(|i| {
+                let id = chosen.map(|i| {
                     state.dests[i].active += 1;
-                    state.dests[i].name.clone()
+                    state.dests[i].id
                 });
-                if let (Some(m), Some(n)) = (netmask, &name) {
-                    templates.insert(u32::from(*client) & m, n.clone());
-                }
-                match &name {
-                    Some(n) => *counts.entry(n.clone()).or_default() += 1,
+                match id {
+                    Some(id) => {
+                        per_server[id as usize] += 1;
+                        if let Some(m) = netmask {
+                            templates.insert(u32::from(*client) & m, id);
+                        }
+                    }
                     None => unscheduled += 1,
                 }
-                open.push(name.clone());
-                picks.push(name);
+                picks.push(id);
             }
             Event::Close { connection } => {
-                if let Some(Some(name)) = open.get_mut(*connection).map(Option::take) {
-                    if let Some(d) = state.dests.iter_mut().find(|d| d.name == name) {
-                        d.active -= 1;
-                        d.inactive += 1;
+                // `picks` doubles as the table of open connections: a closed one is marked by
+                // moving it to the inactive count once.
+                if let Some(Some(id)) = picks.get(*connection).copied() {
+                    if let Some(i) = position(&state, id) {
+                        if state.dests[i].active > 0 {
+                            state.dests[i].active -= 1;
+                            state.dests[i].inactive += 1;
+                        }
                     }
                 }
             }
@@ -445,9 +485,11 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
             }
         }
     }
+    let counts = servers.iter().cloned().zip(per_server).collect();
     Prediction {
         service: service.key.value.to_string(),
         scheduler: service.scheduler.name(),
+        servers,
         picks,
         counts,
         unscheduled,

@@ -374,11 +374,11 @@ mod tests {
         };
         let mut expected: Vec<u8> = vec![];
         let mut inner: Vec<u8> = vec![];
-        let mut push = |buf: &mut Vec<u8>, kind: u16, payload: &[u8]| {
+        let push = |buf: &mut Vec<u8>, kind: u16, payload: &[u8]| {
             buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
             buf.extend(kind.to_ne_bytes());
             buf.extend(payload);
-            while buf.len() % 4 != 0 {
+            while !buf.len().is_multiple_of(4) {
                 buf.push(0);
             }
         };

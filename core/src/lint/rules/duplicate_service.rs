@@ -30,9 +30,9 @@ Merge the two services.
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
-    let services = &cx.topology.services;
-    for (i, s) in services.iter().enumerate() {
-        if services[..i].iter().any(|o| o.key.value == s.key.value) {
+    let mut seen = std::collections::HashSet::new();
+    for s in &cx.topology.services {
+        if !seen.insert(s.key.value) {
             out.push(
                 cx.diag(&META, format!("service {} is defined more than once", s.key.value), s.key.span.or(s.span))
                     .help("merge its real servers into the first definition")

@@ -39,7 +39,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             continue;
         }
         for d in &s.destinations {
-            let Some(rs) = cx.topology.real_server(&d.server.value) else { continue };
+            let Some(rs) = cx.real_server(&d.server.value) else { continue };
             let listen_port = if d.forward.value == Forward::Masq { d.port.value } else { port };
             if d.weight.value > 0 && !rs.listens_on(listen_port) {
                 let span = rs.listen.as_ref().map(|l| l.span).unwrap_or(rs.span);

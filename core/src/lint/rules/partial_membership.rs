@@ -31,12 +31,13 @@ Add the server to every service, or document why it is left out.
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let t = cx.topology;
     for rs in &t.real_servers {
-        let member_of: Vec<_> = t.services.iter().filter(|s| s.destinations.iter().any(|d| d.server.value == rs.name.value)).collect();
-        if member_of.is_empty() {
+        let member_of = cx.services_of(&rs.name.value);
+        if member_of.is_empty() || member_of.len() == t.services.len() {
             continue;
         }
+        let keys: std::collections::HashSet<ServiceKey> = member_of.iter().map(|i| t.services[*i].key.value).collect();
         for s in &t.services {
-            if !member_of.iter().any(|m| m.key.value == s.key.value) {
+            if !keys.contains(&s.key.value) {
                 out.push(
                     cx.diag(&META, format!("real server `{}` is not in service {}", rs.name.value, s.key.value), s.key.span.or(s.span))
                         .help(format!("add `{}` to {}, or remove the service if it is not meant to be served", rs.name.value, s.key.value))

@@ -34,11 +34,7 @@ Put the real server on the director's LAN, or forward with `method = "tunnel"`.
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let lan = cx.topology.lan.value;
     for rs in &cx.topology.real_servers {
-        let dr = cx
-            .topology
-            .services
-            .iter()
-            .any(|s| s.destinations.iter().any(|d| d.server.value == rs.name.value && d.forward.value == Forward::Route));
+        let dr = cx.is_direct_routed(&rs.name.value);
         if dr && !lan.contains(rs.address.value) {
             out.push(
                 cx.diag(&META, format!("real server `{}` ({}) is not on the LAN {lan}", rs.name.value, rs.address.value), rs.address.span.or(rs.span))

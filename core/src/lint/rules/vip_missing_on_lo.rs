@@ -36,11 +36,7 @@ vip_on_lo = 32     # ip addr add <VIP>/32 dev lo
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for rs in &cx.topology.real_servers {
-        let used_by_dr = cx.topology.services.iter().any(|s| {
-            s.destinations
-                .iter()
-                .any(|d| d.server.value == rs.name.value && d.forward.value == Forward::Route)
-        });
+        let used_by_dr = cx.is_direct_routed(&rs.name.value);
         if used_by_dr && rs.vip_on_lo.is_none() {
             out.push(
                 cx.diag(&META, format!("real server `{}` does not have the VIP {} on `lo`", rs.name.value, cx.topology.director.vip.value), rs.name.span)

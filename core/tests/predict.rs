@@ -1,0 +1,186 @@
+//! Scheduler semantics, one test per scheduler, on small hand-checked cases.
+//! (The lab checks the same code against the kernel: `fixtures/schedulers/`.)
+
+use lvsdr_core::predict::{predict, sequential, Event};
+use lvsdr_core::topology_file::from_toml;
+use std::net::Ipv4Addr;
+
+fn topology(scheduler: &str, weights: &[u32], extra: &str) -> lvsdr_core::Topology {
+    let mut text = format!(
+        "[lan]\nsubnet = \"10.0.0.0/24\"\n[director]\naddress = \"10.0.0.2\"\nvip = \"10.0.0.10\"\n[[service]]\nport = 80\nscheduler = \"{scheduler}\"\n{extra}\nreal_server = [{}]\n",
+        weights.iter().enumerate().map(|(i, w)| format!("{{ server = \"rs{}\", weight = {w} }}", i + 1)).collect::<Vec<_>>().join(", ")
+    );
+    for i in 0..weights.len() {
+        text.push_str(&format!(
+            "[[real_server]]\nname = \"rs{}\"\naddress = \"10.0.0.{}\"\nvip_on_lo = 32\n",
+            i + 1,
+            21 + i
+        ));
+    }
+    from_toml(&text).unwrap()
+}
+
+fn picks(scheduler: &str, weights: &[u32], n: usize) -> Vec<String> {
+    let t = topology(scheduler, weights, "");
+    let p = predict(&t, &t.services[0], &sequential(n, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect()
+}
+
+fn counts(scheduler: &str, weights: &[u32], n: usize) -> Vec<usize> {
+    let t = topology(scheduler, weights, "");
+    let p = predict(&t, &t.services[0], &sequential(n, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    (1..=weights.len()).map(|i| p.counts[&format!("rs{i}")]).collect()
+}
+
+#[test]
+fn rr_alternates_and_ignores_weights() {
+    // Destinations are added at the head of the kernel's list: the last added goes first.
+    assert_eq!(picks("rr", &[3, 1], 4), ["rs2", "rs1", "rs2", "rs1"]);
+    assert_eq!(counts("rr", &[3, 1], 8), [4, 4]);
+}
+
+#[test]
+fn rr_skips_quiesced_servers() {
+    assert_eq!(counts("rr", &[0, 1, 1], 6), [0, 3, 3]);
+}
+
+#[test]
+fn wrr_honours_weights_six_to_two() {
+    assert_eq!(counts("wrr", &[3, 1], 8), [6, 2]);
+    assert_eq!(picks("wrr", &[3, 1], 4), ["rs2", "rs1", "rs1", "rs1"]);
+    assert_eq!(counts("wrr", &[4, 2], 6), [4, 2]);
+}
+
+#[test]
+fn lc_and_wlc_balance_closed_connections() {
+    // Every connection is closed before the next: inactive counts decide.
+    assert_eq!(counts("lc", &[3, 1], 8), [4, 4]);
+    assert_eq!(counts("wlc", &[3, 1], 8), [6, 2]);
+}
+
+#[test]
+fn lc_counts_open_connections_first() {
+    let t = topology("lc", &[1, 1], "");
+    let events = vec![
+        Event::Connect {
+            client: Ipv4Addr::new(10, 0, 0, 100),
+            port: 1,
+        },
+        Event::Connect {
+            client: Ipv4Addr::new(10, 0, 0, 100),
+            port: 2,
+        },
+        Event::Close { connection: 0 },
+        Event::Connect {
+            client: Ipv4Addr::new(10, 0, 0, 100),
+            port: 3,
+        },
+    ];
+    let p = predict(&t, &t.services[0], &events);
+    // rs2 (list head) first, rs1 second; rs2's connection closed, so rs2 is least loaded.
+    assert_eq!(p.pick_names(), [Some("rs2".into()), Some("rs1".into()), Some("rs2".into())]);
+}
+
+#[test]
+fn sed_and_nq_prefer_the_heaviest_idle_server() {
+    assert_eq!(counts("sed", &[3, 1], 4), [4, 0]);
+    assert_eq!(counts("nq", &[3, 1], 4)[0] + counts("nq", &[3, 1], 4)[1], 4);
+}
+
+#[test]
+fn fo_and_ovf_pick_the_highest_weight() {
+    assert_eq!(counts("fo", &[1, 5, 2], 5), [0, 5, 0]);
+    assert_eq!(counts("ovf", &[1, 5, 2], 5), [0, 5, 0]);
+}
+
+#[test]
+fn sh_is_sticky_per_client_and_weighted() {
+    let t = topology("sh", &[1, 1], "");
+    let ev = sequential(20, 1, Ipv4Addr::new(10, 0, 0, 100));
+    let p = predict(&t, &t.services[0], &ev);
+    let first = p.picks[0].clone();
+    assert!(p.picks.iter().all(|x| *x == first), "one client, one server");
+    // With many clients the 3:1 weights show in the bucket table.
+    let t = topology("sh", &[3, 1], "");
+    let p = predict(&t, &t.services[0], &sequential(400, 400, Ipv4Addr::new(10, 0, 1, 0)));
+    assert!(p.counts["rs1"] > p.counts["rs2"] * 2, "{:?}", p.counts);
+}
+
+#[test]
+fn sh_port_spreads_one_client() {
+    let t = topology("sh", &[1, 1], "flags = [\"sh-port\"]");
+    let p = predict(&t, &t.services[0], &sequential(20, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    assert!(p.counts["rs1"] > 0 && p.counts["rs2"] > 0, "{:?}", p.counts);
+}
+
+#[test]
+fn sh_without_fallback_refuses_a_quiesced_bucket() {
+    let t = topology("sh", &[1, 0], "");
+    let p = predict(&t, &t.services[0], &sequential(50, 50, Ipv4Addr::new(10, 0, 1, 0)));
+    assert!(p.unscheduled > 0);
+    let t = topology("sh", &[1, 0], "flags = [\"sh-fallback\"]");
+    let p = predict(&t, &t.services[0], &sequential(50, 50, Ipv4Addr::new(10, 0, 1, 0)));
+    assert_eq!(p.unscheduled, 0);
+    assert_eq!(p.counts["rs2"], 0);
+}
+
+#[test]
+fn dh_sends_everything_for_one_vip_to_one_server() {
+    let c = counts("dh", &[1, 1, 1], 9);
+    assert_eq!(c.iter().filter(|x| **x == 9).count(), 1);
+}
+
+#[test]
+fn mh_is_consistent_and_uses_every_server() {
+    let t = topology("mh", &[1, 1, 1], "");
+    let p = predict(&t, &t.services[0], &sequential(300, 300, Ipv4Addr::new(10, 0, 1, 0)));
+    assert!(p.counts.values().all(|c| *c > 50), "{:?}", p.counts);
+    let again = predict(&t, &t.services[0], &sequential(300, 300, Ipv4Addr::new(10, 0, 1, 0)));
+    assert_eq!(p.picks, again.picks);
+}
+
+#[test]
+fn mh_hash_matches_the_kernel_siphash() {
+    // hsiphash_1u32 with the kernel's fixed key; the lab confirms the table end to end.
+    let a = lvsdr_core::predict::maglev::hsiphash_u32(0, &[2_654_435_761, 2_654_435_761]);
+    let b = lvsdr_core::predict::maglev::hsiphash_u32(1, &[2_654_435_761, 2_654_435_761]);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn persistence_pins_a_client() {
+    let t = topology("rr", &[1, 1], "persistence = 300");
+    let p = predict(&t, &t.services[0], &sequential(6, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    assert!(p.picks.iter().all(|x| *x == p.picks[0]));
+    let p = predict(&t, &t.services[0], &sequential(6, 2, Ipv4Addr::new(10, 0, 0, 100)));
+    assert_ne!(p.picks[0], p.picks[1]);
+}
+
+#[test]
+fn weight_changes_and_removals_apply() {
+    let t = topology("rr", &[1, 1], "");
+    let c = Ipv4Addr::new(10, 0, 0, 100);
+    let events = vec![
+        Event::SetWeight {
+            server: "rs2".into(),
+            weight: 0,
+        },
+        Event::Connect { client: c, port: 1 },
+        Event::Connect { client: c, port: 2 },
+        Event::Remove { server: "rs1".into() },
+        Event::Connect { client: c, port: 3 },
+    ];
+    let p = predict(&t, &t.services[0], &events);
+    assert_eq!(p.pick_names(), [Some("rs1".into()), Some("rs1".into()), None]);
+    assert_eq!(p.unscheduled, 1);
+}
+
+#[test]
+fn every_scheduler_runs() {
+    for s in lvsdr_core::model::Scheduler::ALL {
+        let t = topology(s.name(), &[2, 1], "");
+        let p = predict(&t, &t.services[0], &sequential(10, 3, Ipv4Addr::new(10, 0, 0, 100)));
+        assert_eq!(p.picks.len(), 10, "{}", s.name());
+        assert_eq!(p.unscheduled, 0, "{}", s.name());
+    }
+}
