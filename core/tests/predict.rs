@@ -98,7 +98,7 @@ fn sh_is_sticky_per_client_and_weighted() {
     let t = topology("sh", &[1, 1], "");
     let ev = sequential(20, 1, Ipv4Addr::new(10, 0, 0, 100));
     let p = predict(&t, &t.services[0], &ev);
-    let first = p.picks[0].clone();
+    let first = p.picks[0];
     assert!(p.picks.iter().all(|x| *x == first), "one client, one server");
     // With many clients the 3:1 weights show in the bucket table.
     let t = topology("sh", &[3, 1], "");
