@@ -147,6 +147,17 @@ enum Cmd {
     Lab(LabArgs),
     /// Remove namespaces left behind by lab processes that no longer exist.
     Clean,
+    /// Run a command on the lab's kernel: here if it has IPVS, else inside User-Mode Linux
+    /// (with IPVS, veth and bridge loaded). Used by the benchmarks' shell baseline.
+    #[command(hide = true)]
+    KernelExec {
+        #[arg(long, value_enum, default_value = "auto")]
+        kernel: KernelArg,
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 fn read(file: &Path) -> Result<String, ExitCode> {
@@ -190,7 +201,20 @@ fn main() -> ExitCode {
                     });
                     (code, String::from_utf8_lossy(&out).into_owned())
                 }
-                Ok(_) => (2, "only `lab` runs inside UML\n".into()),
+                Ok(Cli {
+                    command: Cmd::KernelExec { command, .. },
+                }) => match std::process::Command::new(&command[0]).args(&command[1..]).output() {
+                    Ok(o) => {
+                        let code = o.status.code().unwrap_or(3);
+                        let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                        if code != 0 {
+                            text.push_str(&String::from_utf8_lossy(&o.stderr));
+                        }
+                        (code, text)
+                    }
+                    Err(e) => (3, format!("cannot run {}: {e}\n", command[0])),
+                },
+                Ok(_) => (2, "only `lab` and `kernel-exec` run inside UML\n".into()),
                 Err(e) => (2, e.to_string()),
             }
         });
@@ -399,6 +423,31 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Lab(a) => lab(a, color),
+        Cmd::KernelExec { kernel, timeout, command } => {
+            if !run::is_root() {
+                eprintln!("error: {}", run::RunError::NotRoot);
+                return Err(ExitCode::from(2));
+            }
+            let choice = match kernel {
+                KernelArg::Auto => KernelChoice::Auto,
+                KernelArg::Host => KernelChoice::Host,
+                KernelArg::Uml => KernelChoice::Uml,
+            };
+            match run::exec_in_kernel(choice, &command, std::time::Duration::from_secs(timeout)) {
+                Ok((code, stdout)) => {
+                    print!("{stdout}");
+                    if code == 0 {
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        Err(ExitCode::from(code.clamp(1, 255) as u8))
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Err(ExitCode::from(3))
+                }
+            }
+        }
         Cmd::Clean => {
             let removed = lvsdr_harness::netns::remove_stale();
             println!(

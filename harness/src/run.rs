@@ -182,3 +182,27 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
         Err(_) => Err(RunError::Guest(result.exit_code, result.stdout)),
     }
 }
+
+/// Runs a command on the lab's kernel: directly when the host has IPVS (or
+/// `choice` is `Host`), else as the job of a User-Mode Linux guest.
+/// Returns its exit code and standard output.
+pub fn exec_in_kernel(choice: KernelChoice, command: &[String], timeout: Duration) -> Result<(i32, String), RunError> {
+    let here = match choice {
+        KernelChoice::Host => true,
+        KernelChoice::Uml => false,
+        KernelChoice::Auto => kernel::try_load_host_ipvs(),
+    };
+    if here {
+        let out = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| RunError::Guest(3, format!("cannot run {}: {e}", command[0])))?;
+        return Ok((out.status.code().unwrap_or(3), String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    let umlk = uml::find()?;
+    let mut args = vec!["kernel-exec".to_string(), "--".to_string()];
+    args.extend(command.iter().cloned());
+    let result = uml::run(&umlk, &args, timeout, &mut |l| eprintln!("  · {l}"))?;
+    Ok((result.exit_code, result.stdout))
+}

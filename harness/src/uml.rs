@@ -302,6 +302,8 @@ fn guest_setup() -> Result<(Job, GuestProgress), String> {
         let _ = std::fs::create_dir_all(target);
         mount(Some(src), target, Some(fs), MsFlags::empty(), data).map_err(|e| format!("mount {fs} on {target}: {e}"))
     };
+    // The kernel starts init with an almost empty environment.
+    std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     m("proc", "/proc", "proc", None)?;
     m("sysfs", "/sys", "sysfs", None)?;
     m("tmpfs", "/run", "tmpfs", None)?;

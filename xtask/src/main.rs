@@ -370,5 +370,84 @@ fn bench(args: &[String]) -> Result {
     if quick {
         c.arg("--test");
     }
-    run(&mut c)
+    run(&mut c)?;
+    bench_lab(if quick { 1 } else { 5 })
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// The seed lab's lifecycle against `xtask/bench/baseline-lab.sh`, which
+/// builds the same lab with ip, ipvsadm and sysctl in the same kernel.
+fn bench_lab(runs: usize) -> Result {
+    ensure_uml(false)?;
+    step(&format!("lab lifecycle: lvsdr against the shell baseline, {runs} run(s) each"));
+    run(cargo().args(["build", "--quiet", "--bin", "lvsdr"]))?;
+    let bin = root().join("target/debug/lvsdr");
+    let bin = bin.to_str().unwrap_or("lvsdr");
+    let mut ours: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    let mut wall = Vec::new();
+    let mut baseline = Vec::new();
+    let mut baseline_wall = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = privileged(bin)
+            .args(["lab", "fixtures/seed-dr.toml", "--format", "json"])
+            .current_dir(root())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        wall.push(started.elapsed().as_millis() as u64);
+        if !out.status.success() {
+            return Err(format!(
+                "the seed lab failed during the benchmark:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        for key in ["build", "probes", "stats_poll", "verify", "teardown", "total"] {
+            if let Some(v) = json_number(&text, key) {
+                ours.entry(key).or_default().push(v);
+            }
+        }
+        let started = Instant::now();
+        let script = root().join("xtask/bench/baseline-lab.sh");
+        let out = privileged(bin)
+            .arg("kernel-exec")
+            .arg("--")
+            .arg(&script)
+            .current_dir(root())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        baseline_wall.push(started.elapsed().as_millis() as u64);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ms = text
+            .lines()
+            .find_map(|l| l.strip_prefix("baseline_build_ms="))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("the baseline script failed: {text}"))?;
+        baseline.push(ms);
+    }
+    let ours_build = median(ours.get("build").cloned().unwrap_or_default());
+    let base = median(baseline);
+    println!("lab lifecycle (median of {runs}):");
+    for (k, v) in &ours {
+        println!("  lvsdr {k:<11} {:>6} ms", median(v.clone()));
+    }
+    println!("  lvsdr whole run (boot, build, verify, teardown): {:>6} ms wall", median(wall));
+    println!(
+        "  shell baseline build+apply:                      {base:>6} ms ({} ms wall with boot)",
+        median(baseline_wall)
+    );
+    println!("  build+apply speed-up: {:.1}x", base as f64 / ours_build.max(1) as f64);
+    Ok(())
+}
+
+/// Finds `"key": N` in a JSON text (the report's timings).
+fn json_number(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
+    text[at..].trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
