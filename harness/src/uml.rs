@@ -180,6 +180,7 @@ pub fn run(kernel: &UmlKernel, args: &[String], timeout: Duration, progress: &mu
     let started = Instant::now();
     let progress_path = dir.0.join("progress.log");
     let mut offset = 0u64;
+    let mut last_console_check = Instant::now();
     let mut forward = |offset: &mut u64| {
         if let Ok(mut f) = std::fs::File::open(&progress_path) {
             if f.seek(SeekFrom::Start(*offset)).is_ok() {
@@ -208,6 +209,23 @@ pub fn run(kernel: &UmlKernel, args: &[String], timeout: Duration, progress: &mu
             kill_all();
             let _ = child.wait();
             return Err(UmlError::Interrupted);
+        }
+        // A panicking UML kernel does not exit on its own: notice it and stop at once.
+        if last_console_check.elapsed() > Duration::from_millis(200) {
+            last_console_check = Instant::now();
+            let log = std::fs::read_to_string(dir.0.join("console.log")).unwrap_or_default();
+            if let Some(line) = log.lines().find(|l| l.contains("Kernel panic")) {
+                let line = line.trim().to_string();
+                kill_all();
+                let _ = child.wait();
+                if log.contains("ptrace set fp regs failed") {
+                    return Err(UmlError::CpuUnsupported);
+                }
+                return Err(UmlError::NoResult(
+                    format!("the guest kernel panicked: {line}"),
+                    tail(&dir.0.join("console.log"), 20),
+                ));
+            }
         }
         if started.elapsed() > timeout {
             kill_all();

@@ -289,3 +289,41 @@ fn unreadable_topology_names_file_line_and_column() {
     assert!(err.contains("192.168.1.300"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Under UML, a hang and a kernel panic inside the guest each end as a clear
+/// error within the timeout, and leave nothing behind.
+#[test]
+fn uml_hang_and_panic_end_as_clear_errors() {
+    if !can_run() {
+        return;
+    }
+    if kernel() == "host" || lvsdr_harness::uml::find().is_err() {
+        eprintln!("SKIPPED: no UML kernel here (the lab runs on the host kernel)");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let started = Instant::now();
+    let out = lvsdr(&["kernel-exec", "--kernel", "uml", "--timeout", "4", "--", "sleep", "600"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("did not finish within 4 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(host_state(), before, "after a hang");
+
+    let out = lvsdr(&[
+        "kernel-exec",
+        "--kernel",
+        "uml",
+        "--timeout",
+        "30",
+        "--",
+        "sh",
+        "-c",
+        "echo c > /proc/sysrq-trigger",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("kernel panic"), "{err}");
+    assert_eq!(host_state(), before, "after a panic");
+}
