@@ -57,16 +57,18 @@ pub enum Format {
     Json,
     Script,
     IpvsadmSave,
+    Keepalived,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [Format::Toml, Format::Json, Format::Script, Format::IpvsadmSave];
+    pub const ALL: [Format; 5] = [Format::Toml, Format::Json, Format::Script, Format::IpvsadmSave, Format::Keepalived];
     pub fn name(self) -> &'static str {
         match self {
             Format::Toml => "toml",
             Format::Json => "json",
             Format::Script => "script",
             Format::IpvsadmSave => "ipvsadm-save",
+            Format::Keepalived => "keepalived",
         }
     }
     pub fn parse(s: &str) -> Option<Format> {
@@ -86,6 +88,12 @@ impl Format {
             .collect();
         if !lines.is_empty() && lines.iter().all(|l| l.starts_with("-A ") || l.starts_with("-a ")) {
             return Format::IpvsadmSave;
+        }
+        if lines
+            .iter()
+            .any(|l| l.starts_with("virtual_server ") || l.starts_with("vrrp_instance "))
+        {
+            return Format::Keepalived;
         }
         let tomlish = lines
             .iter()
@@ -126,6 +134,7 @@ pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Ve
         Format::Json => topology_file::from_json(text).map(|t| (t, vec![])),
         Format::Script => import::script::import(text),
         Format::IpvsadmSave => import::ipvsadm_save::import(text),
+        Format::Keepalived => import::keepalived::import(text),
     };
     (format, result)
 }

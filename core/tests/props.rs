@@ -76,8 +76,8 @@ proptest! {
         prop_assert_eq!(again.without_spans(), plain.clone());
         let again = lvsdr_core::topology_file::from_json(&render(&t, Artifact::Json)).unwrap();
         prop_assert_eq!(again.without_spans(), plain.clone());
-        // The restore file and the director script hold the IPVS table and the VIP.
-        for (artifact, format) in [(Artifact::Restore, Format::IpvsadmSave), (Artifact::Director, Format::Script)] {
+        // The restore file, the director script and keepalived.conf hold the IPVS table and the VIP.
+        for (artifact, format) in [(Artifact::Restore, Format::IpvsadmSave), (Artifact::Director, Format::Script), (Artifact::Keepalived, Format::Keepalived)] {
             let (_, back) = lvsdr_core::load(&render(&t, artifact), Some(format));
             let (back, _) = back.unwrap();
             prop_assert_eq!(back.without_spans().services, plain.services.clone());

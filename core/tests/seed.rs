@@ -90,3 +90,31 @@ fn json_topology_reads_like_toml() {
     let again = lvsdr_core::topology_file::from_toml(&toml).unwrap();
     assert_eq!(again.without_spans(), t.without_spans());
 }
+
+#[test]
+fn keepalived_config_imports_with_keepalived_defaults() {
+    let text = fixture("seed-keepalived.conf");
+    let a = analyze(&text, None);
+    assert_eq!(a.format, Format::Keepalived);
+    let t = a.topology.as_ref().unwrap();
+    assert_eq!(t.director.vip.value.to_string(), "192.168.1.192");
+    let web = t.service("tcp/80").unwrap();
+    assert_eq!(
+        web.persistence.as_ref().unwrap().timeout.value,
+        360,
+        "a bare persistence_timeout is 6 minutes"
+    );
+    assert_eq!(web.destinations[0].forward.value, lvsdr_core::model::Forward::Route);
+    let mail = t.service("tcp/25").unwrap();
+    assert_eq!(
+        mail.destinations[0].forward.value,
+        lvsdr_core::model::Forward::Masq,
+        "no lb_kind means NAT"
+    );
+    // The forgotten lb_kind is reported at the mail service, in the user's file.
+    let nat = a.diagnostics.iter().find(|d| d.code == "DR019").unwrap().located(&text);
+    assert_eq!(
+        nat.line,
+        text.lines().position(|l| l.contains("virtual_server 192.168.1.192 25")).unwrap() + 1
+    );
+}

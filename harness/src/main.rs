@@ -37,6 +37,7 @@ enum InputFormat {
     Json,
     Script,
     IpvsadmSave,
+    Keepalived,
 }
 
 impl InputFormat {
@@ -46,6 +47,7 @@ impl InputFormat {
             InputFormat::Json => Format::Json,
             InputFormat::Script => Format::Script,
             InputFormat::IpvsadmSave => Format::IpvsadmSave,
+            InputFormat::Keepalived => Format::Keepalived,
         }
     }
 }

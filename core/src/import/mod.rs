@@ -4,6 +4,7 @@
 //! - [`script`]: shell scripts that run `ipvsadm`, `ifconfig`, `ip`, `route`
 //!   and `sysctl`, like the ones in LVS-DR walkthroughs.
 //! - [`ipvsadm_save`]: the output of `ipvsadm -S -n`.
+//! - [`keepalived`]: keepalived.conf `virtual_server` blocks.
 //!
 //! Both share the `ipvsadm` command-line reader in [`ipvsadm`] and the
 //! [`builder::Builder`] that turns collected facts into a topology.
@@ -11,6 +12,7 @@
 pub mod builder;
 pub mod ipvsadm;
 pub mod ipvsadm_save;
+pub mod keepalived;
 pub mod notes;
 pub mod script;
 pub mod shell;

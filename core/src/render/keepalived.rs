@@ -15,7 +15,7 @@ pub fn keepalived(t: &Topology) -> String {
         let _ = writeln!(out, "    delay_loop 2");
         let _ = writeln!(out, "    lb_algo {}", s.scheduler.name());
         for f in &s.flags {
-            let _ = writeln!(out, "    {}", f.name().replace('-', "_"));
+            let _ = writeln!(out, "    {}", f.name());
         }
         let kind = match s.destinations.first().map(|d| d.forward.value).unwrap_or(Forward::Route) {
             Forward::Route | Forward::Local => "DR",
