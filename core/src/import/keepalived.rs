@@ -128,7 +128,7 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
     out
 }
 
-fn word<'a>(s: &'a Stmt, n: usize) -> Option<&'a Token> {
+fn word(s: &Stmt, n: usize) -> Option<&Token> {
     s.words.get(n)
 }
 
@@ -283,10 +283,11 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
                     };
                 }
             }
-            ("protocol", None) => match word(st, 1).map(|w| w.text.to_ascii_lowercase()) {
-                Some(p) => protocol = Protocol::parse(&p).unwrap_or(Protocol::Tcp),
-                None => {}
-            },
+            ("protocol", None) => {
+                if let Some(p) = word(st, 1).map(|w| w.text.to_ascii_lowercase()) {
+                    protocol = Protocol::parse(&p).unwrap_or(Protocol::Tcp)
+                }
+            }
             ("persistence_timeout", None) => {
                 persistence = Some(if word(st, 1).is_some() {
                     number::<u32>(b, st).unwrap_or(At::new(360, st.span))
