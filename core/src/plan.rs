@@ -27,6 +27,9 @@ pub struct AddressPlan {
     pub device: String,
     pub address: Ipv4Addr,
     pub prefix: u8,
+    /// The VIP (on the director's NIC or a real server's `lo`): part of the
+    /// DR setup that the generated scripts configure, not of the host itself.
+    pub vip: bool,
 }
 
 /// What a probe server speaks.
@@ -164,6 +167,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     device: "eth0".into(),
                     address,
                     prefix: lan_prefix,
+                    vip: false,
                 })
                 .collect(),
             sysctls: vec![],
@@ -178,11 +182,13 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     device: t.director.interface.value.clone(),
                     address: t.director.address.value,
                     prefix: lan_prefix,
+                    vip: false,
                 },
                 AddressPlan {
                     device: t.director.interface.value.clone(),
                     address: t.director.vip.value,
                     prefix: t.director.vip_prefix.value,
+                    vip: true,
                 },
             ],
             sysctls: sysctls(&t.director.sysctls),
@@ -194,12 +200,14 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             device: rs.interface.value.clone(),
             address: rs.address.value,
             prefix: lan_prefix,
+            vip: false,
         }];
         if let Some(p) = &rs.vip_on_lo {
             addresses.push(AddressPlan {
                 device: "lo".into(),
                 address: t.director.vip.value,
                 prefix: p.value,
+                vip: true,
             });
         }
         let mut ports: Vec<u16> = match &rs.listen {

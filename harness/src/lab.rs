@@ -2,6 +2,7 @@
 //! describes, runs the probes, and proves the four promises of DR.
 //! Everything it does comes from the plan; DR knowledge lives in lvsdr-core.
 
+use crate::apply::ApplyWith;
 use crate::ipvs::{self, Ipvs};
 use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServer};
@@ -46,12 +47,55 @@ impl Default for VerifyOptions {
 pub struct Lab {
     pub plan: LabPlan,
     pub topology: Topology,
-    /// Probe servers go first when the lab is dropped, then the namespaces.
+    pub apply: ApplyWith,
+    /// Daemons (keepalived) and probe servers go first when the lab is
+    /// dropped, then the namespaces.
+    daemons: Daemons,
     servers: Vec<ProbeServer>,
     hosts: BTreeMap<String, Arc<NetNs>>,
     lan: Arc<NetNs>,
     pub prefix: String,
     pub build_ms: u64,
+    workdir: Option<WorkDir>,
+}
+
+/// A folder of the lab's (keepalived's configuration and pid files), removed on drop.
+struct WorkDir(std::path::PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs one of the production tools inside a host's namespace; a failure
+/// names the host and shows what the tool said.
+fn run_tool(ns: &NetNs, host: &str, program: &str, args: &[&str], stdin: &str) -> Result<(), LabError> {
+    let out = crate::apply::run_in(ns, program, args, stdin).map_err(|source| LabError::Io {
+        step: format!("{host}: running {program}"),
+        source,
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Io {
+            step: format!("{host}: {program} {}", args.join(" ")),
+            source: std::io::Error::other(format!("{}; it said: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())),
+        })
+    }
+}
+
+/// Processes the lab started, killed (with their process group) on drop.
+#[derive(Default)]
+struct Daemons(Vec<std::process::Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = c.wait();
+        }
+    }
 }
 
 fn step<T>(what: impl Into<String>, r: Result<T, rtnl::RtnlError>) -> Result<T, LabError> {
@@ -60,7 +104,7 @@ fn step<T>(what: impl Into<String>, r: Result<T, rtnl::RtnlError>) -> Result<T, 
 
 impl Lab {
     /// Builds the lab for a plan. `progress` hears about each step.
-    pub fn build(topology: &Topology, plan: LabPlan, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
+    pub fn build(topology: &Topology, plan: LabPlan, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
         let started = Instant::now();
         let prefix = netns::unique_prefix();
         progress(&format!("creating namespaces {prefix}*"));
@@ -68,11 +112,14 @@ impl Lab {
         let mut lab = Lab {
             plan,
             topology: topology.clone(),
+            apply,
+            daemons: Daemons::default(),
             servers: vec![],
             hosts: BTreeMap::new(),
             lan,
             prefix: prefix.clone(),
             build_ms: 0,
+            workdir: None,
         };
         for h in &lab.plan.hosts {
             let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
@@ -103,8 +150,9 @@ impl Lab {
         for h in lab.plan.hosts.clone() {
             progress(&format!("{}: sysctls, addresses", h.name));
             let ns = lab.hosts[&h.name].clone();
+            let scripted = !apply.lvsdr_sets_hosts() && h.role != Role::Client;
             ns.run(|| -> Result<(), LabError> {
-                for (k, v) in &h.sysctls {
+                for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
                     netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
                         step: format!("{}: sysctl {k}={v}", h.name),
                         source,
@@ -115,7 +163,7 @@ impl Lab {
                     rtnl::with_handle(async |handle| {
                         rtnl::set_up(&handle, "lo").await?;
                         rtnl::set_up(&handle, &h.interface).await?;
-                        for a in &h.addresses {
+                        for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
                             rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
                         }
                         Ok(())
@@ -125,20 +173,78 @@ impl Lab {
         }
 
         if let Some(director) = lab.plan.director().cloned() {
-            progress(&format!("{}: IPVS services over generic netlink", director.name));
-            let services = lab.plan.services.clone();
-            lab.hosts[&director.name].run(|| -> Result<(), LabError> {
-                let ipvs = Ipvs::connect()?;
-                ipvs.flush()?;
-                for s in &services {
-                    let spec = service_spec(s);
-                    ipvs.add_service(&spec)?;
-                    for d in &s.destinations {
-                        ipvs.add_dest(&spec.id, &dest_spec(d))?;
+            let ns = lab.hosts[&director.name].clone();
+            match apply {
+                ApplyWith::Netlink => {
+                    progress(&format!("{}: IPVS services over generic netlink", director.name));
+                    let services = lab.plan.services.clone();
+                    ns.run(|| -> Result<(), LabError> {
+                        let ipvs = Ipvs::connect()?;
+                        ipvs.flush()?;
+                        for s in &services {
+                            let spec = service_spec(s);
+                            ipvs.add_service(&spec)?;
+                            for d in &s.destinations {
+                                ipvs.add_dest(&spec.id, &dest_spec(d))?;
+                            }
+                        }
+                        Ok(())
+                    })??;
+                }
+                ApplyWith::Script => {
+                    progress(&format!(
+                        "{}: running the generated director script (ip, sysctl, ipvsadm)",
+                        director.name
+                    ));
+                    let script = lvsdr_core::render::director_script(topology);
+                    run_tool(&ns, &director.name, "bash", &["-s"], &script)?;
+                    for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
+                        progress(&format!("{}: running the generated real-server script", h.name));
+                        let script = lvsdr_core::render::real_server_script(topology);
+                        run_tool(&lab.hosts[&h.name], &h.name, "bash", &["-s", "--", &h.name], &script)?;
                     }
                 }
-                Ok(())
-            })??;
+                ApplyWith::Restore => {
+                    progress(&format!("{}: ipvsadm -R with the generated restore file", director.name));
+                    run_tool(&ns, &director.name, "ipvsadm", &["-R"], &lvsdr_core::render::restore_file(topology))?;
+                }
+                ApplyWith::Keepalived => {
+                    progress(&format!("{}: starting keepalived with the generated configuration", director.name));
+                    let dir = std::path::Path::new("/run/lvsdr").join(&prefix);
+                    std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
+                        step: "keepalived folder".into(),
+                        source,
+                    })?;
+                    lab.workdir = Some(WorkDir(dir.clone()));
+                    let conf = dir.join("keepalived.conf");
+                    std::fs::write(&conf, lvsdr_core::render::keepalived(topology)).map_err(|source| LabError::Io {
+                        step: "keepalived.conf".into(),
+                        source,
+                    })?;
+                    let p = |n: &str| dir.join(n).display().to_string();
+                    let child = crate::apply::spawn_in(
+                        &ns,
+                        "keepalived",
+                        &[
+                            "--dont-fork",
+                            "--check",
+                            "--use-file",
+                            &p("keepalived.conf"),
+                            "--pid",
+                            &p("keepalived.pid"),
+                            "--checkers_pid",
+                            &p("checkers.pid"),
+                            "--vrrp_pid",
+                            &p("vrrp.pid"),
+                        ],
+                    )
+                    .map_err(|source| LabError::Io {
+                        step: format!("{}: starting keepalived", director.name),
+                        source,
+                    })?;
+                    lab.daemons.0.push(child);
+                }
+            }
         }
 
         for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
@@ -152,6 +258,10 @@ impl Lab {
             }
         }
         progress(&format!("probe servers up ({} listeners)", lab.servers.len()));
+        if apply == ApplyWith::Keepalived {
+            progress("waiting for keepalived's health checkers to bring the real servers in");
+            lab.wait_for_keepalived(std::time::Duration::from_secs(15))?;
+        }
         lab.build_ms = started.elapsed().as_millis() as u64;
         Ok(lab)
     }
@@ -254,7 +364,8 @@ impl Lab {
         )?;
         let stats_ms = poll_started.elapsed().as_millis() as u64;
 
-        let mut checks = Vec::new();
+        // 0. The kernel state, read back and compared with the topology.
+        let mut checks = self.state_checks()?;
         // 1. Connectivity and source IP, per service.
         for p in &plan.probes {
             let mine: Vec<&ConnectionResult> = connections.iter().filter(|c| c.service == p.service).collect();
@@ -359,7 +470,10 @@ impl Lab {
             let expected_order = p.expected.pick_names();
             let order_ok = seen.len() == expected_order.len() && seen.iter().zip(&expected_order).all(|(s, e)| s.is_none() || s == e);
             let answered_any = seen.iter().any(Option::is_some);
-            let matches = order_ok && answered_any && kernel_counts == p.expected.counts;
+            // keepalived adds real servers as their checks succeed, not in topology order, so
+            // only the counts are predictable there.
+            let order_matters = self.apply != ApplyWith::Keepalived;
+            let matches = (order_ok || !order_matters) && answered_any && kernel_counts == p.expected.counts;
             let fmt = |c: &BTreeMap<String, usize>| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
             let order = seen
                 .iter()
@@ -370,7 +484,11 @@ impl Lab {
                 format!("split {}", p.service),
                 "split",
                 matches,
-                format!("{} ({}), in predicted order", fmt(&p.expected.counts), p.expected.scheduler),
+                if order_matters {
+                    format!("{} ({}), in predicted order", fmt(&p.expected.counts), p.expected.scheduler)
+                } else {
+                    format!("{} ({})", fmt(&p.expected.counts), p.expected.scheduler)
+                },
                 if matches {
                     format!("IPVS {} (same order)", fmt(&kernel_counts))
                 } else {
@@ -412,6 +530,7 @@ impl Lab {
             pass: checks.iter().all(|c| c.pass),
             kernel: String::new(),
             ipvs_version: String::new(),
+            applied_with: self.apply.name().to_string(),
             checks,
             connections,
             split,
@@ -430,6 +549,189 @@ impl Lab {
             timings_ms: timings,
             namespaces: vec![],
         })
+    }
+
+    /// Waits until keepalived has programmed every service and its health
+    /// checkers have settled: the IPVS table unchanged for longer than one
+    /// checker cycle (`delay_loop 2`).
+    fn wait_for_keepalived(&self, timeout: Duration) -> Result<(), LabError> {
+        let director = self.plan.director().ok_or_else(|| LabError::Io {
+            step: "plan".into(),
+            source: std::io::Error::other("no director"),
+        })?;
+        let ns = self.hosts[&director.name].clone();
+        let started = Instant::now();
+        let mut last: Option<(Instant, String)> = None;
+        loop {
+            let table = ns.run(|| -> Result<String, LabError> {
+                let ipvs = Ipvs::connect()?;
+                let mut text = String::new();
+                for s in ipvs.services()? {
+                    text.push_str(&format!("{:?};", s.service));
+                    for d in ipvs.dests(&s.service.id)? {
+                        text.push_str(&format!("{:?};", d.dest));
+                    }
+                }
+                Ok(text)
+            })??;
+            let complete = self.plan.services.iter().all(|s| table.contains(&format!("port: {}", s.port)));
+            match &last {
+                Some((since, t)) if *t == table && complete && since.elapsed() > Duration::from_millis(2500) => return Ok(()),
+                Some((_, t)) if *t == table => {}
+                _ => last = Some((Instant::now(), table)),
+            }
+            if started.elapsed() > timeout {
+                return Err(LabError::Io {
+                    step: "keepalived".into(),
+                    source: std::io::Error::other(format!("keepalived did not program every service within {} s", timeout.as_secs())),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads the kernel state back and compares it with the plan, field by
+    /// field: addresses and sysctls in every namespace, and the IPVS table.
+    pub fn state_checks(&self) -> Result<Vec<Check>, LabError> {
+        let mut checks = Vec::new();
+        for h in &self.plan.hosts {
+            let ns = self.hosts[&h.name].clone();
+            let (addrs, sysctls) = ns.run(|| -> Result<_, LabError> {
+                let addrs = step(
+                    format!("{}: addresses", h.name),
+                    rtnl::with_handle(async |hd| rtnl::addresses(&hd).await),
+                )?;
+                let sysctls: Vec<(String, Option<i64>)> = h.sysctls.iter().map(|(k, _)| (k.clone(), netns::read_sysctl(k).ok())).collect();
+                Ok((addrs, sysctls))
+            })??;
+            let mut diffs = Vec::new();
+            for a in &h.addresses {
+                if !addrs.iter().any(|(d, ip, p)| *d == a.device && *ip == a.address && *p == a.prefix) {
+                    let seen: Vec<String> = addrs
+                        .iter()
+                        .filter(|(_, ip, _)| *ip == a.address)
+                        .map(|(d, ip, p)| format!("{ip}/{p} on {d}"))
+                        .collect();
+                    diffs.push(format!(
+                        "address {}/{} on {}: {}",
+                        a.address,
+                        a.prefix,
+                        a.device,
+                        if seen.is_empty() {
+                            "missing".into()
+                        } else {
+                            format!("found {}", seen.join(", "))
+                        }
+                    ));
+                }
+            }
+            for ((k, want), (_, got)) in h.sysctls.iter().zip(&sysctls) {
+                if *got != Some(*want) {
+                    diffs.push(format!(
+                        "{k}: expected {want}, found {}",
+                        got.map(|g| g.to_string()).unwrap_or_else(|| "nothing".into())
+                    ));
+                }
+            }
+            checks.push(Check::new(
+                format!("state {}", h.name),
+                "state",
+                diffs.is_empty(),
+                format!(
+                    "{} address(es), {} sysctl(s) as the topology says",
+                    h.addresses.len(),
+                    h.sysctls.len()
+                ),
+                if diffs.is_empty() { "as expected".into() } else { diffs.join("; ") },
+            ));
+        }
+        if let Some(director) = self.plan.director() {
+            let ns = self.hosts[&director.name].clone();
+            let table = ns.run(|| -> Result<_, LabError> {
+                let ipvs = Ipvs::connect()?;
+                let mut out = Vec::new();
+                for s in ipvs.services()? {
+                    let dests = ipvs.dests(&s.service.id)?;
+                    out.push((s, dests));
+                }
+                Ok(out)
+            })??;
+            let mut diffs = Vec::new();
+            for sp in &self.plan.services {
+                let want = service_spec(sp);
+                let Some((got, dests)) = table.iter().find(|(s, _)| s.service.id == want.id) else {
+                    diffs.push(format!("service {}: missing", sp.name));
+                    continue;
+                };
+                let g = &got.service;
+                const HASHED: u32 = 0x2;
+                if g.scheduler != want.scheduler {
+                    diffs.push(format!("{} scheduler: expected {}, found {}", sp.name, want.scheduler, g.scheduler));
+                }
+                if g.flags & !HASHED != want.flags {
+                    diffs.push(format!(
+                        "{} flags: expected {:#x}, found {:#x}",
+                        sp.name,
+                        want.flags,
+                        g.flags & !HASHED
+                    ));
+                }
+                if g.timeout != want.timeout {
+                    diffs.push(format!(
+                        "{} persistence timeout: expected {}, found {}",
+                        sp.name, want.timeout, g.timeout
+                    ));
+                }
+                if want.flags & 0x1 != 0 && g.netmask != want.netmask {
+                    diffs.push(format!(
+                        "{} persistence netmask: expected {}, found {}",
+                        sp.name, want.netmask, g.netmask
+                    ));
+                }
+                for dp in &sp.destinations {
+                    let w = dest_spec(dp);
+                    match dests.iter().find(|d| d.dest.address == w.address) {
+                        None => diffs.push(format!("{} real server {} ({}): missing", sp.name, dp.server, w.address)),
+                        Some(d) => {
+                            let d = &d.dest;
+                            for (field, a, b) in [
+                                ("port", u32::from(w.port), u32::from(d.port)),
+                                ("forwarding", w.forward, d.forward),
+                                ("weight", w.weight, d.weight),
+                                ("upper threshold", w.upper_threshold, d.upper_threshold),
+                                ("lower threshold", w.lower_threshold, d.lower_threshold),
+                            ] {
+                                if a != b {
+                                    diffs.push(format!("{} {} {field}: expected {a}, found {b}", sp.name, dp.server));
+                                }
+                            }
+                        }
+                    }
+                }
+                for d in dests {
+                    if !sp.destinations.iter().any(|dp| dp.address == d.dest.address) {
+                        diffs.push(format!("{} has an unexpected real server {}", sp.name, d.dest.address));
+                    }
+                }
+            }
+            for (s, _) in &table {
+                if !self.plan.services.iter().any(|sp| service_spec(sp).id == s.service.id) {
+                    diffs.push(format!("unexpected service {}:{}", s.service.id.address, s.service.id.port));
+                }
+            }
+            checks.push(Check::new(
+                "state ipvs",
+                "state",
+                diffs.is_empty(),
+                format!("{} service(s) as the topology says", self.plan.services.len()),
+                if diffs.is_empty() {
+                    "as expected, field by field".into()
+                } else {
+                    diffs.join("; ")
+                },
+            ));
+        }
+        Ok(checks)
     }
 
     /// Reads the IPVS version through the lab's director.

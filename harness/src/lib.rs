@@ -14,6 +14,7 @@
 //!   Linux when it does not.
 //! - [`run`]: the whole job behind `lvsdr lab`, for use from tests.
 
+pub mod apply;
 pub mod ipvs;
 pub mod kernel;
 pub mod lab;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lvsdr_core::diagnostic::{render_human, Style};
 use lvsdr_core::render::Artifact;
 use lvsdr_core::{Format, Severity};
+use lvsdr_harness::apply::ApplyWith;
 use lvsdr_harness::run::{self, KernelChoice, RunOptions};
 use lvsdr_harness::uml;
 use std::io::{IsTerminal, Write};
@@ -53,6 +54,25 @@ impl InputFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ApplyArg {
+    Netlink,
+    Script,
+    Restore,
+    Keepalived,
+}
+
+impl ApplyArg {
+    fn core(self) -> ApplyWith {
+        match self {
+            ApplyArg::Netlink => ApplyWith::Netlink,
+            ApplyArg::Script => ApplyWith::Script,
+            ApplyArg::Restore => ApplyWith::Restore,
+            ApplyArg::Keepalived => ApplyWith::Keepalived,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum KernelArg {
     Auto,
     Host,
@@ -71,6 +91,10 @@ struct LabArgs {
     /// Run this many copies of the lab at once in one kernel (they must not collide).
     #[arg(long, default_value_t = 1)]
     parallel: usize,
+    /// How to put the configuration in place: lvsdr's own netlink client, or the generated
+    /// artifacts run with the real tools (director and real-server scripts; `ipvsadm -R`; keepalived).
+    #[arg(long, value_enum, default_value = "netlink")]
+    apply_with: ApplyArg,
     #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
     /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
@@ -198,9 +222,7 @@ fn main() -> ExitCode {
             match Cli::try_parse_from(argv) {
                 Ok(Cli { command: Cmd::Lab(a) }) => {
                     let mut out = Vec::new();
-                    let code = guest_lab(&a.file, a.connections, a.clients, a.parallel, a.from, &mut out, &mut |l| {
-                        progress.line(l)
-                    });
+                    let code = guest_lab(&a, &mut out, &mut |l| progress.line(l));
                     (code, String::from_utf8_lossy(&out).into_owned())
                 }
                 Ok(Cli {
@@ -227,32 +249,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn guest_lab(
-    file: &Path,
-    connections: usize,
-    clients: usize,
-    parallel: usize,
-    from: Option<InputFormat>,
-    out: &mut Vec<u8>,
-    progress: &mut dyn FnMut(&str),
-) -> i32 {
+fn guest_lab(a: &LabArgs, out: &mut Vec<u8>, progress: &mut dyn FnMut(&str)) -> i32 {
+    let file = &a.file;
     let Ok(text) = std::fs::read_to_string(file) else {
         let _ = writeln!(out, "cannot read {}", file.display());
         return 2;
     };
-    let (_, result) = lvsdr_core::load(&text, from.map(InputFormat::core));
+    let (_, result) = lvsdr_core::load(&text, a.from.map(InputFormat::core));
     let Ok((topology, _)) = result else {
         let _ = writeln!(out, "cannot load {}", file.display());
         return 2;
     };
-    match run::run_parallel(
-        &topology,
-        parallel,
-        connections,
-        clients,
-        &lvsdr_harness::VerifyOptions::default(),
-        progress,
-    ) {
+    match run::run_parallel(&topology, &a.options(), progress) {
         Ok(reports) => {
             let _ = out.write_all(serde_json::to_string(&reports).unwrap_or_default().as_bytes());
             if reports.iter().all(|r| r.pass) {
@@ -466,24 +474,35 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
     }
 }
 
+impl LabArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            kernel: match self.kernel {
+                KernelArg::Auto => KernelChoice::Auto,
+                KernelArg::Host => KernelChoice::Host,
+                KernelArg::Uml => KernelChoice::Uml,
+            },
+            connections: self.connections,
+            clients: self.clients,
+            parallel: self.parallel,
+            apply: self.apply_with.core(),
+            timeout: std::time::Duration::from_secs(self.timeout),
+            ..RunOptions::default()
+        }
+    }
+}
+
 fn lab(a: LabArgs, color: bool) -> Result<ExitCode, ExitCode> {
+    let options = a.options();
     let LabArgs {
         file,
         connections,
-        clients,
-        parallel,
         format,
         keep,
-        kernel,
-        timeout,
         from,
+        ..
     } = a;
     let (_, topology) = load(&file, from)?;
-    let kernel = match kernel {
-        KernelArg::Auto => KernelChoice::Auto,
-        KernelArg::Host => KernelChoice::Host,
-        KernelArg::Uml => KernelChoice::Uml,
-    };
     let mut progress = |line: &str| {
         eprintln!("  · {line}");
     };
@@ -492,16 +511,9 @@ fn lab(a: LabArgs, color: bool) -> Result<ExitCode, ExitCode> {
         return Err(ExitCode::from(2));
     }
     if keep {
-        return keep_lab(&topology, connections, clients, kernel);
+        return keep_lab(&topology, &options);
     }
-    let options = RunOptions {
-        kernel,
-        connections,
-        clients,
-        parallel,
-        timeout: std::time::Duration::from_secs(timeout),
-        ..RunOptions::default()
-    };
+
     eprintln!(
         "lvsdr lab {}: {} service(s), {} real server(s), {connections} connection(s) per service",
         file.display(),
@@ -532,14 +544,14 @@ fn lab(a: LabArgs, color: bool) -> Result<ExitCode, ExitCode> {
     }
 }
 
-fn keep_lab(topology: &lvsdr_core::Topology, connections: usize, clients: usize, kernel: KernelChoice) -> Result<ExitCode, ExitCode> {
-    if kernel == KernelChoice::Uml || !lvsdr_harness::kernel::try_load_host_ipvs() {
+fn keep_lab(topology: &lvsdr_core::Topology, options: &RunOptions) -> Result<ExitCode, ExitCode> {
+    if options.kernel == KernelChoice::Uml || !lvsdr_harness::kernel::try_load_host_ipvs() {
         eprintln!("error: --keep needs a host kernel with IPVS (a UML lab cannot be entered from the host).\n  Load it with `modprobe ip_vs`, or run without --keep.");
         return Err(ExitCode::from(2));
     }
     let interrupted = uml::catch_interrupts();
-    let plan = lvsdr_core::plan::plan(topology, connections, clients);
-    let lab = lvsdr_harness::Lab::build(topology, plan, &mut |l| eprintln!("  · {l}")).map_err(|e| {
+    let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
+    let lab = lvsdr_harness::Lab::build(topology, plan, options.apply, &mut |l| eprintln!("  · {l}")).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(3)
     })?;

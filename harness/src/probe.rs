@@ -52,7 +52,8 @@ fn serve_smtp(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io:
         }
         let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
-            "EHLO" | "HELO" => write!(stream, "250-{server} greets you\r\n250 8BITMIME\r\n")?,
+            "EHLO" => write!(stream, "250-{server} greets you\r\n250 8BITMIME\r\n")?,
+            "HELO" => write!(stream, "250 {server} greets you\r\n")?,
             "QUIT" => return write!(stream, "221 {server} bye\r\n"),
             "NOOP" => write!(stream, "250 OK\r\n")?,
             _ => write!(stream, "502 not implemented\r\n")?,

@@ -101,6 +101,9 @@ pub struct Report {
     /// Where it ran and which kernel: `host 6.8.0` or `uml 7.2.7`.
     pub kernel: String,
     pub ipvs_version: String,
+    /// How the configuration was applied: netlink, script, restore or keepalived.
+    #[serde(default)]
+    pub applied_with: String,
     pub checks: Vec<Check>,
     pub connections: Vec<ConnectionResult>,
     pub split: BTreeMap<String, SplitReport>,
@@ -125,8 +128,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "lvsdr lab: {}   kernel: {}   IPVS {}",
-            self.topology, self.kernel, self.ipvs_version
+            "lvsdr lab: {}   kernel: {}   IPVS {}   applied with: {}",
+            self.topology, self.kernel, self.ipvs_version, self.applied_with
         );
         out.push('\n');
         let _ = writeln!(out, "  connections (client → VIP → real server):");

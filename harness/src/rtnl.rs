@@ -145,3 +145,32 @@ pub async fn neighbour(handle: &Handle, ip: Ipv4Addr) -> Result<Option<[u8; 6]>,
 pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
+
+/// Every IPv4 address in the namespace, as (device, address, prefix)
+/// (`ip -4 addr show`).
+pub async fn addresses(handle: &Handle) -> Result<Vec<(String, Ipv4Addr, u8)>, RtnlError> {
+    use netlink_packet_route::address::AddressAttribute;
+    let mut names = std::collections::HashMap::new();
+    let mut links = handle.link().get().execute();
+    while let Some(link) = links.try_next().await? {
+        for a in &link.attributes {
+            if let LinkAttribute::IfName(n) = a {
+                names.insert(link.header.index, n.clone());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut addrs = handle.address().get().execute();
+    while let Some(msg) = addrs.try_next().await? {
+        for a in &msg.attributes {
+            if let AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) = a {
+                let dev = names.get(&msg.header.index).cloned().unwrap_or_default();
+                let entry = (dev, *ip, msg.header.prefix_len);
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,6 +1,7 @@
 //! The job behind `lvsdr lab`: choose a kernel, build, verify, tear down,
 //! report. Usable from a user's own `cargo test`.
 
+use crate::apply::ApplyWith;
 use crate::lab::{Lab, VerifyOptions};
 use crate::report::Report;
 use crate::{kernel, uml};
@@ -38,6 +39,8 @@ pub enum RunError {
     Lab(#[from] crate::lab::LabError),
     #[error(transparent)]
     Uml(#[from] uml::UmlError),
+    #[error("`--apply-with {2}` needs `{0}`, which is not installed: install the Debian package `{1}` (apt-get install {1})")]
+    MissingTool(&'static str, &'static str, &'static str),
     #[error("the lab inside UML failed (exit {0}):\n{1}")]
     Guest(i32, String),
 }
@@ -50,6 +53,8 @@ pub struct RunOptions {
     pub clients: usize,
     /// Labs of the same topology to run at once.
     pub parallel: usize,
+    /// How the DR configuration reaches the kernel.
+    pub apply: ApplyWith,
     pub verify: VerifyOptions,
     pub timeout: Duration,
 }
@@ -61,6 +66,7 @@ impl Default for RunOptions {
             connections: 8,
             clients: 1,
             parallel: 1,
+            apply: ApplyWith::Netlink,
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
         }
@@ -72,18 +78,14 @@ pub fn is_root() -> bool {
 }
 
 /// Runs the lab for a topology on this kernel: build, verify, tear down.
-pub fn run_here(
-    topology: &Topology,
-    connections: usize,
-    clients: usize,
-    verify: &VerifyOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Report, RunError> {
+/// Uses `options.connections`, `clients`, `apply` and `verify`.
+pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, RunError> {
     let started = Instant::now();
-    let plan = lvsdr_core::plan::plan(topology, connections, clients);
-    let lab = Lab::build(topology, plan, progress)?;
-    let mut report = lab.verify(verify, progress)?;
+    let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
+    let lab = Lab::build(topology, plan, options.apply, progress)?;
+    let mut report = lab.verify(&options.verify, progress)?;
     report.ipvs_version = lab.ipvs_version().unwrap_or_default();
+    report.applied_with = options.apply.name().to_string();
     let torn = Instant::now();
     drop(lab);
     report.timings_ms.insert("teardown".into(), torn.elapsed().as_millis() as u64);
@@ -94,22 +96,19 @@ pub fn run_here(
 
 /// Runs `n` labs of the same topology at once on this kernel, each in its
 /// own namespaces, to show that labs do not collide.
-pub fn run_parallel(
-    topology: &Topology,
-    n: usize,
-    connections: usize,
-    clients: usize,
-    verify: &VerifyOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Report>, RunError> {
+pub fn run_parallel(topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
+    let n = options.parallel;
+    if let Some((program, package)) = options.apply.requires() {
+        if !crate::apply::available(program) {
+            return Err(RunError::MissingTool(program, package, options.apply.name()));
+        }
+    }
     if n <= 1 {
-        return run_here(topology, connections, clients, verify, progress).map(|r| vec![r]);
+        return run_here(topology, options, progress).map(|r| vec![r]);
     }
     progress(&format!("starting {n} labs at once"));
     let results: Vec<Result<Report, RunError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|_| s.spawn(|| run_here(topology, connections, clients, verify, &mut |_| {})))
-            .collect();
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(|| run_here(topology, options, &mut |_| {}))).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
@@ -138,14 +137,7 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
     };
     if use_host {
         progress(&format!("kernel: host {} has IPVS", kernel::release()));
-        return run_parallel(
-            topology,
-            options.parallel,
-            options.connections,
-            options.clients,
-            &options.verify,
-            progress,
-        );
+        return run_parallel(topology, options, progress);
     }
     let started = Instant::now();
     let umlk = uml::find()?;
@@ -168,6 +160,8 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
         options.clients.to_string(),
         "--parallel".into(),
         options.parallel.to_string(),
+        "--apply-with".into(),
+        options.apply.name().into(),
     ];
     let result = uml::run(&umlk, &args, options.timeout, progress)?;
     let reports =

@@ -327,3 +327,51 @@ fn uml_hang_and_panic_end_as_clear_errors() {
     assert!(err.contains("kernel panic"), "{err}");
     assert_eq!(host_state(), before, "after a panic");
 }
+
+/// The generated artifacts, run with the real tools, leave exactly the state
+/// the topology describes, and DR works through them.
+#[test]
+fn generated_artifacts_prove_themselves_on_the_kernel() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    for mode in ["script", "restore", "keepalived"] {
+        let (code, r, stderr) = lab("fixtures/seed-dr.toml", &["--apply-with", mode]);
+        assert_eq!(r["applied_with"], mode);
+        for c in r["checks"].as_array().unwrap() {
+            assert_eq!(c["pass"], true, "{mode}: {c}\n{stderr}");
+        }
+        assert!(
+            r["checks"].as_array().unwrap().iter().any(|c| c["name"] == "state ipvs"),
+            "{mode}: the IPVS table is read back"
+        );
+        assert_eq!(code, 0, "{mode}");
+    }
+}
+
+/// keepalived's SMTP_CHECK takes the real server without a mail server out of
+/// the port-25 service, and port 25 works again through the other one.
+#[test]
+fn keepalived_health_check_removes_the_server_without_port_25() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (code, r, stderr) = lab("fixtures/faults/no-listener-25.toml", &["--apply-with", "keepalived"]);
+    assert_eq!(code, 1, "the table differs from the topology: {stderr}");
+    let state = check(&r, "state ipvs");
+    assert_eq!(state["pass"], false);
+    assert!(
+        state["seen"]
+            .as_str()
+            .unwrap()
+            .contains("tcp/25 real server rs2 (192.168.1.189): missing"),
+        "{state}"
+    );
+    assert!(!state["seen"].as_str().unwrap().contains("tcp/80"), "port 80 keeps both: {state}");
+    assert_eq!(check(&r, "connectivity tcp/25")["pass"], true, "port 25 works through rs1");
+    for c in r["connections"].as_array().unwrap().iter().filter(|c| c["service"] == "tcp/25") {
+        assert_eq!(c["real_server"], "rs1", "{c}");
+    }
+}

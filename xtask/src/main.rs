@@ -220,7 +220,7 @@ echo "$rel" > {dir}/release
 }
 
 fn setup(with_uml: bool) -> Result {
-    apt_install(&["shellcheck", "iproute2", "ipvsadm"])?;
+    apt_install(&["shellcheck", "iproute2", "ipvsadm", "keepalived"])?;
     if have("rustup") {
         let targets = Command::new("rustup")
             .args(["target", "list", "--installed"])

@@ -13,6 +13,8 @@ pub fn keepalived(t: &Topology) -> String {
         };
         let _ = writeln!(out, "\n{head} {{");
         let _ = writeln!(out, "    delay_loop 2");
+        // Real servers start as down and join after their first good check.
+        let _ = writeln!(out, "    alpha");
         let _ = writeln!(out, "    lb_algo {}", s.scheduler.name());
         for f in &s.flags {
             let _ = writeln!(out, "    {}", f.name());

@@ -108,26 +108,27 @@ pub fn real_server_script(t: &Topology) -> String {
     out.push_str("case \"$server\" in\n");
     for rs in &t.real_servers {
         let _ = writeln!(out, "  {})", q(&rs.name.value));
-        let _ = writeln!(
-            out,
-            "    sysctl -q -w {}",
-            q(&format!("net.ipv4.conf.{}.arp_ignore=1", rs.interface.value))
-        );
-        let _ = writeln!(
-            out,
-            "    sysctl -q -w {}",
-            q(&format!("net.ipv4.conf.{}.arp_announce=2", rs.interface.value))
-        );
-        for (k, v) in &rs.sysctls.values {
-            if k.ends_with(".arp_ignore") || k.ends_with(".arp_announce") {
-                continue;
-            }
-            let _ = writeln!(out, "    sysctl -q -w {}", q(&format!("{k}={}", v.value)));
+        for (k, v) in real_server_sysctls(rs) {
+            let _ = writeln!(out, "    sysctl -q -w {}", q(&format!("{k}={v}")));
         }
         out.push_str("    ;;\n");
     }
     out.push_str("  '') ;;\n  *)\n    echo \"unknown real server: $server\" >&2\n    exit 2\n    ;;\nesac\n");
     out
+}
+
+/// A real server's sysctls: the topology's own, with `arp_ignore` and
+/// `arp_announce` on `all` and on the NIC raised to what DR needs (1 and 2).
+pub fn real_server_sysctls(rs: &RealServer) -> Vec<(String, i64)> {
+    let mut s = rs.sysctls.clone();
+    for iface in ["all", rs.interface.value.as_str()] {
+        for (name, need) in [("arp_ignore", 1), ("arp_announce", 2)] {
+            let key = format!("net.ipv4.conf.{iface}.{name}");
+            let have = s.get(&key).map(|v| v.value).unwrap_or(0);
+            s.set(&key, have.max(need), crate::Span::NONE);
+        }
+    }
+    s.values.into_iter().map(|(k, v)| (k, v.value)).collect()
 }
 
 /// A file for `ipvsadm -R`, in the form `ipvsadm -S -n` writes.
@@ -159,13 +160,8 @@ pub fn sysctl_files(t: &Topology) -> String {
     }
     for rs in &t.real_servers {
         let _ = writeln!(out, "\n# /etc/sysctl.d/90-lvs-real-server.conf (on {})", rs.name.value);
-        let mut s = rs.sysctls.clone();
-        for iface in ["all", rs.interface.value.as_str()] {
-            s.set(&format!("net.ipv4.conf.{iface}.arp_ignore"), 1, crate::Span::NONE);
-            s.set(&format!("net.ipv4.conf.{iface}.arp_announce"), 2, crate::Span::NONE);
-        }
-        for (k, v) in &s.values {
-            let _ = writeln!(out, "{k} = {}", v.value);
+        for (k, v) in real_server_sysctls(rs) {
+            let _ = writeln!(out, "{k} = {v}");
         }
     }
     out
