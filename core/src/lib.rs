@@ -25,6 +25,7 @@ pub mod predict;
 pub mod render;
 pub mod source;
 pub mod topology_file;
+pub mod walk;
 
 pub use diagnostic::{Diagnostic, LocatedDiagnostic, Severity};
 pub use model::Topology;

@@ -1,35 +1,105 @@
-//! The playground's boundary over `lvsdr-core`: source text in, JSON out, so
-//! the browser side needs no knowledge of Rust types. The wasm-bindgen
-//! exports and the static site build on these functions.
+//! The playground's boundary over `lvsdr-core`: source text in, JSON text
+//! out, so the page needs no knowledge of Rust types (after ruff's
+//! `ruff_wasm`). Every function here is also callable natively, which is how
+//! the unit tests below exercise it; `tests/wasm.rs` runs the same API as
+//! WebAssembly.
 
 use serde_json::{json, Value};
+use wasm_bindgen::prelude::wasm_bindgen;
+
+fn load(source: &str) -> Result<lvsdr_core::Topology, String> {
+    let (_, loaded) = lvsdr_core::load(source, None);
+    loaded.map(|(t, _)| t).map_err(|e| e.message)
+}
 
 /// Reads and lints a source in any supported format: the detected format,
-/// the diagnostics with lines and columns, and the canonical topology.
-pub fn analyze(source: &str) -> Value {
+/// the diagnostics with lines and columns, the canonical topology, and the
+/// lab plan (for the diagram).
+pub fn analyze_value(source: &str) -> Value {
     let analysis = lvsdr_core::analyze(source, None);
     let diagnostics: Vec<_> = analysis.diagnostics.iter().map(|d| d.located(source)).collect();
     json!({
         "format": analysis.format.name(),
         "diagnostics": diagnostics,
         "topology": analysis.topology.as_ref().map(lvsdr_core::topology_file::to_value),
+        "plan": analysis.topology.as_ref().map(|t| lvsdr_core::plan::plan(t, 8, 1)),
     })
 }
 
 /// One generated artifact (`director`, `real-server`, `restore`, `sysctl`, `keepalived`, `toml`, `json`).
-pub fn render(source: &str, artifact: &str) -> Result<String, String> {
-    let artifact = lvsdr_core::render::Artifact::parse(artifact).ok_or_else(|| format!("unknown artifact `{artifact}`"))?;
-    let (_, loaded) = lvsdr_core::load(source, None);
-    let (topology, _) = loaded.map_err(|e| e.message)?;
-    Ok(lvsdr_core::render::render(&topology, artifact))
+pub fn render_value(source: &str, artifact: &str) -> Value {
+    let result = lvsdr_core::render::Artifact::parse(artifact)
+        .ok_or_else(|| format!("unknown artifact `{artifact}`"))
+        .and_then(|a| load(source).map(|t| lvsdr_core::render::render(&t, a)));
+    match result {
+        Ok(text) => json!({ "ok": true, "text": text }),
+        Err(e) => json!({ "ok": false, "error": e }),
+    }
 }
 
 /// The scheduler prediction for every service.
-pub fn predict(source: &str, connections: usize, clients: usize) -> Result<Value, String> {
-    let (_, loaded) = lvsdr_core::load(source, None);
-    let (topology, _) = loaded.map_err(|e| e.message)?;
-    let events = lvsdr_core::predict::sequential(connections, clients, topology.client.address.value);
-    serde_json::to_value(lvsdr_core::predict::predict_all(&topology, &events)).map_err(|e| e.to_string())
+pub fn predict_value(source: &str, connections: usize, clients: usize) -> Value {
+    match load(source) {
+        Ok(t) => {
+            let events = lvsdr_core::predict::sequential(connections.min(100_000), clients.max(1), t.client.address.value);
+            json!({ "ok": true, "predictions": lvsdr_core::predict::predict_all(&t, &events) })
+        }
+        Err(e) => json!({ "ok": false, "error": e }),
+    }
+}
+
+/// The packet walk of one connection to `service` (`tcp/80`; empty for the first).
+pub fn walk_value(source: &str, service: &str) -> Value {
+    match load(source) {
+        Ok(t) => json!({ "ok": true, "steps": lvsdr_core::walk::walk(&t, (!service.is_empty()).then_some(service)) }),
+        Err(e) => json!({ "ok": false, "error": e }),
+    }
+}
+
+/// Every code's documentation: the lint rules and the readers' notes.
+pub fn rules_value() -> Value {
+    let mut metas: Vec<&lvsdr_core::lint::RuleMeta> = lvsdr_core::lint::all_rules().iter().map(|r| r.meta).collect();
+    metas.extend(lvsdr_core::import::notes::NOTES.iter());
+    serde_json::to_value(metas).unwrap_or(Value::Null)
+}
+
+/// The source with the fix of diagnostic number `index` applied.
+pub fn apply_fix_text(source: &str, index: usize) -> String {
+    let analysis = lvsdr_core::analyze(source, None);
+    match analysis.diagnostics.get(index).and_then(|d| d.fix.as_ref()) {
+        Some(fix) => lvsdr_core::diagnostic::apply_fixes(source, [fix]),
+        None => source.to_string(),
+    }
+}
+
+#[wasm_bindgen]
+pub fn analyze(source: &str) -> String {
+    analyze_value(source).to_string()
+}
+
+#[wasm_bindgen]
+pub fn render(source: &str, artifact: &str) -> String {
+    render_value(source, artifact).to_string()
+}
+
+#[wasm_bindgen]
+pub fn predict(source: &str, connections: usize, clients: usize) -> String {
+    predict_value(source, connections, clients).to_string()
+}
+
+#[wasm_bindgen]
+pub fn walk(source: &str, service: &str) -> String {
+    walk_value(source, service).to_string()
+}
+
+#[wasm_bindgen]
+pub fn rules() -> String {
+    rules_value().to_string()
+}
+
+#[wasm_bindgen]
+pub fn apply_fix(source: &str, index: usize) -> String {
+    apply_fix_text(source, index)
 }
 
 #[cfg(test)]
@@ -40,20 +110,34 @@ mod tests {
     const SCRIPT: &str = include_str!("../../fixtures/seed-dr.sh");
 
     #[test]
-    fn analyze_reports_format_and_lines() {
-        let v = analyze(SCRIPT);
+    fn analyze_reports_format_lines_and_plan() {
+        let v = analyze_value(SCRIPT);
         assert_eq!(v["format"], "script");
         let route = v["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "DR104").unwrap();
         assert_eq!(route["line"], 26);
         assert_eq!(v["topology"]["director"]["vip"], "192.168.1.192");
+        assert_eq!(v["plan"]["hosts"].as_array().unwrap().len(), 4);
     }
 
     #[test]
-    fn render_and_predict() {
-        assert!(render(SEED, "restore").unwrap().contains("-A -t 192.168.1.192:80 -s rr"));
-        assert!(render(SEED, "nope").is_err());
-        let p = predict(&SEED.replace("\"rr\"", "\"wrr\""), 8, 1).unwrap();
-        assert_eq!(p[0]["counts"]["rs1"], 6);
-        assert_eq!(p[0]["counts"]["rs2"], 2);
+    fn render_predict_walk_rules_and_fixes() {
+        assert!(render_value(SEED, "restore")["text"]
+            .as_str()
+            .unwrap()
+            .contains("-A -t 192.168.1.192:80 -s rr"));
+        assert_eq!(render_value(SEED, "nope")["ok"], false);
+        let p = predict_value(&SEED.replace("\"rr\"", "\"wrr\""), 8, 1);
+        assert_eq!(p["predictions"][0]["counts"]["rs1"], 6);
+        assert_eq!(p["predictions"][0]["counts"]["rs2"], 2);
+        assert_eq!(walk_value(SEED, "tcp/25")["steps"].as_array().unwrap().len(), 6);
+        assert!(rules_value().as_array().unwrap().len() >= 25);
+        let bad = SEED.replacen("vip_on_lo = 32", "vip_on_lo = 24", 1);
+        let idx = analyze_value(&bad)["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|d| d["code"] == "DR004")
+            .unwrap();
+        assert!(apply_fix_text(&bad, idx).contains("vip_on_lo = 32"));
     }
 }

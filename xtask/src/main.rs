@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         "setup" => setup(true),
         "setup-uml" => ensure_uml(true),
         "bench" => bench(rest),
+        "playground" => playground(rest),
         "help" | "--help" | "-h" => {
             println!("{HELP}");
             Ok(())
@@ -45,7 +46,10 @@ Tasks:
   ci                  Everything CI runs: fmt, clippy, all tests (lab tests on real IPVS), wasm build, benches smoke
   setup               Install what the tests need (shellcheck, wasm32 target, UML when the kernel lacks IPVS)
   setup-uml           Install a User-Mode Linux kernel with IPVS into /var/cache/lvsdr/uml
-  bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline";
+  bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline
+  playground [--build-only] [--test]
+                      Build the browser playground into target/playground and serve it on 127.0.0.1
+                      (--test runs the browser tests in Debian's Chromium instead of serving)";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -318,6 +322,35 @@ fn ci() -> Result {
         "wasm32-unknown-unknown",
         "--release",
     ]))?;
+    step("lvsdr-wasm tests as WebAssembly (wasm-bindgen-test)");
+    wasm_bindgen_cli()?;
+    let wasm_out = cargo()
+        .args(["test", "-p", "lvsdr-wasm", "--target", "wasm32-unknown-unknown"])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let wasm_text = String::from_utf8_lossy(&wasm_out.stdout);
+    print!("{wasm_text}");
+    let (wp, wf, _) = count_results(&wasm_text);
+    if !wasm_out.status.success() {
+        println!("{} passed, {} failed", passed + wp, failed + wf);
+        return Err("the WebAssembly tests failed".into());
+    }
+    step("playground: build, then browser tests");
+    let dir = build_playground()?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let url = format!("http://127.0.0.1:{}/", listener.local_addr().map_err(|e| e.to_string())?.port());
+    std::thread::spawn(move || serve(dir, listener));
+    let (bp, bf) = match browser_tests(&url) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{} passed, {} failed", passed + wp, failed + wf + 1);
+            return Err(e);
+        }
+    };
+    let (passed, failed) = (passed + wp + bp, failed + wf + bf);
     step("actionlint on .github/workflows");
     actionlint()?;
     step("benchmarks, smoke run");
@@ -450,4 +483,235 @@ fn bench_lab(runs: usize) -> Result {
 fn json_number(text: &str, key: &str) -> Option<u64> {
     let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
     text[at..].trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+const WASM_BINDGEN: &str = "0.2.130";
+const PLAYWRIGHT_CORE: &str = "1.64.1";
+
+fn wasm_bindgen_cli() -> Result<PathBuf> {
+    let have_version = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(WASM_BINDGEN))
+        .unwrap_or(false);
+    if !have_version {
+        step(&format!(
+            "installing wasm-bindgen-cli {WASM_BINDGEN} (cargo install; once, about 7 minutes)"
+        ));
+        run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN,
+        ]))?;
+    }
+    Ok(PathBuf::from("wasm-bindgen"))
+}
+
+/// Builds the playground into target/playground: the core as WebAssembly,
+/// its JavaScript glue, the static site, and the examples from fixtures/.
+fn build_playground() -> Result<PathBuf> {
+    setup(false)?;
+    let bindgen = wasm_bindgen_cli()?;
+    step("building lvsdr-wasm for wasm32 (profile wasm)");
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "lvsdr-wasm",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm",
+    ]))?;
+    let out = root().join("target/playground");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(out.join("pkg")).map_err(|e| e.to_string())?;
+    run(Command::new(bindgen)
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--remove-name-section",
+            "--remove-producers-section",
+            "--out-dir",
+        ])
+        .arg(out.join("pkg"))
+        .arg(root().join("target/wasm32-unknown-unknown/wasm/lvsdr_wasm.wasm")))?;
+    for f in std::fs::read_dir(root().join("playground-web/site"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        std::fs::copy(f.path(), out.join(f.file_name())).map_err(|e| e.to_string())?;
+    }
+    let fixtures = root().join("fixtures");
+    let mut examples = vec![
+        (
+            "The seed's scripts (ipvsadm, ifconfig, route)".to_string(),
+            fixtures.join("seed-dr.sh"),
+        ),
+        ("The seed setup as a topology".to_string(), fixtures.join("seed-dr.toml")),
+        ("A clean DR setup".to_string(), fixtures.join("clean-dr.toml")),
+        ("keepalived.conf written by hand".to_string(), fixtures.join("seed-keepalived.conf")),
+    ];
+    let mut faults: Vec<PathBuf> = std::fs::read_dir(fixtures.join("faults"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    faults.sort();
+    for f in faults {
+        let name = f.file_stem().map(|s| s.to_string_lossy().replace('-', " ")).unwrap_or_default();
+        examples.push((format!("Mistake: {name}"), f));
+    }
+    let mut js = String::from("// Generated by `cargo xtask playground` from fixtures/.\nexport const EXAMPLES = [\n");
+    for (name, path) in examples {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        js.push_str(&format!("  {{ name: {}, text: {} }},\n", json_string(&name), json_string(&text)));
+    }
+    js.push_str("];\n");
+    std::fs::write(out.join("examples.js"), js).map_err(|e| e.to_string())?;
+    let wasm = std::fs::metadata(out.join("pkg/lvsdr_wasm_bg.wasm")).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "xtask: playground built in {} (lvsdr_wasm_bg.wasm: {} KB)",
+        out.display(),
+        wasm / 1024
+    );
+    Ok(out)
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A static file server for the playground, on 127.0.0.1 only.
+fn serve(dir: PathBuf, listener: std::net::TcpListener) {
+    use std::io::{BufRead, BufReader, Write};
+    for stream in listener.incoming().flatten() {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(match stream.try_clone() {
+                Ok(s) => s,
+                Err(_) => return,
+            });
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                return;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                line.clear();
+            }
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("/")
+                .to_string();
+            let rel = if path == "/" {
+                "index.html".to_string()
+            } else {
+                path.trim_start_matches('/').to_string()
+            };
+            let mut stream = stream;
+            if rel.split('/').any(|p| p == ".." || p.is_empty()) {
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return;
+            }
+            match std::fs::read(dir.join(&rel)) {
+                Ok(body) => {
+                    let mime = match rel.rsplit('.').next() {
+                        Some("html") => "text/html; charset=utf-8",
+                        Some("js") => "text/javascript",
+                        Some("css") => "text/css",
+                        Some("wasm") => "application/wasm",
+                        _ => "application/octet-stream",
+                    };
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = stream.write_all(&body);
+                }
+                Err(_) => {
+                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+                }
+            }
+        });
+    }
+}
+
+fn playground(args: &[String]) -> Result {
+    let dir = build_playground()?;
+    if args.iter().any(|a| a == "--build-only") {
+        return Ok(());
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let url = format!("http://127.0.0.1:{port}/");
+    if args.iter().any(|a| a == "--test") {
+        std::thread::spawn(move || serve(dir, listener));
+        return browser_tests(&url).map(|_| ());
+    }
+    println!("lvsdr playground: {url}  (Ctrl-C to stop)");
+    serve(dir, listener);
+    Ok(())
+}
+
+/// The browser tests: Debian's Chromium driven by playwright-core.
+/// Returns (passed, failed).
+fn browser_tests(url: &str) -> Result<(u64, u64)> {
+    apt_install(&["chromium", "chromium-driver"])?;
+    let modules = root().join("target/tools/npm");
+    if !modules.join("node_modules/playwright-core/package.json").exists() {
+        step("installing playwright-core (npm)");
+        std::fs::create_dir_all(&modules).map_err(|e| e.to_string())?;
+        run(Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&modules)
+            .arg(format!("playwright-core@{PLAYWRIGHT_CORE}")))?;
+    }
+    step("browser tests (Chromium, playwright-core)");
+    let shots = root().join("target/playground-screenshots");
+    std::fs::create_dir_all(&shots).map_err(|e| e.to_string())?;
+    let out = Command::new("node")
+        .arg(root().join("playground-web/tests/browser.mjs"))
+        .arg(url)
+        .arg(&shots)
+        .env("LVSDR_NODE_MODULES", modules.join("node_modules"))
+        .current_dir(root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        println!("browser: {line}");
+    }
+    let summary = text.lines().rev().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let p = w.next()?.parse::<u64>().ok()?;
+        w.next().filter(|x| *x == "passed,")?;
+        let f = w.next()?.parse::<u64>().ok()?;
+        Some((p, f))
+    });
+    match summary {
+        Some((p, 0)) if out.status.success() => {
+            eprintln!("xtask: screenshots in {}", shots.display());
+            Ok((p, 0))
+        }
+        Some((_, f)) => Err(format!("{f} browser test(s) failed")),
+        None => Err(format!("the browser tests did not finish ({})", out.status)),
+    }
 }

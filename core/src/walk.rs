@@ -1,0 +1,225 @@
+//! The packet walk: what happens, hop by hop, to one connection through a
+//! DR setup, with the Ethernet and IP headers at each hop and the fields
+//! that changed. When the topology has the classic mistakes (a real server
+//! that answers ARP for the VIP, or one without the VIP on `lo`), the walk
+//! shows what the kernel does instead. The playground animates it.
+
+use crate::model::{Forward, ServiceKey, Topology};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    pub eth_src: String,
+    pub eth_dst: String,
+    pub ip_src: String,
+    pub ip_dst: String,
+    /// `ARP who-has …`, `TCP SYN :80`, …
+    pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub from: String,
+    pub to: String,
+    pub title: String,
+    pub explanation: String,
+    pub frame: Frame,
+    /// Fields of `frame` that differ from the previous hop's (`eth_dst`, …).
+    pub changed: Vec<&'static str>,
+    /// Whether this is where things go wrong.
+    pub problem: bool,
+}
+
+fn mac(host: &str) -> String {
+    format!("MAC({host})")
+}
+
+/// The walk of the first connection to `service` (by default the first
+/// service), to the real server the scheduler picks first.
+pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
+    let Some(s) = service.and_then(|k| t.service(k)).or(t.services.first()) else {
+        return vec![];
+    };
+    let vip = t.director.vip.value.to_string();
+    let client = t.client.address.value.to_string();
+    let port = match s.key.value {
+        ServiceKey::Port { port, .. } => format!(":{port}"),
+        ServiceKey::Fwmark(m) => format!(" (fwmark {m})"),
+    };
+    let events = crate::predict::sequential(1, 1, t.client.address.value);
+    let picked = crate::predict::predict(t, s, &events).pick(0).map(str::to_string);
+    let mut steps = Vec::new();
+    // Who answers ARP for the VIP?
+    let arp_thief = t.real_servers.iter().find(|rs| {
+        rs.vip_on_lo.is_some()
+            && (rs.sysctls.effective_max(&rs.interface.value, "arp_ignore") < 1
+                || rs.sysctls.effective_max(&rs.interface.value, "arp_announce") < 2)
+    });
+    steps.push(Step {
+        from: t.client.name.clone(),
+        to: "lan".into(),
+        title: "The client asks who has the VIP".into(),
+        explanation: format!("Before sending anything to {vip}, the client broadcasts an ARP request on the LAN. Every host receives it: the director and the real servers, which all hold the VIP."),
+        frame: Frame { eth_src: mac(&t.client.name), eth_dst: "ff:ff:ff:ff:ff:ff".into(), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("ARP who-has {vip}") },
+        changed: vec![],
+        problem: false,
+    });
+    let owner = match arp_thief {
+        Some(rs) => {
+            steps.push(Step {
+                from: rs.name.value.clone(),
+                to: t.client.name.clone(),
+                title: format!("{} answers the ARP request: the ARP trap", rs.name.value),
+                explanation: format!(
+                    "{} holds the VIP on lo and does not ignore ARP for it (arp_ignore {}, arp_announce {} on {}). It races the director, and when it wins the client caches its MAC for the VIP. Every connection then goes straight to {}: no load balancing. Fix: arp_ignore=1 and arp_announce=2 on `all` (DR001, DR002).",
+                    rs.name.value,
+                    rs.sysctls.effective_max(&rs.interface.value, "arp_ignore"),
+                    rs.sysctls.effective_max(&rs.interface.value, "arp_announce"),
+                    rs.interface.value,
+                    rs.name.value
+                ),
+                frame: Frame { eth_src: mac(&rs.name.value), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&rs.name.value)) },
+                changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+                problem: true,
+            });
+            rs.name.value.clone()
+        }
+        None => {
+            steps.push(Step {
+                from: t.director.name.clone(),
+                to: t.client.name.clone(),
+                title: "Only the director answers".into(),
+                explanation: "The real servers ignore ARP requests for the VIP (arp_ignore=1: it is not on the NIC the request came in on) and never announce it (arp_announce=2). The client caches the director's MAC for the VIP.".into(),
+                frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&t.director.name)) },
+                changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+                problem: false,
+            });
+            t.director.name.clone()
+        }
+    };
+    steps.push(Step {
+        from: t.client.name.clone(),
+        to: owner.clone(),
+        title: format!("The SYN goes to {owner}"),
+        explanation: format!("The client sends its SYN to {vip}{port}, framed for the MAC it learned."),
+        frame: Frame {
+            eth_src: mac(&t.client.name),
+            eth_dst: mac(&owner),
+            ip_src: client.clone(),
+            ip_dst: vip.clone(),
+            what: format!("TCP SYN {vip}{port}"),
+        },
+        changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+        problem: arp_thief.is_some(),
+    });
+    let server = if arp_thief.is_some() {
+        owner.clone()
+    } else {
+        let Some(rs) = picked.clone() else {
+            steps.push(Step {
+                from: t.director.name.clone(),
+                to: t.director.name.clone(),
+                title: "No real server available".into(),
+                explanation: format!(
+                    "IPVS has no real server with a weight above 0 for {}: the connection is dropped (DR015, DR016).",
+                    s.key.value
+                ),
+                frame: Frame {
+                    eth_src: mac(&t.client.name),
+                    eth_dst: mac(&t.director.name),
+                    ip_src: client.clone(),
+                    ip_dst: vip.clone(),
+                    what: format!("TCP SYN {vip}{port}"),
+                },
+                changed: vec![],
+                problem: true,
+            });
+            return steps;
+        };
+        let dest = s.destinations.iter().find(|d| d.server.value == rs);
+        let method = dest.map(|d| d.forward.value).unwrap_or(Forward::Route);
+        steps.push(Step {
+            from: t.director.name.clone(),
+            to: rs.clone(),
+            title: format!("IPVS picks {rs} and rewrites only the destination MAC"),
+            explanation: format!(
+                "The {} scheduler picks {rs}. In direct routing the director changes nothing but the Ethernet destination: the IP packet still says {client} → {vip}, so {rs} sees the client's real address.{}",
+                s.scheduler.name(),
+                if method == Forward::Route { "" } else { " (This destination is not DR: see DR019.)" }
+            ),
+            frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&rs), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port}") },
+            changed: vec!["eth_src", "eth_dst"],
+            problem: method != Forward::Route,
+        });
+        rs
+    };
+    let rs = t.real_server(&server);
+    let has_vip = rs.map(|r| r.vip_on_lo.is_some()).unwrap_or(true);
+    if !has_vip {
+        steps.push(Step {
+            from: server.clone(),
+            to: server.clone(),
+            title: format!("{server} drops the packet: the VIP is not on lo"),
+            explanation: format!("The packet is addressed to {vip}, which {server} does not own. The kernel drops it (IpInAddrErrors); the client retries its SYN until it times out. Fix: the VIP on lo as /32 (DR003)."),
+            frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (dropped)") },
+            changed: vec!["what"],
+            problem: true,
+        });
+        return steps;
+    }
+    steps.push(Step {
+        from: server.clone(),
+        to: server.clone(),
+        title: format!("{server} accepts it: the VIP is on lo"),
+        explanation: format!("{server} holds {vip} on its loopback interface, so the packet is for one of its own addresses. Its server sees the peer {client}."),
+        frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (accepted)") },
+        changed: vec!["what"],
+        problem: false,
+    });
+    steps.push(Step {
+        from: server.clone(),
+        to: t.client.name.clone(),
+        title: "The reply goes straight to the client".into(),
+        explanation: format!("{server} answers from {vip} directly to {client}: the reply never passes the director, whose IPVS counters show packets in and none out."),
+        frame: Frame { eth_src: mac(&server), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
+        changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+        problem: false,
+    });
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_walk_goes_through_the_director_and_back_directly() {
+        let t = crate::topology_file::from_toml(include_str!("../../fixtures/seed-dr.toml")).unwrap();
+        let steps = walk(&t, None);
+        assert_eq!(steps.len(), 6);
+        assert!(steps.iter().all(|s| !s.problem));
+        assert_eq!(steps[1].from, "director");
+        assert_eq!(steps[3].changed, ["eth_src", "eth_dst"]);
+        assert_eq!(steps[3].frame.ip_src, "192.168.1.100");
+        assert_eq!(steps[5].frame.ip_src, "192.168.1.192");
+        assert_eq!(steps[5].to, "client");
+    }
+
+    #[test]
+    fn arp_mistake_shows_the_real_server_answering() {
+        let t = crate::topology_file::from_toml(include_str!("../../fixtures/faults/no-arp-sysctls.toml")).unwrap();
+        let steps = walk(&t, None);
+        assert_eq!(steps[1].from, "rs2");
+        assert!(steps[1].problem);
+        assert_eq!(steps[2].frame.eth_dst, "MAC(rs2)");
+    }
+
+    #[test]
+    fn missing_vip_on_lo_drops_the_syn() {
+        let t = crate::topology_file::from_toml(include_str!("../../fixtures/faults/no-vip-on-lo.toml")).unwrap();
+        let steps = walk(&t, None);
+        // The first pick is rs2 (added last, so first in the kernel's list).
+        assert!(steps.last().unwrap().problem, "{steps:?}");
+        assert!(steps.last().unwrap().title.contains("drops"));
+    }
+}
