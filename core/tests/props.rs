@@ -5,8 +5,16 @@ use lvsdr_core::render::{render, Artifact};
 use lvsdr_core::{analyze, Format};
 use proptest::prelude::*;
 
+/// `LVSDR_FUZZ_CASES=100000 cargo test --release --test props` runs a longer fuzz.
+fn cases(default: u32) -> u32 {
+    std::env::var("LVSDR_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(400), ..ProptestConfig::default() })]
 
     #[test]
     fn no_reader_panics_on_arbitrary_text(text in "\\PC{0,400}") {
@@ -65,7 +73,7 @@ prop_compose! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(200), ..ProptestConfig::default() })]
 
     #[test]
     fn round_trips_hold(text in topology_text()) {

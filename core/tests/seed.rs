@@ -118,3 +118,9 @@ fn keepalived_config_imports_with_keepalived_defaults() {
         text.lines().position(|l| l.contains("virtual_server 192.168.1.192 25")).unwrap() + 1
     );
 }
+
+#[test]
+fn seed_lab_plan_snapshot() {
+    let t = lvsdr_core::topology_file::from_toml(&fixture("seed-dr.toml")).unwrap();
+    insta::assert_json_snapshot!(lvsdr_core::plan::plan(&t, 8, 1));
+}

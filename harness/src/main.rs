@@ -173,6 +173,10 @@ enum Cmd {
     Lab(LabArgs),
     /// Remove namespaces left behind by lab processes that no longer exist.
     Clean,
+    /// Check lvsdr's IPVS client against this kernel: add, edit, list and delete in a
+    /// namespace of its own (needs root and IPVS; run it in UML with `kernel-exec`).
+    #[command(hide = true)]
+    IpvsCheck,
     /// Run a command on the lab's kernel: here if it has IPVS, else inside User-Mode Linux
     /// (with IPVS, veth and bridge loaded). Used by the benchmarks' shell baseline.
     #[command(hide = true)]
@@ -433,6 +437,19 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Lab(a) => lab(a, color),
+        Cmd::IpvsCheck => match lvsdr_harness::ipvs::check::run() {
+            Ok(lines) => {
+                for l in &lines {
+                    println!("{l}");
+                }
+                println!("{} passed, 0 failed", lines.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("{e}");
+                Err(ExitCode::from(1))
+            }
+        },
         Cmd::KernelExec { kernel, timeout, command } => {
             if !run::is_root() {
                 eprintln!("error: {}", run::RunError::NotRoot);

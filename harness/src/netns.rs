@@ -50,8 +50,8 @@ fn ensure_netns_dir() -> std::io::Result<()> {
 }
 
 impl NetNs {
-    /// Creates `/run/netns/<name>` holding a new, empty network namespace,
-    /// with `lo` up. Equivalent to `ip netns add <name>`.
+    /// Creates `/run/netns/<name>` holding a new, empty network namespace
+    /// (`lo` is still down). Equivalent to `ip netns add <name>`.
     pub fn create(name: &str) -> Result<NetNs, NetNsError> {
         let err = |source| NetNsError::Create {
             name: name.to_string(),

@@ -375,3 +375,18 @@ fn keepalived_health_check_removes_the_server_without_port_25() {
         assert_eq!(c["real_server"], "rs1", "{c}");
     }
 }
+
+/// Every call of the IPVS client (add, edit, list, delete, flush, version)
+/// against the lab's kernel.
+#[test]
+fn ipvs_client_agrees_with_the_kernel() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let k = kernel();
+    let out = lvsdr(&["kernel-exec", "--kernel", &k, "--", env!("CARGO_BIN_EXE_lvsdr"), "ipvs-check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("13 passed, 0 failed"), "{text}");
+}

@@ -2,6 +2,7 @@
 //! Each call names the `ipvsadm` command it matches. The socket belongs to
 //! the network namespace of the thread that calls [`Ipvs::connect`].
 
+pub mod check;
 pub mod wire;
 
 use neli::consts::nl::NlmF;

@@ -1,0 +1,147 @@
+//! Exercises every call of the IPVS client against the running kernel, in a
+//! namespace of its own, and checks that what it reads back is what it
+//! wrote: add, edit and delete services and destinations, list, flush and
+//! version. `lvsdr ipvs-check` runs it; the lab tests run it on the lab's kernel.
+
+use super::{Dest, Ipvs, Service, ServiceId};
+use crate::netns::NetNs;
+use std::net::Ipv4Addr;
+
+fn ensure(cond: bool, what: &str, log: &mut Vec<String>) -> Result<(), String> {
+    if cond {
+        log.push(format!("ok   {what}"));
+        Ok(())
+    } else {
+        Err(format!("FAIL {what}"))
+    }
+}
+
+/// Runs the check; returns one line per step, or the first failure.
+pub fn run() -> Result<Vec<String>, String> {
+    let ns = NetNs::create(&format!("{}ipvs-check", crate::netns::unique_prefix())).map_err(|e| e.to_string())?;
+    ns.run(|| -> Result<Vec<String>, String> {
+        let mut log = Vec::new();
+        // With lo down the namespace has no local routing table, and the kernel
+        // then refuses every destination address (inet_addr_type says broadcast).
+        crate::rtnl::with_handle(async |h| crate::rtnl::set_up(&h, "lo").await).map_err(|e| e.to_string())?;
+        let e = |e: super::IpvsError| e.to_string();
+        let ipvs = Ipvs::connect().map_err(e)?;
+        let version = ipvs.version().map_err(e)?;
+        ensure(version.starts_with('1'), &format!("version {version}"), &mut log)?;
+        ipvs.flush().map_err(e)?;
+        ensure(ipvs.services().map_err(e)?.is_empty(), "flush leaves no service", &mut log)?;
+        let id = ServiceId {
+            protocol: 6,
+            address: Ipv4Addr::new(10, 9, 0, 1),
+            port: 80,
+            fwmark: 0,
+        };
+        let mut svc = Service {
+            id,
+            scheduler: "wrr".into(),
+            flags: 0,
+            timeout: 0,
+            netmask: Ipv4Addr::BROADCAST,
+        };
+        ipvs.add_service(&svc).map_err(e)?;
+        let got = ipvs.services().map_err(e)?;
+        ensure(
+            got.len() == 1 && got[0].service.scheduler == "wrr" && got[0].service.id == id,
+            "add service (ipvsadm -A), read back",
+            &mut log,
+        )?;
+        ensure(ipvs.add_service(&svc).is_err(), "adding it twice is refused", &mut log)?;
+        svc.scheduler = "sh".into();
+        svc.flags = 0x1 | 0x10;
+        svc.timeout = 300;
+        svc.netmask = Ipv4Addr::new(255, 255, 255, 0);
+        ipvs.edit_service(&svc).map_err(e)?;
+        let g = &ipvs.services().map_err(e)?[0].service;
+        ensure(
+            g.scheduler == "sh" && g.flags & !0x2 == 0x11 && g.timeout == 300 && g.netmask == svc.netmask,
+            "edit service (ipvsadm -E): scheduler, flags, persistence",
+            &mut log,
+        )?;
+        let d1 = Dest {
+            address: Ipv4Addr::new(10, 9, 0, 11),
+            port: 80,
+            forward: 3,
+            weight: 3,
+            upper_threshold: 100,
+            lower_threshold: 10,
+        };
+        let d2 = Dest {
+            address: Ipv4Addr::new(10, 9, 0, 12),
+            port: 80,
+            forward: 3,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        ipvs.add_dest(&id, &d1).map_err(e)?;
+        ipvs.add_dest(&id, &d2).map_err(e)?;
+        let dests = ipvs.dests(&id).map_err(e)?;
+        ensure(
+            dests.len() == 2 && dests.iter().any(|d| d.dest == d1) && dests.iter().any(|d| d.dest == d2),
+            "add destinations (ipvsadm -a), read back with thresholds",
+            &mut log,
+        )?;
+        ensure(
+            dests[0].dest.address == d2.address,
+            "the kernel lists the last added destination first",
+            &mut log,
+        )?;
+        let mut d1b = d1.clone();
+        d1b.weight = 0;
+        ipvs.edit_dest(&id, &d1b).map_err(e)?;
+        ensure(
+            ipvs.dests(&id)
+                .map_err(e)?
+                .iter()
+                .any(|d| d.dest.address == d1.address && d.dest.weight == 0),
+            "edit destination (ipvsadm -e): quiesce",
+            &mut log,
+        )?;
+        ipvs.delete_dest(&id, &d2).map_err(e)?;
+        ensure(ipvs.dests(&id).map_err(e)?.len() == 1, "delete destination (ipvsadm -d)", &mut log)?;
+        ipvs.delete_service(&id).map_err(e)?;
+        ensure(ipvs.services().map_err(e)?.is_empty(), "delete service (ipvsadm -D)", &mut log)?;
+        ensure(ipvs.delete_service(&id).is_err(), "deleting a missing service is refused", &mut log)?;
+        let fw = ServiceId {
+            protocol: 0,
+            address: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            fwmark: 7,
+        };
+        ipvs.add_service(&Service {
+            id: fw,
+            scheduler: "rr".into(),
+            flags: 0,
+            timeout: 0,
+            netmask: Ipv4Addr::BROADCAST,
+        })
+        .map_err(e)?;
+        ensure(
+            ipvs.services().map_err(e)?.iter().any(|s| s.service.id.fwmark == 7),
+            "fwmark service (ipvsadm -A -f 7)",
+            &mut log,
+        )?;
+        ipvs.add_service(&Service {
+            id: ServiceId {
+                protocol: 17,
+                address: Ipv4Addr::new(10, 9, 0, 1),
+                port: 53,
+                fwmark: 0,
+            },
+            scheduler: "rr".into(),
+            flags: 0x4,
+            timeout: 0,
+            netmask: Ipv4Addr::BROADCAST,
+        })
+        .map_err(e)?;
+        ipvs.flush().map_err(e)?;
+        ensure(ipvs.services().map_err(e)?.is_empty(), "flush (ipvsadm -C)", &mut log)?;
+        Ok(log)
+    })
+    .map_err(|e| e.to_string())?
+}
