@@ -152,7 +152,7 @@ fn ensure_uml(force: bool) -> Result {
         eprintln!("xtask: the host kernel has IPVS; no UML needed");
         return Ok(());
     }
-    apt_install(&["patchelf", "ca-certificates"])?;
+    apt_install(&["patchelf", "ca-certificates", "debian-archive-keyring"])?;
     step(&format!("installing User-Mode Linux into {UML_DIR}"));
     let work = std::env::temp_dir().join(format!("lvsdr-uml-setup-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -163,7 +163,7 @@ fn ensure_uml(force: bool) -> Result {
     for suite in ["testing", "unstable"] {
         std::fs::write(
             work.join("sources.list"),
-            format!("deb http://deb.debian.org/debian {suite} main\n"),
+            format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian {suite} main\n"),
         )
         .map_err(|e| e.to_string())?;
         let opts = |c: &mut Command| {
