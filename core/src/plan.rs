@@ -310,7 +310,7 @@ pub fn codes_for_check(check: &str) -> &'static [&'static str] {
         "connectivity" => &["DR003", "DR004", "DR006", "DR007", "DR014", "DR016"],
         "source-ip" => &["DR019"],
         "reply-bypass" => &["DR001", "DR002", "DR019"],
-        "split" => &["DR008", "DR020", "DR005"],
+        "split" => &["DR001", "DR002", "DR008", "DR020", "DR005"],
         _ => &[],
     }
 }
