@@ -339,6 +339,14 @@ impl Lab {
         progress("director: polling IPVS counters");
         let attempts: u64 = plan.probes.iter().map(|p| p.connections.len() as u64).sum();
         let poll_started = Instant::now();
+        // When the client sent its traffic to another host's MAC, the director saw none of it:
+        // one refresh of the counters (every 2 s) is enough to show that.
+        let arp_elsewhere = neighbour.is_some() && neighbour != macs.get(&director.name).copied();
+        let stats_timeout = if arp_elsewhere {
+            options.stats_timeout.min(Duration::from_millis(2500))
+        } else {
+            options.stats_timeout
+        };
         let (services, dests) = loop {
             let snapshot = director_ns.run(|| -> Result<_, LabError> {
                 let ipvs = Ipvs::connect()?;
@@ -353,7 +361,7 @@ impl Lab {
                 Ok((services, dests))
             })??;
             let conns: u64 = snapshot.0.iter().map(|s| s.stats.conns).sum();
-            if conns >= attempts || poll_started.elapsed() >= options.stats_timeout {
+            if conns >= attempts || poll_started.elapsed() >= stats_timeout {
                 break snapshot;
             }
             std::thread::sleep(Duration::from_millis(100));
