@@ -146,6 +146,8 @@ pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
     match result {
         Ok((topology, mut diagnostics)) => {
             diagnostics.extend(lint::lint(&topology, text));
+            // One list in source order, whichever step found them.
+            diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
             Analysis {
                 format,
                 topology: Some(topology),
