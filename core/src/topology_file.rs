@@ -8,97 +8,73 @@
 use crate::model::*;
 use crate::source::{At, Span};
 use crate::LoadError;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use toml::Spanned;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTopology {
-    name: Option<Spanned<String>>,
-    lan: Spanned<RawLan>,
-    client: Option<Spanned<RawClient>>,
-    director: Spanned<RawDirector>,
-    #[serde(default, rename = "service")]
-    services: Vec<Spanned<RawService>>,
-    #[serde(default, rename = "real_server")]
-    real_servers: Vec<Spanned<RawRealServer>>,
+/// A value as read, before it means anything: TOML and JSON both become this.
+#[derive(Debug, Clone)]
+enum Loose {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Array(Vec<L>),
+    Table(Vec<(String, Span, L)>),
+    /// Something a topology never holds (a float, a datetime, null), by name.
+    Other(&'static str),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLan {
-    subnet: Spanned<String>,
+/// A loose value and where it was written.
+#[derive(Debug, Clone)]
+struct L {
+    v: Loose,
+    span: Span,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    name: Option<String>,
-    address: Spanned<String>,
+fn kind(v: &Loose) -> &'static str {
+    match v {
+        Loose::Str(_) => "a string",
+        Loose::Int(_) => "an integer",
+        Loose::Bool(_) => "a boolean",
+        Loose::Array(_) => "an array",
+        Loose::Table(_) => "a table",
+        Loose::Other(k) => k,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDirector {
-    name: Option<String>,
-    address: Spanned<String>,
-    interface: Option<Spanned<String>>,
-    vip: Spanned<String>,
-    #[serde(default)]
-    sysctl: BTreeMap<String, Spanned<i64>>,
+fn from_de(v: &toml::de::DeValue, span: Span) -> L {
+    use toml::de::DeValue;
+    let v = match v {
+        DeValue::String(s) => Loose::Str(s.to_string()),
+        DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+            Ok(n) => Loose::Int(n),
+            Err(_) => Loose::Other("an integer out of range"),
+        },
+        DeValue::Float(_) => Loose::Other("a float"),
+        DeValue::Boolean(b) => Loose::Bool(*b),
+        DeValue::Datetime(_) => Loose::Other("a datetime"),
+        DeValue::Array(a) => Loose::Array(a.iter().map(|x| from_de(x.get_ref(), x.span().into())).collect()),
+        DeValue::Table(t) => Loose::Table(
+            t.iter()
+                .map(|(k, x)| (k.get_ref().to_string(), Span::from(k.span()), from_de(x.get_ref(), x.span().into())))
+                .collect(),
+        ),
+    };
+    L { v, span }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawService {
-    protocol: Option<Spanned<String>>,
-    port: Option<Spanned<i64>>,
-    fwmark: Option<Spanned<i64>>,
-    scheduler: Option<Spanned<String>>,
-    #[serde(default)]
-    flags: Vec<Spanned<String>>,
-    persistence: Option<Spanned<i64>>,
-    persistence_netmask: Option<Spanned<String>>,
-    one_packet: Option<Spanned<bool>>,
-    #[serde(default, rename = "real_server")]
-    destinations: Vec<Spanned<RawDestination>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDestination {
-    server: Spanned<String>,
-    port: Option<Spanned<i64>>,
-    method: Option<Spanned<String>>,
-    weight: Option<Spanned<i64>>,
-    upper_threshold: Option<Spanned<i64>>,
-    lower_threshold: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRealServer {
-    name: Spanned<String>,
-    address: Spanned<String>,
-    interface: Option<Spanned<String>>,
-    vip_on_lo: Option<Spanned<VipOnLo>>,
-    #[serde(default)]
-    sysctl: BTreeMap<String, Spanned<i64>>,
-    listen: Option<Spanned<Vec<i64>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum VipOnLo {
-    Prefix(i64),
-    Present(bool),
-}
-
-fn span<T>(s: &Spanned<T>) -> Span {
-    s.span().into()
+fn from_json_value(v: &Value) -> L {
+    let v = match v {
+        Value::String(s) => Loose::Str(s.clone()),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Loose::Int(i),
+            None => Loose::Other("a non-integer number"),
+        },
+        Value::Bool(b) => Loose::Bool(*b),
+        Value::Array(a) => Loose::Array(a.iter().map(from_json_value).collect()),
+        Value::Object(o) => Loose::Table(o.iter().map(|(k, x)| (k.clone(), Span::NONE, from_json_value(x))).collect()),
+        Value::Null => Loose::Other("null"),
+    };
+    L { v, span: Span::NONE }
 }
 
 fn err(message: impl Into<String>, span: Span, help: &str) -> LoadError {
@@ -109,42 +85,138 @@ fn err(message: impl Into<String>, span: Span, help: &str) -> LoadError {
     }
 }
 
-fn ipv4(s: &Spanned<String>, what: &str) -> Result<At<Ipv4Addr>, LoadError> {
-    s.get_ref().parse().map(|a| At::new(a, span(s))).map_err(|_| {
+/// A table being read: field access with the errors serde would give.
+struct Obj<'a> {
+    fields: &'a [(String, Span, L)],
+    span: Span,
+    what: &'static str,
+}
+
+impl<'a> Obj<'a> {
+    fn of(l: &'a L, what: &'static str) -> Result<Obj<'a>, LoadError> {
+        match &l.v {
+            Loose::Table(fields) => Ok(Obj {
+                fields,
+                span: l.span,
+                what,
+            }),
+            other => Err(err(format!("{what} must be a table, not {}", kind(other)), l.span, "")),
+        }
+    }
+    /// Refuses fields this table does not know, as a typo is better caught than ignored.
+    fn only(&self, allowed: &[&str]) -> Result<(), LoadError> {
+        for (k, span, _) in self.fields {
+            if !allowed.contains(&k.as_str()) {
+                let expected = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+                return Err(err(
+                    format!("unknown field `{k}` in {}, expected one of {expected}", self.what),
+                    *span,
+                    "check the spelling; fixtures/seed-dr.toml shows every field",
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn get(&self, name: &str) -> Option<&'a L> {
+        self.fields.iter().find(|(k, _, _)| k == name).map(|(_, _, v)| v)
+    }
+    fn missing(&self, name: &str) -> LoadError {
         err(
-            format!("{what} `{}` is not an IPv4 address", s.get_ref()),
-            span(s),
+            format!("missing field `{name}` in {}", self.what),
+            self.span,
+            &format!("add `{name} = …` to {}", self.what),
+        )
+    }
+    fn str(&self, name: &str) -> Result<Option<At<String>>, LoadError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(L { v: Loose::Str(s), span }) => Ok(Some(At::new(s.clone(), *span))),
+            Some(l) => Err(err(
+                format!("`{name}` in {} must be a string, not {}", self.what, kind(&l.v)),
+                l.span,
+                "",
+            )),
+        }
+    }
+    fn req_str(&self, name: &str) -> Result<At<String>, LoadError> {
+        self.str(name)?.ok_or_else(|| self.missing(name))
+    }
+    fn int(&self, name: &str) -> Result<Option<At<i64>>, LoadError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(L { v: Loose::Int(i), span }) => Ok(Some(At::new(*i, *span))),
+            Some(l) => Err(err(
+                format!("`{name}` in {} must be an integer, not {}", self.what, kind(&l.v)),
+                l.span,
+                "",
+            )),
+        }
+    }
+    fn bool(&self, name: &str) -> Result<Option<At<bool>>, LoadError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(L { v: Loose::Bool(b), span }) => Ok(Some(At::new(*b, *span))),
+            Some(l) => Err(err(
+                format!("`{name}` in {} must be true or false, not {}", self.what, kind(&l.v)),
+                l.span,
+                "",
+            )),
+        }
+    }
+    fn array(&self, name: &str) -> Result<&'a [L], LoadError> {
+        match self.get(name) {
+            None => Ok(&[]),
+            Some(L { v: Loose::Array(a), .. }) => Ok(a),
+            Some(l) => Err(err(
+                format!("`{name}` in {} must be an array, not {}", self.what, kind(&l.v)),
+                l.span,
+                "",
+            )),
+        }
+    }
+    fn sysctls(&self) -> Result<Sysctls, LoadError> {
+        let mut out = Sysctls::default();
+        if let Some(l) = self.get("sysctl") {
+            for (k, _, v) in Obj::of(l, "`sysctl`")?.fields {
+                match &v.v {
+                    Loose::Int(i) => out.set(k, *i, v.span),
+                    other => return Err(err(format!("sysctl `{k}` must be an integer, not {}", kind(other)), v.span, "")),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn ipv4(s: &At<String>, what: &str) -> Result<At<Ipv4Addr>, LoadError> {
+    s.value.parse().map(|a| At::new(a, s.span)).map_err(|_| {
+        err(
+            format!("{what} `{}` is not an IPv4 address", s.value),
+            s.span,
             "write a dotted quad such as 192.168.1.10",
         )
     })
 }
 
-fn int<T: TryFrom<i64>>(s: &Spanned<i64>, what: &str, range: &str) -> Result<At<T>, LoadError> {
-    T::try_from(*s.get_ref()).map(|v| At::new(v, span(s))).map_err(|_| {
+fn int<T: TryFrom<i64>>(s: &At<i64>, what: &str, range: &str) -> Result<At<T>, LoadError> {
+    T::try_from(s.value).map(|v| At::new(v, s.span)).map_err(|_| {
         err(
-            format!("{what} {} is out of range", s.get_ref()),
-            span(s),
+            format!("{what} {} is out of range", s.value),
+            s.span,
             &format!("use a value in {range}"),
         )
     })
 }
 
-fn sysctls(raw: &BTreeMap<String, Spanned<i64>>) -> Sysctls {
-    let mut s = Sysctls::default();
-    for (k, v) in raw {
-        s.set(k, *v.get_ref(), span(v));
-    }
-    s
-}
-
 /// Parses a TOML topology.
 pub fn from_toml(text: &str) -> Result<Topology, LoadError> {
-    let raw: RawTopology = toml::from_str(text).map_err(|e| LoadError {
+    let doc = toml::de::DeTable::parse(text).map_err(|e| LoadError {
         message: e.message().trim().to_string(),
         span: e.span().map(Span::from).unwrap_or(Span::NONE),
         help: Some("see `fixtures/seed-dr.toml` for a complete, commented example".into()),
     })?;
-    validate(raw)
+    let root = from_de(&toml::de::DeValue::Table(doc.get_ref().clone()), doc.span().into());
+    validate(&root)
 }
 
 /// Parses a JSON topology (same shape as the TOML). Spans of JSON input are
@@ -155,55 +227,58 @@ pub fn from_json(text: &str) -> Result<Topology, LoadError> {
         let at = line_start + e.column().saturating_sub(1);
         err(e.to_string(), Span::new(at, at + 1), "the input must be one JSON object")
     })?;
-    let toml_text = toml::to_string(&value).map_err(|e| {
-        err(
-            format!("this JSON has no topology shape: {e}"),
-            Span::NONE,
+    if !value.is_object() {
+        return Err(err(
             "the top level must be an object with `lan`, `director`, `service` and `real_server`",
-        )
-    })?;
-    let topology = from_toml(&toml_text).map_err(|mut e| {
-        e.span = Span::NONE;
-        e
-    })?;
-    Ok(topology.without_spans())
+            Span::NONE,
+            "",
+        ));
+    }
+    validate(&from_json_value(&value))
 }
 
-fn validate(raw: RawTopology) -> Result<Topology, LoadError> {
-    let lan_span = span(&raw.lan.get_ref().subnet);
-    let lan =
-        Subnet::parse(raw.lan.get_ref().subnet.get_ref()).map_err(|m| err(m, lan_span, "for example: subnet = \"192.168.1.0/24\""))?;
-    let d = raw.director.get_ref();
-    let (vip_text, vip_prefix) = match d.vip.get_ref().split_once('/') {
+fn validate(root: &L) -> Result<Topology, LoadError> {
+    let top = Obj::of(root, "the topology")?;
+    top.only(&["name", "lan", "client", "director", "service", "real_server"])?;
+    let lan_l = top.get("lan").ok_or_else(|| top.missing("lan"))?;
+    let lan_o = Obj::of(lan_l, "[lan]")?;
+    lan_o.only(&["subnet"])?;
+    let subnet = lan_o.req_str("subnet")?;
+    let lan = Subnet::parse(&subnet.value).map_err(|m| err(m, subnet.span, "for example: subnet = \"192.168.1.0/24\""))?;
+
+    let d_l = top.get("director").ok_or_else(|| top.missing("director"))?;
+    let d = Obj::of(d_l, "[director]")?;
+    d.only(&["name", "address", "interface", "vip", "sysctl"])?;
+    let vip_s = d.req_str("vip")?;
+    let (vip_text, vip_prefix) = match vip_s.value.split_once('/') {
         Some((a, p)) => (a.to_string(), p.parse::<u8>().ok().filter(|p| *p <= 32)),
-        None => (d.vip.get_ref().clone(), Some(32)),
+        None => (vip_s.value.clone(), Some(32)),
     };
     let vip_prefix = vip_prefix.ok_or_else(|| {
         err(
-            format!("`{}` has no valid prefix length", d.vip.get_ref()),
-            span(&d.vip),
+            format!("`{}` has no valid prefix length", vip_s.value),
+            vip_s.span,
             "write the VIP as an address, or ADDRESS/32",
         )
     })?;
-    let vip = ipv4(&Spanned::new(d.vip.span(), vip_text), "the VIP")?;
     let director = Director {
-        name: d.name.clone().unwrap_or_else(|| "director".into()),
-        address: ipv4(&d.address, "the director address")?,
-        interface: d
-            .interface
-            .as_ref()
-            .map(|i| At::new(i.get_ref().clone(), span(i)))
-            .unwrap_or_else(|| At::implied("eth0".into())),
-        vip,
-        vip_prefix: At::new(vip_prefix, span(&d.vip)),
-        sysctls: sysctls(&d.sysctl),
-        span: span(&raw.director),
+        name: d.str("name")?.map(|n| n.value).unwrap_or_else(|| "director".into()),
+        address: ipv4(&d.req_str("address")?, "the director address")?,
+        interface: d.str("interface")?.unwrap_or_else(|| At::implied("eth0".into())),
+        vip: ipv4(&At::new(vip_text, vip_s.span), "the VIP")?,
+        vip_prefix: At::new(vip_prefix, vip_s.span),
+        sysctls: d.sysctls()?,
+        span: d_l.span,
     };
-    let client = match &raw.client {
-        Some(c) => Client {
-            name: c.get_ref().name.clone().unwrap_or_else(|| "client".into()),
-            address: ipv4(&c.get_ref().address, "the client address")?,
-        },
+    let client = match top.get("client") {
+        Some(c_l) => {
+            let c = Obj::of(c_l, "[client]")?;
+            c.only(&["name", "address"])?;
+            Client {
+                name: c.str("name")?.map(|n| n.value).unwrap_or_else(|| "client".into()),
+                address: ipv4(&c.req_str("address")?, "the client address")?,
+            }
+        }
         None => Client {
             name: "client".into(),
             address: At::implied(default_client_address(&lan)),
@@ -211,64 +286,71 @@ fn validate(raw: RawTopology) -> Result<Topology, LoadError> {
     };
 
     let mut real_servers: Vec<RealServer> = Vec::new();
-    for r in &raw.real_servers {
-        let rr = r.get_ref();
-        let name = rr.name.get_ref().clone();
-        if !valid_name(&name) {
+    for r_l in top.array("real_server")? {
+        let r = Obj::of(r_l, "a [[real_server]]")?;
+        r.only(&["name", "address", "interface", "vip_on_lo", "sysctl", "listen"])?;
+        let name = r.req_str("name")?;
+        if !valid_name(&name.value) {
             return Err(err(
-                format!("real server name `{name}` is not a valid host name"),
-                span(&rr.name),
+                format!("real server name `{}` is not a valid host name", name.value),
+                name.span,
                 "use 1 to 15 letters, digits and `-`, starting with a letter (it names a network namespace and an interface)",
             ));
         }
-        if real_servers.iter().any(|x| x.name.value == name) {
+        if real_servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
-                format!("real server `{name}` is defined twice"),
-                span(&rr.name),
+                format!("real server `{}` is defined twice", name.value),
+                name.span,
                 "give each real server its own name",
             ));
         }
-        let vip_on_lo = match rr.vip_on_lo.as_ref() {
-            None => None,
-            Some(v) => match v.get_ref() {
-                VipOnLo::Present(false) => None,
-                VipOnLo::Present(true) => Some(At::new(32u8, span(v))),
-                VipOnLo::Prefix(p) => Some(int::<u8>(&Spanned::new(v.span(), *p), "prefix", "0..=32")?),
-            },
+        let vip_on_lo = match r.get("vip_on_lo") {
+            None | Some(L { v: Loose::Bool(false), .. }) => None,
+            Some(L {
+                v: Loose::Bool(true),
+                span,
+            }) => Some(At::new(32u8, *span)),
+            Some(L { v: Loose::Int(p), span }) => Some(int::<u8>(&At::new(*p, *span), "prefix", "0..=32")?),
+            Some(l) => {
+                return Err(err(
+                    format!("`vip_on_lo` must be a prefix length or false, not {}", kind(&l.v)),
+                    l.span,
+                    "write `vip_on_lo = 32`",
+                ))
+            }
         };
-        let listen = match &rr.listen {
+        let listen = match r.get("listen") {
             None => None,
             Some(l) => {
                 let mut ports = Vec::new();
-                for p in l.get_ref() {
-                    ports.push(u16::try_from(*p).map_err(|_| err(format!("port {p} is out of range"), span(l), "ports are 0..=65535"))?);
+                for p in r.array("listen")? {
+                    match &p.v {
+                        Loose::Int(i) => ports
+                            .push(u16::try_from(*i).map_err(|_| err(format!("port {i} is out of range"), p.span, "ports are 0..=65535"))?),
+                        other => return Err(err(format!("ports must be integers, not {}", kind(other)), p.span, "")),
+                    }
                 }
-                Some(At::new(ports, span(l)))
+                Some(At::new(ports, l.span))
             }
         };
-        let interface = rr
-            .interface
-            .as_ref()
-            .map(|i| At::new(i.get_ref().clone(), span(i)))
-            .unwrap_or_else(|| At::implied("eth0".into()));
         real_servers.push(RealServer {
-            name: At::new(name, span(&rr.name)),
-            address: ipv4(&rr.address, "the real server address")?,
-            interface,
+            address: ipv4(&r.req_str("address")?, "the real server address")?,
+            name,
+            interface: r.str("interface")?.unwrap_or_else(|| At::implied("eth0".into())),
             vip_on_lo,
-            sysctls: sysctls(&rr.sysctl),
+            sysctls: r.sysctls()?,
             listen,
-            span: span(r),
+            span: r_l.span,
         });
     }
 
     let mut services = Vec::new();
-    for s in &raw.services {
-        services.push(validate_service(s, &real_servers)?);
+    for s_l in top.array("service")? {
+        services.push(validate_service(s_l, &real_servers)?);
     }
     Ok(Topology {
-        name: raw.name.map(|n| n.into_inner()).unwrap_or_else(|| "lvs-dr".into()),
-        lan: At::new(lan, lan_span),
+        name: top.str("name")?.map(|n| n.value).unwrap_or_else(|| "lvs-dr".into()),
+        lan: At::new(lan, subnet.span),
         client,
         director,
         services,
@@ -290,18 +372,29 @@ pub fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-fn validate_service(s: &Spanned<RawService>, servers: &[RealServer]) -> Result<VirtualService, LoadError> {
-    let r = s.get_ref();
-    let sspan = span(s);
-    let key = match (&r.fwmark, &r.port) {
-        (Some(m), None) => At::new(ServiceKey::Fwmark(int::<u32>(m, "fwmark", "1..=4294967295")?.value), span(m)),
+fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, LoadError> {
+    let r = Obj::of(s_l, "a [[service]]")?;
+    r.only(&[
+        "protocol",
+        "port",
+        "fwmark",
+        "scheduler",
+        "flags",
+        "persistence",
+        "persistence_netmask",
+        "one_packet",
+        "real_server",
+    ])?;
+    let sspan = s_l.span;
+    let key = match (r.int("fwmark")?, r.int("port")?) {
+        (Some(m), None) => At::new(ServiceKey::Fwmark(int::<u32>(&m, "fwmark", "1..=4294967295")?.value), m.span),
         (None, Some(p)) => {
-            let protocol = match &r.protocol {
+            let protocol = match r.str("protocol")? {
                 None => Protocol::Tcp,
-                Some(p) => Protocol::parse(p.get_ref())
-                    .ok_or_else(|| err(format!("unknown protocol `{}`", p.get_ref()), span(p), "use tcp, udp or sctp"))?,
+                Some(p) => Protocol::parse(&p.value)
+                    .ok_or_else(|| err(format!("unknown protocol `{}`", p.value), p.span, "use tcp, udp or sctp"))?,
             };
-            let port = int::<u16>(p, "port", "0..=65535")?;
+            let port = int::<u16>(&p, "port", "0..=65535")?;
             At::new(
                 ServiceKey::Port {
                     protocol,
@@ -313,7 +406,7 @@ fn validate_service(s: &Spanned<RawService>, servers: &[RealServer]) -> Result<V
         (Some(m), Some(_)) => {
             return Err(err(
                 "a service has either a port or a fwmark, not both",
-                span(m),
+                m.span,
                 "remove one of them",
             ))
         }
@@ -325,38 +418,41 @@ fn validate_service(s: &Spanned<RawService>, servers: &[RealServer]) -> Result<V
             ))
         }
     };
-    let scheduler = match &r.scheduler {
+    let scheduler = match r.str("scheduler")? {
         None => At::implied(Scheduler::Wlc),
         Some(sc) => At::new(
-            Scheduler::parse(sc.get_ref()).ok_or_else(|| {
+            Scheduler::parse(&sc.value).ok_or_else(|| {
                 err(
-                    format!("unknown scheduler `{}`", sc.get_ref()),
-                    span(sc),
+                    format!("unknown scheduler `{}`", sc.value),
+                    sc.span,
                     "use one of rr, wrr, lc, wlc, sed, nq, sh, dh, fo, ovf, mh, lblc, lblcr",
                 )
             })?,
-            span(sc),
+            sc.span,
         ),
     };
     let mut flags = Vec::new();
-    for f in &r.flags {
+    for f in r.array("flags")? {
+        let Loose::Str(name) = &f.v else {
+            return Err(err(format!("flags must be strings, not {}", kind(&f.v)), f.span, ""));
+        };
         flags.push(At::new(
-            SchedFlag::parse(f.get_ref()).ok_or_else(|| {
+            SchedFlag::parse(name).ok_or_else(|| {
                 err(
-                    format!("unknown scheduler flag `{}`", f.get_ref()),
-                    span(f),
+                    format!("unknown scheduler flag `{name}`"),
+                    f.span,
                     "use sh-fallback, sh-port, mh-fallback or mh-port",
                 )
             })?,
-            span(f),
+            f.span,
         ));
     }
-    let persistence = match &r.persistence {
+    let persistence = match r.int("persistence")? {
         None => None,
         Some(t) => Some(Persistence {
-            timeout: int::<u32>(t, "persistence timeout", "1..=4294967295 seconds")?,
-            netmask: match &r.persistence_netmask {
-                Some(m) => ipv4(m, "persistence netmask")?,
+            timeout: int::<u32>(&t, "persistence timeout", "1..=4294967295 seconds")?,
+            netmask: match r.str("persistence_netmask")? {
+                Some(m) => ipv4(&m, "persistence netmask")?,
                 None => At::implied(Ipv4Addr::BROADCAST),
             },
         }),
@@ -366,50 +462,53 @@ fn validate_service(s: &Spanned<RawService>, servers: &[RealServer]) -> Result<V
         ServiceKey::Fwmark(_) => 0,
     };
     let mut destinations = Vec::new();
-    for d in &r.destinations {
-        let dd = d.get_ref();
-        let name = dd.server.get_ref();
-        if !servers.iter().any(|x| &x.name.value == name) {
+    for d_l in r.array("real_server")? {
+        let dd = Obj::of(d_l, "a service's real_server")?;
+        dd.only(&["server", "port", "method", "weight", "upper_threshold", "lower_threshold"])?;
+        let name = dd.req_str("server")?;
+        if !servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
-                format!("service {} names real server `{name}`, which is not defined", key.value),
-                span(&dd.server),
+                format!("service {} names real server `{}`, which is not defined", key.value, name.value),
+                name.span,
                 "add a [[real_server]] with this name, or fix the spelling",
             ));
         }
-        if destinations.iter().any(|x: &Destination| &x.server.value == name) {
+        if destinations.iter().any(|x: &Destination| x.server.value == name.value) {
             return Err(err(
-                format!("real server `{name}` is listed twice in service {}", key.value),
-                span(&dd.server),
+                format!("real server `{}` is listed twice in service {}", name.value, key.value),
+                name.span,
                 "list each real server once per service",
             ));
         }
-        let forward = match &dd.method {
+        let forward = match dd.str("method")? {
             None => At::implied(Forward::Route),
             Some(m) => At::new(
-                Forward::parse(m.get_ref()).ok_or_else(|| {
+                Forward::parse(&m.value).ok_or_else(|| {
                     err(
-                        format!("unknown forwarding method `{}`", m.get_ref()),
-                        span(m),
+                        format!("unknown forwarding method `{}`", m.value),
+                        m.span,
                         "use route (DR), masq, tunnel or local",
                     )
                 })?,
-                span(m),
+                m.span,
             ),
         };
+        let threshold =
+            |f: &str| -> Result<Option<At<u32>>, LoadError> { dd.int(f)?.map(|t| int::<u32>(&t, "threshold", "0..")).transpose() };
         destinations.push(Destination {
-            server: At::new(name.clone(), span(&dd.server)),
-            port: match &dd.port {
-                Some(p) => int::<u16>(p, "port", "0..=65535")?,
+            port: match dd.int("port")? {
+                Some(p) => int::<u16>(&p, "port", "0..=65535")?,
                 None => At::implied(default_port),
             },
             forward,
-            weight: match &dd.weight {
-                Some(w) => int::<u32>(w, "weight", "0..=65535")?,
+            weight: match dd.int("weight")? {
+                Some(w) => int::<u32>(&w, "weight", "0..=65535")?,
                 None => At::implied(1),
             },
-            upper_threshold: dd.upper_threshold.as_ref().map(|t| int::<u32>(t, "threshold", "0..")).transpose()?,
-            lower_threshold: dd.lower_threshold.as_ref().map(|t| int::<u32>(t, "threshold", "0..")).transpose()?,
-            span: span(d),
+            upper_threshold: threshold("upper_threshold")?,
+            lower_threshold: threshold("lower_threshold")?,
+            span: d_l.span,
+            server: name,
         });
     }
     Ok(VirtualService {
@@ -417,11 +516,7 @@ fn validate_service(s: &Spanned<RawService>, servers: &[RealServer]) -> Result<V
         scheduler,
         flags,
         persistence,
-        one_packet: r
-            .one_packet
-            .as_ref()
-            .map(|o| At::new(*o.get_ref(), span(o)))
-            .unwrap_or_else(|| At::implied(false)),
+        one_packet: r.bool("one_packet")?.unwrap_or_else(|| At::implied(false)),
         destinations,
         span: sspan,
     })
@@ -528,9 +623,89 @@ pub fn to_value(t: &Topology) -> Value {
     Value::Object(top)
 }
 
-/// Canonical TOML form of a topology.
+/// Canonical TOML form of a topology, written from [`to_value`]: scalars
+/// first, then `[table]`s, then `[[array]]`s of tables, each level in turn.
 pub fn to_toml(t: &Topology) -> String {
-    toml::to_string(&to_value(t)).unwrap_or_default()
+    let mut out = String::new();
+    if let Value::Object(top) = to_value(t) {
+        write_table(&mut out, "", &top);
+    }
+    out
+}
+
+fn toml_key(k: &str) -> String {
+    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        k.to_string()
+    } else {
+        toml_value(&Value::String(k.to_string()))
+    }
+}
+
+fn toml_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => {
+            let mut q = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => q.push_str("\\\""),
+                    '\\' => q.push_str("\\\\"),
+                    '\n' => q.push_str("\\n"),
+                    '\t' => q.push_str("\\t"),
+                    '\r' => q.push_str("\\r"),
+                    c if (c as u32) < 0x20 || c == '\u{7f}' => q.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => q.push(c),
+                }
+            }
+            q.push('"');
+            q
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, v)| format!("{} = {}", toml_key(k), toml_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Null => "\"\"".into(),
+        other => other.to_string(),
+    }
+}
+
+fn is_table_array(v: &Value) -> bool {
+    matches!(v, Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object))
+}
+
+fn write_table(out: &mut String, path: &str, table: &Map<String, Value>) {
+    let sub = |k: &str| {
+        if path.is_empty() {
+            toml_key(k)
+        } else {
+            format!("{path}.{}", toml_key(k))
+        }
+    };
+    for (k, v) in table {
+        // Tables of plain values read best inline (sysctl = { … }), others as sections.
+        if (!v.is_object() && !is_table_array(v)) || k == "sysctl" {
+            out.push_str(&format!("{} = {}\n", toml_key(k), toml_value(v)));
+        }
+    }
+    for (k, v) in table {
+        if let (false, Value::Object(o)) = (k == "sysctl", v) {
+            out.push_str(&format!("\n[{}]\n", sub(k)));
+            write_table(out, &sub(k), o);
+        }
+    }
+    for (k, v) in table {
+        if let (true, Value::Array(items)) = (is_table_array(v), v) {
+            for item in items {
+                out.push_str(&format!("\n[[{}]]\n", sub(k)));
+                if let Value::Object(o) = item {
+                    write_table(out, &sub(k), o);
+                }
+            }
+        }
+    }
 }
 
 /// Canonical JSON form of a topology.

@@ -66,7 +66,7 @@ fn hostile_names_run_nothing() {
     let evil = "x'; touch \"$MARK\"; echo '$(touch $MARK)`touch $MARK`";
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-dr.toml"))
         .unwrap()
-        .replace("name = \"seed\"", &format!("name = {}", toml::Value::String(evil.into())));
+        .replace("name = \"seed\"", &format!("name = {}", serde_json::to_string(evil).unwrap()));
     let t = from_toml(&text).unwrap();
     assert_eq!(t.name, evil);
     let dir = std::env::temp_dir().join(format!("lvsdr-inject-{}", std::process::id()));

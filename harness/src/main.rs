@@ -350,7 +350,12 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
         Cmd::Rules { format } => {
             let rules = lvsdr_core::lint::all_rules();
             if format == OutputFormat::Json {
-                let metas: Vec<_> = rules.iter().map(|r| r.meta).collect();
+                // Every documented code: the rules, then the readers' notes (DR000, DR1xx).
+                let metas: Vec<_> = rules
+                    .iter()
+                    .map(|r| r.meta)
+                    .chain(lvsdr_core::import::notes::NOTES.iter())
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&metas).unwrap_or_default());
             } else {
                 for r in rules {

@@ -213,7 +213,8 @@ async function decompress(data) {
 
 async function main() {
   await init();
-  for (const r of JSON.parse(core.rules())) state.rules.set(r.code, r);
+  // The rule docs come from `lvsdr rules --format json`, the same text as `lvsdr explain`.
+  for (const r of await (await fetch("rules.json")).json()) state.rules.set(r.code, r);
   $("examples").innerHTML = EXAMPLES.map((e, i) => `<option value="${i}">${escape(e.name)}</option>`).join("");
   const hash = new URLSearchParams(location.hash.slice(1));
   if (hash.get("s")) {

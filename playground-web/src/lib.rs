@@ -1,6 +1,8 @@
 //! The playground's boundary over `lvsdr-core`: source text in, JSON text
 //! out, so the page needs no knowledge of Rust types (after ruff's
-//! `ruff_wasm`). Every function here is also callable natively, which is how
+//! `ruff_wasm`). The rule documentation is not compiled in (the core's
+//! `docs` feature is off here): the page loads it from `rules.json`, which
+//! `cargo xtask playground` writes with `lvsdr rules --format json`. Every function here is also callable natively, which is how
 //! the unit tests below exercise it; `tests/wasm.rs` runs the same API as
 //! WebAssembly.
 
@@ -56,13 +58,6 @@ pub fn walk_value(source: &str, service: &str) -> Value {
     }
 }
 
-/// Every code's documentation: the lint rules and the readers' notes.
-pub fn rules_value() -> Value {
-    let mut metas: Vec<&lvsdr_core::lint::RuleMeta> = lvsdr_core::lint::all_rules().iter().map(|r| r.meta).collect();
-    metas.extend(lvsdr_core::import::notes::NOTES.iter());
-    serde_json::to_value(metas).unwrap_or(Value::Null)
-}
-
 /// The source with the fix of diagnostic number `index` applied.
 pub fn apply_fix_text(source: &str, index: usize) -> String {
     let analysis = lvsdr_core::analyze(source, None);
@@ -90,11 +85,6 @@ pub fn predict(source: &str, connections: usize, clients: usize) -> String {
 #[wasm_bindgen]
 pub fn walk(source: &str, service: &str) -> String {
     walk_value(source, service).to_string()
-}
-
-#[wasm_bindgen]
-pub fn rules() -> String {
-    rules_value().to_string()
 }
 
 #[wasm_bindgen]
@@ -130,7 +120,6 @@ mod tests {
         assert_eq!(p["predictions"][0]["counts"]["rs1"], 6);
         assert_eq!(p["predictions"][0]["counts"]["rs2"], 2);
         assert_eq!(walk_value(SEED, "tcp/25")["steps"].as_array().unwrap().len(), 6);
-        assert!(rules_value().as_array().unwrap().len() >= 25);
         let bad = SEED.replacen("vip_on_lo = 32", "vip_on_lo = 24", 1);
         let idx = analyze_value(&bad)["diagnostics"]
             .as_array()

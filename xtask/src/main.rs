@@ -578,6 +578,16 @@ fn build_playground() -> Result<PathBuf> {
     }
     js.push_str("];\n");
     std::fs::write(out.join("examples.js"), js).map_err(|e| e.to_string())?;
+    // The rule docs, from the same source as `lvsdr explain` (kept out of the wasm).
+    run(cargo().args(["build", "--quiet", "--bin", "lvsdr"]))?;
+    let rules = Command::new(root().join("target/debug/lvsdr"))
+        .args(["rules", "--format", "json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !rules.status.success() {
+        return Err("lvsdr rules --format json failed".into());
+    }
+    std::fs::write(out.join("rules.json"), rules.stdout).map_err(|e| e.to_string())?;
     let wasm = std::fs::metadata(out.join("pkg/lvsdr_wasm_bg.wasm")).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "xtask: playground built in {} (lvsdr_wasm_bg.wasm: {} KB)",
@@ -645,6 +655,7 @@ fn serve(dir: PathBuf, listener: std::net::TcpListener) {
                     let mime = match rel.rsplit('.').next() {
                         Some("html") => "text/html; charset=utf-8",
                         Some("js") => "text/javascript",
+                        Some("json") => "application/json",
                         Some("css") => "text/css",
                         Some("wasm") => "application/wasm",
                         _ => "application/octet-stream",

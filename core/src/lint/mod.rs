@@ -2,6 +2,21 @@
 //! doc block (What it does / Why it matters / Example / Fix / References)
 //! that `lvsdr explain` and the playground show as they are.
 
+/// A rule's documentation text, or nothing when built without the `docs` feature.
+#[cfg(feature = "docs")]
+macro_rules! doc_text {
+    ($text:expr) => {
+        $text
+    };
+}
+#[cfg(not(feature = "docs"))]
+macro_rules! doc_text {
+    ($text:expr) => {
+        ""
+    };
+}
+pub(crate) use doc_text;
+
 pub mod rules;
 
 use crate::diagnostic::{Diagnostic, Edit, Severity};

@@ -35,7 +35,7 @@ pub fn keepalived(t: &Topology) -> String {
             let _ = writeln!(out, "    ops");
         }
         if let ServiceKey::Port { protocol, .. } = s.key.value {
-            let _ = writeln!(out, "    protocol {}", protocol.name().to_uppercase());
+            let _ = writeln!(out, "    protocol {}", protocol.name().to_ascii_uppercase());
         }
         for d in &s.destinations {
             let Some(rs) = t.real_server(&d.server.value) else { continue };

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "all-weights-zero",
     severity: Severity::Error,
     summary: "every real server of a service is quiesced (weight 0)",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds services whose real servers all have weight 0.
 
 ## Why it matters
@@ -23,7 +23,7 @@ Give at least one real server a weight of 1 or more.
 
 ## References
 - `ipvsadm(8)`: `-w`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "arp-sysctls-missing",
     severity: Severity::Error,
     summary: "a real server answers ARP for the VIP",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that every real server ignores ARP requests for the VIP
 (`arp_ignore` ≥ 1) and never announces the VIP as an ARP source
 (`arp_announce` ≥ 2) on the interface that faces the director.
@@ -35,7 +35,7 @@ The kernel uses `max(all, <iface>)`, so `all` (or the NIC itself) is what counts
 ## References
 - Linux `Documentation/networking/ip-sysctl.rst`: arp_ignore, arp_announce
 - LVS-HOWTO, "The ARP problem"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "arp-sysctls-only-on-lo",
     severity: Severity::Error,
     summary: "ARP sysctls set on `lo` have no effect",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds real servers that set `arp_ignore`/`arp_announce` on `lo` but not on
 `all` or on the interface that faces the director.
 
@@ -28,7 +28,7 @@ sysctl = { "net.ipv4.conf.all.arp_ignore" = 1, "net.ipv4.conf.all.arp_announce" 
 
 ## References
 - Linux `Documentation/networking/ip-sysctl.rst`: "The max value from conf/{all,interface}/arp_ignore is used"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "director-send-redirects",
     severity: Severity::Warning,
     summary: "the director should not send ICMP redirects",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that the director sets `send_redirects = 0` on `all` and on its LAN
 interface.
 
@@ -28,7 +28,7 @@ sysctl = { "net.ipv4.conf.all.send_redirects" = 0, "net.ipv4.conf.eth0.send_redi
 
 ## References
 - LVS-HOWTO, "ICMP redirects"; Linux `ip-sysctl.rst`: send_redirects
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

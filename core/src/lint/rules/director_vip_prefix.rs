@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "director-vip-prefix",
     severity: Severity::Warning,
     summary: "the VIP on the director should be a /32",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that the director carries the VIP as a /32.
 
 ## Why it matters
@@ -26,7 +26,7 @@ vip = "192.168.1.192"   # /32
 
 ## References
 - LVS-HOWTO, "VIP netmask"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

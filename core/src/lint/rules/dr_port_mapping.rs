@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "dr-port-mapping",
     severity: Severity::Error,
     summary: "DR cannot map ports: the real-server port must equal the virtual port",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds destinations forwarded by direct routing (or tunnel) whose port
 differs from the virtual service's port.
 
@@ -28,7 +28,7 @@ Use the virtual port, and have the server listen on it.
 ## References
 - `ipvsadm(8)`: "-g ... the port of the real server is ignored"
 - keepalived `check_parser.c`: "port is ignored in DR/TUN mode"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

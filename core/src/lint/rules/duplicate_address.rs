@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "duplicate-address",
     severity: Severity::Error,
     summary: "two hosts share an address",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that the client, the director and every real server have distinct
 addresses, and that none of them is the VIP.
 
@@ -27,7 +27,7 @@ Give each host its own address.
 
 ## References
 - LVS-HOWTO, "director as a realserver"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

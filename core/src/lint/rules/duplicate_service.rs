@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "duplicate-service",
     severity: Severity::Error,
     summary: "a virtual service is defined twice",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds two virtual services with the same protocol and port (or fwmark).
 
 ## Why it matters
@@ -26,7 +26,7 @@ Merge the two services.
 
 ## References
 - `ipvsadm(8)`: `-A`, `-E`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "ip-forward-not-needed",
     severity: Severity::Info,
     summary: "DR does not need `ip_forward` on the director",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Notes when the director enables `net.ipv4.ip_forward` although every service
 uses direct routing.
 
@@ -25,7 +25,7 @@ Leave `ip_forward` at 0 unless the director also routes (NAT mode does need it).
 
 ## References
 - kernel `net/netfilter/ipvs/ip_vs_xmit.c`: `ip_vs_dr_xmit`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "missing-listener",
     severity: Severity::Error,
     summary: "a real server gets traffic for a port it does not serve",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that each real server listens on every port that a virtual service
 sends it.
 
@@ -29,7 +29,7 @@ Run the service on that server, or remove the server from the service.
 
 ## References
 - keepalived `TCP_CHECK`/`SMTP_CHECK`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

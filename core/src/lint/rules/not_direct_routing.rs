@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "not-direct-routing",
     severity: Severity::Warning,
     summary: "a destination does not use direct routing",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds destinations forwarded by NAT (`-m`), tunnel (`-i`) or `local` in a
 topology that lvsdr treats as LVS-DR.
 
@@ -28,7 +28,7 @@ method = "route"
 
 ## References
 - keepalived.conf(5): `lb_kind NAT|DR|TUN`; `ipvsadm(8)`: `-g`, `-m`, `-i`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "one-packet-not-udp",
     severity: Severity::Warning,
     summary: "one-packet scheduling (`-o`) is for UDP only",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds services with one-packet scheduling that are not UDP.
 
 ## Why it matters
@@ -24,7 +24,7 @@ Remove `one_packet`, or use it on a UDP service.
 
 ## References
 - `ipvsadm(8)`: `-o, --ops`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "partial-membership",
     severity: Severity::Info,
     summary: "a real server serves some virtual ports of the VIP but not others",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Notes real servers that are members of some services of the VIP but not of
 others.
 
@@ -25,7 +25,7 @@ Add the server to every service, or document why it is left out.
 
 ## References
 - LVS-HOWTO, "every realserver must serve every port"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "persistence-per-client",
     severity: Severity::Info,
     summary: "with persistence, the scheduler picks per client, not per connection",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Notes services with persistence (`-p`), and what it does to the split.
 
 ## Why it matters
@@ -25,7 +25,7 @@ Nothing to fix if stickiness is wanted. Test the split with many clients.
 
 ## References
 - `ipvsadm(8)`: `-p`, `-M`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "port-zero-without-persistence",
     severity: Severity::Error,
     summary: "a port-0 (all ports) service needs persistence",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds virtual services on port 0 that have no persistence (`-p`).
 
 ## Why it matters
@@ -28,7 +28,7 @@ persistence = 300
 
 ## References
 - `ipvsadm(8)`: "-p ... A virtual service with port 0 must be persistent"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "real-server-off-link",
     severity: Severity::Error,
     summary: "a DR real server must be on the director's own LAN",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that every real server used with direct routing has an address in
 the LAN subnet of the director.
 
@@ -28,7 +28,7 @@ Put the real server on the director's LAN, or forward with `method = "tunnel"`.
 
 ## References
 - LVS-HOWTO, "LVS-DR: the realservers must be on the same link as the director"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

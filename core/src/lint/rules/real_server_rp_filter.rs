@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "real-server-rp-filter",
     severity: Severity::Warning,
     summary: "strict `rp_filter` on a real server can drop DR traffic",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds real servers whose interface facing the director runs strict reverse
 path filtering (`rp_filter = 1`, effective value `max(all, iface)`).
 
@@ -30,7 +30,7 @@ sysctl = { "net.ipv4.conf.all.rp_filter" = 2 }
 ## References
 - Linux `ip-sysctl.rst`: rp_filter
 - `tools/testing/selftests/net/netfilter/ipvs.sh`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

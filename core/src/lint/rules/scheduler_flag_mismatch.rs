@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "scheduler-flag-mismatch",
     severity: Severity::Error,
     summary: "`sh-*` flags need `sh`, `mh-*` flags need `mh`",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that scheduler flags match the scheduler: `sh-fallback` and `sh-port`
 only with `sh`, `mh-fallback` and `mh-port` only with `mh`.
 
@@ -25,7 +25,7 @@ Remove the flag, or use the scheduler it belongs to.
 
 ## References
 - `ipvsadm(8)`: `-b, --sched-flags`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "scheduler-ignores-weights",
     severity: Severity::Warning,
     summary: "`rr`, `lc` and `dh` ignore weights other than 0",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds services whose scheduler ignores weights (`rr`, `lc`, `dh`) while
 their real servers have different non-zero weights.
 
@@ -27,7 +27,7 @@ The fix changes the traffic split, so it is marked unsafe.
 
 ## References
 - kernel `net/netfilter/ipvs/ip_vs_rr.c`, `ip_vs_wrr.c`, `ip_vs_lc.c`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

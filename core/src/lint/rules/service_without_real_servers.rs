@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "service-without-real-servers",
     severity: Severity::Warning,
     summary: "a virtual service has no real servers",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Finds virtual services with no destination at all.
 
 ## Why it matters
@@ -24,7 +24,7 @@ Add `[[service.real_server]]` entries, or remove the service.
 
 ## References
 - `ipvsadm(8)`: `-a`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

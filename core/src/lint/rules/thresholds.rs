@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "thresholds",
     severity: Severity::Warning,
     summary: "connection thresholds that cannot work, or will be lost",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks upper (`-x`) and lower (`-y`) connection thresholds: the lower must
 be below the upper, and both are lost by `ipvsadm -S`.
 
@@ -26,7 +26,7 @@ in keepalived.conf rather than in a saved dump.
 
 ## References
 - `ipvsadm(8)`: `-x`, `-y`, `-S`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "vip-missing-on-lo",
     severity: Severity::Error,
     summary: "a real server does not hold the VIP on `lo`",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that every real server that receives DR traffic has the VIP on its
 loopback interface.
 
@@ -31,7 +31,7 @@ vip_on_lo = 32     # ip addr add <VIP>/32 dev lo
 ## References
 - LVS-HOWTO, "LVS-DR"
 - kernel selftest `tools/testing/selftests/net/netfilter/ipvs.sh` (`ip addr add $vip/32 dev lo`)
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

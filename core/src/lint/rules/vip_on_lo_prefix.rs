@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "vip-on-lo-prefix",
     severity: Severity::Error,
     summary: "the VIP on `lo` must be a /32",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that the VIP on a real server's `lo` has prefix length 32.
 
 ## Why it matters
@@ -26,7 +26,7 @@ vip_on_lo = 32
 
 ## References
 - `ip-route(8)`: the local table; LVS-HOWTO, "netmask of the VIP on lo"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

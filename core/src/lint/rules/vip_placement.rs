@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "vip-placement",
     severity: Severity::Error,
     summary: "the VIP must be in the LAN, distinct from every host",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that the VIP lies inside the LAN subnet, and that the client is on
 the LAN too.
 
@@ -27,7 +27,7 @@ Choose a free address of the LAN for the VIP.
 
 ## References
 - LVS-HOWTO, "the VIP"
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@ pub static META: RuleMeta = RuleMeta {
     name: "weight-range",
     severity: Severity::Error,
     summary: "weights run from 0 to 65535",
-    doc: r#"## What it does
+    doc: crate::lint::doc_text!(r#"## What it does
 Checks that each weight is at most 65535.
 
 ## Why it matters
@@ -22,7 +22,7 @@ Scale the weights down: only their ratio matters.
 
 ## References
 - `ipvsadm(8)`: `-w`
-"#,
+"#),
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
