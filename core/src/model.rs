@@ -309,7 +309,33 @@ pub struct Destination {
     pub weight: At<u32>,
     pub upper_threshold: Option<At<u32>>,
     pub lower_threshold: Option<At<u32>>,
+    /// The keepalived health checker (`TCP_CHECK`, `SMTP_CHECK`, `HTTP_GET`, …),
+    /// kept when it differs from [`default_health_check`] for the port.
+    pub health_check: Option<At<String>>,
     pub span: Span,
+}
+
+/// keepalived checkers lvsdr knows by name.
+pub const HEALTH_CHECKS: [&str; 10] = [
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "SMTP_CHECK",
+    "MISC_CHECK",
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "BFD_CHECK",
+    "FILE_CHECK",
+];
+
+/// The checker lvsdr generates when a topology names none: SMTP on port 25, TCP elsewhere.
+pub fn default_health_check(port: u16) -> &'static str {
+    if port == 25 {
+        "SMTP_CHECK"
+    } else {
+        "TCP_CHECK"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -428,6 +454,7 @@ impl Topology {
                             weight: c(&d.weight),
                             upper_threshold: d.upper_threshold.as_ref().map(c),
                             lower_threshold: d.lower_threshold.as_ref().map(c),
+                            health_check: d.health_check.as_ref().map(c),
                             span: Span::NONE,
                         })
                         .collect(),

@@ -464,7 +464,15 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
     let mut destinations = Vec::new();
     for d_l in r.array("real_server")? {
         let dd = Obj::of(d_l, "a service's real_server")?;
-        dd.only(&["server", "port", "method", "weight", "upper_threshold", "lower_threshold"])?;
+        dd.only(&[
+            "server",
+            "port",
+            "method",
+            "weight",
+            "upper_threshold",
+            "lower_threshold",
+            "health_check",
+        ])?;
         let name = dd.req_str("server")?;
         if !servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
@@ -507,6 +515,17 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
             },
             upper_threshold: threshold("upper_threshold")?,
             lower_threshold: threshold("lower_threshold")?,
+            health_check: match dd.str("health_check")? {
+                Some(h) if HEALTH_CHECKS.contains(&h.value.as_str()) => Some(h),
+                Some(h) => {
+                    return Err(err(
+                        format!("unknown health check `{}`", h.value),
+                        h.span,
+                        &format!("use one of {}", HEALTH_CHECKS.join(", ")),
+                    ))
+                }
+                None => None,
+            },
             span: d_l.span,
             server: name,
         });
@@ -581,6 +600,9 @@ pub fn to_value(t: &Topology) -> Value {
                     }
                     if let Some(l) = &d.lower_threshold {
                         dm.insert("lower_threshold".into(), json!(l.value));
+                    }
+                    if let Some(h) = &d.health_check {
+                        dm.insert("health_check".into(), json!(h.value));
                     }
                     Value::Object(dm)
                 })

@@ -111,6 +111,13 @@ fn keepalived_config_imports_with_keepalived_defaults() {
         lvsdr_core::model::Forward::Masq,
         "no lb_kind means NAT"
     );
+    // Health checkers are kept as metadata when they are not lvsdr's default for the port.
+    assert_eq!(
+        web.destinations[0].health_check.as_ref().map(|h| h.value.as_str()),
+        Some("HTTP_GET")
+    );
+    assert_eq!(web.destinations[1].health_check, None, "TCP_CHECK on 80 is the default");
+    assert!(lvsdr_core::render::keepalived(t).contains("HTTP_GET {"));
     // The forgotten lb_kind is reported at the mail service, in the user's file.
     let nat = a.diagnostics.iter().find(|d| d.code == "DR019").unwrap().located(&text);
     assert_eq!(

@@ -293,6 +293,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                                 weight: At::implied(1),
                                 upper_threshold: None,
                                 lower_threshold: None,
+                                health_check: None,
                                 span: command_span,
                             });
                             draft.service.destinations.last_mut().expect("just pushed")

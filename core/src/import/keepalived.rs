@@ -356,6 +356,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
             weight: At::implied(1),
             upper_threshold: None,
             lower_threshold: None,
+            health_check: None,
             span: st.span,
         };
         for x in rb {
@@ -363,6 +364,8 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
                 "weight" => d.weight = number::<u32>(b, x).unwrap_or(d.weight),
                 "uthreshold" => d.upper_threshold = number::<u32>(b, x),
                 "lthreshold" => d.lower_threshold = number::<u32>(b, x),
+                // Kept as metadata only when it is not what lvsdr would generate for this port.
+                k if HEALTH_CHECKS.contains(&k) && k != default_health_check(port) => d.health_check = Some(At::new(k.to_string(), x.span)),
                 _ => {}
             }
         }

@@ -47,13 +47,31 @@ pub fn keepalived(t: &Topology) -> String {
             if let Some(y) = &d.lower_threshold {
                 let _ = writeln!(out, "        lthreshold {}", y.value);
             }
-            if port == 25 {
-                let _ = writeln!(
-                    out,
-                    "        SMTP_CHECK {{\n            connect_timeout 3\n            helo_name lvsdr-check\n        }}"
-                );
-            } else {
-                let _ = writeln!(out, "        TCP_CHECK {{\n            connect_timeout 3\n        }}");
+            let check = d
+                .health_check
+                .as_ref()
+                .map(|h| h.value.as_str())
+                .unwrap_or(default_health_check(port));
+            match check {
+                "SMTP_CHECK" => {
+                    let _ = writeln!(
+                        out,
+                        "        SMTP_CHECK {{\n            connect_timeout 3\n            helo_name lvsdr-check\n        }}"
+                    );
+                }
+                "HTTP_GET" | "SSL_GET" => {
+                    let _ = writeln!(out, "        {check} {{\n            url {{\n                path /\n                status_code 200\n            }}\n            connect_timeout 3\n        }}");
+                }
+                "TCP_CHECK" => {
+                    let _ = writeln!(out, "        TCP_CHECK {{\n            connect_timeout 3\n        }}");
+                }
+                other => {
+                    let _ = writeln!(
+                        out,
+                        "        # The topology names {other}; complete its settings here. Until then, a TCP check:"
+                    );
+                    let _ = writeln!(out, "        TCP_CHECK {{\n            connect_timeout 3\n        }}");
+                }
             }
             let _ = writeln!(out, "    }}");
         }
