@@ -85,6 +85,9 @@ fn run_tool(ns: &NetNs, host: &str, program: &str, args: &[&str], stdin: &str) -
     }
 }
 
+/// A service as programmed in the kernel, with its destinations, without counters.
+type ProgrammedService = (ipvs::Service, Vec<ipvs::Dest>);
+
 /// Processes the lab started, killed (with their process group) on drop.
 #[derive(Default)]
 struct Daemons(Vec<std::process::Child>);
@@ -347,20 +350,9 @@ impl Lab {
         } else {
             options.stats_timeout
         };
-        let (services, dests) = loop {
-            let snapshot = director_ns.run(|| -> Result<_, LabError> {
-                let ipvs = Ipvs::connect()?;
-                let services = ipvs.services()?;
-                let mut dests = BTreeMap::new();
-                for s in &services {
-                    dests.insert(
-                        format!("{}:{}", s.service.id.address, s.service.id.port),
-                        ipvs.dests(&s.service.id)?,
-                    );
-                }
-                Ok((services, dests))
-            })??;
-            let conns: u64 = snapshot.0.iter().map(|s| s.stats.conns).sum();
+        let table = loop {
+            let snapshot = self.ipvs_table()?;
+            let conns: u64 = snapshot.iter().map(|(s, _)| s.stats.conns).sum();
             if conns >= attempts || poll_started.elapsed() >= stats_timeout {
                 break snapshot;
             }
@@ -410,9 +402,9 @@ impl Lab {
             ));
         }
         // 2. Reply bypass: inbound packets through IPVS, none outbound, and a live signal.
-        let inpkts: u64 = services.iter().map(|s| s.stats.inpkts).sum();
-        let outpkts: u64 = services.iter().map(|s| s.stats.outpkts).sum();
-        let conns: u64 = services.iter().map(|s| s.stats.conns).sum();
+        let inpkts: u64 = table.iter().map(|(s, _)| s.stats.inpkts).sum();
+        let outpkts: u64 = table.iter().map(|(s, _)| s.stats.outpkts).sum();
+        let conns: u64 = table.iter().map(|(s, _)| s.stats.conns).sum();
         let answered = connections.iter().filter(|c| c.error.is_none()).count() as u64;
         let rx = after.rx_packets.saturating_sub(before.rx_packets);
         let tx = after.tx_packets.saturating_sub(before.tx_packets);
@@ -459,11 +451,10 @@ impl Lab {
                 .filter(|c| c.service == p.service)
                 .map(|c| c.real_server.clone())
                 .collect();
-            let kernel_counts: BTreeMap<String, usize> = services
+            let kernel_counts: BTreeMap<String, usize> = table
                 .iter()
-                .find(|s| s.service.id.port == p.port && s.service.id.address == p.address)
-                .and_then(|s| dests.get(&format!("{}:{}", s.service.id.address, s.service.id.port)))
-                .map(|ds| {
+                .find(|(s, _)| s.service.id.port == p.port && s.service.id.address == p.address)
+                .map(|(_, ds)| {
                     let mut m: BTreeMap<String, usize> = p.expected.counts.keys().map(|k| (k.clone(), 0)).collect();
                     for d in ds {
                         let name = server_of
@@ -542,47 +533,49 @@ impl Lab {
             checks,
             connections,
             split,
-            ipvs: services
+            ipvs: table
                 .iter()
-                .map(|s| {
-                    crate::report::ServiceCounters::from_entry(
-                        s,
-                        dests
-                            .get(&format!("{}:{}", s.service.id.address, s.service.id.port))
-                            .cloned()
-                            .unwrap_or_default(),
-                    )
-                })
+                .map(|(s, ds)| crate::report::ServiceCounters::from_entry(s, ds.clone()))
                 .collect(),
             timings_ms: timings,
             namespaces: vec![],
         })
     }
 
+    /// The director's IPVS table: every service with its destinations (`ipvsadm -L -n --stats`).
+    fn ipvs_table(&self) -> Result<Vec<(ipvs::ServiceEntry, Vec<ipvs::DestEntry>)>, LabError> {
+        let director = self.plan.director().ok_or_else(|| LabError::Io {
+            step: "plan".into(),
+            source: std::io::Error::other("the plan has no director"),
+        })?;
+        self.hosts[&director.name].run(|| -> Result<_, LabError> {
+            let ipvs = Ipvs::connect()?;
+            let mut out = Vec::new();
+            for s in ipvs.services()? {
+                let dests = ipvs.dests(&s.service.id)?;
+                out.push((s, dests));
+            }
+            Ok(out)
+        })?
+    }
+
     /// Waits until keepalived has programmed every service and its health
     /// checkers have settled: the IPVS table unchanged for longer than one
     /// checker cycle (`delay_loop 2`).
     fn wait_for_keepalived(&self, timeout: Duration) -> Result<(), LabError> {
-        let director = self.plan.director().ok_or_else(|| LabError::Io {
-            step: "plan".into(),
-            source: std::io::Error::other("no director"),
-        })?;
-        let ns = self.hosts[&director.name].clone();
         let started = Instant::now();
-        let mut last: Option<(Instant, String)> = None;
+        let mut last: Option<(Instant, Vec<ProgrammedService>)> = None;
         loop {
-            let table = ns.run(|| -> Result<String, LabError> {
-                let ipvs = Ipvs::connect()?;
-                let mut text = String::new();
-                for s in ipvs.services()? {
-                    text.push_str(&format!("{:?};", s.service));
-                    for d in ipvs.dests(&s.service.id)? {
-                        text.push_str(&format!("{:?};", d.dest));
-                    }
-                }
-                Ok(text)
-            })??;
-            let complete = self.plan.services.iter().all(|s| table.contains(&format!("port: {}", s.port)));
+            let table: Vec<_> = self
+                .ipvs_table()?
+                .into_iter()
+                .map(|(s, ds)| (s.service, ds.into_iter().map(|d| d.dest).collect()))
+                .collect();
+            let complete = self
+                .plan
+                .services
+                .iter()
+                .all(|sp| table.iter().any(|(s, _)| s.id == service_spec(sp).id));
             match &last {
                 Some((since, t)) if *t == table && complete && since.elapsed() > Duration::from_millis(2500) => return Ok(()),
                 Some((_, t)) if *t == table => {}
@@ -591,7 +584,10 @@ impl Lab {
             if started.elapsed() > timeout {
                 return Err(LabError::Io {
                     step: "keepalived".into(),
-                    source: std::io::Error::other(format!("keepalived did not program every service within {} s", timeout.as_secs())),
+                    source: std::io::Error::other(format!(
+                        "keepalived did not program every service within {} s: check its configuration with `keepalived -t -f FILE`",
+                        timeout.as_secs()
+                    )),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -653,17 +649,8 @@ impl Lab {
                 if diffs.is_empty() { "as expected".into() } else { diffs.join("; ") },
             ));
         }
-        if let Some(director) = self.plan.director() {
-            let ns = self.hosts[&director.name].clone();
-            let table = ns.run(|| -> Result<_, LabError> {
-                let ipvs = Ipvs::connect()?;
-                let mut out = Vec::new();
-                for s in ipvs.services()? {
-                    let dests = ipvs.dests(&s.service.id)?;
-                    out.push((s, dests));
-                }
-                Ok(out)
-            })??;
+        if self.plan.director().is_some() {
+            let table = self.ipvs_table()?;
             let mut diffs = Vec::new();
             for sp in &self.plan.services {
                 let want = service_spec(sp);

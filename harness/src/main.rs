@@ -79,6 +79,16 @@ enum KernelArg {
     Uml,
 }
 
+impl KernelArg {
+    fn choice(self) -> KernelChoice {
+        match self {
+            KernelArg::Auto => KernelChoice::Auto,
+            KernelArg::Host => KernelChoice::Host,
+            KernelArg::Uml => KernelChoice::Uml,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct LabArgs {
     file: PathBuf,
@@ -460,11 +470,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
                 eprintln!("error: {}", run::RunError::NotRoot);
                 return Err(ExitCode::from(2));
             }
-            let choice = match kernel {
-                KernelArg::Auto => KernelChoice::Auto,
-                KernelArg::Host => KernelChoice::Host,
-                KernelArg::Uml => KernelChoice::Uml,
-            };
+            let choice = kernel.choice();
             match run::exec_in_kernel(choice, &command, std::time::Duration::from_secs(timeout)) {
                 Ok((code, stdout)) => {
                     print!("{stdout}");
@@ -499,11 +505,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
 impl LabArgs {
     fn options(&self) -> RunOptions {
         RunOptions {
-            kernel: match self.kernel {
-                KernelArg::Auto => KernelChoice::Auto,
-                KernelArg::Host => KernelChoice::Host,
-                KernelArg::Uml => KernelChoice::Uml,
-            },
+            kernel: self.kernel.choice(),
             connections: self.connections,
             clients: self.clients,
             parallel: self.parallel,

@@ -264,6 +264,25 @@ fn lab(args: &[String]) -> Result {
     run(&mut cmd)
 }
 
+/// Runs a `cargo test` command, shows its output, and counts its results.
+/// On failure it prints the running total (`earlier` plus these) as the
+/// closing summary line before returning the error.
+fn cargo_tests(cmd: &mut Command, earlier: (u64, u64)) -> Result<(u64, u64, u64)> {
+    let output = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    let (passed, failed, ignored) = count_results(&text);
+    if !output.status.success() {
+        println!("{} passed, {} failed", earlier.0 + passed, earlier.1 + failed.max(1));
+        return Err(format!("{cmd:?} failed"));
+    }
+    Ok((passed, failed, ignored))
+}
+
 /// Counts `test result:` lines of cargo test output: (passed, failed, ignored).
 fn count_results(text: &str) -> (u64, u64, u64) {
     let mut totals = (0, 0, 0);
@@ -298,46 +317,25 @@ fn ci() -> Result {
         // The lab tests need root: run the test binaries, not the build, through sudo.
         test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
     }
-    let output = test
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    print!("{text}");
-    let (passed, failed, ignored) = count_results(&text);
-    if !output.status.success() {
-        println!("{passed} passed, {failed} failed");
-        return Err("cargo test failed".into());
-    }
+    let (passed, failed, ignored) = cargo_tests(&mut test, (0, 0))?;
     step("lvsdr-core for wasm32-unknown-unknown");
+    // The whole core, docs included (the playground build below leaves them out).
     run(cargo().args([
         "build",
         "--quiet",
         "-p",
         "lvsdr-core",
-        "-p",
-        "lvsdr-wasm",
         "--target",
         "wasm32-unknown-unknown",
         "--release",
     ]))?;
     step("lvsdr-wasm tests as WebAssembly (wasm-bindgen-test)");
     wasm_bindgen_cli()?;
-    let wasm_out = cargo()
+    let mut wasm_test = cargo();
+    wasm_test
         .args(["test", "-p", "lvsdr-wasm", "--target", "wasm32-unknown-unknown"])
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let wasm_text = String::from_utf8_lossy(&wasm_out.stdout);
-    print!("{wasm_text}");
-    let (wp, wf, _) = count_results(&wasm_text);
-    if !wasm_out.status.success() {
-        println!("{} passed, {} failed", passed + wp, failed + wf);
-        return Err("the WebAssembly tests failed".into());
-    }
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner");
+    let (wp, wf, _) = cargo_tests(&mut wasm_test, (passed, failed))?;
     step("playground: build, then browser tests");
     let dir = build_playground()?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

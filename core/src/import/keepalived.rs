@@ -73,6 +73,18 @@ fn tokens(text: &str) -> Vec<Token> {
     out
 }
 
+/// Ends the statement being collected, if any.
+fn end_statement(words: &mut Vec<Token>, out: &mut Vec<Stmt>) {
+    if let (Some(first), Some(last)) = (words.first(), words.last()) {
+        let span = Span::new(first.span.start, last.span.end);
+        out.push(Stmt {
+            words: std::mem::take(words),
+            body: None,
+            span,
+        });
+    }
+}
+
 fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diagnostic>) -> Vec<Stmt> {
     let mut out = Vec::new();
     let mut words: Vec<Token> = Vec::new();
@@ -81,14 +93,7 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
         *i += 1;
         match t.text.as_str() {
             "\n" => {
-                if !words.is_empty() {
-                    let span = Span::new(words[0].span.start, words.last().map(|w| w.span.end).unwrap_or(0));
-                    out.push(Stmt {
-                        words: std::mem::take(&mut words),
-                        body: None,
-                        span,
-                    });
-                }
+                end_statement(&mut words, &mut out);
             }
             "{" => {
                 let start = words.first().map(|w| w.span.start).unwrap_or(t.span.start);
@@ -108,14 +113,7 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
                     );
                     continue;
                 }
-                if !words.is_empty() {
-                    let span = Span::new(words[0].span.start, words.last().map(|w| w.span.end).unwrap_or(0));
-                    out.push(Stmt {
-                        words: std::mem::take(&mut words),
-                        body: None,
-                        span,
-                    });
-                }
+                end_statement(&mut words, &mut out);
                 return out;
             }
             _ => words.push(t.clone()),
