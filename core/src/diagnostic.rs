@@ -147,6 +147,15 @@ impl Style {
     }
 }
 
+/// Text from the input, made safe for a terminal: control characters (an
+/// escape sequence could rewrite the screen) become U+FFFD, one character
+/// each, so the `^^^` markers stay aligned.
+fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
+        .collect()
+}
+
 /// Renders diagnostics the way rustc does: header, `-->` location, the
 /// source line with `^^^` under the span, then `help:`.
 pub fn render_human(diags: &[Diagnostic], source: &str, file: &str, style: Style) -> String {
@@ -162,17 +171,24 @@ pub fn render_human(diags: &[Diagnostic], source: &str, file: &str, style: Style
             out,
             "{}{}",
             style.paint(sev_color, &format!("{}[{}]", d.severity.name(), d.code)),
-            style.paint("1", &format!(": {}", d.message))
+            style.paint("1", &format!(": {}", inert(&d.message)))
         );
         let start = map.line_col(d.span.start);
         let gutter = start.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let _ = writeln!(out, "{pad}{} {file}:{}:{}", style.paint("1;34", "-->"), start.line, start.column);
+        let _ = writeln!(
+            out,
+            "{pad}{} {}:{}:{}",
+            style.paint("1;34", "-->"),
+            inert(file),
+            start.line,
+            start.column
+        );
         if !source.is_empty() {
             let text = map.line_text(start.line);
             let bar = style.paint("1;34", "|");
             let _ = writeln!(out, "{pad} {bar}");
-            let _ = writeln!(out, "{} {bar} {}", style.paint("1;34", &start.line.to_string()), text);
+            let _ = writeln!(out, "{} {bar} {}", style.paint("1;34", &start.line.to_string()), inert(text));
             let end = map.line_col(d.span.end);
             let width = if end.line == start.line {
                 end.column.saturating_sub(start.column).max(1)
@@ -183,12 +199,12 @@ pub fn render_human(diags: &[Diagnostic], source: &str, file: &str, style: Style
                 "{}{}{}",
                 " ".repeat(start.column - 1),
                 "^".repeat(width),
-                d.label.as_ref().map(|l| format!(" {l}")).unwrap_or_default()
+                d.label.as_ref().map(|l| format!(" {}", inert(l))).unwrap_or_default()
             );
             let _ = writeln!(out, "{pad} {bar} {}", style.paint(sev_color, &marks));
         }
         if let Some(h) = &d.help {
-            let _ = writeln!(out, "{pad} {} {}: {h}", style.paint("1;34", "="), style.paint("1", "help"));
+            let _ = writeln!(out, "{pad} {} {}: {}", style.paint("1;34", "="), style.paint("1", "help"), inert(h));
         }
         if let Some(f) = &d.fix {
             let kind = match f.applicability {
@@ -200,7 +216,7 @@ pub fn render_human(diags: &[Diagnostic], source: &str, file: &str, style: Style
                 "{pad} {} {}: {}",
                 style.paint("1;34", "="),
                 style.paint("1", kind),
-                f.description
+                inert(&f.description)
             );
         }
         out.push('\n');

@@ -5,6 +5,8 @@
 //!
 //! - [`model`]: the validated [`Topology`]: director, VIP, virtual services,
 //!   real servers, client.
+//! - [`names`]: host names, interface names and sysctl keys, checked once
+//!   on the way in (topologies are untrusted input that root runs).
 //! - [`topology_file`]: the TOML and JSON formats, read in two steps (loose
 //!   input with spans, then validation into the model).
 //! - [`import`]: what users already have (`ipvsadm` shell scripts,
@@ -20,6 +22,7 @@ pub mod diagnostic;
 pub mod import;
 pub mod lint;
 pub mod model;
+pub mod names;
 pub mod plan;
 pub mod predict;
 pub mod render;
@@ -37,14 +40,25 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct LoadError {
+    /// `DR000`, or the code of the check that refused a value (`DR105`, `DR106`).
+    pub code: &'static str,
     pub message: String,
     pub span: Span,
     pub help: Option<String>,
 }
 
 impl LoadError {
+    /// A refused name or key, at the span it was written.
+    pub fn refused(e: names::NameError, span: Span) -> Self {
+        LoadError {
+            code: e.code,
+            message: e.message,
+            span,
+            help: Some(e.help),
+        }
+    }
     pub fn to_diagnostic(&self) -> Diagnostic {
-        let mut d = Diagnostic::new("DR000", Severity::Error, self.message.clone(), self.span);
+        let mut d = Diagnostic::new(self.code, Severity::Error, self.message.clone(), self.span);
         d.help = self.help.clone();
         d
     }

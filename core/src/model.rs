@@ -3,6 +3,7 @@
 //! names are unique, every destination names a real server that exists.
 //! Whether the setup *works* is the linter's question, not the model's.
 
+use crate::names::{HostName, IfName, SysctlKey};
 use crate::source::{At, Span};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -254,7 +255,7 @@ impl Forward {
 /// (`net.ipv4.conf.all.arp_ignore`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sysctls {
-    pub values: BTreeMap<String, At<i64>>,
+    pub values: BTreeMap<SysctlKey, At<i64>>,
 }
 
 impl Sysctls {
@@ -262,7 +263,7 @@ impl Sysctls {
         self.values.get(key)
     }
     pub fn conf(&self, iface: &str, name: &str) -> Option<&At<i64>> {
-        self.values.get(&format!("net.ipv4.conf.{iface}.{name}"))
+        self.values.get(format!("net.ipv4.conf.{iface}.{name}").as_str())
     }
     /// The value the kernel uses on `iface` for settings it combines as
     /// `max(all, iface)`: arp_ignore, arp_announce, rp_filter. Unset means 0.
@@ -271,23 +272,23 @@ impl Sysctls {
         let own = self.conf(iface, name).map(|v| v.value).unwrap_or(0);
         all.max(own)
     }
-    pub fn set(&mut self, key: &str, value: i64, span: Span) {
-        self.values.insert(key.to_string(), At::new(value, span));
+    pub fn set(&mut self, key: SysctlKey, value: i64, span: Span) {
+        self.values.insert(key, At::new(value, span));
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    pub name: String,
+    pub name: HostName,
     pub address: At<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Director {
-    pub name: String,
+    pub name: HostName,
     pub address: At<Ipv4Addr>,
     /// The NIC facing the LAN, which also carries the VIP.
-    pub interface: At<String>,
+    pub interface: At<IfName>,
     pub vip: At<Ipv4Addr>,
     pub vip_prefix: At<u8>,
     pub sysctls: Sysctls,
@@ -303,7 +304,7 @@ pub struct Persistence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     /// Name of the real server, an index into [`Topology::real_servers`] by name.
-    pub server: At<String>,
+    pub server: At<HostName>,
     pub port: At<u16>,
     pub forward: At<Forward>,
     pub weight: At<u32>,
@@ -367,10 +368,10 @@ impl VirtualService {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealServer {
-    pub name: At<String>,
+    pub name: At<HostName>,
     pub address: At<Ipv4Addr>,
     /// The NIC that faces the director.
-    pub interface: At<String>,
+    pub interface: At<IfName>,
     /// Prefix length of the VIP on `lo`, or `None` when the VIP is not on `lo`.
     pub vip_on_lo: Option<At<u8>>,
     pub sysctls: Sysctls,

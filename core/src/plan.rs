@@ -10,6 +10,7 @@
 //! ```
 
 use crate::model::*;
+use crate::names::{HostName, IfName, SysctlKey};
 use crate::predict;
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -24,7 +25,7 @@ pub enum Role {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AddressPlan {
-    pub device: String,
+    pub device: IfName,
     pub address: Ipv4Addr,
     pub prefix: u8,
     /// The VIP (on the director's NIC or a real server's `lo`): part of the
@@ -51,19 +52,19 @@ pub struct ListenerPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostPlan {
     /// The host's name in the topology (`client`, `director`, `rs1`, …).
-    pub name: String,
+    pub name: HostName,
     pub role: Role,
     /// The NIC inside the host's namespace, a veth whose peer sits on the bridge.
-    pub interface: String,
+    pub interface: IfName,
     pub addresses: Vec<AddressPlan>,
-    /// Written as given, in order, inside the host's namespace.
-    pub sysctls: Vec<(String, i64)>,
+    /// Written as given, in order, inside the host's namespace (below `/proc/sys/net/`).
+    pub sysctls: Vec<(SysctlKey, i64)>,
     pub listeners: Vec<ListenerPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DestPlan {
-    pub server: String,
+    pub server: HostName,
     pub address: Ipv4Addr,
     pub port: u16,
     /// IP_VS_CONN_F_* forwarding method (3 = direct routing).
@@ -160,11 +161,11 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
         HostPlan {
             name: t.client.name.clone(),
             role: Role::Client,
-            interface: "eth0".into(),
+            interface: IfName::known("eth0"),
             addresses: std::iter::once(t.client.address.value)
                 .chain(client_addresses.iter().copied().filter(|a| *a != t.client.address.value))
                 .map(|address| AddressPlan {
-                    device: "eth0".into(),
+                    device: IfName::known("eth0"),
                     address,
                     prefix: lan_prefix,
                     vip: false,
@@ -176,16 +177,16 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
         HostPlan {
             name: t.director.name.clone(),
             role: Role::Director,
-            interface: t.director.interface.value.clone(),
+            interface: t.director.interface.device(),
             addresses: vec![
                 AddressPlan {
-                    device: t.director.interface.value.clone(),
+                    device: t.director.interface.device(),
                     address: t.director.address.value,
                     prefix: lan_prefix,
                     vip: false,
                 },
                 AddressPlan {
-                    device: t.director.interface.value.clone(),
+                    device: t.director.interface.device(),
                     address: t.director.vip.value,
                     prefix: t.director.vip_prefix.value,
                     vip: true,
@@ -197,14 +198,14 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
     ];
     for rs in &t.real_servers {
         let mut addresses = vec![AddressPlan {
-            device: rs.interface.value.clone(),
+            device: rs.interface.device(),
             address: rs.address.value,
             prefix: lan_prefix,
             vip: false,
         }];
         if let Some(p) = &rs.vip_on_lo {
             addresses.push(AddressPlan {
-                device: "lo".into(),
+                device: IfName::known("lo"),
                 address: t.director.vip.value,
                 prefix: p.value,
                 vip: true,
@@ -225,7 +226,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
         hosts.push(HostPlan {
             name: rs.name.value.clone(),
             role: Role::RealServer,
-            interface: rs.interface.value.clone(),
+            interface: rs.interface.device(),
             addresses,
             sysctls: sysctls(&rs.sysctls),
             listeners: ports

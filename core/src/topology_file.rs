@@ -6,6 +6,7 @@
 //! scheduler, a destination naming no real server).
 
 use crate::model::*;
+use crate::names::{check_title, HostName, IfName, NameError, SysctlKey};
 use crate::source::{At, Span};
 use crate::LoadError;
 use serde_json::{json, Map, Value};
@@ -79,6 +80,7 @@ fn from_json_value(v: &Value) -> L {
 
 fn err(message: impl Into<String>, span: Span, help: &str) -> LoadError {
     LoadError {
+        code: "DR000",
         message: message.into(),
         span,
         help: (!help.is_empty()).then(|| help.to_string()),
@@ -138,6 +140,16 @@ impl<'a> Obj<'a> {
             )),
         }
     }
+    /// A field that names a host or an interface, checked at the trust boundary.
+    fn checked<T>(&self, name: &str, parse: fn(&str) -> Result<T, NameError>) -> Result<Option<At<T>>, LoadError> {
+        self.str(name)?
+            .map(|s| {
+                parse(&s.value)
+                    .map(|v| At::new(v, s.span))
+                    .map_err(|e| LoadError::refused(e, s.span))
+            })
+            .transpose()
+    }
     fn req_str(&self, name: &str) -> Result<At<String>, LoadError> {
         self.str(name)?.ok_or_else(|| self.missing(name))
     }
@@ -177,9 +189,10 @@ impl<'a> Obj<'a> {
     fn sysctls(&self) -> Result<Sysctls, LoadError> {
         let mut out = Sysctls::default();
         if let Some(l) = self.get("sysctl") {
-            for (k, _, v) in Obj::of(l, "`sysctl`")?.fields {
+            for (k, kspan, v) in Obj::of(l, "`sysctl`")?.fields {
+                let key = SysctlKey::parse(k).map_err(|e| LoadError::refused(e, *kspan))?;
                 match &v.v {
-                    Loose::Int(i) => out.set(k, *i, v.span),
+                    Loose::Int(i) => out.set(key, *i, v.span),
                     other => return Err(err(format!("sysctl `{k}` must be an integer, not {}", kind(other)), v.span, "")),
                 }
             }
@@ -211,6 +224,7 @@ fn int<T: TryFrom<i64>>(s: &At<i64>, what: &str, range: &str) -> Result<At<T>, L
 /// Parses a TOML topology.
 pub fn from_toml(text: &str) -> Result<Topology, LoadError> {
     let doc = toml::de::DeTable::parse(text).map_err(|e| LoadError {
+        code: "DR000",
         message: e.message().trim().to_string(),
         span: e.span().map(Span::from).unwrap_or(Span::NONE),
         help: Some("see `fixtures/seed-dr.toml` for a complete, commented example".into()),
@@ -262,9 +276,14 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         )
     })?;
     let director = Director {
-        name: d.str("name")?.map(|n| n.value).unwrap_or_else(|| "director".into()),
+        name: d
+            .checked("name", HostName::parse)?
+            .map(|n| n.value)
+            .unwrap_or_else(|| HostName::known("director")),
         address: ipv4(&d.req_str("address")?, "the director address")?,
-        interface: d.str("interface")?.unwrap_or_else(|| At::implied("eth0".into())),
+        interface: d
+            .checked("interface", IfName::parse)?
+            .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
         vip: ipv4(&At::new(vip_text, vip_s.span), "the VIP")?,
         vip_prefix: At::new(vip_prefix, vip_s.span),
         sysctls: d.sysctls()?,
@@ -275,12 +294,15 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             let c = Obj::of(c_l, "[client]")?;
             c.only(&["name", "address"])?;
             Client {
-                name: c.str("name")?.map(|n| n.value).unwrap_or_else(|| "client".into()),
+                name: c
+                    .checked("name", HostName::parse)?
+                    .map(|n| n.value)
+                    .unwrap_or_else(|| HostName::known("client")),
                 address: ipv4(&c.req_str("address")?, "the client address")?,
             }
         }
         None => Client {
-            name: "client".into(),
+            name: HostName::known("client"),
             address: At::implied(default_client_address(&lan)),
         },
     };
@@ -289,14 +311,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     for r_l in top.array("real_server")? {
         let r = Obj::of(r_l, "a [[real_server]]")?;
         r.only(&["name", "address", "interface", "vip_on_lo", "sysctl", "listen"])?;
-        let name = r.req_str("name")?;
-        if !valid_name(&name.value) {
-            return Err(err(
-                format!("real server name `{}` is not a valid host name", name.value),
-                name.span,
-                "use 1 to 15 letters, digits and `-`, starting with a letter (it names a network namespace and an interface)",
-            ));
-        }
+        let name = r.checked("name", HostName::parse)?.ok_or_else(|| r.missing("name"))?;
         if real_servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
                 format!("real server `{}` is defined twice", name.value),
@@ -336,7 +351,9 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         real_servers.push(RealServer {
             address: ipv4(&r.req_str("address")?, "the real server address")?,
             name,
-            interface: r.str("interface")?.unwrap_or_else(|| At::implied("eth0".into())),
+            interface: r
+                .checked("interface", IfName::parse)?
+                .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
             vip_on_lo,
             sysctls: r.sysctls()?,
             listen,
@@ -349,7 +366,10 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         services.push(validate_service(s_l, &real_servers)?);
     }
     Ok(Topology {
-        name: top.str("name")?.map(|n| n.value).unwrap_or_else(|| "lvs-dr".into()),
+        name: top
+            .checked("name", check_title)?
+            .map(|n| n.value)
+            .unwrap_or_else(|| "lvs-dr".into()),
         lan: At::new(lan, subnet.span),
         client,
         director,
@@ -363,13 +383,6 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
 pub fn default_client_address(lan: &Subnet) -> Ipv4Addr {
     let base = u32::from(lan.address) & lan.mask();
     Ipv4Addr::from(base | 100u32.min(!lan.mask()).max(1))
-}
-
-/// Names become namespace and interface names, so they are kept short and plain.
-pub fn valid_name(name: &str) -> bool {
-    (1..=15).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, LoadError> {
@@ -473,7 +486,7 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
             "lower_threshold",
             "health_check",
         ])?;
-        let name = dd.req_str("server")?;
+        let name = dd.checked("server", HostName::parse)?.ok_or_else(|| dd.missing("server"))?;
         if !servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
                 format!("service {} names real server `{}`, which is not defined", key.value, name.value),
@@ -544,7 +557,7 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
 /// The topology as a JSON value in the file shape, in canonical order.
 pub fn to_value(t: &Topology) -> Value {
     fn sysctl_map(s: &Sysctls) -> Value {
-        Value::Object(s.values.iter().map(|(k, v)| (k.clone(), json!(v.value))).collect())
+        Value::Object(s.values.iter().map(|(k, v)| (k.to_string(), json!(v.value))).collect())
     }
     let mut director = Map::new();
     director.insert("name".into(), json!(t.director.name));

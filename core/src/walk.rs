@@ -56,7 +56,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 || rs.sysctls.effective_max(&rs.interface.value, "arp_announce") < 2)
     });
     steps.push(Step {
-        from: t.client.name.clone(),
+        from: t.client.name.to_string(),
         to: "lan".into(),
         title: "The client asks who has the VIP".into(),
         explanation: format!("Before sending anything to {vip}, the client broadcasts an ARP request on the LAN. Every host receives it: the director and the real servers, which all hold the VIP."),
@@ -67,8 +67,8 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
     let owner = match arp_thief {
         Some(rs) => {
             steps.push(Step {
-                from: rs.name.value.clone(),
-                to: t.client.name.clone(),
+                from: rs.name.value.to_string(),
+                to: t.client.name.to_string(),
                 title: format!("{} answers the ARP request: the ARP trap", rs.name.value),
                 explanation: format!(
                     "{} holds the VIP on lo and does not ignore ARP for it (arp_ignore {}, arp_announce {} on {}). It races the director, and when it wins the client caches its MAC for the VIP. Every connection then goes straight to {}: no load balancing. Fix: arp_ignore=1 and arp_announce=2 on `all` (DR001, DR002).",
@@ -82,23 +82,23 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: true,
             });
-            rs.name.value.clone()
+            rs.name.value.to_string()
         }
         None => {
             steps.push(Step {
-                from: t.director.name.clone(),
-                to: t.client.name.clone(),
+                from: t.director.name.to_string(),
+                to: t.client.name.to_string(),
                 title: "Only the director answers".into(),
                 explanation: "The real servers ignore ARP requests for the VIP (arp_ignore=1: it is not on the NIC the request came in on) and never announce it (arp_announce=2). The client caches the director's MAC for the VIP.".into(),
                 frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&t.director.name)) },
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: false,
             });
-            t.director.name.clone()
+            t.director.name.to_string()
         }
     };
     steps.push(Step {
-        from: t.client.name.clone(),
+        from: t.client.name.to_string(),
         to: owner.clone(),
         title: format!("The SYN goes to {owner}"),
         explanation: format!("The client sends its SYN to {vip}{port}, framed for the MAC it learned."),
@@ -117,8 +117,8 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
     } else {
         let Some(rs) = picked.clone() else {
             steps.push(Step {
-                from: t.director.name.clone(),
-                to: t.director.name.clone(),
+                from: t.director.name.to_string(),
+                to: t.director.name.to_string(),
                 title: "No real server available".into(),
                 explanation: format!(
                     "IPVS has no real server with a weight above 0 for {}: the connection is dropped (DR015, DR016).",
@@ -139,7 +139,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         let dest = s.destinations.iter().find(|d| d.server.value == rs);
         let method = dest.map(|d| d.forward.value).unwrap_or(Forward::Route);
         steps.push(Step {
-            from: t.director.name.clone(),
+            from: t.director.name.to_string(),
             to: rs.clone(),
             title: format!("IPVS picks {rs} and rewrites only the destination MAC"),
             explanation: format!(
@@ -178,7 +178,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
     });
     steps.push(Step {
         from: server.clone(),
-        to: t.client.name.clone(),
+        to: t.client.name.to_string(),
         title: "The reply goes straight to the client".into(),
         explanation: format!("{server} answers from {vip} directly to {client}: the reply never passes the director, whose IPVS counters show packets in and none out."),
         frame: Frame { eth_src: mac(&server), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },

@@ -8,6 +8,7 @@ use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServer};
 use crate::report::{Check, Report, SplitReport};
 use crate::rtnl::{self, format_mac};
+use lvsdr_core::names::HostName;
 use lvsdr_core::plan::{codes_for_check, LabPlan, Role};
 use lvsdr_core::Topology;
 use std::collections::BTreeMap;
@@ -52,7 +53,7 @@ pub struct Lab {
     /// dropped, then the namespaces.
     daemons: Daemons,
     servers: Vec<ProbeServer>,
-    hosts: BTreeMap<String, Arc<NetNs>>,
+    hosts: BTreeMap<HostName, Arc<NetNs>>,
     lan: Arc<NetNs>,
     pub prefix: String,
     pub build_ms: u64,
@@ -134,7 +135,7 @@ impl Lab {
             .hosts
             .iter()
             .enumerate()
-            .map(|(i, h)| (format!("port{i}"), h.interface.clone(), lab.hosts[&h.name].fd()))
+            .map(|(i, h)| (format!("port{i}"), h.interface.to_string(), lab.hosts[&h.name].fd()))
             .collect();
         lab.lan
             .run(|| {
@@ -253,7 +254,7 @@ impl Lab {
         for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
             for l in &h.listeners {
                 let server =
-                    ProbeServer::start(lab.hosts[&h.name].clone(), h.name.clone(), l.port, l.kind).map_err(|source| LabError::Io {
+                    ProbeServer::start(lab.hosts[&h.name].clone(), h.name.to_string(), l.port, l.kind).map_err(|source| LabError::Io {
                         step: format!("{}: probe server on port {}", h.name, l.port),
                         source,
                     })?;
@@ -327,7 +328,7 @@ impl Lab {
             "client neighbour table",
             client_ns.run(|| rtnl::with_handle(async |h| rtnl::neighbour(&h, vip).await))?,
         )?;
-        let mut macs: BTreeMap<String, [u8; 6]> = BTreeMap::new();
+        let mut macs: BTreeMap<HostName, [u8; 6]> = BTreeMap::new();
         for h in plan.hosts.iter().filter(|h| h.role != Role::Client) {
             let ns = self.hosts[&h.name].clone();
             let iface = h.interface.clone();
@@ -431,7 +432,11 @@ impl Lab {
                 director.name
             ),
             match neighbour {
-                Some(m) => format!("{vip} → {} ({})", format_mac(&m), owner.unwrap_or_else(|| "unknown host".into())),
+                Some(m) => format!(
+                    "{vip} → {} ({})",
+                    format_mac(&m),
+                    owner.map(String::from).unwrap_or_else(|| "unknown host".into())
+                ),
                 None => format!("no neighbour entry for {vip}"),
             },
         ));
@@ -442,7 +447,7 @@ impl Lab {
             .hosts
             .iter()
             .filter(|h| h.role == Role::RealServer)
-            .filter_map(|h| h.addresses.first().map(|a| (a.address, h.name.clone())))
+            .filter_map(|h| h.addresses.first().map(|a| (a.address, h.name.to_string())))
             .collect();
         let mut split = BTreeMap::new();
         for p in &plan.probes {
@@ -605,12 +610,13 @@ impl Lab {
                     format!("{}: addresses", h.name),
                     rtnl::with_handle(async |hd| rtnl::addresses(&hd).await),
                 )?;
-                let sysctls: Vec<(String, Option<i64>)> = h.sysctls.iter().map(|(k, _)| (k.clone(), netns::read_sysctl(k).ok())).collect();
+                let sysctls: Vec<(String, Option<i64>)> =
+                    h.sysctls.iter().map(|(k, _)| (k.to_string(), netns::read_sysctl(k).ok())).collect();
                 Ok((addrs, sysctls))
             })??;
             let mut diffs = Vec::new();
             for a in &h.addresses {
-                if !addrs.iter().any(|(d, ip, p)| *d == a.device && *ip == a.address && *p == a.prefix) {
+                if !addrs.iter().any(|(d, ip, p)| a.device == *d && *ip == a.address && *p == a.prefix) {
                     let seen: Vec<String> = addrs
                         .iter()
                         .filter(|(_, ip, _)| *ip == a.address)

@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use lvsdr_core::names::SysctlKey;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
@@ -59,7 +60,8 @@ impl NetNs {
         };
         ensure_netns_dir().map_err(err)?;
         let path = Path::new(NETNS_DIR).join(name);
-        File::create(&path).map_err(err)?;
+        // O_EXCL: never take over a file someone else put there.
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(err)?;
         let target = path.clone();
         let made = std::thread::scope(|s| {
             s.spawn(|| -> std::io::Result<()> {
@@ -173,15 +175,39 @@ pub fn remove_stale() -> Vec<String> {
     removed
 }
 
-/// Writes a sysctl inside the current thread's namespace
-/// (`net.ipv4.conf.all.arp_ignore` → `/proc/sys/net/ipv4/conf/all/arp_ignore`).
-pub fn write_sysctl(key: &str, value: i64) -> std::io::Result<()> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::write(&path, format!("{value}\n")).map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))
+/// The file of a sysctl key, refusing anything outside `/proc/sys/net/`.
+/// [`SysctlKey`] already guarantees this; the lab checks again right before
+/// it writes as root, so no future change to the key type can widen it.
+fn sysctl_path(key: &SysctlKey) -> std::io::Result<String> {
+    let path = key.proc_path();
+    let inside = path
+        .strip_prefix("/proc/sys/net/")
+        .is_some_and(|rest| rest.split('/').all(|p| !p.is_empty() && p != "." && p != ".."));
+    if inside {
+        Ok(path)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{path}: the lab writes only below /proc/sys/net/"),
+        ))
+    }
 }
 
-pub fn read_sysctl(key: &str) -> std::io::Result<i64> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+/// Writes a sysctl inside the current thread's namespace
+/// (`net.ipv4.conf.all.arp_ignore` → `/proc/sys/net/ipv4/conf/all/arp_ignore`).
+/// The file must exist: nothing is ever created under `/proc/sys`.
+pub fn write_sysctl(key: &SysctlKey, value: i64) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = sysctl_path(key)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))
+}
+
+pub fn read_sysctl(key: &SysctlKey) -> std::io::Result<i64> {
+    let path = sysctl_path(key)?;
     let text = std::fs::read_to_string(&path)?;
     text.trim()
         .parse()

@@ -3,6 +3,7 @@
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
+use crate::names::{HostName, IfName, NameError, SysctlKey};
 use crate::source::{At, Span};
 use crate::topology_file::default_client_address;
 use crate::LoadError;
@@ -19,7 +20,7 @@ pub struct ServiceDraft {
 pub struct Builder {
     pub director_address: Option<At<Ipv4Addr>>,
     pub lan: Option<At<Subnet>>,
-    pub director_interface: Option<At<String>>,
+    pub director_interface: Option<At<IfName>>,
     pub vip: Option<At<Ipv4Addr>>,
     pub vip_prefix: Option<At<u8>>,
     pub director_sysctls: Sysctls,
@@ -34,6 +35,9 @@ pub struct Builder {
     pub assume_real_servers_configured: bool,
     /// Where the director's own configuration starts, for findings about it.
     pub director_span: Option<Span>,
+    /// The first value refused at the trust boundary (a hostile sysctl key or
+    /// interface name): the whole file is refused with it.
+    pub refused: Option<LoadError>,
 }
 
 impl Builder {
@@ -42,8 +46,24 @@ impl Builder {
         self.diagnostics.push(if help.is_empty() { d } else { d.help(help) });
     }
 
+    /// Refuses the file for a value that must never reach the kernel; the first one is reported.
+    pub fn refuse(&mut self, e: NameError, span: Span) {
+        self.refused.get_or_insert(LoadError::refused(e, span));
+    }
+
+    /// The interface named by `text`, or a refusal.
+    pub fn interface(&mut self, text: &str, span: Span) -> Option<At<IfName>> {
+        match IfName::parse(text) {
+            Ok(i) => Some(At::new(i, span)),
+            Err(e) => {
+                self.refuse(e, span);
+                None
+            }
+        }
+    }
+
     /// The name of the real server at `address`, adding it if new.
-    pub fn server_name(&mut self, address: At<Ipv4Addr>) -> String {
+    pub fn server_name(&mut self, address: At<Ipv4Addr>) -> HostName {
         let index = match self.servers.iter().position(|s| s.value == address.value) {
             Some(i) => i,
             None => {
@@ -51,7 +71,7 @@ impl Builder {
                 self.servers.len() - 1
             }
         };
-        format!("rs{}", index + 1)
+        HostName::known(format!("rs{}", index + 1))
     }
 
     pub fn service_mut(&mut self, key: ServiceKey) -> Option<&mut ServiceDraft> {
@@ -59,11 +79,15 @@ impl Builder {
     }
 
     pub fn finish(mut self) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
+        if let Some(e) = self.refused.take() {
+            return Err(e);
+        }
         let vip = match (&self.vip, self.services.first()) {
             (Some(v), _) => v.clone(),
             (None, Some(s)) => s.address.clone(),
             (None, None) => {
                 return Err(LoadError {
+                    code: "DR000",
                     message: "no virtual service and no VIP found in this file".into(),
                     span: Span::NONE,
                     help: Some("an importable script runs `ipvsadm -A -t VIP:PORT …`; to start from scratch, write a topology in TOML (see fixtures/seed-dr.toml)".into()),
@@ -128,16 +152,16 @@ impl Builder {
         for (i, address) in self.servers.iter().enumerate() {
             let (vip_on_lo, sysctls) = if self.assume_real_servers_configured {
                 let mut s = Sysctls::default();
-                s.set("net.ipv4.conf.all.arp_ignore", 1, Span::NONE);
-                s.set("net.ipv4.conf.all.arp_announce", 2, Span::NONE);
+                s.set(SysctlKey::known("net.ipv4.conf.all.arp_ignore"), 1, Span::NONE);
+                s.set(SysctlKey::known("net.ipv4.conf.all.arp_announce"), 2, Span::NONE);
                 (Some(At::implied(32)), s)
             } else {
                 (self.real_server_vip_on_lo.clone(), self.real_server_sysctls.clone())
             };
             real_servers.push(RealServer {
-                name: At::new(format!("rs{}", i + 1), address.span),
+                name: At::new(HostName::known(format!("rs{}", i + 1)), address.span),
                 address: address.clone(),
-                interface: At::implied("eth0".into()),
+                interface: At::implied(IfName::known("eth0")),
                 vip_on_lo,
                 sysctls,
                 listen: None,
@@ -157,16 +181,19 @@ impl Builder {
             name: "imported".into(),
             lan,
             client: Client {
-                name: "client".into(),
+                name: HostName::known("client"),
                 address: At::implied(default_client_address(&self.lan.as_ref().map(|l| l.value).unwrap_or(Subnet {
                     address: Ipv4Addr::from(u32::from(vip.value) & 0xffff_ff00),
                     prefix: 24,
                 }))),
             },
             director: Director {
-                name: "director".into(),
+                name: HostName::known("director"),
                 address: director_address,
-                interface: self.director_interface.clone().unwrap_or_else(|| At::implied("eth0".into())),
+                interface: self
+                    .director_interface
+                    .clone()
+                    .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
                 vip,
                 vip_prefix: self.vip_prefix.clone().unwrap_or_else(|| At::implied(32)),
                 sysctls: self.director_sysctls.clone(),

@@ -181,7 +181,7 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt]) {
         match (keyword(s), &s.body) {
             ("interface", None) => {
                 if let Some(w) = word(s, 1) {
-                    b.director_interface = Some(At::new(w.text.clone(), w.span));
+                    b.director_interface = b.interface(&w.text, w.span);
                 }
             }
             ("virtual_ipaddress", Some(addrs)) => {

@@ -47,4 +47,18 @@ pub static NOTES: &[RuleMeta] = &[
         summary: "`route add` names an interface without `dev`",
         doc: crate::lint::doc_text!("## What it does\nFinds `route add -host VIP lo:0` and similar lines that give the interface as a bare last word.\n\n## Why it matters\nnet-tools `route` reads a bare last word as the interface only in some positions and versions; written this way the line is easy to misread and to break, and iproute2 rejects it. It is also unnecessary: adding the address to the interface already adds the route.\n\n## Example\n```sh\nroute add -host $vip_addr lo:0\n```\n\n## Fix\n```sh\nroute add -host \"$vip_addr\" dev lo:0   # or drop the line\n```\n\n## References\n- `route(8)`: `[dev] If`\n"),
     },
+    RuleMeta {
+        code: "DR105",
+        name: "sysctl-key-not-allowed",
+        severity: Severity::Error,
+        summary: "a sysctl key is malformed or not one of the networking keys lvsdr sets",
+        doc: crate::lint::doc_text!("## What it does\nRefuses a topology or script that sets a sysctl outside the allow-list: `net.ipv4.conf.*.*`, `net.ipv6.conf.*.*`, `net.ipv4.neigh.*.*`, `net.ipv6.neigh.*.*`, `net.ipv4.vs.*`, `net.ipv4.ip_forward`, `net.ipv4.ip_nonlocal_bind`, `net.ipv6.ip_nonlocal_bind`. Each dotted part must be made of letters, digits, `_` and `-`.\n\n## Why it matters\nThe lab runs as root and writes each sysctl under `/proc/sys`. A key such as `net/../../../tmp/x` would name a file anywhere, and a key such as `kernel.panic` is not private to a network namespace, so setting it in the lab would change the host. Every key on the list belongs to the namespace it is written in.\n\n## Example\n```toml\n[real_server.sysctl]\n\"kernel.panic\" = 1\n```\n\n## Fix\nRemove the key. DR needs only the ARP, forwarding, `rp_filter` and IPVS keys, all on the list.\n\n## References\n- kernel `Documentation/networking/ip-sysctl.rst`, `Documentation/networking/ipvs-sysctl.rst`\n"),
+    },
+    RuleMeta {
+        code: "DR106",
+        name: "invalid-name",
+        severity: Severity::Error,
+        summary: "a host name, interface name or topology name is not valid",
+        doc: crate::lint::doc_text!("## What it does\nRefuses names the kernel would refuse, or that are not safe to use as they are: host names (1 to 15 letters, digits and `-`, starting with a letter), interface names (at most 15 letters, digits, `-`, `_` or `.`, with an optional alias `:N`; never `/`, whitespace or `..`) and topology names (one line of at most 80 characters).\n\n## Why it matters\nHost names become network namespace names and shell `case` labels; interface names become links in the lab and words in the generated scripts; all of them are drawn in the playground. A name that carries markup or shell syntax is refused here, so no face has to trust it.\n\n## Example\n```toml\n[director]\ninterface = \"eth0<img src=x>\"\n```\n\n## Fix\nUse the interface's real name, as `ip link` shows it.\n\n## References\n- kernel `net/core/dev.c`, `dev_valid_name()`\n"),
+    },
 ];

@@ -13,6 +13,7 @@ use super::ipvsadm;
 use super::shell::{self, Word};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{Subnet, Topology};
+use crate::names::SysctlKey;
 use crate::source::{At, Span};
 use crate::LoadError;
 use std::collections::HashMap;
@@ -130,7 +131,7 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
                         );
                         continue;
                     };
-                    let key = key.trim().replace('/', ".");
+                    let key = key.trim();
                     let Ok(value) = value.trim().parse::<i64>() else {
                         b.note(
                             "DR101",
@@ -141,14 +142,21 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
                         );
                         continue;
                     };
-                    let role = part_role.unwrap_or(if real_server_sysctl(&key) {
+                    let role = part_role.unwrap_or(if real_server_sysctl(key) {
                         Role::RealServer
                     } else {
                         Role::Director
                     });
+                    let key = match SysctlKey::parse(key) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            b.refuse(e, w.span);
+                            continue;
+                        }
+                    };
                     match role {
-                        Role::Director => b.director_sysctls.set(&key, value, w.span),
-                        Role::RealServer => b.real_server_sysctls.set(&key, value, w.span),
+                        Role::Director => b.director_sysctls.set(key, value, w.span),
+                        Role::RealServer => b.real_server_sysctls.set(key, value, w.span),
                     }
                 }
             }
@@ -206,7 +214,7 @@ fn place_address(b: &mut Builder, iface: &str, addr: At<Ipv4Addr>, prefix: At<u8
         b.director_span.get_or_insert(span);
         b.vip = Some(addr);
         b.vip_prefix = Some(prefix);
-        b.director_interface = Some(At::new(base.to_string(), span));
+        b.director_interface = b.interface(base, span);
     } else {
         let lan = Subnet {
             address: Ipv4Addr::from(
@@ -222,7 +230,7 @@ fn place_address(b: &mut Builder, iface: &str, addr: At<Ipv4Addr>, prefix: At<u8
         b.director_span = Some(span);
         b.director_address = Some(addr.clone());
         b.lan = Some(At::new(lan, addr.span));
-        b.director_interface = Some(At::new(base.to_string(), span));
+        b.director_interface = b.interface(base, span);
     }
 }
 

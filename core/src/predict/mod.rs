@@ -157,7 +157,7 @@ impl State {
                 0,
                 Dest {
                     id: i as u32,
-                    name: d.server.value.clone(),
+                    name: d.server.value.to_string(),
                     address: topology
                         .real_server(&d.server.value)
                         .map(|r| r.address.value)
@@ -429,7 +429,7 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
     let mut state = State::new(topology, service);
     let vip = topology.director.vip.value;
     let netmask = service.persistence.as_ref().map(|p| u32::from(p.netmask.value));
-    let servers: Vec<String> = service.destinations.iter().map(|d| d.server.value.clone()).collect();
+    let servers: Vec<String> = service.destinations.iter().map(|d| d.server.value.to_string()).collect();
     let position = |state: &State, id: u32| state.dests.iter().position(|d| d.id == id);
     let mut templates: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let connects = events.iter().filter(|e| matches!(e, Event::Connect { .. })).count();

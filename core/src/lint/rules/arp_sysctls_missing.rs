@@ -61,7 +61,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             cx.diag(&META, format!("real server `{}` will answer ARP for the VIP {}", rs.name.value, cx.topology.director.vip.value), rs.name.span)
                 .label(missing.join(", "))
                 .help("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.all.arp_announce = 2 on this real server")
-                .node(rs.name.value.clone()),
+                .node(rs.name.value.to_string()),
         );
     }
 }

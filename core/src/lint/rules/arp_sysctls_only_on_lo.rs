@@ -45,7 +45,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                     cx.diag(&META, format!("`{key}` on `{}` does nothing: ARP is answered on `{iface}`", rs.name.value), lo.span.or(rs.span))
                         .label(format!("effective {name} on {iface} is {}", rs.sysctls.effective_max(iface, name)))
                         .help(format!("set net.ipv4.conf.all.{name} = {need} (or net.ipv4.conf.{iface}.{name})"))
-                        .node(rs.name.value.clone()),
+                        .node(rs.name.value.to_string()),
                 );
             }
         }

@@ -43,7 +43,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                     .diag(&META, format!("`{}` is given port {} in service {}, but {} cannot map ports", d.server.value, d.port.value, s.key.value, d.forward.name()), d.port.span.or(d.span))
                     .label(format!("packets will still arrive on port {vport}"))
                     .help(format!("use port {vport}, the virtual port"))
-                    .node(d.server.value.clone());
+                    .node(d.server.value.to_string());
                 if let Some(edit) = cx.replace_value(d.port.span, &vport.to_string()) {
                     diag = diag.fix(format!("use port {vport}"), Applicability::Safe, vec![edit]);
                 }

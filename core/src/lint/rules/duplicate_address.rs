@@ -45,7 +45,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             out.push(
                 cx.diag(&META, format!("real server `{}` has the same address as {other}", rs.name.value), rs.address.span.or(rs.span))
                     .help("give each host its own address")
-                    .node(rs.name.value.clone()),
+                    .node(rs.name.value.to_string()),
             );
         }
         seen.push((rs.name.value.as_str(), rs.address.value));

@@ -47,7 +47,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                     cx.diag(&META, format!("`{}` is in service {} but has no listener on port {listen_port}", rs.name.value, s.key.value), span)
                         .label(format!("clients sent here get \"connection refused\" on {listen_port}"))
                         .help(format!("start a server on port {listen_port} on `{}`, or remove it from {}", rs.name.value, s.key.value))
-                        .node(rs.name.value.clone()),
+                        .node(rs.name.value.to_string()),
                 );
             }
         }

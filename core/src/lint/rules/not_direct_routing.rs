@@ -38,7 +38,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                 let mut diag = cx
                     .diag(&META, format!("`{}` in service {} uses {} forwarding, not direct routing", d.server.value, s.key.value, d.forward.name()), d.forward.span.or(d.span))
                     .help("use `method = \"route\"` (ipvsadm -g)")
-                    .node(d.server.value.clone());
+                    .node(d.server.value.to_string());
                 if let Some(edit) = cx.replace_value(d.forward.span, "route") {
                     diag = diag.fix("use direct routing", Applicability::Unsafe, vec![edit]);
                 }

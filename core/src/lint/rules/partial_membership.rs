@@ -41,7 +41,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                 out.push(
                     cx.diag(&META, format!("real server `{}` is not in service {}", rs.name.value, s.key.value), s.key.span.or(s.span))
                         .help(format!("add `{}` to {}, or remove the service if it is not meant to be served", rs.name.value, s.key.value))
-                        .node(rs.name.value.clone()),
+                        .node(rs.name.value.to_string()),
                 );
             }
         }

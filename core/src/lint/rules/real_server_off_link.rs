@@ -40,7 +40,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                 cx.diag(&META, format!("real server `{}` ({}) is not on the LAN {lan}", rs.name.value, rs.address.value), rs.address.span.or(rs.span))
                     .label("the director cannot reach it by MAC")
                     .help(format!("give it an address in {lan}, or use `method = \"tunnel\"`"))
-                    .node(rs.name.value.clone()),
+                    .node(rs.name.value.to_string()),
             );
         }
     }

@@ -43,7 +43,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             out.push(
                 cx.diag(&META, format!("real server `{}` uses strict reverse path filtering", rs.name.value), span)
                     .help("use loose mode: rp_filter = 2")
-                    .node(rs.name.value.clone()),
+                    .node(rs.name.value.to_string()),
             );
         }
     }

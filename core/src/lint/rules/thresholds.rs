@@ -37,7 +37,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                     out.push(
                         cx.diag(&META, format!("lower threshold {} of `{}` is not below its upper threshold {}", l.value, d.server.value, u.value), l.span.or(d.span))
                             .help("set lower_threshold below upper_threshold")
-                            .node(d.server.value.clone()),
+                            .node(d.server.value.to_string()),
                     );
                 }
             }

@@ -42,7 +42,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                 cx.diag(&META, format!("real server `{}` does not have the VIP {} on `lo`", rs.name.value, cx.topology.director.vip.value), rs.name.span)
                     .label("forwarded packets to the VIP will be dropped here")
                     .help(format!("add `vip_on_lo = 32` (ip addr add {}/32 dev lo)", cx.topology.director.vip.value))
-                    .node(rs.name.value.clone()),
+                    .node(rs.name.value.to_string()),
             );
         }
     }

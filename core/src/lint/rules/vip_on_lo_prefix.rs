@@ -37,7 +37,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                 .diag(&META, format!("the VIP on `lo` of `{}` is a /{}, not a /32", rs.name.value, prefix.value), prefix.span.or(rs.span))
                 .label(format!("makes the whole /{} local to {}", prefix.value, rs.name.value))
                 .help("put the VIP on `lo` as a /32")
-                .node(rs.name.value.clone());
+                .node(rs.name.value.to_string());
             if let Some(edit) = cx.replace_value(prefix.span, "32") {
                 d = d.fix("set the prefix to 32", Applicability::Safe, vec![edit]);
             }

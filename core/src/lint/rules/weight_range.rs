@@ -32,7 +32,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
                 out.push(
                     cx.diag(&META, format!("weight {} of `{}` is above 65535", d.weight.value, d.server.value), d.weight.span.or(d.span))
                         .help("scale the weights down; only their ratio matters")
-                        .node(d.server.value.clone()),
+                        .node(d.server.value.to_string()),
                 );
             }
         }

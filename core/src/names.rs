@@ -1,0 +1,327 @@
+//! Names and keys that reach the kernel, a shell or a web page: host names,
+//! interface names and sysctl keys. Topologies are untrusted input that root
+//! runs, so these are checked once, when a reader builds them, and the rest of
+//! lvsdr only ever sees values that passed. Each type can be built only
+//! through its `parse`, which says what is wrong and what to write instead.
+
+use serde::Serialize;
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+
+/// Why a name or key was refused, with the help text a reader attaches to its span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    /// The diagnostic code: `DR105` for sysctl keys, `DR106` for names.
+    pub code: &'static str,
+    pub message: String,
+    pub help: String,
+}
+
+fn refuse(code: &'static str, message: String, help: &str) -> NameError {
+    NameError {
+        code,
+        message,
+        help: help.to_string(),
+    }
+}
+
+/// Shows a refused value safely: control characters escaped, long values cut.
+pub fn shown(text: &str) -> String {
+    let mut out: String = text.chars().take(40).flat_map(char::escape_debug).collect();
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// A topology's title: free text for people, shown in reports, script
+/// comments and the page title, so it holds no control characters (a newline
+/// would end a script's comment line) and stays short.
+pub fn check_title(text: &str) -> Result<String, NameError> {
+    if (1..=80).contains(&text.chars().count()) && !text.chars().any(char::is_control) {
+        Ok(text.to_string())
+    } else {
+        Err(refuse(
+            "DR106",
+            format!("`{}` is not a valid topology name", shown(text)),
+            "use one line of at most 80 characters",
+        ))
+    }
+}
+
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// A name lvsdr itself wrote (a default such as `eth0`, or `rs3`),
+            /// never text from input; checked in debug builds.
+            pub(crate) fn known(text: impl Into<String>) -> Self {
+                let text = text.into();
+                debug_assert!(Self::parse(&text).is_ok(), "{text}");
+                $name(text)
+            }
+        }
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+        impl From<$name> for String {
+            fn from(name: $name) -> String {
+                name.0
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A host's name: it names a network namespace, a shell `case` label and
+    /// a node in the playground's diagram. 1 to 15 ASCII letters, digits and
+    /// `-`, starting with a letter.
+    HostName
+);
+
+impl HostName {
+    pub fn parse(text: &str) -> Result<HostName, NameError> {
+        let ok = (1..=15).contains(&text.len())
+            && text.starts_with(|c: char| c.is_ascii_alphabetic())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if ok {
+            Ok(HostName(text.to_string()))
+        } else {
+            Err(refuse(
+                "DR106",
+                format!("`{}` is not a valid host name", shown(text)),
+                "use 1 to 15 letters, digits and `-`, starting with a letter (it names a network namespace)",
+            ))
+        }
+    }
+}
+
+checked_string!(
+    /// A network interface name as the kernel accepts it (`dev_valid_name`):
+    /// at most 15 bytes, not `.` or `..`, no `/`, `:` or whitespace; plus the
+    /// alias form `eth0:1` that `ifconfig` uses for address labels. lvsdr
+    /// keeps to ASCII letters, digits, `-`, `_` and `.` so that a name is
+    /// safe in a shell word and on a web page as it is.
+    IfName
+);
+
+impl IfName {
+    pub fn parse(text: &str) -> Result<IfName, NameError> {
+        let plain = |s: &str| !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let ok = text.len() <= 15
+            && match text.split_once(':') {
+                None => plain(text),
+                Some((base, label)) => {
+                    plain(base) && !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                }
+            };
+        if ok {
+            Ok(IfName(text.to_string()))
+        } else {
+            Err(refuse(
+                "DR106",
+                format!("`{}` is not a valid interface name", shown(text)),
+                "use at most 15 letters, digits, `-`, `_` or `.` (the kernel's rule), with an optional alias `:N` as in eth0:1",
+            ))
+        }
+    }
+
+    /// The device without an alias label: `eth0` for `eth0:1`.
+    pub fn device(&self) -> IfName {
+        IfName(self.0.split(':').next().unwrap_or(&self.0).to_string())
+    }
+}
+
+checked_string!(
+    /// A sysctl key in dotted form (`net.ipv4.conf.all.arp_ignore`), limited
+    /// to the networking keys a DR setup needs. Every key on the list is
+    /// private to a network namespace, so writing it in a lab namespace can
+    /// never change the host; each dotted segment matches `[A-Za-z0-9_-]+`,
+    /// so the key maps to a path under `/proc/sys/net/` and nowhere else.
+    SysctlKey
+);
+
+/// The allow-list, as patterns of dotted segments: `*` is any one segment.
+/// `conf` and `neigh` take an interface (or `all`/`default`) and a knob.
+pub const SYSCTL_ALLOWED: [&str; 8] = [
+    "net.ipv4.conf.*.*",
+    "net.ipv6.conf.*.*",
+    "net.ipv4.neigh.*.*",
+    "net.ipv6.neigh.*.*",
+    "net.ipv4.vs.*",
+    "net.ipv4.ip_forward",
+    "net.ipv4.ip_nonlocal_bind",
+    "net.ipv6.ip_nonlocal_bind",
+];
+
+impl SysctlKey {
+    /// Reads `net.ipv4.conf.all.arp_ignore` or the slash form `sysctl` also
+    /// takes (`net/ipv4/conf/all/arp_ignore`).
+    pub fn parse(text: &str) -> Result<SysctlKey, NameError> {
+        let dotted = if text.contains('/') && !text.contains('.') {
+            text.replace('/', ".")
+        } else {
+            text.to_string()
+        };
+        let segments: Vec<&str> = dotted.split('.').collect();
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(refuse(
+                "DR105",
+                format!("sysctl key `{}` is malformed: segment `{}`", shown(text), shown(bad)),
+                "write the key in dotted form, each part made of letters, digits, `_` and `-`, e.g. net.ipv4.conf.all.arp_ignore",
+            ));
+        }
+        let allowed = SYSCTL_ALLOWED.iter().any(|p| {
+            let pattern: Vec<&str> = p.split('.').collect();
+            pattern.len() == segments.len() && pattern.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s)
+        });
+        if !allowed {
+            return Err(refuse(
+                "DR105",
+                format!("sysctl key `{}` is not one of the networking keys lvsdr sets", shown(text)),
+                &format!(
+                    "lvsdr sets only per-namespace networking keys: {} (remove this key from the topology)",
+                    SYSCTL_ALLOWED.join(", ")
+                ),
+            ));
+        }
+        Ok(SysctlKey(dotted))
+    }
+
+    /// `net.ipv4.conf.IFACE.KNOB`, when the interface's name fits a key
+    /// segment (a VLAN device such as `eth0.100` does not).
+    pub fn ipv4_conf(iface: &str, knob: &str) -> Option<SysctlKey> {
+        SysctlKey::parse(&format!("net.ipv4.conf.{iface}.{knob}")).ok()
+    }
+
+    /// The file under `/proc/sys` that holds the key: always below `net/`.
+    pub fn proc_path(&self) -> String {
+        format!("/proc/sys/{}", self.0.replace('.', "/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_keys() {
+        for ok in [
+            "net.ipv4.conf.all.arp_ignore",
+            "net.ipv4.conf.eth0.arp_announce",
+            "net.ipv4.vs.conntrack",
+            "net.ipv4.ip_forward",
+            "net.ipv6.conf.lo.disable_ipv6",
+            "net.ipv4.neigh.eth0.gc_stale_time",
+        ] {
+            assert_eq!(SysctlKey::parse(ok).map(|k| k.to_string()), Ok(ok.to_string()));
+        }
+        assert_eq!(
+            SysctlKey::parse("net/ipv4/conf/all/arp_ignore").unwrap().proc_path(),
+            "/proc/sys/net/ipv4/conf/all/arp_ignore"
+        );
+        for bad in [
+            "net/../../../tmp/x",
+            "net.ipv4.conf.all/../../x",
+            "kernel.panic",
+            "kernel.core_pattern",
+            "vm.overcommit_memory",
+            "net.core.somaxconn",
+            "net.ipv4.conf.all",
+            "net.ipv4.conf..arp_ignore",
+            "net.ipv4.conf.all.arp_ignore ",
+            "net.ipv4.conf.all.arp_ignore\n",
+            "",
+            "net.ipv4.vs.conntrack.x",
+        ] {
+            let e = SysctlKey::parse(bad).expect_err(bad);
+            assert_eq!(e.code, "DR105", "{bad}");
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        for ok in ["eth0", "lo", "lo:0", "eth0:1", "eth0.100", "br-lan", "enp3s0f0np0_x"] {
+            assert!(IfName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "eth0/1",
+            "eth 0",
+            "eth0\t",
+            "a234567890123456",
+            "eth0<img src=x onerror=alert(1)>",
+            "eth0:",
+            ":1",
+            "eth0:1:2",
+            "eth0;reboot",
+            "eth0$(id)",
+            "éth0",
+        ] {
+            assert_eq!(IfName::parse(bad).map_err(|e| e.code), Err("DR106"), "{bad:?}");
+        }
+        assert_eq!(IfName::parse("lo:0").unwrap().device(), "lo");
+        assert_eq!(SysctlKey::ipv4_conf("eth0.100", "arp_ignore"), None);
+    }
+
+    #[test]
+    fn host_names() {
+        assert!(HostName::parse("rs1").is_ok());
+        assert!(HostName::parse("web-01").is_ok());
+        for bad in ["", "1rs", "rs_1", "a234567890123456", "rs1<b>", "rs 1", "rs1'"] {
+            assert!(HostName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refused_values_are_shown_inert() {
+        assert_eq!(shown("a\nb"), "a\\nb");
+        assert_eq!(shown(&"x".repeat(50)).chars().count(), 41);
+    }
+}
