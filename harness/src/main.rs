@@ -270,9 +270,13 @@ fn guest_lab(a: &LabArgs, out: &mut Vec<u8>, progress: &mut dyn FnMut(&str)) -> 
         return 2;
     };
     let (_, result) = lvsdr_core::load(&text, a.from.map(InputFormat::core));
-    let Ok((topology, _)) = result else {
-        let _ = writeln!(out, "cannot load {}", file.display());
-        return 2;
+    let topology = match result {
+        Ok((topology, _)) => topology,
+        Err(e) => {
+            let shown = render_human(&[e.to_diagnostic()], &text, &file.display().to_string(), Style { color: false });
+            let _ = write!(out, "{shown}");
+            return 2;
+        }
     };
     match run::run_parallel(&topology, &a.options(), progress) {
         Ok(reports) => {
@@ -511,6 +515,7 @@ impl LabArgs {
             parallel: self.parallel,
             apply: self.apply_with.core(),
             timeout: std::time::Duration::from_secs(self.timeout),
+            from: self.from.map(InputFormat::core),
             ..RunOptions::default()
         }
     }

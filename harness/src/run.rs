@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub apply: ApplyWith,
     pub verify: VerifyOptions,
     pub timeout: Duration,
+    /// The input format of the topology file, when not guessed from its text;
+    /// passed on to the lab inside UML, which reads the file again.
+    pub from: Option<lvsdr_core::Format>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             apply: ApplyWith::Netlink,
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
+            from: None,
         }
     }
 }
@@ -119,6 +123,32 @@ pub fn run_parallel(topology: &Topology, options: &RunOptions, progress: &mut dy
     Ok(reports)
 }
 
+/// The command line of the lab inside UML: the same lab, on the guest's kernel,
+/// with every option that changes what it reads or does.
+fn guest_args(path: &Path, options: &RunOptions) -> Vec<String> {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut args = vec![
+        "lab".to_string(),
+        abs.display().to_string(),
+        "--kernel".into(),
+        "host".into(),
+        "--format".into(),
+        "json".into(),
+        "--connections".into(),
+        options.connections.to_string(),
+        "--clients".into(),
+        options.clients.to_string(),
+        "--parallel".into(),
+        options.parallel.to_string(),
+        "--apply-with".into(),
+        options.apply.name().into(),
+    ];
+    if let Some(f) = options.from {
+        args.extend(["--from".to_string(), f.name().to_string()]);
+    }
+    args
+}
+
 /// Runs the lab for the topology file at `path` on the chosen kernel.
 /// Under UML the same binary runs inside the guest as init.
 pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
@@ -146,23 +176,7 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
         kernel::release(),
         umlk.binary.display()
     ));
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let args = vec![
-        "lab".to_string(),
-        abs.display().to_string(),
-        "--kernel".into(),
-        "host".into(),
-        "--format".into(),
-        "json".into(),
-        "--connections".into(),
-        options.connections.to_string(),
-        "--clients".into(),
-        options.clients.to_string(),
-        "--parallel".into(),
-        options.parallel.to_string(),
-        "--apply-with".into(),
-        options.apply.name().into(),
-    ];
+    let args = guest_args(path, options);
     let result = uml::run(&umlk, &args, options.timeout, progress)?;
     let reports =
         serde_json::from_str::<Vec<Report>>(&result.stdout).or_else(|_| serde_json::from_str::<Report>(&result.stdout).map(|r| vec![r]));
@@ -199,4 +213,28 @@ pub fn exec_in_kernel(choice: KernelChoice, command: &[String], timeout: Duratio
     args.extend(command.iter().cloned());
     let result = uml::run(&umlk, &args, timeout, &mut |l| eprintln!("  · {l}"))?;
     Ok((result.exit_code, result.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_gets_every_option_that_matters() {
+        let options = RunOptions {
+            connections: 5,
+            clients: 2,
+            parallel: 3,
+            apply: ApplyWith::Restore,
+            from: Some(lvsdr_core::Format::Script),
+            ..RunOptions::default()
+        };
+        let args = guest_args(Path::new("/nonexistent/x.sh"), &options).join(" ");
+        assert_eq!(
+            args,
+            "lab /nonexistent/x.sh --kernel host --format json --connections 5 --clients 2 --parallel 3 --apply-with restore --from script"
+        );
+        let plain = guest_args(Path::new("/x.toml"), &RunOptions::default());
+        assert!(!plain.contains(&"--from".to_string()));
+    }
 }

@@ -1,6 +1,8 @@
 //! Lab tests on real kernel IPVS: the host's when it has IPVS, User-Mode
 //! Linux otherwise (`LVSDR_KERNEL=host|uml|auto` forces a choice). They need
-//! root to create namespaces; without it each test says so and returns.
+//! root to create namespaces, so they are `#[ignore = "needs root"]`: a plain
+//! `cargo test` lists them as ignored, never as passed, and `cargo xtask ci`
+//! runs them as root with `--include-ignored`. Run without root, they fail.
 //!
 //! The tests run the `lvsdr` binary itself, as a user would, one lab at a
 //! time (a lock keeps their timing honest on a two-core machine).
@@ -17,12 +19,12 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn can_run() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: lab tests need root to create network namespaces; run `cargo xtask ci` (it uses sudo for the test binaries)");
-        return false;
-    }
-    true
+/// Fails the test unless it runs as root: a lab test that cannot build its lab proves nothing.
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "lab tests need root to create network namespaces; run `cargo xtask ci` (it runs the test binaries through sudo)"
+    );
 }
 
 fn kernel() -> String {
@@ -97,10 +99,9 @@ fn host_state() -> HostState {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn seed_lab_proves_dr_on_ports_80_and_25() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (code, r, stderr) = lab("fixtures/seed-dr.toml", &[]);
     assert_eq!(code, 0, "the seed lab must pass: {r:#}\n{stderr}");
@@ -162,10 +163,9 @@ fn expectations(text: &str, key: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn fault_scenarios_fail_the_way_their_lint_says() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/faults"))
         .unwrap()
@@ -197,10 +197,9 @@ fn fault_scenarios_fail_the_way_their_lint_says() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_scheduler_agrees_with_predict_connection_by_connection() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/schedulers"))
         .unwrap()
@@ -224,10 +223,9 @@ fn every_scheduler_agrees_with_predict_connection_by_connection() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn eight_labs_at_once_do_not_collide() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (code, r, stderr) = lab("fixtures/seed-dr.toml", &["--parallel", "8", "--connections", "4"]);
     let reports = r.as_array().unwrap_or_else(|| panic!("an array of reports: {r}"));
@@ -237,10 +235,9 @@ fn eight_labs_at_once_do_not_collide() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_state();
     let (code, _, _) = lab("fixtures/clean-dr.toml", &["--connections", "2"]);
@@ -293,10 +290,9 @@ fn unreadable_topology_names_file_line_and_column() {
 /// Under UML, a hang and a kernel panic inside the guest each end as a clear
 /// error within the timeout, and leave nothing behind.
 #[test]
+#[ignore = "needs root"]
 fn uml_hang_and_panic_end_as_clear_errors() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     if kernel() == "host" || lvsdr_harness::uml::find().is_err() {
         eprintln!("SKIPPED: no UML kernel here (the lab runs on the host kernel)");
         return;
@@ -331,10 +327,9 @@ fn uml_hang_and_panic_end_as_clear_errors() {
 /// The generated artifacts, run with the real tools, leave exactly the state
 /// the topology describes, and DR works through them.
 #[test]
+#[ignore = "needs root"]
 fn generated_artifacts_prove_themselves_on_the_kernel() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for mode in ["script", "restore", "keepalived"] {
         let (code, r, stderr) = lab("fixtures/seed-dr.toml", &["--apply-with", mode]);
@@ -353,10 +348,9 @@ fn generated_artifacts_prove_themselves_on_the_kernel() {
 /// keepalived's SMTP_CHECK takes the real server without a mail server out of
 /// the port-25 service, and port 25 works again through the other one.
 #[test]
+#[ignore = "needs root"]
 fn keepalived_health_check_removes_the_server_without_port_25() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (code, r, stderr) = lab("fixtures/faults/no-listener-25.toml", &["--apply-with", "keepalived"]);
     assert_eq!(code, 1, "the table differs from the topology: {stderr}");
@@ -379,14 +373,49 @@ fn keepalived_health_check_removes_the_server_without_port_25() {
 /// Every call of the IPVS client (add, edit, list, delete, flush, version)
 /// against the lab's kernel.
 #[test]
+#[ignore = "needs root"]
 fn ipvs_client_agrees_with_the_kernel() {
-    if !can_run() {
-        return;
-    }
+    require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let k = kernel();
     let out = lvsdr(&["kernel-exec", "--kernel", &k, "--", env!("CARGO_BIN_EXE_lvsdr"), "ipvs-check"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("13 passed, 0 failed"), "{text}");
+}
+
+/// Hostile topologies are refused before the lab touches the kernel: run as
+/// root, `lvsdr lab` exits 2 naming the code, creates no namespace or link,
+/// and writes nothing where the hostile keys point.
+#[test]
+#[ignore = "needs root"]
+fn hostile_topologies_are_refused_with_nothing_written() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let targets = [Path::new("/tmp/lvsdr-pwned"), Path::new("/etc/lvsdr-pwned")];
+    for t in targets {
+        assert!(!t.exists(), "{} exists before the test", t.display());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/hostile"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    for path in files {
+        let rel = format!("fixtures/hostile/{}", path.file_name().unwrap().to_string_lossy());
+        for apply in ["netlink", "script"] {
+            let k = kernel();
+            let out = lvsdr(&["lab", &rel, "--kernel", &k, "--apply-with", apply]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{rel}: {err}");
+            assert!(err.contains("DR105") || err.contains("DR106"), "{rel}: names the code: {err}");
+            assert_eq!(host_state(), before, "{rel}: nothing was built");
+        }
+    }
+    for t in targets {
+        assert!(!t.exists(), "{} was written", t.display());
+    }
 }

@@ -312,7 +312,8 @@ fn ci() -> Result {
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     step("cargo test (unit, snapshot, property and lab tests on real IPVS)");
     let mut test = cargo();
-    test.args(["test", "--workspace"]);
+    // The lab tests are #[ignore = "needs root"]; here they run, as root.
+    test.args(["test", "--workspace", "--", "--include-ignored"]);
     if !is_root() {
         // The lab tests need root: run the test binaries, not the build, through sudo.
         test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
