@@ -192,14 +192,18 @@ await test("the page and the server carry one CSP, and it refuses inline script"
 // Shell and keepalived split words on spaces, so their payloads have none.
 const XSS = [`eth0<img src=x onerror="window.__pwned=1">`, `</text><script>window.__pwned=2</script>`, `"><svg onload=window.__pwned=3>`];
 const XSS_WORD = [`eth0<svg/onload=window.__pwned=4>`, `</text><script>window.__pwned=5</script>`, `<details/open/ontoggle=window.__pwned=6>`];
-const hostileToml = (extra = {}) => `name = '${XSS[1]}'
+// Host names are checked by the core today (DR000, which quotes them), so
+// markup in them gets its own link; the first link loads and draws.
+const hostileToml = (extra = {}) => {
+  const [client, director, rs] = extra.hostNames ? [`client${XSS[2]}`, `director${XSS[1]}`, `rs1${XSS[2]}`] : ["client", "director", "rs1"];
+  return `name = '${XSS[1]}'
 [lan]
 subnet = "192.168.1.0/24"
 [client]
-name = 'client ${XSS[2]}'
+name = '${client}'
 address = "192.168.1.100"
 [director]
-name = 'director ${XSS[1]}'
+name = '${director}'
 address = "192.168.1.191"
 interface = '${XSS[0]}'
 vip = "192.168.1.192"
@@ -208,23 +212,25 @@ sysctl = { "net.ipv4.ip_forward" = 1, '${XSS[0]}' = 1 }
 protocol = "tcp"
 port = 80
 scheduler = '${extra.scheduler || "rr"}'
-real_server = [ { server = 'rs1 ${XSS[2]}', weight = 1${extra.healthCheck ? `, health_check = '${extra.healthCheck}'` : ""} } ]
+real_server = [ { server = '${rs}', weight = 1${extra.healthCheck ? `, health_check = '${extra.healthCheck}'` : ""} } ]
 [[real_server]]
-name = 'rs1 ${XSS[2]}'
+name = '${rs}'
 address = "192.168.1.213"
 interface = '${XSS[1]}'
 vip_on_lo = 32
 listen = [80]
 sysctl = { "net.ipv4.conf.lo.arp_ignore" = 1, "net.ipv4.conf.lo.arp_announce" = 2, "net.ipv4.conf.all.arp_ignore" = 1, "net.ipv4.conf.all.arp_announce" = 2, '${XSS[2]}' = 1 }
 ${extra.unknownKey ? `'${extra.unknownKey}' = 1\n` : ""}`;
-const hostileJson = JSON.stringify({
-  name: XSS[0],
-  lan: { subnet: "192.168.1.0/24" },
-  client: { name: XSS[1], address: "192.168.1.100" },
-  director: { name: XSS[2], address: "192.168.1.191", interface: XSS[0], vip: "192.168.1.192", sysctl: { [XSS[1]]: 1 } },
-  service: [{ protocol: "tcp", port: 80, scheduler: "rr", real_server: [{ server: XSS[1] + "rs", weight: 1 }] }],
-  real_server: [{ name: XSS[1] + "rs", address: "192.168.1.213", interface: XSS[2], vip_on_lo: 32 }],
-});
+};
+const hostileJson = (hostNames) =>
+  JSON.stringify({
+    name: XSS[0],
+    lan: { subnet: "192.168.1.0/24" },
+    client: { name: hostNames ? XSS[1] : "client", address: "192.168.1.100" },
+    director: { name: hostNames ? XSS[2] : "director", address: "192.168.1.191", interface: XSS[0], vip: "192.168.1.192", sysctl: { [XSS[1]]: 1 } },
+    service: [{ protocol: "tcp", port: 80, scheduler: "rr", real_server: [{ server: hostNames ? XSS[1] + "rs" : "rs1", weight: 1 }] }],
+    real_server: [{ name: hostNames ? XSS[1] + "rs" : "rs1", address: "192.168.1.213", interface: XSS[2], vip_on_lo: 32 }],
+  });
 const hostileScript = `#!/bin/sh
 sysctl -w net.ipv4.ip_forward=1
 sysctl -w ${XSS_WORD[0]}=1
@@ -274,14 +280,17 @@ virtual_server 192.168.1.192 25 {
     }
 }
 `;
+// [what, source, text the diagram must show as text when the core draws it]
 const HOSTILE = [
-  ["a TOML topology with markup in every name, interface, VIP device and sysctl key", hostileToml()],
-  ["a TOML topology whose health_check is markup", hostileToml({ healthCheck: XSS[0] })],
-  ["a TOML topology whose scheduler is markup", hostileToml({ scheduler: XSS[2] })],
-  ["a TOML topology with a markup key", hostileToml({ unknownKey: XSS[1] })],
-  ["a JSON topology with markup in every name and interface", hostileJson],
-  ["an ipvsadm script with markup in devices, sysctls, schedulers and commands", hostileScript],
-  ["a keepalived.conf with markup in names, interfaces, devices and keywords", hostileKeepalived],
+  ["a TOML topology with markup in its name, interfaces, VIP device and sysctl keys", hostileToml(), XSS[0]],
+  ["a TOML topology with markup in its host names", hostileToml({ hostNames: true }), XSS[2]],
+  ["a TOML topology whose health_check is markup", hostileToml({ healthCheck: XSS[0] }), XSS[0]],
+  ["a TOML topology whose scheduler is markup", hostileToml({ scheduler: XSS[2] }), XSS[0]],
+  ["a TOML topology with a markup key", hostileToml({ unknownKey: XSS[1] }), XSS[0]],
+  ["a JSON topology with markup in its name, interfaces and sysctl keys", hostileJson(false), XSS[0]],
+  ["a JSON topology with markup in its host names", hostileJson(true), XSS[2]],
+  ["an ipvsadm script with markup in devices, sysctls, schedulers and commands", hostileScript, XSS_WORD[0]],
+  ["a keepalived.conf with markup in names, interfaces, devices and keywords", hostileKeepalived, XSS_WORD[0]],
 ];
 
 /** Opens `source` as a share link would, with the CSP on or bypassed (to prove the DOM building alone is inert). */
@@ -301,7 +310,7 @@ async function openShared(source, bypassCSP) {
   return { q, errors };
 }
 
-for (const [what, source] of HOSTILE) {
+for (const [what, source, drawn] of HOSTILE) {
   await test(`a share link with ${what} runs none of it and shows it as text`, async () => {
     const payloads = [...XSS, ...XSS_WORD].filter((x) => source.includes(x));
     for (const bypassCSP of [false, true]) {
@@ -319,6 +328,7 @@ for (const [what, source] of HOSTILE) {
             onAttributes: onAttributes.map((e) => e.outerHTML.slice(0, 80)),
             shown,
             nodes: [...document.querySelectorAll('[data-testid="node"]')].map((g) => ({ name: g.dataset.node, title: g.querySelector(".title").textContent })),
+            diagram: document.querySelector("#topology").textContent,
           };
         });
         assert(page.pwned === undefined, `${mode}: window.__pwned = ${page.pwned}`);
@@ -326,6 +336,7 @@ for (const [what, source] of HOSTILE) {
         assert(page.onAttributes.length === 0, `${mode}: event-handler attributes: ${page.onAttributes.join(" | ")}`);
         // Loaded, the diagram names each host verbatim; rejected, the diagnostics quote the text.
         for (const n of page.nodes) assert(n.title.startsWith(`${n.name} (`), `${mode}: node title ${n.title} for ${n.name}`);
+        assert(!page.nodes.length || page.diagram.includes(drawn), `${mode}: the diagram does not show ${drawn}: ${page.diagram}`);
         assert(payloads.some((x) => page.shown.includes(x)), `${mode}: no payload shown as text in: ${page.shown.slice(0, 400)}`);
         assert(errors.length === 0, `${mode}: console errors: ${errors.join(" | ")}`);
       } finally {
