@@ -1,5 +1,8 @@
 // The lvsdr playground. All DR knowledge comes from the Rust core (pkg/,
 // built to WebAssembly); this file only draws what the core returns.
+// A share link can hold any text, and the core echoes that text in names and
+// messages, so nothing here is ever parsed as markup: every node is built with
+// h()/svg() and every value lands in a text node or an attribute value.
 import init, * as core from "./pkg/lvsdr_wasm.js";
 import { EXAMPLES } from "./examples.js";
 
@@ -16,7 +19,25 @@ const COLORS = ["#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490"
 const state = { analysis: null, artifact: "director", walk: [], step: 0, rules: new Map(), selectedNode: null };
 window.__lvsdr = { timings: [] };
 
-const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// Attributes: null/false leave one out, true sets it empty, `style` takes an
+// object (CSSOM, which the page's CSP allows where a style attribute is not).
+// Children: nodes, or anything else as text; arrays are flattened.
+function fill(el, attrs, children) {
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "style") Object.assign(el.style, value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+const h = (tag, attrs, ...children) => fill(document.createElement(tag), attrs, children);
+const svg = (tag, attrs, ...children) => fill(document.createElementNS(SVG_NS, tag), attrs, children);
 
 function lineOffsets(text, line) {
   const lines = text.split("\n");
@@ -28,9 +49,18 @@ function lineOffsets(text, line) {
 function renderGutter(diags) {
   const bad = new Set(diags.filter((d) => d.severity !== "info").map((d) => d.line));
   const n = editor.value.split("\n").length;
-  let html = "";
-  for (let i = 1; i <= n; i++) html += bad.has(i) ? `<span class="bad">${i}</span>\n` : `${i}\n`;
-  $("gutter").innerHTML = html;
+  const lines = [];
+  let plain = "";
+  for (let i = 1; i <= n; i++) {
+    if (!bad.has(i)) {
+      plain += `${i}\n`;
+      continue;
+    }
+    lines.push(plain, h("span", { class: "bad" }, i), "\n");
+    plain = "";
+  }
+  lines.push(plain);
+  $("gutter").replaceChildren(...lines.filter((x) => x !== ""));
   $("gutter").scrollTop = editor.scrollTop;
 }
 
@@ -39,19 +69,24 @@ function renderDiagnostics(diags) {
   const count = (s) => diags.filter((d) => d.severity === s).length;
   $("diag-summary").textContent = `${count("error")} error(s), ${count("warning")} warning(s), ${count("info")} note(s)`;
   if (!diags.length) {
-    list.innerHTML = `<li class="ok-msg" data-testid="no-diagnostics">No problems found. This setup follows every rule.</li>`;
+    list.replaceChildren(h("li", { class: "ok-msg", "data-testid": "no-diagnostics" }, "No problems found. This setup follows every rule."));
     return;
   }
-  list.innerHTML = diags
-    .map(
-      (d, i) => `<li data-testid="diagnostic" class="${d.severity}" data-index="${i}" data-line="${d.line}" tabindex="0">
-        <a href="#rule-${d.code}" class="code" data-code="${d.code}">${d.code}</a><span class="sev">${d.severity}</span>:
-        ${escape(d.message)}<span class="where">line ${d.line}:${d.column}</span>
-        ${d.fix && d.fix.applicability === "safe" ? `<button type="button" class="fix" data-fix="${i}">apply fix: ${escape(d.fix.description)}</button>` : ""}
-        ${d.help ? `<div class="help">help: ${escape(d.help)}</div>` : ""}
-      </li>`,
-    )
-    .join("");
+  list.replaceChildren(
+    ...diags.map((d, i) =>
+      h(
+        "li",
+        { "data-testid": "diagnostic", class: d.severity, "data-index": i, "data-line": d.line, tabindex: 0 },
+        h("a", { href: `#rule-${d.code}`, class: "code", "data-code": d.code }, d.code),
+        h("span", { class: "sev" }, d.severity),
+        ": ",
+        d.message,
+        h("span", { class: "where" }, `line ${d.line}:${d.column}`),
+        d.fix && d.fix.applicability === "safe" && [" ", h("button", { type: "button", class: "fix", "data-fix": i }, `apply fix: ${d.fix.description}`)],
+        d.help && h("div", { class: "help" }, `help: ${d.help}`),
+      ),
+    ),
+  );
 }
 
 function selectDiagnostic(li) {
@@ -71,51 +106,65 @@ function renderDiagram() {
   const plan = state.analysis && state.analysis.plan;
   const box = $("topology");
   if (!plan) {
-    box.innerHTML = `<p class="muted">Fix the errors above to see the topology.</p>`;
+    box.replaceChildren(h("p", { class: "muted" }, "Fix the errors above to see the topology."));
     return;
   }
   const problems = new Set(state.analysis.diagnostics.filter((d) => d.node && d.severity !== "info").map((d) => d.node));
-  const top = plan.hosts.filter((h) => h.role !== "real_server");
-  const bottom = plan.hosts.filter((h) => h.role === "real_server");
-  const w = 236, h = 92, gap = 22;
-  const width = Math.max(top.length, bottom.length, 2) * (w + gap) + gap;
+  const top = plan.hosts.filter((host) => host.role !== "real_server");
+  const bottom = plan.hosts.filter((host) => host.role === "real_server");
+  const nodeWidth = 236, nodeHeight = 92, gap = 22;
+  const width = Math.max(top.length, bottom.length, 2) * (nodeWidth + gap) + gap;
   const busY = 150;
   const ports = (host) => host.listeners.map((l) => `${l.port}/${l.kind}`).join(" ") || "no listener";
   const node = (host, x, y) => {
     const own = host.addresses.filter((a) => !a.vip).map((a) => `${a.address}/${a.prefix}`)[0] || "";
     const vip = host.addresses.find((a) => a.vip);
     const cls = ["node", problems.has(host.name) ? "problem" : "", state.selectedNode === host.name ? "highlight" : ""].join(" ");
-    const vipLine = vip ? `<text x="${x + 10}" y="${y + 56}" class="vip">VIP ${vip.address}/${vip.prefix} ${vip.device}</text>` : host.role === "real_server" ? `<text x="${x + 10}" y="${y + 56}">no VIP on lo</text>` : "";
-    const extra = host.role === "real_server" ? `<text x="${x + 10}" y="${y + 74}">listens ${escape(ports(host))}</text>` : host.role === "director" ? `<text x="${x + 10}" y="${y + 74}">IPVS: ${plan.services.map((s) => s.name).join(", ")}</text>` : "";
-    const linkY = y < busY ? y + h : y;
-    return `<g class="${cls}" data-testid="node" data-node="${escape(host.name)}">
-      <line class="link" x1="${x + w / 2}" y1="${linkY}" x2="${x + w / 2}" y2="${busY}"/>
-      <rect x="${x}" y="${y}" width="${w}" height="${h}"/>
-      <text x="${x + 10}" y="${y + 20}" class="title">${escape(host.name)} (${host.role.replace("_", " ")})</text>
-      <text x="${x + 10}" y="${y + 38}">${host.interface} ${own}</text>${vipLine}${extra}</g>`;
+    const line = (dy, text, cls) => svg("text", { x: x + 10, y: y + dy, class: cls }, text);
+    const vipLine = vip ? line(56, `VIP ${vip.address}/${vip.prefix} ${vip.device}`, "vip") : host.role === "real_server" && line(56, "no VIP on lo");
+    const extra = host.role === "real_server" ? line(74, `listens ${ports(host)}`) : host.role === "director" && line(74, `IPVS: ${plan.services.map((s) => s.name).join(", ")}`);
+    const linkY = y < busY ? y + nodeHeight : y;
+    return svg(
+      "g",
+      { class: cls, "data-testid": "node", "data-node": host.name },
+      svg("line", { class: "link", x1: x + nodeWidth / 2, y1: linkY, x2: x + nodeWidth / 2, y2: busY }),
+      svg("rect", { x, y, width: nodeWidth, height: nodeHeight }),
+      line(20, `${host.name} (${host.role.replace("_", " ")})`, "title"),
+      line(38, `${host.interface} ${own}`),
+      vipLine,
+      extra,
+    );
   };
-  let svg = `<svg viewBox="0 0 ${width} 300" role="img" aria-label="Topology diagram"><title>client, director and real servers on one LAN</title>`;
-  svg += `<line class="bus" x1="${gap / 2}" y1="${busY}" x2="${width - gap / 2}" y2="${busY}"/><text x="${gap}" y="${busY - 6}">LAN ${escape(state.analysis.topology.lan.subnet)}</text>`;
-  top.forEach((host, i) => (svg += node(host, gap + i * (w + gap), 20)));
-  bottom.forEach((host, i) => (svg += node(host, gap + i * (w + gap), 190)));
-  box.innerHTML = svg + "</svg>";
+  box.replaceChildren(
+    svg(
+      "svg",
+      { viewBox: `0 0 ${width} 300`, role: "img", "aria-label": "Topology diagram" },
+      svg("title", {}, "client, director and real servers on one LAN"),
+      svg("line", { class: "bus", x1: gap / 2, y1: busY, x2: width - gap / 2, y2: busY }),
+      svg("text", { x: gap, y: busY - 6 }, `LAN ${state.analysis.topology.lan.subnet}`),
+      top.map((host, i) => node(host, gap + i * (nodeWidth + gap), 20)),
+      bottom.map((host, i) => node(host, gap + i * (nodeWidth + gap), 190)),
+    ),
+  );
 }
 
 function renderArtifacts() {
   const tabs = $("artifact-tabs");
-  tabs.innerHTML = ARTIFACTS.map(([id, label]) => `<button type="button" role="tab" data-artifact="${id}" aria-selected="${id === state.artifact}">${label}</button>`).join("");
-  $("artifacts").innerHTML = ARTIFACTS.map(([id]) => {
-    const r = JSON.parse(core.render(editor.value, id));
-    const text = r.ok ? r.text : `# cannot generate: ${r.error}`;
-    return `<pre class="artifact" data-testid="artifact-${id}" ${id === state.artifact ? "" : "hidden"}>${escape(text)}</pre>`;
-  }).join("");
+  tabs.replaceChildren(...ARTIFACTS.map(([id, label]) => h("button", { type: "button", role: "tab", "data-artifact": id, "aria-selected": String(id === state.artifact) }, label)));
+  $("artifacts").replaceChildren(
+    ...ARTIFACTS.map(([id]) => {
+      const r = JSON.parse(core.render(editor.value, id));
+      const text = r.ok ? r.text : `# cannot generate: ${r.error}`;
+      return h("pre", { class: "artifact", "data-testid": `artifact-${id}`, hidden: id !== state.artifact }, text);
+    }),
+  );
 }
 
 function renderSimulator() {
   const services = state.analysis.topology ? state.analysis.topology.service.map((s) => (s.fwmark !== undefined ? `fwmark/${s.fwmark}` : `${s.protocol}/${s.port}`)) : [];
   const select = $("sim-service");
   const previous = select.value;
-  select.innerHTML = services.map((s) => `<option>${s}</option>`).join("");
+  select.replaceChildren(...services.map((s) => h("option", {}, s)));
   if (services.includes(previous)) select.value = previous;
   simulate();
 }
@@ -126,7 +175,7 @@ function simulate() {
   const r = JSON.parse(core.predict(editor.value, n, clients));
   const p = r.ok && r.predictions.find((x) => x.service === $("sim-service").value);
   if (!p) {
-    $("sim-picks").innerHTML = "";
+    $("sim-picks").replaceChildren();
     $("sim-counts").textContent = r.ok ? "no service" : r.error;
     $("sim-scheduler").textContent = "";
     return;
@@ -134,9 +183,12 @@ function simulate() {
   const names = Object.keys(p.counts);
   const color = (name) => COLORS[names.indexOf(name) % COLORS.length];
   $("sim-scheduler").textContent = `${p.scheduler}: which real server the kernel picks for each new connection, in order.`;
-  $("sim-picks").innerHTML = p.picks.slice(0, 200).map((x, i) => `<span title="connection ${i + 1}" style="background:${x ? color(x) : "#777"}">${x || "none"}</span>`).join("");
+  $("sim-picks").replaceChildren(...p.picks.slice(0, 200).map((x, i) => h("span", { title: `connection ${i + 1}`, style: { background: x ? color(x) : "#777" } }, x || "none")));
   const max = Math.max(1, ...Object.values(p.counts));
-  $("sim-counts").innerHTML = names.map((k) => `<div class="bar"><span>${k}: ${p.counts[k]}</span><i style="width:${(160 * p.counts[k]) / max}px;background:${color(k)}"></i></div>`).join("") + (p.unscheduled ? `<div>unscheduled: ${p.unscheduled}</div>` : "");
+  $("sim-counts").replaceChildren(
+    ...names.map((k) => h("div", { class: "bar" }, h("span", {}, `${k}: ${p.counts[k]}`), h("i", { style: { width: `${(160 * p.counts[k]) / max}px`, background: color(k) } }))),
+    p.unscheduled ? h("div", {}, `unscheduled: ${p.unscheduled}`) : "",
+  );
 }
 
 function renderWalk() {
@@ -164,14 +216,17 @@ function showStep() {
   state.selectedNode = s ? s.to : state.selectedNode;
 }
 
+// The little markdown the rule docs use: `## ` headings, fenced blocks,
+// `code` spans and blank-line breaks, built as nodes.
 function markdown(md) {
+  const breaks = (text) => text.split("\n\n").flatMap((t, i) => (i ? [h("br"), t] : [t]));
+  const inline = (text) => text.split(/`([^`]+)`/).map((t, i) => (i % 2 ? h("code", {}, breaks(t)) : breaks(t)));
+  const prose = (text) => text.split(/^## (.*)$/m).map((t, i) => (i % 2 ? h("h3", {}, inline(t)) : inline(t)));
   return md
     .split(/\n(?=## )/)
-    .map((section) => {
-      const parts = section.split("```");
-      return parts.map((p, i) => (i % 2 ? `<pre>${escape(p.replace(/^\w*\n/, ""))}</pre>` : escape(p).replace(/^## (.*)$/gm, "<h3>$1</h3>").replace(/`([^`]+)`/g, "<code>$1</code>").replace(/\n\n/g, "<br>"))).join("");
-    })
-    .join("");
+    .flatMap((section) => section.split("```").map((p, i) => (i % 2 ? h("pre", {}, p.replace(/^\w*\n/, "")) : prose(p))))
+    .flat(Infinity)
+    .filter((x) => x !== "");
 }
 
 function showRule(code) {
@@ -179,7 +234,7 @@ function showRule(code) {
   if (!r) return;
   $("rule-panel").hidden = false;
   $("rule-title").textContent = `${r.code} ${r.name} (${r.severity}): ${r.summary}`;
-  $("rule-doc").innerHTML = markdown(r.doc);
+  $("rule-doc").replaceChildren(...markdown(r.doc));
 }
 
 function update() {
@@ -215,7 +270,7 @@ async function main() {
   await init();
   // The rule docs come from `lvsdr rules --format json`, the same text as `lvsdr explain`.
   for (const r of await (await fetch("rules.json")).json()) state.rules.set(r.code, r);
-  $("examples").innerHTML = EXAMPLES.map((e, i) => `<option value="${i}">${escape(e.name)}</option>`).join("");
+  $("examples").replaceChildren(...EXAMPLES.map((e, i) => h("option", { value: i }, e.name)));
   const hash = new URLSearchParams(location.hash.slice(1));
   if (hash.get("s")) {
     try {

@@ -3,7 +3,7 @@
 // Prints one line per test and a closing "N passed, M failed" line.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import { gzipSync } from "node:zlib";
+import { deflateRawSync, gzipSync } from "node:zlib";
 import path from "node:path";
 
 const require = createRequire(path.join(process.env.LVSDR_NODE_MODULES || "node_modules", "noop.js"));
@@ -166,6 +166,185 @@ await test("a diagnostic's code opens its rule text", async (p) => {
   const doc = await p.textContent("#rule-doc");
   assert(doc.includes("What it does") && doc.includes("wrr"), doc.slice(0, 200));
 });
+
+await test("the page and the server carry one CSP, and it refuses inline script", async (p) => {
+  const response = await p.goto(url);
+  await p.waitForSelector('[data-testid="diagnostics"] li');
+  const header = response.headers()["content-security-policy"];
+  const meta = await p.$eval('meta[http-equiv="Content-Security-Policy"]', (e) => e.content);
+  assert(header && header === meta, `header: ${header}\nmeta:   ${meta}`);
+  const refused = await p.evaluate(
+    () =>
+      new Promise((resolve) => {
+        document.addEventListener("securitypolicyviolation", (e) => resolve(e.effectiveDirective), { once: true });
+        document.head.append(Object.assign(document.createElement("script"), { textContent: "window.__inline = 1" }));
+      }),
+  );
+  assert(refused === "script-src-elem" && (await p.evaluate(() => window.__inline)) === undefined, `refused by ${refused}`);
+  // Chromium logs the refusal this test provoked; any other error still fails it.
+  await p.waitForTimeout(100);
+  p.consoleErrors = p.consoleErrors.filter((e) => !e.includes("Content Security Policy"));
+});
+
+// Share links carry any text. These put markup and script in every free-text
+// field a topology has; the page must show it as text and run none of it,
+// whether the core loads the topology or rejects the names with a diagnostic.
+// Shell and keepalived split words on spaces, so their payloads have none.
+const XSS = [`eth0<img src=x onerror="window.__pwned=1">`, `</text><script>window.__pwned=2</script>`, `"><svg onload=window.__pwned=3>`];
+const XSS_WORD = [`eth0<svg/onload=window.__pwned=4>`, `</text><script>window.__pwned=5</script>`, `<details/open/ontoggle=window.__pwned=6>`];
+// Host names are checked by the core today (DR000, which quotes them), so
+// markup in them gets its own link; the first link loads and draws.
+const hostileToml = (extra = {}) => {
+  const [client, director, rs] = extra.hostNames ? [`client${XSS[2]}`, `director${XSS[1]}`, `rs1${XSS[2]}`] : ["client", "director", "rs1"];
+  return `name = '${XSS[1]}'
+[lan]
+subnet = "192.168.1.0/24"
+[client]
+name = '${client}'
+address = "192.168.1.100"
+[director]
+name = '${director}'
+address = "192.168.1.191"
+interface = '${XSS[0]}'
+vip = "192.168.1.192"
+sysctl = { "net.ipv4.ip_forward" = 1, '${XSS[0]}' = 1 }
+[[service]]
+protocol = "tcp"
+port = 80
+scheduler = '${extra.scheduler || "rr"}'
+real_server = [ { server = '${rs}', weight = 1${extra.healthCheck ? `, health_check = '${extra.healthCheck}'` : ""} } ]
+[[real_server]]
+name = '${rs}'
+address = "192.168.1.213"
+interface = '${XSS[1]}'
+vip_on_lo = 32
+listen = [80]
+sysctl = { "net.ipv4.conf.lo.arp_ignore" = 1, "net.ipv4.conf.lo.arp_announce" = 2, "net.ipv4.conf.all.arp_ignore" = 1, "net.ipv4.conf.all.arp_announce" = 2, '${XSS[2]}' = 1 }
+${extra.unknownKey ? `'${extra.unknownKey}' = 1\n` : ""}`;
+};
+const hostileJson = (hostNames) =>
+  JSON.stringify({
+    name: XSS[0],
+    lan: { subnet: "192.168.1.0/24" },
+    client: { name: hostNames ? XSS[1] : "client", address: "192.168.1.100" },
+    director: { name: hostNames ? XSS[2] : "director", address: "192.168.1.191", interface: XSS[0], vip: "192.168.1.192", sysctl: { [XSS[1]]: 1 } },
+    service: [{ protocol: "tcp", port: 80, scheduler: "rr", real_server: [{ server: hostNames ? XSS[1] + "rs" : "rs1", weight: 1 }] }],
+    real_server: [{ name: hostNames ? XSS[1] + "rs" : "rs1", address: "192.168.1.213", interface: XSS[2], vip_on_lo: 32 }],
+  });
+const hostileScript = `#!/bin/sh
+sysctl -w net.ipv4.ip_forward=1
+sysctl -w ${XSS_WORD[0]}=1
+vip=192.168.1.192
+ifconfig ${XSS_WORD[0]} 192.168.1.191 netmask 255.255.255.0 up
+ifconfig ${XSS_WORD[0]}:1 $vip broadcast $vip netmask 255.255.255.255 up
+route add -host $vip dev ${XSS_WORD[2]}
+ipvsadm -A -t $vip:80 -s ${XSS_WORD[1]}
+ipvsadm -A -t $vip:25 -s rr
+ipvsadm -a -t $vip:25 -r 192.168.1.213:25 -g -w 1 ${XSS_WORD[2]}
+${XSS_WORD[1]}
+${XSS[0]}
+`;
+const hostileKeepalived = `global_defs {
+    router_id ${XSS_WORD[1]}
+}
+vrrp_instance ${XSS_WORD[2]} {
+    state MASTER
+    interface ${XSS_WORD[0]}
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.168.1.192/32 dev ${XSS_WORD[0]}
+    }
+}
+virtual_server 192.168.1.192 80 {
+    lb_algo ${XSS_WORD[1]}
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.1.213 80 {
+        weight 1
+        ${XSS_WORD[2]} {
+            connect_timeout 3
+        }
+    }
+}
+virtual_server 192.168.1.192 25 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    ${XSS_WORD[0]} 1
+    real_server 192.168.1.213 25 {
+        weight 1
+        TCP_CHECK {
+            ${XSS_WORD[1]} 3
+        }
+    }
+}
+`;
+// [what, source, text the diagram must show as text when the core draws it]
+const HOSTILE = [
+  ["a TOML topology with markup in its name, interfaces, VIP device and sysctl keys", hostileToml(), XSS[0]],
+  ["a TOML topology with markup in its host names", hostileToml({ hostNames: true }), XSS[2]],
+  ["a TOML topology whose health_check is markup", hostileToml({ healthCheck: XSS[0] }), XSS[0]],
+  ["a TOML topology whose scheduler is markup", hostileToml({ scheduler: XSS[2] }), XSS[0]],
+  ["a TOML topology with a markup key", hostileToml({ unknownKey: XSS[1] }), XSS[0]],
+  ["a JSON topology with markup in its name, interfaces and sysctl keys", hostileJson(false), XSS[0]],
+  ["a JSON topology with markup in its host names", hostileJson(true), XSS[2]],
+  ["an ipvsadm script with markup in devices, sysctls, schedulers and commands", hostileScript, XSS_WORD[0]],
+  ["a keepalived.conf with markup in names, interfaces, devices and keywords", hostileKeepalived, XSS_WORD[0]],
+];
+
+/** Opens `source` as a share link would, with the CSP on or bypassed (to prove the DOM building alone is inert). */
+async function openShared(source, bypassCSP) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, bypassCSP });
+  const q = await context.newPage();
+  const errors = [];
+  q.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  q.on("pageerror", (e) => errors.push(String(e)));
+  await q.goto(`${url}#s=${deflateRawSync(source).toString("base64url")}`);
+  await q.waitForSelector('[data-testid="diagnostics"] li');
+  assert((await q.$eval('[data-testid="editor"]', (e) => e.value)) === source, "the share link holds the hostile source");
+  // Walk every view a visitor can open: each diagnostic's rule, each artifact tab, each packet-walk step.
+  for (const code of await q.$$eval("#diagnostics a.code", (els) => [...new Set(els.map((e) => e.dataset.code))])) await q.click(`#diagnostics a.code[data-code="${code}"]`);
+  for (const id of await q.$$eval("[data-artifact]", (els) => els.map((e) => e.dataset.artifact))) await q.click(`button[data-artifact="${id}"]`);
+  for (let i = 0; i < 10 && !(await q.isDisabled('[data-testid="walk-next"]')); i++) await q.click('[data-testid="walk-next"]');
+  return { q, errors };
+}
+
+for (const [what, source, drawn] of HOSTILE) {
+  await test(`a share link with ${what} runs none of it and shows it as text`, async () => {
+    const payloads = [...XSS, ...XSS_WORD].filter((x) => source.includes(x));
+    for (const bypassCSP of [false, true]) {
+      const { q, errors } = await openShared(source, bypassCSP);
+      const mode = bypassCSP ? "CSP bypassed" : "CSP on";
+      try {
+        const page = await q.evaluate(() => {
+          const onAttributes = [...document.querySelectorAll("*")].filter((e) => [...e.attributes].some((a) => a.name.startsWith("on")));
+          const shown = ["#diagnostics", "#topology", "#artifacts", "#sim-counts", "#packet-walk", "#rule-panel"].map((s) => document.querySelector(s).textContent).join("\n");
+          return {
+            pwned: window.__pwned,
+            injected: document.querySelectorAll("img, iframe, object, embed, details, script:not([src='app.js'])").length,
+            scripts: document.querySelectorAll("script").length,
+            svgs: [...document.querySelectorAll("svg")].filter((s) => s.parentElement.id !== "topology").length,
+            onAttributes: onAttributes.map((e) => e.outerHTML.slice(0, 80)),
+            shown,
+            nodes: [...document.querySelectorAll('[data-testid="node"]')].map((g) => ({ name: g.dataset.node, title: g.querySelector(".title").textContent })),
+            diagram: document.querySelector("#topology").textContent,
+          };
+        });
+        assert(page.pwned === undefined, `${mode}: window.__pwned = ${page.pwned}`);
+        assert(page.injected === 0 && page.scripts === 1 && page.svgs === 0, `${mode}: injected elements: ${JSON.stringify(page)}`);
+        assert(page.onAttributes.length === 0, `${mode}: event-handler attributes: ${page.onAttributes.join(" | ")}`);
+        // Loaded, the diagram names each host verbatim; rejected, the diagnostics quote the text.
+        for (const n of page.nodes) assert(n.title.startsWith(`${n.name} (`), `${mode}: node title ${n.title} for ${n.name}`);
+        assert(!page.nodes.length || page.diagram.includes(drawn), `${mode}: the diagram does not show ${drawn}: ${page.diagram}`);
+        assert(payloads.some((x) => page.shown.includes(x)), `${mode}: no payload shown as text in: ${page.shown.slice(0, 400)}`);
+        assert(errors.length === 0, `${mode}: console errors: ${errors.join(" | ")}`);
+      } finally {
+        await q.context().close();
+      }
+    }
+  });
+}
 
 // Screenshots: light and dark, desktop and phone.
 for (const [name, options] of [

@@ -613,6 +613,13 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// The playground's Content-Security-Policy, also in the `<meta>` of
+/// playground-web/site/index.html (the browser tests check they match): a
+/// share link's text must never run, so no inline script or style at all.
+/// `wasm-unsafe-eval` is what `WebAssembly.instantiate` needs.
+const PLAYGROUND_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+                              img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'";
+
 /// A static file server for the playground, on 127.0.0.1 only.
 fn serve(dir: PathBuf, listener: std::net::TcpListener) {
     use std::io::{BufRead, BufReader, Write};
@@ -659,7 +666,7 @@ fn serve(dir: PathBuf, listener: std::net::TcpListener) {
                         Some("wasm") => "application/wasm",
                         _ => "application/octet-stream",
                     };
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nContent-Security-Policy: {PLAYGROUND_CSP}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", body.len());
                     let _ = stream.write_all(&body);
                 }
                 Err(_) => {
