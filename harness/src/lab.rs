@@ -58,6 +58,8 @@ pub struct Lab {
     pub prefix: String,
     pub build_ms: u64,
     workdir: Option<WorkDir>,
+    /// The plan's services as the IPVS client writes them, in plan order.
+    specs: Vec<(ipvs::Service, Vec<ipvs::Dest>)>,
 }
 
 /// A folder of the lab's (keepalived's configuration and pid files), removed on drop.
@@ -110,6 +112,12 @@ impl Lab {
     /// Builds the lab for a plan. `progress` hears about each step.
     pub fn build(topology: &Topology, plan: LabPlan, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
         let started = Instant::now();
+        // Typed before anything exists, so a bad plan touches nothing.
+        let specs = plan
+            .services
+            .iter()
+            .map(|s| Ok((service_spec(s)?, s.destinations.iter().map(dest_spec).collect::<Result<_, _>>()?)))
+            .collect::<Result<Vec<_>, LabError>>()?;
         let prefix = netns::unique_prefix();
         progress(&format!("creating namespaces {prefix}*"));
         let lan = Arc::new(NetNs::create(&format!("{prefix}lan"))?);
@@ -124,6 +132,7 @@ impl Lab {
             prefix: prefix.clone(),
             build_ms: 0,
             workdir: None,
+            specs,
         };
         for h in &lab.plan.hosts {
             let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
@@ -181,15 +190,14 @@ impl Lab {
             match apply {
                 ApplyWith::Netlink => {
                     progress(&format!("{}: IPVS services over generic netlink", director.name));
-                    let services = lab.plan.services.clone();
+                    let specs = &lab.specs;
                     ns.run(|| -> Result<(), LabError> {
                         let ipvs = Ipvs::connect()?;
                         ipvs.flush()?;
-                        for s in &services {
-                            let spec = service_spec(s);
-                            ipvs.add_service(&spec)?;
-                            for d in &s.destinations {
-                                ipvs.add_dest(&spec.id, &dest_spec(d))?;
+                        for (spec, dests) in specs {
+                            ipvs.add_service(spec)?;
+                            for d in dests {
+                                ipvs.add_dest(&spec.id, d)?;
                             }
                         }
                         Ok(())
@@ -456,9 +464,17 @@ impl Lab {
                 .filter(|c| c.service == p.service)
                 .map(|c| c.real_server.clone())
                 .collect();
+            // The kernel's service with the probe's full identity (protocol, address, port or fwmark).
+            let id = self
+                .plan
+                .services
+                .iter()
+                .zip(&self.specs)
+                .find(|(sp, _)| sp.name == p.service)
+                .map(|(_, (spec, _))| spec.id);
             let kernel_counts: BTreeMap<String, usize> = table
                 .iter()
-                .find(|(s, _)| s.service.id.port == p.port && s.service.id.address == p.address)
+                .find(|(s, _)| Some(s.service.id) == id)
                 .map(|(_, ds)| {
                     let mut m: BTreeMap<String, usize> = p.expected.counts.keys().map(|k| (k.clone(), 0)).collect();
                     for d in ds {
@@ -576,11 +592,7 @@ impl Lab {
                 .into_iter()
                 .map(|(s, ds)| (s.service, ds.into_iter().map(|d| d.dest).collect()))
                 .collect();
-            let complete = self
-                .plan
-                .services
-                .iter()
-                .all(|sp| table.iter().any(|(s, _)| s.id == service_spec(sp).id));
+            let complete = self.specs.iter().all(|(sp, _)| table.iter().any(|(s, _)| s.id == sp.id));
             match &last {
                 Some((since, t)) if *t == table && complete && since.elapsed() > Duration::from_millis(2500) => return Ok(()),
                 Some((_, t)) if *t == table => {}
@@ -658,23 +670,21 @@ impl Lab {
         if self.plan.director().is_some() {
             let table = self.ipvs_table()?;
             let mut diffs = Vec::new();
-            for sp in &self.plan.services {
-                let want = service_spec(sp);
+            for (sp, (want, want_dests)) in self.plan.services.iter().zip(&self.specs) {
                 let Some((got, dests)) = table.iter().find(|(s, _)| s.service.id == want.id) else {
                     diffs.push(format!("service {}: missing", sp.name));
                     continue;
                 };
                 let g = &got.service;
-                const HASHED: u32 = 0x2;
                 if g.scheduler != want.scheduler {
                     diffs.push(format!("{} scheduler: expected {}, found {}", sp.name, want.scheduler, g.scheduler));
                 }
-                if g.flags & !HASHED != want.flags {
+                if g.flags.settings() != want.flags {
                     diffs.push(format!(
                         "{} flags: expected {:#x}, found {:#x}",
                         sp.name,
-                        want.flags,
-                        g.flags & !HASHED
+                        want.flags.0,
+                        g.flags.settings().0
                     ));
                 }
                 if g.timeout != want.timeout {
@@ -683,21 +693,25 @@ impl Lab {
                         sp.name, want.timeout, g.timeout
                     ));
                 }
-                if want.flags & 0x1 != 0 && g.netmask != want.netmask {
+                if want.flags.contains(ipvs::ServiceFlags::PERSISTENT) && g.netmask != want.netmask {
                     diffs.push(format!(
                         "{} persistence netmask: expected {}, found {}",
                         sp.name, want.netmask, g.netmask
                     ));
                 }
-                for dp in &sp.destinations {
-                    let w = dest_spec(dp);
+                for (dp, w) in sp.destinations.iter().zip(want_dests) {
                     match dests.iter().find(|d| d.dest.address == w.address) {
                         None => diffs.push(format!("{} real server {} ({}): missing", sp.name, dp.server, w.address)),
                         Some(d) => {
                             let d = &d.dest;
+                            if w.forward != d.forward {
+                                diffs.push(format!(
+                                    "{} {} forwarding: expected {:?}, found {:?}",
+                                    sp.name, dp.server, w.forward, d.forward
+                                ));
+                            }
                             for (field, a, b) in [
                                 ("port", u32::from(w.port), u32::from(d.port)),
-                                ("forwarding", w.forward, d.forward),
                                 ("weight", w.weight, d.weight),
                                 ("upper threshold", w.upper_threshold, d.upper_threshold),
                                 ("lower threshold", w.lower_threshold, d.lower_threshold),
@@ -716,8 +730,8 @@ impl Lab {
                 }
             }
             for (s, _) in &table {
-                if !self.plan.services.iter().any(|sp| service_spec(sp).id == s.service.id) {
-                    diffs.push(format!("unexpected service {}:{}", s.service.id.address, s.service.id.port));
+                if !self.specs.iter().any(|(sp, _)| sp.id == s.service.id) {
+                    diffs.push(format!("unexpected service {}", s.service.id));
                 }
             }
             checks.push(Check::new(
@@ -745,28 +759,41 @@ impl Lab {
     }
 }
 
-pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> ipvs::Service {
-    ipvs::Service {
-        id: ipvs::ServiceId {
-            protocol: s.protocol,
+/// A planned service as the IPVS client writes it; the plan's numbers become typed values here.
+pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> Result<ipvs::Service, LabError> {
+    let invalid = |what: String| LabError::Io {
+        step: format!("service {}", s.name),
+        source: std::io::Error::other(what),
+    };
+    let id = if s.fwmark != 0 {
+        ipvs::ServiceId::Fwmark(s.fwmark)
+    } else {
+        ipvs::ServiceId::Port {
+            protocol: ipvs::Protocol::from_number(s.protocol)
+                .ok_or_else(|| invalid(format!("protocol {} is not tcp, udp or sctp", s.protocol)))?,
             address: s.address,
             port: s.port,
-            fwmark: s.fwmark,
-        },
+        }
+    };
+    Ok(ipvs::Service {
+        id,
         scheduler: s.scheduler.clone(),
-        flags: s.flags,
+        flags: ipvs::ServiceFlags(s.flags),
         timeout: s.timeout,
         netmask: s.netmask,
-    }
+    })
 }
 
-pub fn dest_spec(d: &lvsdr_core::plan::DestPlan) -> ipvs::Dest {
-    ipvs::Dest {
+pub fn dest_spec(d: &lvsdr_core::plan::DestPlan) -> Result<ipvs::Dest, LabError> {
+    Ok(ipvs::Dest {
         address: d.address,
         port: d.port,
-        forward: d.forward,
+        forward: ipvs::ForwardMethod::from_value(d.forward).ok_or_else(|| LabError::Io {
+            step: format!("real server {}", d.server),
+            source: std::io::Error::other(format!("forwarding method {} is not masq, local, tunnel or route", d.forward)),
+        })?,
         weight: d.weight,
         upper_threshold: d.upper_threshold,
         lower_threshold: d.lower_threshold,
-    }
+    })
 }

@@ -66,14 +66,8 @@ pub struct ServiceCounters {
 
 impl ServiceCounters {
     pub fn from_entry(s: &ServiceEntry, dests: Vec<DestEntry>) -> ServiceCounters {
-        let proto = match s.service.id.protocol {
-            6 => "tcp",
-            17 => "udp",
-            132 => "sctp",
-            _ => "fwmark",
-        };
         ServiceCounters {
-            service: format!("{proto} {}:{}", s.service.id.address, s.service.id.port),
+            service: s.service.id.to_string(),
             scheduler: s.service.scheduler.clone(),
             conns: s.stats.conns,
             inpkts: s.stats.inpkts,

@@ -381,7 +381,7 @@ fn ipvs_client_agrees_with_the_kernel() {
     let out = lvsdr(&["kernel-exec", "--kernel", &k, "--", env!("CARGO_BIN_EXE_lvsdr"), "ipvs-check"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("13 passed, 0 failed"), "{text}");
+    assert!(text.contains("15 passed, 0 failed"), "{text}");
 }
 
 /// Hostile topologies are refused before the lab touches the kernel: run as

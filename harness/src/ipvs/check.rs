@@ -3,7 +3,7 @@
 //! wrote: add, edit and delete services and destinations, list, flush and
 //! version. `lvsdr ipvs-check` runs it; the lab tests run it on the lab's kernel.
 
-use super::{Dest, Ipvs, Service, ServiceId};
+use super::{Dest, ForwardMethod, Ipvs, Protocol, Service, ServiceFlags, ServiceId};
 use crate::netns::NetNs;
 use std::net::Ipv4Addr;
 
@@ -30,42 +30,44 @@ pub fn run() -> Result<Vec<String>, String> {
         ensure(version.starts_with('1'), &format!("version {version}"), &mut log)?;
         ipvs.flush().map_err(e)?;
         ensure(ipvs.services().map_err(e)?.is_empty(), "flush leaves no service", &mut log)?;
-        let id = ServiceId {
-            protocol: 6,
+        let id = ServiceId::Port {
+            protocol: Protocol::Tcp,
             address: Ipv4Addr::new(10, 9, 0, 1),
             port: 80,
-            fwmark: 0,
         };
         let mut svc = Service {
             id,
             scheduler: "wrr".into(),
-            flags: 0,
+            flags: ServiceFlags::default(),
             timeout: 0,
             netmask: Ipv4Addr::BROADCAST,
         };
         ipvs.add_service(&svc).map_err(e)?;
         let got = ipvs.services().map_err(e)?;
         ensure(
-            got.len() == 1 && got[0].service.scheduler == "wrr" && got[0].service.id == id,
+            got.len() == 1 && got.first().is_some_and(|g| g.service.scheduler == "wrr" && g.service.id == id),
             "add service (ipvsadm -A), read back",
             &mut log,
         )?;
         ensure(ipvs.add_service(&svc).is_err(), "adding it twice is refused", &mut log)?;
         svc.scheduler = "sh".into();
-        svc.flags = 0x1 | 0x10;
+        svc.flags = ServiceFlags::PERSISTENT | ServiceFlags::SCHED2;
         svc.timeout = 300;
         svc.netmask = Ipv4Addr::new(255, 255, 255, 0);
         ipvs.edit_service(&svc).map_err(e)?;
-        let g = &ipvs.services().map_err(e)?[0].service;
+        let edited = ipvs.services().map_err(e)?;
         ensure(
-            g.scheduler == "sh" && g.flags & !0x2 == 0x11 && g.timeout == 300 && g.netmask == svc.netmask,
+            edited.first().is_some_and(|g| {
+                let g = &g.service;
+                g.scheduler == "sh" && g.flags.settings() == svc.flags && g.timeout == 300 && g.netmask == svc.netmask
+            }),
             "edit service (ipvsadm -E): scheduler, flags, persistence",
             &mut log,
         )?;
         let d1 = Dest {
             address: Ipv4Addr::new(10, 9, 0, 11),
             port: 80,
-            forward: 3,
+            forward: ForwardMethod::Route,
             weight: 3,
             upper_threshold: 100,
             lower_threshold: 10,
@@ -73,7 +75,7 @@ pub fn run() -> Result<Vec<String>, String> {
         let d2 = Dest {
             address: Ipv4Addr::new(10, 9, 0, 12),
             port: 80,
-            forward: 3,
+            forward: ForwardMethod::Route,
             weight: 1,
             upper_threshold: 0,
             lower_threshold: 0,
@@ -87,7 +89,7 @@ pub fn run() -> Result<Vec<String>, String> {
             &mut log,
         )?;
         ensure(
-            dests[0].dest.address == d2.address,
+            dests.first().is_some_and(|d| d.dest.address == d2.address),
             "the kernel lists the last added destination first",
             &mut log,
         )?;
@@ -107,38 +109,58 @@ pub fn run() -> Result<Vec<String>, String> {
         ipvs.delete_service(&id).map_err(e)?;
         ensure(ipvs.services().map_err(e)?.is_empty(), "delete service (ipvsadm -D)", &mut log)?;
         ensure(ipvs.delete_service(&id).is_err(), "deleting a missing service is refused", &mut log)?;
-        let fw = ServiceId {
-            protocol: 0,
-            address: Ipv4Addr::UNSPECIFIED,
-            port: 0,
-            fwmark: 7,
-        };
+        let fw = ServiceId::Fwmark(7);
         ipvs.add_service(&Service {
             id: fw,
             scheduler: "rr".into(),
-            flags: 0,
+            flags: ServiceFlags::default(),
             timeout: 0,
             netmask: Ipv4Addr::BROADCAST,
         })
         .map_err(e)?;
         ensure(
-            ipvs.services().map_err(e)?.iter().any(|s| s.service.id.fwmark == 7),
+            ipvs.services().map_err(e)?.iter().any(|s| s.service.id == fw),
             "fwmark service (ipvsadm -A -f 7)",
             &mut log,
         )?;
+        let dns = ServiceId::Port {
+            protocol: Protocol::Udp,
+            address: Ipv4Addr::new(10, 9, 0, 1),
+            port: 53,
+        };
         ipvs.add_service(&Service {
-            id: ServiceId {
-                protocol: 17,
-                address: Ipv4Addr::new(10, 9, 0, 1),
-                port: 53,
-                fwmark: 0,
-            },
+            id: dns,
             scheduler: "rr".into(),
-            flags: 0x4,
+            flags: ServiceFlags::ONE_PACKET,
             timeout: 0,
             netmask: Ipv4Addr::BROADCAST,
         })
         .map_err(e)?;
+        let dns_tcp = ServiceId::Port {
+            protocol: Protocol::Tcp,
+            address: Ipv4Addr::new(10, 9, 0, 1),
+            port: 53,
+        };
+        ipvs.add_service(&Service {
+            id: dns_tcp,
+            scheduler: "wrr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: Ipv4Addr::BROADCAST,
+        })
+        .map_err(e)?;
+        let listed = ipvs.services().map_err(e)?;
+        let find = |id: ServiceId| listed.iter().find(|s| s.service.id == id).map(|s| &s.service);
+        ensure(
+            find(dns).is_some_and(|s| s.flags.settings() == ServiceFlags::ONE_PACKET && s.scheduler == "rr"),
+            "one-packet UDP service (ipvsadm -A -u … -o), read back with its flag",
+            &mut log,
+        )?;
+        ensure(
+            find(dns_tcp).is_some_and(|s| s.flags.settings() == ServiceFlags::default() && s.scheduler == "wrr"),
+            "tcp/53 beside udp/53 on the same address: two services, told apart by protocol",
+            &mut log,
+        )?;
         ipvs.flush().map_err(e)?;
         ensure(ipvs.services().map_err(e)?.is_empty(), "flush (ipvsadm -C)", &mut log)?;
         Ok(log)

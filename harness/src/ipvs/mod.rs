@@ -12,7 +12,7 @@ use neli::nl::NlPayload;
 use neli::router::synchronous::NlRouter;
 use neli::types::Buffer;
 use neli::utils::Groups;
-pub use wire::{Dest, DestEntry, Service, ServiceEntry, ServiceId, Stats};
+pub use wire::{DecodeError, Dest, DestEntry, ForwardMethod, Protocol, Service, ServiceEntry, ServiceFlags, ServiceId, Stats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -24,6 +24,8 @@ pub enum IpvsError {
     Kernel { op: &'static str, message: String },
     #[error(transparent)]
     Encode(#[from] wire::EncodeError),
+    #[error(transparent)]
+    Decode(#[from] wire::DecodeError),
 }
 
 pub struct Ipvs {
@@ -174,7 +176,7 @@ impl Ipvs {
         Ok(Self::nested_payloads(&replies, wire::attr::SERVICE)
             .iter()
             .map(|b| wire::decode_service(b))
-            .collect())
+            .collect::<Result<_, _>>()?)
     }
 
     /// `ipvsadm -L -n --stats -t ADDR:PORT` (destinations of one service)
@@ -188,24 +190,18 @@ impl Ipvs {
         Ok(Self::nested_payloads(&replies, wire::attr::DEST)
             .iter()
             .map(|b| wire::decode_dest(b))
-            .collect())
+            .collect::<Result<_, _>>()?)
     }
 
     /// `ipvsadm --version`: the kernel's IPVS version as `major.minor.patch`.
     pub fn version(&self) -> Result<String, IpvsError> {
         let replies = self.request("get info", wire::cmd::GET_INFO, NlmF::empty(), vec![])?;
-        let v = replies
-            .iter()
-            .flat_map(|r| {
-                r.attrs()
-                    .iter()
-                    .filter(|a| *a.nla_type().nla_type() == wire::info::VERSION)
-                    .map(|a| a.nla_payload().as_ref().to_vec())
-                    .collect::<Vec<_>>()
-            })
-            .next()
-            .and_then(|b| b.get(..4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])))
-            .unwrap_or(0);
-        Ok(format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff))
+        let payload = replies.iter().find_map(|r| {
+            r.attrs()
+                .iter()
+                .find(|a| *a.nla_type().nla_type() == wire::info::VERSION)
+                .map(|a| a.nla_payload().as_ref().to_vec())
+        });
+        Ok(wire::decode_version(payload.as_deref())?)
     }
 }

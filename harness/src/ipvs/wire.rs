@@ -72,13 +72,125 @@ pub mod info {
 
 pub const AF_INET: u16 = 2;
 
-/// What identifies a service to the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct ServiceId {
-    pub protocol: u16,
-    pub address: Ipv4Addr,
-    pub port: u16,
-    pub fwmark: u32,
+/// The transport protocol of a service (`-t`, `-u`, `--sctp-service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    /// The IANA number IPVS uses on the wire.
+    pub fn number(self) -> u16 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+    pub fn from_number(n: u16) -> Option<Protocol> {
+        match n {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            132 => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// What identifies a service to the kernel: protocol, address and port, or a firewall mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceId {
+    /// `-t|-u|--sctp-service ADDR:PORT`
+    Port { protocol: Protocol, address: Ipv4Addr, port: u16 },
+    /// `-f MARK`
+    Fwmark(u32),
+}
+
+impl std::fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceId::Port { protocol, address, port } => write!(f, "{} {address}:{port}", protocol.name()),
+            ServiceId::Fwmark(m) => write!(f, "fwmark {m}"),
+        }
+    }
+}
+
+/// How IPVS forwards to a destination (`IP_VS_CONN_F_FWD_MASK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardMethod {
+    /// `-m`
+    Masq,
+    Local,
+    /// `-i`
+    Tunnel,
+    /// `-g`: direct routing.
+    Route,
+}
+
+impl ForwardMethod {
+    pub fn value(self) -> u32 {
+        match self {
+            ForwardMethod::Masq => 0,
+            ForwardMethod::Local => 1,
+            ForwardMethod::Tunnel => 2,
+            ForwardMethod::Route => 3,
+        }
+    }
+    pub fn from_value(v: u32) -> Option<ForwardMethod> {
+        match v {
+            0 => Some(ForwardMethod::Masq),
+            1 => Some(ForwardMethod::Local),
+            2 => Some(ForwardMethod::Tunnel),
+            3 => Some(ForwardMethod::Route),
+            _ => None,
+        }
+    }
+}
+
+/// Service flags (`IP_VS_SVC_F_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ServiceFlags(pub u32);
+
+impl ServiceFlags {
+    /// `-p`
+    pub const PERSISTENT: ServiceFlags = ServiceFlags(0x1);
+    /// Set by the kernel on every service in its table; not a setting.
+    pub const HASHED: ServiceFlags = ServiceFlags(0x2);
+    /// `-o`
+    pub const ONE_PACKET: ServiceFlags = ServiceFlags(0x4);
+    /// `-b sh-fallback` / `mh-fallback`
+    pub const SCHED1: ServiceFlags = ServiceFlags(0x8);
+    /// `-b sh-port` / `mh-port`
+    pub const SCHED2: ServiceFlags = ServiceFlags(0x10);
+    pub const SCHED3: ServiceFlags = ServiceFlags(0x20);
+
+    pub fn contains(self, other: ServiceFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// The flags a user sets, without the kernel's own HASHED bit.
+    pub fn settings(self) -> ServiceFlags {
+        ServiceFlags(self.0 & !Self::HASHED.0)
+    }
+}
+
+impl std::ops::BitOr for ServiceFlags {
+    type Output = ServiceFlags;
+    fn bitor(self, rhs: ServiceFlags) -> ServiceFlags {
+        ServiceFlags(self.0 | rhs.0)
+    }
 }
 
 /// A virtual service as `ipvsadm -A` describes it.
@@ -86,7 +198,7 @@ pub struct ServiceId {
 pub struct Service {
     pub id: ServiceId,
     pub scheduler: String,
-    pub flags: u32,
+    pub flags: ServiceFlags,
     pub timeout: u32,
     pub netmask: Ipv4Addr,
 }
@@ -96,20 +208,35 @@ pub struct Service {
 pub struct Dest {
     pub address: Ipv4Addr,
     pub port: u16,
-    pub forward: u32,
+    pub forward: ForwardMethod,
     pub weight: u32,
     pub upper_threshold: u32,
     pub lower_threshold: u32,
 }
 
 /// Traffic counters (`ipvsadm -L --stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     pub conns: u64,
     pub inpkts: u64,
     pub outpkts: u64,
     pub inbytes: u64,
     pub outbytes: u64,
+}
+
+/// A reply the kernel sent that does not hold what `ip_vs.h` promises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the kernel's {what} reply {problem}")]
+pub struct DecodeError {
+    pub what: &'static str,
+    pub problem: String,
+}
+
+fn missing(what: &'static str, attr: &str) -> DecodeError {
+    DecodeError {
+        what,
+        problem: format!("has no {attr} attribute"),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,15 +289,14 @@ fn u32ne(v: u32) -> Vec<u8> {
 }
 
 fn service_id_attrs(id: &ServiceId) -> Result<Vec<Nlattr<u16, Buffer>>, EncodeError> {
-    Ok(if id.fwmark != 0 {
-        vec![attr(svc::AF, u16ne(AF_INET))?, attr(svc::FWMARK, u32ne(id.fwmark))?]
-    } else {
-        vec![
+    Ok(match *id {
+        ServiceId::Fwmark(mark) => vec![attr(svc::AF, u16ne(AF_INET))?, attr(svc::FWMARK, u32ne(mark))?],
+        ServiceId::Port { protocol, address, port } => vec![
             attr(svc::AF, u16ne(AF_INET))?,
-            attr(svc::PROTOCOL, u16ne(id.protocol))?,
-            attr(svc::ADDR, addr16(id.address))?,
-            attr(svc::PORT, id.port.to_be_bytes().to_vec())?,
-        ]
+            attr(svc::PROTOCOL, u16ne(protocol.number()))?,
+            attr(svc::ADDR, addr16(address))?,
+            attr(svc::PORT, port.to_be_bytes().to_vec())?,
+        ],
     })
 }
 
@@ -185,7 +311,7 @@ pub fn service_attr(s: &Service) -> Result<Nlattr<u16, Buffer>, EncodeError> {
     let mut name = s.scheduler.as_bytes().to_vec();
     name.push(0);
     children.push(attr(svc::SCHED_NAME, name)?);
-    let mut flags = u32ne(s.flags);
+    let mut flags = u32ne(s.flags.0);
     flags.extend(u32ne(u32::MAX));
     children.push(attr(svc::FLAGS, flags)?);
     children.push(attr(svc::TIMEOUT, u32ne(s.timeout))?);
@@ -200,7 +326,7 @@ pub fn dest_attr(d: &Dest) -> Result<Nlattr<u16, Buffer>, EncodeError> {
         &[
             attr(dest::ADDR, addr16(d.address))?,
             attr(dest::PORT, d.port.to_be_bytes().to_vec())?,
-            attr(dest::FWD_METHOD, u32ne(d.forward))?,
+            attr(dest::FWD_METHOD, u32ne(d.forward.value()))?,
             attr(dest::WEIGHT, u32ne(d.weight))?,
             attr(dest::U_THRESH, u32ne(d.upper_threshold))?,
             attr(dest::L_THRESH, u32ne(d.lower_threshold))?,
@@ -229,54 +355,87 @@ pub fn parse_attrs(mut bytes: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
-fn get<'a>(attrs: &[(u16, &'a [u8])], kind: u16) -> Option<&'a [u8]> {
-    attrs.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
-}
-fn get_u16(attrs: &[(u16, &[u8])], kind: u16) -> Option<u16> {
-    get(attrs, kind).and_then(|v| v.get(..2)).map(|b| u16::from_ne_bytes([b[0], b[1]]))
-}
-fn get_be16(attrs: &[(u16, &[u8])], kind: u16) -> Option<u16> {
-    get(attrs, kind).and_then(|v| v.get(..2)).map(|b| u16::from_be_bytes([b[0], b[1]]))
-}
-fn get_u32(attrs: &[(u16, &[u8])], kind: u16) -> Option<u32> {
-    get(attrs, kind)
-        .and_then(|v| v.get(..4))
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-}
-fn get_u64(attrs: &[(u16, &[u8])], kind: u16) -> Option<u64> {
-    get(attrs, kind)
-        .and_then(|v| v.get(..8))
-        .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
-}
-fn get_addr(attrs: &[(u16, &[u8])], kind: u16) -> Option<Ipv4Addr> {
-    get(attrs, kind)
-        .and_then(|v| v.get(..4))
-        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+/// One nest's attributes, read for one kind of reply: every lookup that
+/// finds nothing, or too few bytes, is an error naming the attribute.
+struct Attrs<'a> {
+    what: &'static str,
+    list: Vec<(u16, &'a [u8])>,
 }
 
-/// Counters from a STATS64 (preferred) or STATS nest.
-pub fn parse_stats(attrs: &[(u16, &[u8])], stats64: u16, stats32: u16) -> Stats {
-    if let Some(nest) = get(attrs, stats64) {
-        let a = parse_attrs(nest);
-        return Stats {
-            conns: get_u64(&a, stats::CONNS).unwrap_or(0),
-            inpkts: get_u64(&a, stats::INPKTS).unwrap_or(0),
-            outpkts: get_u64(&a, stats::OUTPKTS).unwrap_or(0),
-            inbytes: get_u64(&a, stats::INBYTES).unwrap_or(0),
-            outbytes: get_u64(&a, stats::OUTBYTES).unwrap_or(0),
-        };
+impl<'a> Attrs<'a> {
+    fn new(what: &'static str, bytes: &'a [u8]) -> Attrs<'a> {
+        Attrs {
+            what,
+            list: parse_attrs(bytes),
+        }
     }
-    if let Some(nest) = get(attrs, stats32) {
-        let a = parse_attrs(nest);
-        return Stats {
-            conns: get_u32(&a, stats::CONNS).unwrap_or(0).into(),
-            inpkts: get_u32(&a, stats::INPKTS).unwrap_or(0).into(),
-            outpkts: get_u32(&a, stats::OUTPKTS).unwrap_or(0).into(),
-            inbytes: get_u64(&a, stats::INBYTES).unwrap_or(0),
-            outbytes: get_u64(&a, stats::OUTBYTES).unwrap_or(0),
-        };
+    fn get(&self, kind: u16) -> Option<&'a [u8]> {
+        self.list.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
     }
-    Stats::default()
+    fn bytes<const N: usize>(&self, kind: u16, name: &str) -> Result<[u8; N], DecodeError> {
+        let v = self.get(kind).ok_or_else(|| missing(self.what, name))?;
+        v.get(..N).and_then(|b| b.try_into().ok()).ok_or_else(|| DecodeError {
+            what: self.what,
+            problem: format!("has a {name} attribute of {} byte(s), expected {N}", v.len()),
+        })
+    }
+    fn u16(&self, kind: u16, name: &str) -> Result<u16, DecodeError> {
+        self.bytes::<2>(kind, name).map(u16::from_ne_bytes)
+    }
+    fn be16(&self, kind: u16, name: &str) -> Result<u16, DecodeError> {
+        self.bytes::<2>(kind, name).map(u16::from_be_bytes)
+    }
+    fn u32(&self, kind: u16, name: &str) -> Result<u32, DecodeError> {
+        self.bytes::<4>(kind, name).map(u32::from_ne_bytes)
+    }
+    fn u64(&self, kind: u16, name: &str) -> Result<u64, DecodeError> {
+        self.bytes::<8>(kind, name).map(u64::from_ne_bytes)
+    }
+    fn ipv4(&self, kind: u16, name: &str) -> Result<Ipv4Addr, DecodeError> {
+        self.bytes::<4>(kind, name).map(Ipv4Addr::from)
+    }
+    fn family(&self, kind: u16) -> Result<(), DecodeError> {
+        match self.get(kind).and_then(|v| v.get(..2)) {
+            // Kernels before 3.18 send no destination family: IPv4 is all lvsdr asks for.
+            None if kind == dest::ADDR_FAMILY => Ok(()),
+            None => Err(missing(self.what, "AF")),
+            Some(b) if u16::from_ne_bytes([b[0], b[1]]) == AF_INET => Ok(()),
+            Some(b) => Err(DecodeError {
+                what: self.what,
+                problem: format!(
+                    "has address family {}; lvsdr reads IPv4 (AF_INET) only",
+                    u16::from_ne_bytes([b[0], b[1]])
+                ),
+            }),
+        }
+    }
+}
+
+/// Counters from a STATS64 (preferred) or STATS nest. Every counter must be there:
+/// a missing OUTPKTS is an error, never "zero packets out".
+pub fn parse_stats(attrs: &[(u16, &[u8])], what: &'static str, stats64: u16, stats32: u16) -> Result<Stats, DecodeError> {
+    let find = |kind: u16| attrs.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v);
+    if let Some(nest) = find(stats64) {
+        let a = Attrs::new(what, nest);
+        return Ok(Stats {
+            conns: a.u64(stats::CONNS, "STATS64.CONNS")?,
+            inpkts: a.u64(stats::INPKTS, "STATS64.INPKTS")?,
+            outpkts: a.u64(stats::OUTPKTS, "STATS64.OUTPKTS")?,
+            inbytes: a.u64(stats::INBYTES, "STATS64.INBYTES")?,
+            outbytes: a.u64(stats::OUTBYTES, "STATS64.OUTBYTES")?,
+        });
+    }
+    if let Some(nest) = find(stats32) {
+        let a = Attrs::new(what, nest);
+        return Ok(Stats {
+            conns: a.u32(stats::CONNS, "STATS.CONNS")?.into(),
+            inpkts: a.u32(stats::INPKTS, "STATS.INPKTS")?.into(),
+            outpkts: a.u32(stats::OUTPKTS, "STATS.OUTPKTS")?.into(),
+            inbytes: a.u64(stats::INBYTES, "STATS.INBYTES")?,
+            outbytes: a.u64(stats::OUTBYTES, "STATS.OUTBYTES")?,
+        });
+    }
+    Err(missing(what, "STATS64 or STATS"))
 }
 
 /// A service as the kernel reports it.
@@ -297,52 +456,77 @@ pub struct DestEntry {
 }
 
 /// Decodes the nested service attribute of a GET_SERVICE reply.
-pub fn decode_service(nest: &[u8]) -> ServiceEntry {
-    let a = parse_attrs(nest);
-    let flags = get(&a, svc::FLAGS)
-        .and_then(|v| v.get(..4))
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0);
-    let sched = get(&a, svc::SCHED_NAME)
-        .map(|v| String::from_utf8_lossy(v).trim_end_matches('\0').to_string())
-        .unwrap_or_default();
-    ServiceEntry {
+pub fn decode_service(nest: &[u8]) -> Result<ServiceEntry, DecodeError> {
+    let a = Attrs::new("service", nest);
+    a.family(svc::AF)?;
+    let id = match a.get(svc::FWMARK) {
+        Some(_) => ServiceId::Fwmark(a.u32(svc::FWMARK, "FWMARK")?),
+        None => {
+            let number = a.u16(svc::PROTOCOL, "PROTOCOL")?;
+            ServiceId::Port {
+                protocol: Protocol::from_number(number).ok_or_else(|| DecodeError {
+                    what: "service",
+                    problem: format!("has protocol {number}, which is not tcp, udp or sctp"),
+                })?,
+                address: a.ipv4(svc::ADDR, "ADDR")?,
+                port: a.be16(svc::PORT, "PORT")?,
+            }
+        }
+    };
+    let sched = a.get(svc::SCHED_NAME).ok_or_else(|| missing("service", "SCHED_NAME"))?;
+    let scheduler = std::str::from_utf8(sched)
+        .map(|s| s.trim_end_matches('\0').to_string())
+        .map_err(|_| DecodeError {
+            what: "service",
+            problem: "has a SCHED_NAME that is not text".into(),
+        })?;
+    Ok(ServiceEntry {
         service: Service {
-            id: ServiceId {
-                protocol: get_u16(&a, svc::PROTOCOL).unwrap_or(0),
-                address: get_addr(&a, svc::ADDR).unwrap_or(Ipv4Addr::UNSPECIFIED),
-                port: get_be16(&a, svc::PORT).unwrap_or(0),
-                fwmark: get_u32(&a, svc::FWMARK).unwrap_or(0),
-            },
-            scheduler: sched,
-            flags,
-            timeout: get_u32(&a, svc::TIMEOUT).unwrap_or(0),
-            netmask: get(&a, svc::NETMASK)
-                .and_then(|v| v.get(..4))
-                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
-                .unwrap_or(Ipv4Addr::BROADCAST),
+            id,
+            scheduler,
+            flags: ServiceFlags(a.u32(svc::FLAGS, "FLAGS")?),
+            timeout: a.u32(svc::TIMEOUT, "TIMEOUT")?,
+            netmask: a.ipv4(svc::NETMASK, "NETMASK")?,
         },
-        stats: parse_stats(&a, svc::STATS64, svc::STATS),
-    }
+        stats: parse_stats(&a.list, "service", svc::STATS64, svc::STATS)?,
+    })
 }
 
 /// Decodes the nested destination attribute of a GET_DEST reply.
-pub fn decode_dest(nest: &[u8]) -> DestEntry {
-    let a = parse_attrs(nest);
-    DestEntry {
+pub fn decode_dest(nest: &[u8]) -> Result<DestEntry, DecodeError> {
+    let a = Attrs::new("destination", nest);
+    a.family(dest::ADDR_FAMILY)?;
+    let method = a.u32(dest::FWD_METHOD, "FWD_METHOD")? & 0x7;
+    Ok(DestEntry {
         dest: Dest {
-            address: get_addr(&a, dest::ADDR).unwrap_or(Ipv4Addr::UNSPECIFIED),
-            port: get_be16(&a, dest::PORT).unwrap_or(0),
-            forward: get_u32(&a, dest::FWD_METHOD).unwrap_or(0) & 0x7,
-            weight: get_u32(&a, dest::WEIGHT).unwrap_or(0),
-            upper_threshold: get_u32(&a, dest::U_THRESH).unwrap_or(0),
-            lower_threshold: get_u32(&a, dest::L_THRESH).unwrap_or(0),
+            address: a.ipv4(dest::ADDR, "ADDR")?,
+            port: a.be16(dest::PORT, "PORT")?,
+            forward: ForwardMethod::from_value(method).ok_or_else(|| DecodeError {
+                what: "destination",
+                problem: format!("has forwarding method {method}, which is not masq, local, tunnel or route"),
+            })?,
+            weight: a.u32(dest::WEIGHT, "WEIGHT")?,
+            upper_threshold: a.u32(dest::U_THRESH, "U_THRESH")?,
+            lower_threshold: a.u32(dest::L_THRESH, "L_THRESH")?,
         },
-        active_conns: get_u32(&a, dest::ACTIVE_CONNS).unwrap_or(0),
-        inactive_conns: get_u32(&a, dest::INACT_CONNS).unwrap_or(0),
-        persistent_conns: get_u32(&a, dest::PERSIST_CONNS).unwrap_or(0),
-        stats: parse_stats(&a, dest::STATS64, dest::STATS),
-    }
+        active_conns: a.u32(dest::ACTIVE_CONNS, "ACTIVE_CONNS")?,
+        inactive_conns: a.u32(dest::INACT_CONNS, "INACT_CONNS")?,
+        persistent_conns: a.u32(dest::PERSIST_CONNS, "PERSIST_CONNS")?,
+        stats: parse_stats(&a.list, "destination", dest::STATS64, dest::STATS)?,
+    })
+}
+
+/// The IPVS version from a GET_INFO reply's VERSION attribute, as `major.minor.patch`.
+pub fn decode_version(payload: Option<&[u8]>) -> Result<String, DecodeError> {
+    let v = payload
+        .ok_or_else(|| missing("info", "VERSION"))?
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| DecodeError {
+            what: "info",
+            problem: "has a VERSION attribute shorter than 4 bytes".into(),
+        })?;
+    Ok(format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff))
 }
 
 #[cfg(test)]
@@ -350,6 +534,31 @@ mod tests {
     use super::*;
     use neli::ToBytes;
     use std::io::Cursor;
+
+    /// Appends one attribute, padded to 4 bytes.
+    fn push(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+        buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
+        buf.extend(kind.to_ne_bytes());
+        buf.extend(payload);
+        while !buf.len().is_multiple_of(4) {
+            buf.push(0);
+        }
+    }
+
+    /// A STATS64 (u64 counters) or STATS (u32 counters, u64 bytes) nest.
+    fn stats_nest(kind: u16, counters: &[(u16, u64)]) -> Vec<u8> {
+        let mut inner = vec![];
+        for (k, v) in counters {
+            if kind == svc::STATS && *k <= 3 {
+                push(&mut inner, *k, &(*v as u32).to_ne_bytes());
+            } else {
+                push(&mut inner, *k, &v.to_ne_bytes());
+            }
+        }
+        let mut outer = vec![];
+        push(&mut outer, kind, &inner);
+        outer
+    }
 
     fn bytes(a: &Nlattr<u16, Buffer>) -> Vec<u8> {
         let mut c = Cursor::new(Vec::new());
@@ -361,27 +570,18 @@ mod tests {
     #[test]
     fn new_service_bytes() {
         let s = Service {
-            id: ServiceId {
-                protocol: 6,
+            id: ServiceId::Port {
+                protocol: Protocol::Tcp,
                 address: Ipv4Addr::new(192, 168, 1, 192),
                 port: 80,
-                fwmark: 0,
             },
             scheduler: "rr".into(),
-            flags: 0,
+            flags: ServiceFlags::default(),
             timeout: 0,
             netmask: Ipv4Addr::BROADCAST,
         };
         let mut expected: Vec<u8> = vec![];
         let mut inner: Vec<u8> = vec![];
-        let push = |buf: &mut Vec<u8>, kind: u16, payload: &[u8]| {
-            buf.extend(((4 + payload.len()) as u16).to_ne_bytes());
-            buf.extend(kind.to_ne_bytes());
-            buf.extend(payload);
-            while !buf.len().is_multiple_of(4) {
-                buf.push(0);
-            }
-        };
         push(&mut inner, 1, &2u16.to_ne_bytes()); // AF_INET
         push(&mut inner, 2, &6u16.to_ne_bytes()); // IPPROTO_TCP
         push(&mut inner, 3, &[192, 168, 1, 192, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -404,7 +604,7 @@ mod tests {
         let d = Dest {
             address: Ipv4Addr::new(192, 168, 1, 213),
             port: 80,
-            forward: 3,
+            forward: ForwardMethod::Route,
             weight: 3,
             upper_threshold: 0,
             lower_threshold: 0,
@@ -413,26 +613,87 @@ mod tests {
         assert_eq!(u16::from_ne_bytes([b[2], b[3]]), 2 | 0x8000);
         assert_eq!(&b[4..8], &[20, 0, 1, 0][..]); // len 20, type DEST_ADDR (little-endian host)
         assert_eq!(&b[8..12], &[192, 168, 1, 213]);
-        let decoded = decode_dest(&b[4..]);
+        // A request carries no counters: the decoder refuses it rather than read zeros.
+        assert_eq!(decode_dest(&b[4..]).unwrap_err(), missing("destination", "ACTIVE_CONNS"));
+        let mut reply = b[4..].to_vec();
+        for (kind, v) in [(dest::ACTIVE_CONNS, 2u32), (dest::INACT_CONNS, 5), (dest::PERSIST_CONNS, 0)] {
+            push(&mut reply, kind, &v.to_ne_bytes());
+        }
+        reply.extend(stats_nest(dest::STATS64, &[(1, 7), (2, 40), (3, 0), (4, 4000), (5, 0)]));
+        let decoded = decode_dest(&reply).unwrap();
         assert_eq!(decoded.dest, d);
+        assert_eq!((decoded.active_conns, decoded.inactive_conns), (2, 5));
+        assert_eq!((decoded.stats.conns, decoded.stats.inpkts, decoded.stats.outpkts), (7, 40, 0));
     }
 
     #[test]
     fn service_round_trip_through_decoder() {
         let s = Service {
-            id: ServiceId {
-                protocol: 6,
+            id: ServiceId::Port {
+                protocol: Protocol::Tcp,
                 address: Ipv4Addr::new(10, 0, 0, 1),
                 port: 25,
-                fwmark: 0,
             },
             scheduler: "wrr".into(),
-            flags: 0x1,
+            flags: ServiceFlags::PERSISTENT,
             timeout: 300,
             netmask: Ipv4Addr::new(255, 255, 255, 0),
         };
         let b = bytes(&service_attr(&s).unwrap());
-        assert_eq!(decode_service(&b[4..]).service, s);
+        assert_eq!(decode_service(&b[4..]).unwrap_err(), missing("service", "STATS64 or STATS"));
+        let mut reply = b[4..].to_vec();
+        reply.extend(stats_nest(svc::STATS64, &[(1, 1), (2, 2), (3, 0), (4, 3), (5, 0)]));
+        assert_eq!(decode_service(&reply).unwrap().service, s);
+    }
+
+    #[test]
+    fn fwmark_service_round_trip() {
+        let s = Service {
+            id: ServiceId::Fwmark(7),
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: Ipv4Addr::BROADCAST,
+        };
+        let mut reply = bytes(&service_attr(&s).unwrap())[4..].to_vec();
+        reply.extend(stats_nest(svc::STATS, &[]));
+        // A STATS nest without counters is refused too.
+        assert_eq!(decode_service(&reply).unwrap_err(), missing("service", "STATS.CONNS"));
+    }
+
+    /// The reply-bypass proof reads OUTPKTS: without it the decoder errs, never says 0.
+    #[test]
+    fn a_missing_counter_is_an_error_not_zero() {
+        let nest = stats_nest(12, &[(1, 5), (2, 40), (4, 100), (5, 0)]);
+        let err = parse_stats(&parse_attrs(&nest), "service", 12, 10).unwrap_err();
+        assert_eq!(err.to_string(), "the kernel's service reply has no STATS64.OUTPKTS attribute");
+    }
+
+    #[test]
+    fn unknown_forwarding_protocol_and_family_are_errors() {
+        let d = Dest {
+            address: Ipv4Addr::new(10, 0, 0, 2),
+            port: 80,
+            forward: ForwardMethod::Route,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        let mut b = bytes(&dest_attr(&d).unwrap())[4..].to_vec();
+        // FWD_METHOD is the third attribute: len 8 at offset 28, value at 32.
+        assert_eq!(u16::from_ne_bytes([b[30], b[31]]), dest::FWD_METHOD);
+        b[32..36].copy_from_slice(&5u32.to_ne_bytes());
+        let err = decode_dest(&b).unwrap_err();
+        assert!(err.problem.contains("forwarding method 5"), "{err}");
+        let mut v6 = vec![];
+        push(&mut v6, svc::AF, &10u16.to_ne_bytes());
+        assert!(decode_service(&v6).unwrap_err().problem.contains("address family 10"));
+        let mut odd = vec![];
+        push(&mut odd, svc::AF, &AF_INET.to_ne_bytes());
+        push(&mut odd, svc::PROTOCOL, &47u16.to_ne_bytes());
+        assert!(decode_service(&odd).unwrap_err().problem.contains("protocol 47"));
+        assert_eq!(decode_version(None).unwrap_err(), missing("info", "VERSION"));
+        assert_eq!(decode_version(Some(&0x010201u32.to_ne_bytes())).unwrap(), "1.2.1");
     }
 
     #[test]
@@ -447,7 +708,9 @@ mod tests {
         outer.extend(((4 + nest.len()) as u16).to_ne_bytes());
         outer.extend(12u16.to_ne_bytes());
         outer.extend(nest);
-        let s = parse_stats(&parse_attrs(&outer), 12, 10);
+        assert!(parse_stats(&parse_attrs(&outer), "service", 12, 10).is_err(), "no byte counters");
+        let full = stats_nest(12, &[(1, 5), (2, 40), (3, 0), (4, 1), (5, 0)]);
+        let s = parse_stats(&parse_attrs(&full), "service", 12, 10).unwrap();
         assert_eq!((s.conns, s.inpkts, s.outpkts), (5, 40, 0));
     }
 }
