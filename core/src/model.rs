@@ -377,7 +377,26 @@ pub struct RealServer {
     pub sysctls: Sysctls,
     /// Ports with a listener. `None` means "whatever the services need".
     pub listen: Option<At<Vec<u16>>>,
+    /// More NICs on the same LAN, each with an address of its own (a multi-homed host).
+    pub extra_nics: Vec<Nic>,
+    /// Routes that leave by a chosen NIC (`ip route add TO dev DEV`): how a
+    /// multi-homed host's replies can take another path than its requests.
+    pub routes: Vec<HostRoute>,
     pub span: Span,
+}
+
+/// A further NIC of a host, on the LAN, with its own address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    pub interface: At<IfName>,
+    pub address: At<Ipv4Addr>,
+}
+
+/// `ip route add TO dev DEVICE`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRoute {
+    pub to: At<Subnet>,
+    pub device: At<IfName>,
 }
 
 impl RealServer {
@@ -472,6 +491,22 @@ impl Topology {
                     vip_on_lo: r.vip_on_lo.as_ref().map(c),
                     sysctls: cs(&r.sysctls),
                     listen: r.listen.as_ref().map(c),
+                    extra_nics: r
+                        .extra_nics
+                        .iter()
+                        .map(|n| Nic {
+                            interface: c(&n.interface),
+                            address: c(&n.address),
+                        })
+                        .collect(),
+                    routes: r
+                        .routes
+                        .iter()
+                        .map(|x| HostRoute {
+                            to: c(&x.to),
+                            device: c(&x.device),
+                        })
+                        .collect(),
                     span: Span::NONE,
                 })
                 .collect(),

@@ -13,6 +13,7 @@ use crate::model::*;
 use crate::names::{HostName, IfName, SysctlKey};
 use crate::predict;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,10 +57,24 @@ pub struct HostPlan {
     pub role: Role,
     /// The NIC inside the host's namespace, a veth whose peer sits on the bridge.
     pub interface: IfName,
+    /// Further NICs, each a veth to the same bridge (a multi-homed host).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_interfaces: Vec<IfName>,
+    /// Routes added after the addresses, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RoutePlan>,
     pub addresses: Vec<AddressPlan>,
     /// Written as given, in order, inside the host's namespace (below `/proc/sys/net/`).
     pub sysctls: Vec<(SysctlKey, i64)>,
     pub listeners: Vec<ListenerPlan>,
+}
+
+/// `ip route add ADDRESS/PREFIX dev DEVICE`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoutePlan {
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub device: IfName,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +122,11 @@ pub struct ProbePlan {
     pub kind: ListenerKind,
     pub connections: Vec<ConnectionPlan>,
     pub expected: predict::Prediction,
+    /// The share of connections the weights ask for, by real server, when the
+    /// weights differ and the scheduler is one whose weighted form splits in
+    /// proportion (`rr`/`wrr`, `lc`/`wlc`): the lab's `weights` check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<BTreeMap<String, u32>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,6 +182,8 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             name: t.client.name.clone(),
             role: Role::Client,
             interface: IfName::known("eth0"),
+            extra_interfaces: vec![],
+            routes: vec![],
             addresses: std::iter::once(t.client.address.value)
                 .chain(client_addresses.iter().copied().filter(|a| *a != t.client.address.value))
                 .map(|address| AddressPlan {
@@ -178,6 +200,8 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             name: t.director.name.clone(),
             role: Role::Director,
             interface: t.director.interface.device(),
+            extra_interfaces: vec![],
+            routes: vec![],
             addresses: vec![
                 AddressPlan {
                     device: t.director.interface.device(),
@@ -203,6 +227,12 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             prefix: lan_prefix,
             vip: false,
         }];
+        addresses.extend(rs.extra_nics.iter().map(|n| AddressPlan {
+            device: n.interface.device(),
+            address: n.address.value,
+            prefix: lan_prefix,
+            vip: false,
+        }));
         if let Some(p) = &rs.vip_on_lo {
             addresses.push(AddressPlan {
                 device: IfName::known("lo"),
@@ -227,6 +257,16 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             name: rs.name.value.clone(),
             role: Role::RealServer,
             interface: rs.interface.device(),
+            extra_interfaces: rs.extra_nics.iter().map(|n| n.interface.device()).collect(),
+            routes: rs
+                .routes
+                .iter()
+                .map(|r| RoutePlan {
+                    address: r.to.value.address,
+                    prefix: r.to.value.prefix,
+                    device: r.device.device(),
+                })
+                .collect(),
             addresses,
             sysctls: sysctls(&rs.sysctls),
             listeners: ports
@@ -289,6 +329,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 kind: listener_kind(port),
                 connections: planned.clone(),
                 expected: predict::predict(t, s, &events),
+                weights: weights_asked(s),
             }),
             _ => None,
         })
@@ -303,15 +344,74 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
     }
 }
 
+/// The weights of a service's real servers when they ask for an uneven split
+/// that its scheduler family is meant to deliver in proportion.
+fn weights_asked(s: &VirtualService) -> Option<BTreeMap<String, u32>> {
+    if !matches!(s.scheduler.value, Scheduler::Rr | Scheduler::Wrr | Scheduler::Lc | Scheduler::Wlc) || s.persistence.is_some() {
+        return None;
+    }
+    let weights: BTreeMap<String, u32> = s
+        .destinations
+        .iter()
+        .map(|d| (d.server.value.to_string(), d.weight.value))
+        .collect();
+    let active: Vec<u32> = weights.values().copied().filter(|w| *w > 0).collect();
+    (active.windows(2).any(|w| w[0] != w[1])).then_some(weights)
+}
+
+/// Whether a split honours the weights: every real server within one
+/// connection of its weighted share of the connections that were scheduled.
+pub fn honours_weights(weights: &BTreeMap<String, u32>, seen: &BTreeMap<String, usize>) -> bool {
+    let total_weight: u32 = weights.values().sum();
+    let connections: usize = seen.values().sum();
+    if total_weight == 0 || connections == 0 {
+        return false;
+    }
+    weights.iter().all(|(name, w)| {
+        let share = connections as f64 * f64::from(*w) / f64::from(total_weight);
+        let got = seen.get(name).copied().unwrap_or(0) as f64;
+        (got - share).abs() < 1.0
+    })
+}
+
 /// The lint rules that explain a failed lab check, so a report can send
 /// the user from a symptom to its cause.
 pub fn codes_for_check(check: &str) -> &'static [&'static str] {
     match check {
         "arp-owner" => &["DR001", "DR002"],
-        "connectivity" => &["DR003", "DR004", "DR006", "DR007", "DR014", "DR016"],
+        "connectivity" => &["DR003", "DR004", "DR005", "DR006", "DR007", "DR014", "DR016"],
         "source-ip" => &["DR019"],
         "reply-bypass" => &["DR001", "DR002", "DR019"],
         "split" => &["DR001", "DR002", "DR008", "DR020", "DR005"],
+        "weights" => &["DR008"],
         _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::honours_weights;
+    use std::collections::BTreeMap;
+
+    fn map<V: Copy>(pairs: &[(&str, V)]) -> BTreeMap<String, V> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn weights_are_honoured_within_one_connection() {
+        let w = map(&[("rs1", 3u32), ("rs2", 1)]);
+        assert!(honours_weights(&w, &map(&[("rs1", 6usize), ("rs2", 2)])));
+        assert!(!honours_weights(&w, &map(&[("rs1", 4usize), ("rs2", 4)])), "rr's 1:1");
+        assert!(
+            honours_weights(&w, &map(&[("rs1", 3usize), ("rs2", 2)])),
+            "wrr part-way through a cycle"
+        );
+        assert!(
+            !honours_weights(&w, &map(&[("rs1", 0usize), ("rs2", 0)])),
+            "nothing scheduled proves nothing"
+        );
+        let three = map(&[("rs1", 3u32), ("rs2", 2), ("rs3", 1)]);
+        assert!(honours_weights(&three, &map(&[("rs1", 12usize), ("rs2", 8), ("rs3", 4)])));
+        assert!(!honours_weights(&three, &map(&[("rs1", 8usize), ("rs2", 8), ("rs3", 8)])));
     }
 }

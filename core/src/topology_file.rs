@@ -310,7 +310,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     let mut real_servers: Vec<RealServer> = Vec::new();
     for r_l in top.array("real_server")? {
         let r = Obj::of(r_l, "a [[real_server]]")?;
-        r.only(&["name", "address", "interface", "vip_on_lo", "sysctl", "listen"])?;
+        r.only(&["name", "address", "interface", "vip_on_lo", "sysctl", "listen", "nic", "route"])?;
         let name = r.checked("name", HostName::parse)?.ok_or_else(|| r.missing("name"))?;
         if real_servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
@@ -348,15 +348,57 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                 Some(At::new(ports, l.span))
             }
         };
+        let interface = r
+            .checked("interface", IfName::parse)?
+            .unwrap_or_else(|| At::implied(IfName::known("eth0")));
+        let mut extra_nics: Vec<Nic> = Vec::new();
+        for n_l in r.array("nic")? {
+            let n = Obj::of(n_l, "a `nic`")?;
+            n.only(&["interface", "address"])?;
+            let nic_if = n.checked("interface", IfName::parse)?.ok_or_else(|| n.missing("interface"))?;
+            if nic_if.value == interface.value || extra_nics.iter().any(|x| x.interface.value == nic_if.value) {
+                return Err(err(
+                    format!("real server `{}` has the interface `{}` twice", name.value, nic_if.value),
+                    nic_if.span,
+                    "give each NIC its own name",
+                ));
+            }
+            extra_nics.push(Nic {
+                address: ipv4(&n.req_str("address")?, "the NIC's address")?,
+                interface: nic_if,
+            });
+        }
+        let mut routes = Vec::new();
+        for x_l in r.array("route")? {
+            let x = Obj::of(x_l, "a `route`")?;
+            x.only(&["to", "dev"])?;
+            let to_s = x.req_str("to")?;
+            let to = Subnet::parse(&to_s.value).map_err(|m| err(m, to_s.span, "for example: to = \"192.168.1.100/32\""))?;
+            let device = x.checked("dev", IfName::parse)?.ok_or_else(|| x.missing("dev"))?;
+            if device.value != interface.value && !extra_nics.iter().any(|n| n.interface.value == device.value) {
+                return Err(err(
+                    format!(
+                        "route to {to} leaves by `{}`, which real server `{}` does not have",
+                        device.value, name.value
+                    ),
+                    device.span,
+                    "name the real server's `interface` or one of its `nic`s",
+                ));
+            }
+            routes.push(HostRoute {
+                to: At::new(to, to_s.span),
+                device,
+            });
+        }
         real_servers.push(RealServer {
             address: ipv4(&r.req_str("address")?, "the real server address")?,
             name,
-            interface: r
-                .checked("interface", IfName::parse)?
-                .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+            interface,
             vip_on_lo,
             sysctls: r.sysctls()?,
             listen,
+            extra_nics,
+            routes,
             span: r_l.span,
         });
     }
@@ -641,6 +683,22 @@ pub fn to_value(t: &Topology) -> Value {
             }
             if !r.sysctls.values.is_empty() {
                 m.insert("sysctl".into(), sysctl_map(&r.sysctls));
+            }
+            if !r.extra_nics.is_empty() {
+                let nics: Vec<Value> = r
+                    .extra_nics
+                    .iter()
+                    .map(|n| json!({ "interface": n.interface.value, "address": n.address.to_string() }))
+                    .collect();
+                m.insert("nic".into(), Value::Array(nics));
+            }
+            if !r.routes.is_empty() {
+                let routes: Vec<Value> = r
+                    .routes
+                    .iter()
+                    .map(|x| json!({ "to": x.to.to_string(), "dev": x.device.value }))
+                    .collect();
+                m.insert("route".into(), Value::Array(routes));
             }
             Value::Object(m)
         })

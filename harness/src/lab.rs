@@ -9,7 +9,7 @@ use crate::probe::{self, ConnectionResult, ProbeServer};
 use crate::report::{Check, Report, SplitReport};
 use crate::rtnl::{self, format_mac};
 use lvsdr_core::names::HostName;
-use lvsdr_core::plan::{codes_for_check, LabPlan, Role};
+use lvsdr_core::plan::{codes_for_check, honours_weights, LabPlan, Role};
 use lvsdr_core::Topology;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -144,7 +144,15 @@ impl Lab {
             .hosts
             .iter()
             .enumerate()
-            .map(|(i, h)| (format!("port{i}"), h.interface.to_string(), lab.hosts[&h.name].fd()))
+            .flat_map(|(i, h)| {
+                let fd = lab.hosts[&h.name].fd();
+                std::iter::once((format!("port{i}"), h.interface.to_string(), fd)).chain(
+                    h.extra_interfaces
+                        .iter()
+                        .enumerate()
+                        .map(move |(j, x)| (format!("port{i}n{j}"), x.to_string(), fd)),
+                )
+            })
             .collect();
         lab.lan
             .run(|| {
@@ -176,8 +184,14 @@ impl Lab {
                     rtnl::with_handle(async |handle| {
                         rtnl::set_up(&handle, "lo").await?;
                         rtnl::set_up(&handle, &h.interface).await?;
+                        for x in &h.extra_interfaces {
+                            rtnl::set_up(&handle, x).await?;
+                        }
                         for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
                             rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
+                        }
+                        for r in &h.routes {
+                            rtnl::add_route(&handle, r.address, r.prefix, &r.device).await?;
                         }
                         Ok(())
                     }),
@@ -515,6 +529,26 @@ impl Lab {
                     format!("IPVS {}; answers in order {order}", fmt(&kernel_counts))
                 },
             ));
+            if let Some(weights) = &p.weights {
+                let total: u32 = weights.values().sum();
+                let answered: usize = kernel_counts.values().sum();
+                let asked = weights
+                    .iter()
+                    .map(|(k, w)| format!("{k}={:.1}", answered as f64 * f64::from(*w) / f64::from(total.max(1))))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let ratio = weights.values().map(u32::to_string).collect::<Vec<_>>().join(":");
+                checks.push(
+                    Check::new(
+                        format!("weights {}", p.service),
+                        "weights",
+                        honours_weights(weights, &kernel_counts),
+                        format!("{asked} (the weights {ratio})"),
+                        format!("IPVS {} ({})", fmt(&kernel_counts), p.expected.scheduler),
+                    )
+                    .advisory(),
+                );
+            }
             split.insert(
                 p.service.clone(),
                 SplitReport {
@@ -532,11 +566,16 @@ impl Lab {
         let diagnostics = lvsdr_core::lint::lint(&self.topology, "");
         for c in checks.iter_mut().filter(|c| !c.pass) {
             let codes = codes_for_check(&c.kind);
-            c.explained_by = diagnostics
-                .iter()
-                .filter(|d| codes.contains(&d.code))
-                .map(|d| format!("{}: {}", d.code, d.message))
-                .collect();
+            let mut found: Vec<&lvsdr_core::Diagnostic> = diagnostics.iter().filter(|d| codes.contains(&d.code)).collect();
+            // A check about one service ("weights tcp/80") is explained by the findings
+            // about that service, when there are any.
+            if let Some(service) = c.name.split_whitespace().nth(1) {
+                let about_other = |d: &lvsdr_core::Diagnostic| {
+                    !d.message.contains(service) && plan.services.iter().any(|s| s.name != service && d.message.contains(&s.name))
+                };
+                found.retain(|d| !about_other(d));
+            }
+            c.explained_by = found.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
             c.explained_by.dedup();
         }
 
@@ -547,7 +586,7 @@ impl Lab {
         timings.insert("verify".to_string(), started.elapsed().as_millis() as u64);
         Ok(Report {
             topology: plan.topology.clone(),
-            pass: checks.iter().all(|c| c.pass),
+            pass: crate::report::verdict(&checks),
             kernel: String::new(),
             ipvs_version: String::new(),
             applied_with: self.apply.name().to_string(),

@@ -18,6 +18,10 @@ pub struct Check {
     /// Lint findings on the topology that explain this failure.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub explained_by: Vec<String>,
+    /// A check of what the configuration asks for (the weights) rather than
+    /// a proof of DR: failing it is a warning, and the lab still passes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub advisory: bool,
 }
 
 impl Check {
@@ -29,8 +33,20 @@ impl Check {
             expected: expected.into(),
             seen: seen.into(),
             explained_by: vec![],
+            advisory: false,
         }
     }
+
+    /// The same check as a warning: reported, named by its lint, but not a failed proof.
+    pub fn advisory(mut self) -> Check {
+        self.advisory = true;
+        self
+    }
+}
+
+/// A lab passes when every proof passes; advisory checks only warn.
+pub fn verdict(checks: &[Check]) -> bool {
+    checks.iter().all(|c| c.pass || c.advisory)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +168,8 @@ impl Report {
         for c in &self.checks {
             let result = if c.pass {
                 paint(color, "1;32", "pass  ")
+            } else if c.advisory {
+                paint(color, "1;33", "warn  ")
             } else {
                 paint(color, "1;31", "FAIL  ")
             };
@@ -172,7 +190,14 @@ impl Report {
             t("teardown"),
             t("total")
         );
-        let verdict = if self.pass {
+        let warnings = self.checks.iter().filter(|c| c.advisory && !c.pass).count();
+        let verdict = if self.pass && warnings > 0 {
+            paint(
+                color,
+                "1;33",
+                &format!("PASS: DR works as designed, with {warnings} warning(s): the split is not what the weights ask for"),
+            )
+        } else if self.pass {
             paint(color, "1;32", "PASS: DR works as designed")
         } else {
             paint(color, "1;31", "FAIL: see the checks above")

@@ -89,6 +89,17 @@ pub async fn add_address(handle: &Handle, device: &str, address: Ipv4Addr, prefi
     Ok(())
 }
 
+/// `ip route add ADDRESS/PREFIX dev DEVICE`
+pub async fn add_route(handle: &Handle, address: Ipv4Addr, prefix: u8, device: &str) -> Result<(), RtnlError> {
+    let index = link_index(handle, device).await?;
+    let route = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(address, prefix)
+        .output_interface(index)
+        .build();
+    handle.route().add(route).execute().await?;
+    Ok(())
+}
+
 /// The MAC address of a link (`ip link show NAME`).
 pub async fn mac(handle: &Handle, name: &str) -> Result<[u8; 6], RtnlError> {
     let link = link_message(handle, name).await?;

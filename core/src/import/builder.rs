@@ -165,6 +165,8 @@ impl Builder {
                 vip_on_lo,
                 sysctls,
                 listen: None,
+                extra_nics: vec![],
+                routes: vec![],
                 span: address.span,
             });
         }
