@@ -236,7 +236,7 @@ impl Lab {
                 }
                 ApplyWith::Keepalived => {
                     progress(&format!("{}: starting keepalived with the generated configuration", director.name));
-                    let dir = std::path::Path::new("/run/lvsdr").join(&prefix);
+                    let dir = std::path::Path::new(crate::leftovers::DAEMON_DIR).join(&prefix);
                     std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
                         step: "keepalived folder".into(),
                         source,

@@ -13,11 +13,13 @@
 //! - [`kernel`] and [`uml`]: the host kernel when it has IPVS, User-Mode
 //!   Linux when it does not.
 //! - [`run`]: the whole job behind `lvsdr lab`, for use from tests.
+//! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 
 pub mod apply;
 pub mod ipvs;
 pub mod kernel;
 pub mod lab;
+pub mod leftovers;
 pub mod netns;
 pub mod probe;
 pub mod report;

@@ -181,7 +181,9 @@ enum Cmd {
     },
     /// Build the topology in network namespaces on real kernel IPVS and prove DR works (needs root).
     Lab(LabArgs),
-    /// Remove namespaces left behind by lab processes that no longer exist.
+    /// Remove what labs killed outright left behind: namespaces, keepalived daemons and
+    /// their folders, UML job folders and the UML kernels still running for them. Labs
+    /// that are still running are left alone.
     Clean,
     /// Check lvsdr's IPVS client against this kernel: add, edit, list and delete in a
     /// namespace of its own (needs root and IPVS; run it in UML with `kernel-exec`).
@@ -491,15 +493,28 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
         }
         Cmd::Clean => {
-            let removed = lvsdr_harness::netns::remove_stale();
-            println!(
-                "removed {} stale lab namespace(s){}",
-                removed.len(),
-                if removed.is_empty() {
+            let c = lvsdr_harness::leftovers::clean();
+            let list = |v: Vec<String>| {
+                if v.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", removed.join(", "))
+                    format!(": {}", v.join(", "))
                 }
+            };
+            println!(
+                "removed {} stale lab namespace(s){}",
+                c.namespaces.len(),
+                list(c.namespaces.clone())
+            );
+            println!(
+                "removed {} stale lab folder(s){}",
+                c.folders.len(),
+                list(c.folders.iter().map(|f| f.display().to_string()).collect())
+            );
+            println!(
+                "killed {} leftover process(es){}",
+                c.processes.len(),
+                list(c.processes.iter().map(i32::to_string).collect())
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -155,7 +155,19 @@ pub fn run(kernel: &UmlKernel, args: &[String], timeout: Duration, progress: &mu
     std::fs::write(dir.0.join("job.json"), serde_json::to_vec(&job).map_err(std::io::Error::other)?)?;
     let console = std::fs::File::create(dir.0.join("console.log"))?;
     let exe = std::env::current_exe()?;
-    let mut child = Command::new(&kernel.binary)
+    let mut command = Command::new(&kernel.binary);
+    // If lvsdr is killed outright, the kernel goes with it (`lvsdr clean` removes the folder).
+    // SAFETY: prctl(2) is async-signal-safe; it only sets this child's parent-death signal.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
         .args([
             "mem=256M".to_string(),
             "root=/dev/root".into(),
@@ -264,7 +276,7 @@ pub fn run(kernel: &UmlKernel, args: &[String], timeout: Duration, progress: &mu
 fn tempdir() -> std::io::Result<PathBuf> {
     let base = std::env::temp_dir();
     for i in 0..1000u32 {
-        let p = base.join(format!("lvsdr-uml-{}-{i}", std::process::id()));
+        let p = base.join(format!("{}{}-{i}", crate::leftovers::JOB_DIR_PREFIX, std::process::id()));
         match std::fs::create_dir(&p) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

@@ -298,6 +298,32 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(host_state(), before, "after an interrupted lab");
+
+    // kill -9 in the middle of a lab: nothing can run on the way out, so
+    // `lvsdr clean` removes what is left (namespaces, folders, processes).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
+        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "50"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_state() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(host_state(), before, "the lab started");
+    std::thread::sleep(Duration::from_millis(800));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = lvsdr(&["clean"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while host_state() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(host_state(), before, "after kill -9 and `lvsdr clean`: {said}");
 }
 
 #[test]
