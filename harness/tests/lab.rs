@@ -477,3 +477,39 @@ fn hostile_topologies_are_refused_with_nothing_written() {
         assert!(!t.exists(), "{} was written", t.display());
     }
 }
+
+/// Every face refuses the hostile fixtures with their code: `lint` (exit 2,
+/// in both output formats), `plan` and `render` (exit 2, nothing on stdout).
+#[test]
+fn hostile_topologies_are_refused_by_lint_plan_and_render() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/hostile"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    for path in files {
+        let rel = format!("fixtures/hostile/{}", path.file_name().unwrap().to_string_lossy());
+        let json = lvsdr(&["lint", &rel, "--format", "json"]);
+        assert_eq!(json.status.code(), Some(2), "{rel}");
+        let diags: Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let code = diags[0]["code"].as_str().unwrap_or_default().to_string();
+        assert!(code == "DR105" || code == "DR106", "{rel}: {diags}");
+        assert!(diags[0]["line"].as_u64().unwrap_or(0) >= 1, "{rel}: a line");
+        for args in [
+            vec!["lint", rel.as_str()],
+            vec!["plan", rel.as_str()],
+            vec!["render", rel.as_str(), "--artifact", "director"],
+            vec!["render", rel.as_str(), "--artifact", "real-server"],
+        ] {
+            let out = lvsdr(&args);
+            let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+            assert!(all.contains(&code), "{args:?} names {code}: {all}");
+            if args[0] != "lint" {
+                assert!(out.stdout.is_empty(), "{args:?} printed nothing to run: {all}");
+            }
+        }
+    }
+}
