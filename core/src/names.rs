@@ -27,8 +27,19 @@ fn refuse(code: &'static str, message: String, help: &str) -> NameError {
 }
 
 /// Shows a refused value safely: control characters escaped, long values cut.
+/// (By hand rather than `escape_debug`, whose Unicode tables would cost the
+/// playground's WebAssembly several kilobytes.)
 pub fn shown(text: &str) -> String {
-    let mut out: String = text.chars().take(40).flat_map(char::escape_debug).collect();
+    let mut out = String::new();
+    for c in text.chars().take(40) {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
     if text.chars().count() > 40 {
         out.push('…');
     }
@@ -322,6 +333,7 @@ mod tests {
     #[test]
     fn refused_values_are_shown_inert() {
         assert_eq!(shown("a\nb"), "a\\nb");
+        assert_eq!(shown("a\u{1b}[2J\"b"), "a\\u{1b}[2J\"b");
         assert_eq!(shown(&"x".repeat(50)).chars().count(), 41);
     }
 }
