@@ -12,10 +12,13 @@
 //! - [`lab`]: [`Lab::build`], [`Lab::verify`], teardown on drop.
 //! - [`kernel`] and [`uml`]: the host kernel when it has IPVS, User-Mode
 //!   Linux when it does not.
-//! - [`run`]: the whole job behind `lvsdr lab`, for use from tests.
+//! - [`run`]: the whole job behind `lvsdr lab`: [`prove`] and [`run_lab`], for
+//!   your own tests too.
+//! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 
 pub mod apply;
+pub mod guest;
 pub mod ipvs;
 pub mod kernel;
 pub mod lab;
@@ -29,3 +32,4 @@ pub mod uml;
 
 pub use lab::{Lab, VerifyOptions};
 pub use report::Report;
+pub use run::{prove, run_lab, RunError, RunOptions};

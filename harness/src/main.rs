@@ -7,7 +7,7 @@ use lvsdr_core::{Format, Severity};
 use lvsdr_harness::apply::ApplyWith;
 use lvsdr_harness::run::{self, KernelChoice, RunOptions};
 use lvsdr_harness::uml;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -232,67 +232,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    if uml::is_guest() {
-        uml::guest_init(|args, progress| {
-            let argv = std::iter::once("lvsdr".to_string()).chain(args.iter().cloned());
-            match Cli::try_parse_from(argv) {
-                Ok(Cli { command: Cmd::Lab(a) }) => {
-                    let mut out = Vec::new();
-                    let code = guest_lab(&a, &mut out, &mut |l| progress.line(l));
-                    (code, String::from_utf8_lossy(&out).into_owned())
-                }
-                Ok(Cli {
-                    command: Cmd::KernelExec { command, .. },
-                }) => match std::process::Command::new(&command[0]).args(&command[1..]).output() {
-                    Ok(o) => {
-                        let code = o.status.code().unwrap_or(3);
-                        let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-                        if code != 0 {
-                            text.push_str(&String::from_utf8_lossy(&o.stderr));
-                        }
-                        (code, text)
-                    }
-                    Err(e) => (3, format!("cannot run {}: {e}\n", command[0])),
-                },
-                Ok(_) => (2, "only `lab` and `kernel-exec` run inside UML\n".into()),
-                Err(e) => (2, e.to_string()),
-            }
-        });
-    }
     let cli = Cli::parse();
     match run_cli(cli) {
         Ok(code) | Err(code) => code,
-    }
-}
-
-fn guest_lab(a: &LabArgs, out: &mut Vec<u8>, progress: &mut dyn FnMut(&str)) -> i32 {
-    let file = &a.file;
-    let Ok(text) = std::fs::read_to_string(file) else {
-        let _ = writeln!(out, "cannot read {}", file.display());
-        return 2;
-    };
-    let (_, result) = lvsdr_core::load(&text, a.from.map(InputFormat::core));
-    let topology = match result {
-        Ok((topology, _)) => topology,
-        Err(e) => {
-            let shown = render_human(&[e.to_diagnostic()], &text, &file.display().to_string(), Style { color: false });
-            let _ = write!(out, "{shown}");
-            return 2;
-        }
-    };
-    match run::run_parallel(&topology, &a.options(), progress) {
-        Ok(reports) => {
-            let _ = out.write_all(serde_json::to_string(&reports).unwrap_or_default().as_bytes());
-            if reports.iter().all(|r| r.pass) {
-                0
-            } else {
-                1
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(out, "{e}");
-            3
-        }
     }
 }
 
@@ -530,7 +472,6 @@ impl LabArgs {
             parallel: self.parallel,
             apply: self.apply_with.core(),
             timeout: std::time::Duration::from_secs(self.timeout),
-            from: self.from.map(InputFormat::core),
             ..RunOptions::default()
         }
     }
@@ -564,7 +505,7 @@ fn lab(a: LabArgs, color: bool) -> Result<ExitCode, ExitCode> {
         topology.services.len(),
         topology.real_servers.len()
     );
-    match run::run_file(&file, &topology, &options, &mut progress) {
+    match run::run_lab(&topology, &options, &mut progress) {
         Ok(reports) => {
             match format {
                 OutputFormat::Json if reports.len() == 1 => println!("{}", serde_json::to_string_pretty(&reports[0]).unwrap_or_default()),

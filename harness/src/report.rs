@@ -132,6 +132,61 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 }
 
 impl Report {
+    /// The check with this name (`"split tcp/80"`, `"arp-owner"`, …).
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+
+    /// How many connections of a service (`"tcp/80"`) each real server got, by
+    /// the kernel's own counters.
+    pub fn split(&self, service: &str) -> Option<&BTreeMap<String, usize>> {
+        self.split.get(service).map(|s| &s.seen)
+    }
+
+    /// Panics with the whole report unless every proof passed.
+    #[track_caller]
+    pub fn assert_pass(&self) {
+        assert!(self.pass, "the DR lab failed:\n{}", self.render_human(false));
+    }
+
+    /// Panics with the report unless the named check passed (`true`) or failed (`false`):
+    /// `report.assert_check("arp-owner", false)` to prove that a fault shows.
+    #[track_caller]
+    pub fn assert_check(&self, name: &str, pass: bool) {
+        match self.check(name) {
+            Some(c) => assert!(
+                c.pass == pass,
+                "check `{name}` {}: expected {}, seen {}\n{}",
+                if c.pass { "passed" } else { "failed" },
+                c.expected,
+                c.seen,
+                self.render_human(false)
+            ),
+            None => panic!(
+                "no check `{name}` in the report; there are: {}",
+                self.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// Panics with the report unless the kernel split a service's connections
+    /// exactly so: `report.assert_split("tcp/80", &[("rs1", 6), ("rs2", 2)])`.
+    #[track_caller]
+    pub fn assert_split(&self, service: &str, expected: &[(&str, usize)]) {
+        let want: BTreeMap<String, usize> = expected.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        match self.split(service) {
+            Some(seen) => assert!(
+                *seen == want,
+                "service {service}: expected the split {want:?}, the kernel made {seen:?}\n{}",
+                self.render_human(false)
+            ),
+            None => panic!(
+                "no service {service} in the report; there are: {}",
+                self.split.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
     /// A table a person can read: check, expected, seen, pass/fail; then the
     /// connections, and what explains each failure.
     pub fn render_human(&self, color: bool) -> String {

@@ -6,7 +6,6 @@ use crate::lab::{Lab, VerifyOptions};
 use crate::report::Report;
 use crate::{kernel, uml};
 use lvsdr_core::Topology;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Where the lab runs.
@@ -31,9 +30,9 @@ impl KernelChoice {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces.\n  Run it as `sudo lvsdr lab FILE`, or `cargo xtask lab`, which asks sudo for this step only.")]
+    #[error("the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces.\n  Run it as `sudo lvsdr lab FILE`, or `cargo xtask lab`, which asks sudo for this step only.\n  In your own tests, build as yourself and run the test binaries as root:\n  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER='sudo -E' cargo test")]
     NotRoot,
-    #[error("the host kernel ({0}) has no IPVS and `modprobe ip_vs` did not load it.\n  Use `--kernel uml` (or `--kernel auto`) to run the lab under User-Mode Linux.")]
+    #[error("the host kernel ({0}) has no IPVS and `modprobe ip_vs` did not load it.\n  Use `--kernel uml` (or `--kernel auto`) to run the lab under User-Mode Linux;\n  from your own tests, call `lvsdr_harness::prove` or `run_lab`, which fall back to it.")]
     NoHostIpvs(String),
     #[error(transparent)]
     Lab(#[from] crate::lab::LabError),
@@ -57,9 +56,6 @@ pub struct RunOptions {
     pub apply: ApplyWith,
     pub verify: VerifyOptions,
     pub timeout: Duration,
-    /// The input format of the topology file, when not guessed from its text;
-    /// passed on to the lab inside UML, which reads the file again.
-    pub from: Option<lvsdr_core::Format>,
 }
 
 impl Default for RunOptions {
@@ -72,7 +68,6 @@ impl Default for RunOptions {
             apply: ApplyWith::Netlink,
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
-            from: None,
         }
     }
 }
@@ -84,6 +79,12 @@ pub fn is_root() -> bool {
 /// Runs the lab for a topology on this kernel: build, verify, tear down.
 /// Uses `options.connections`, `clients`, `apply` and `verify`.
 pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, RunError> {
+    if !is_root() {
+        return Err(RunError::NotRoot);
+    }
+    if !uml::is_guest() && !kernel::try_load_host_ipvs() {
+        return Err(RunError::NoHostIpvs(kernel::release()));
+    }
     let started = Instant::now();
     let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
     let lab = Lab::build(topology, plan, options.apply, progress)?;
@@ -123,41 +124,17 @@ pub fn run_parallel(topology: &Topology, options: &RunOptions, progress: &mut dy
     Ok(reports)
 }
 
-/// The command line of the lab inside UML: the same lab, on the guest's kernel,
-/// with every option that changes what it reads or does.
-fn guest_args(path: &Path, options: &RunOptions) -> Vec<String> {
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut args = vec![
-        "lab".to_string(),
-        abs.display().to_string(),
-        "--kernel".into(),
-        "host".into(),
-        "--format".into(),
-        "json".into(),
-        "--connections".into(),
-        options.connections.to_string(),
-        "--clients".into(),
-        options.clients.to_string(),
-        "--parallel".into(),
-        options.parallel.to_string(),
-        "--apply-with".into(),
-        options.apply.name().into(),
-    ];
-    if let Some(f) = options.from {
-        args.extend(["--from".to_string(), f.name().to_string()]);
-    }
-    args
-}
-
-/// Runs the lab for the topology file at `path` on the chosen kernel.
-/// Under UML the same binary runs inside the guest as init.
-pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
+/// Runs the lab for a topology on the chosen kernel, as `lvsdr lab` does:
+/// the host's when it has IPVS (after trying `modprobe ip_vs`), else User-Mode
+/// Linux, whose init is this very program (see [`crate::guest`]). Returns one
+/// report per lab (`options.parallel`).
+pub fn run_lab(topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
     if !is_root() {
         return Err(RunError::NotRoot);
     }
     let use_host = match options.kernel {
         KernelChoice::Host => {
-            if !kernel::try_load_host_ipvs() {
+            if !uml::is_guest() && !kernel::try_load_host_ipvs() {
                 return Err(RunError::NoHostIpvs(kernel::release()));
             }
             true
@@ -176,8 +153,14 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
         kernel::release(),
         umlk.binary.display()
     ));
-    let args = guest_args(path, options);
-    let result = uml::run(&umlk, &args, options.timeout, progress)?;
+    let task = uml::GuestTask::Lab {
+        topology: lvsdr_core::topology_file::to_toml(topology),
+        connections: options.connections,
+        clients: options.clients,
+        parallel: options.parallel,
+        apply: options.apply,
+    };
+    let result = uml::run(&umlk, &task, options.timeout, progress)?;
     let reports =
         serde_json::from_str::<Vec<Report>>(&result.stdout).or_else(|_| serde_json::from_str::<Report>(&result.stdout).map(|r| vec![r]));
     match reports {
@@ -188,6 +171,72 @@ pub fn run_file(path: &Path, topology: &Topology, options: &RunOptions, progress
             Ok(reports)
         }
         Err(_) => Err(RunError::Guest(result.exit_code, result.stdout)),
+    }
+}
+
+/// Proves a topology with the default options (8 connections per service, one
+/// client, lvsdr's netlink client) on whichever kernel has IPVS, quietly: the
+/// one call a user's own `cargo test` needs. Needs root.
+///
+/// ```no_run
+/// let text = std::fs::read_to_string("lvs/topology.toml").unwrap();
+/// let topology = lvsdr_core::topology_file::from_toml(&text).unwrap();
+/// let report = lvsdr_harness::prove(&topology).unwrap();
+/// report.assert_pass();
+/// ```
+pub fn prove(topology: &Topology) -> Result<Report, RunError> {
+    let mut reports = run_lab(topology, &RunOptions::default(), &mut |_| {})?;
+    reports.pop().ok_or_else(|| RunError::Guest(3, "the lab returned no report".into()))
+}
+
+/// The guest's work, in the guest: what [`uml::guest_init`] runs.
+/// Returns the exit code and what goes back to the host as standard output.
+pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress) -> (i32, String) {
+    match task {
+        uml::GuestTask::Lab {
+            topology,
+            connections,
+            clients,
+            parallel,
+            apply,
+        } => {
+            // Read and validated again: the guest trusts nothing it is handed.
+            let topology = match lvsdr_core::topology_file::from_toml(topology) {
+                Ok(t) => t,
+                Err(e) => return (2, format!("the topology handed to the guest does not read: {e}\n")),
+            };
+            let options = RunOptions {
+                kernel: KernelChoice::Host,
+                connections: *connections,
+                clients: *clients,
+                parallel: *parallel,
+                apply: *apply,
+                ..RunOptions::default()
+            };
+            match run_parallel(&topology, &options, &mut |l| progress.line(l)) {
+                Ok(reports) => (
+                    if reports.iter().all(|r| r.pass) { 0 } else { 1 },
+                    serde_json::to_string(&reports).unwrap_or_default(),
+                ),
+                Err(e) => (3, format!("{e}\n")),
+            }
+        }
+        uml::GuestTask::Exec { command } => {
+            let Some((program, args)) = command.split_first() else {
+                return (2, "no command to run\n".into());
+            };
+            match std::process::Command::new(program).args(args).output() {
+                Ok(o) => {
+                    let code = o.status.code().unwrap_or(3);
+                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                    if code != 0 {
+                        text.push_str(&String::from_utf8_lossy(&o.stderr));
+                    }
+                    (code, text)
+                }
+                Err(e) => (3, format!("cannot run {program}: {e}\n")),
+            }
+        }
     }
 }
 
@@ -209,32 +258,7 @@ pub fn exec_in_kernel(choice: KernelChoice, command: &[String], timeout: Duratio
         return Ok((out.status.code().unwrap_or(3), String::from_utf8_lossy(&out.stdout).into_owned()));
     }
     let umlk = uml::find()?;
-    let mut args = vec!["kernel-exec".to_string(), "--".to_string()];
-    args.extend(command.iter().cloned());
-    let result = uml::run(&umlk, &args, timeout, &mut |l| eprintln!("  · {l}"))?;
+    let task = uml::GuestTask::Exec { command: command.to_vec() };
+    let result = uml::run(&umlk, &task, timeout, &mut |l| eprintln!("  · {l}"))?;
     Ok((result.exit_code, result.stdout))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_guest_gets_every_option_that_matters() {
-        let options = RunOptions {
-            connections: 5,
-            clients: 2,
-            parallel: 3,
-            apply: ApplyWith::Restore,
-            from: Some(lvsdr_core::Format::Script),
-            ..RunOptions::default()
-        };
-        let args = guest_args(Path::new("/nonexistent/x.sh"), &options).join(" ");
-        assert_eq!(
-            args,
-            "lab /nonexistent/x.sh --kernel host --format json --connections 5 --clients 2 --parallel 3 --apply-with restore --from script"
-        );
-        let plain = guest_args(Path::new("/x.toml"), &RunOptions::default());
-        assert!(!plain.contains(&"--from".to_string()));
-    }
 }

@@ -23,12 +23,27 @@ const GUEST_JOB_DIR: &str = "/run/lvsdr-job";
 /// What the guest is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
-    /// Arguments for `lvsdr`, as on the host command line (`lab FILE …`).
-    pub args: Vec<String>,
+    pub task: GuestTask,
     /// `lib/modules/<release>` of the UML kernel.
     pub modules: PathBuf,
     /// The caller's working directory, so relative paths resolve.
     pub cwd: PathBuf,
+}
+
+/// The work a guest does: the same for the `lvsdr` binary and for a user's test binary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestTask {
+    /// Run the lab for a topology (canonical TOML, read and validated again in the guest).
+    Lab {
+        topology: String,
+        connections: usize,
+        clients: usize,
+        parallel: usize,
+        apply: crate::apply::ApplyWith,
+    },
+    /// Run a command and hand back its exit code and standard output.
+    Exec { command: Vec<String> },
 }
 
 /// A UML kernel and its modules.
@@ -40,8 +55,8 @@ pub struct UmlKernel {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UmlError {
-    #[error("no User-Mode Linux kernel found (looked in {looked}).\n  Install one with `cargo xtask setup-uml` (Debian's user-mode-linux package; on Debian or Ubuntu: `sudo apt-get install user-mode-linux`),\n  or point LVSDR_UML_DIR at a folder holding `linux.uml` and `modules/<release>/`.")]
-    NotFound { looked: String },
+    #[error("this kernel has no IPVS and no User-Mode Linux kernel was found to run the lab in (looked in {looked}).\n  Install one: `cargo xtask setup-uml` in a checkout of lvsdr ({checkout}) puts Debian's user-mode-linux into /var/cache/lvsdr/uml,\n  or point LVSDR_UML_DIR at a folder holding `linux.uml` and `modules/<release>/`.\n  Or load IPVS into this kernel: `sudo modprobe ip_vs`.")]
+    NotFound { looked: String, checkout: String },
     #[error("cannot prepare the UML job folder: {0}")]
     Io(#[from] std::io::Error),
     #[error("the UML kernel did not finish within {0} s; it was killed. Last console lines:\n{1}")]
@@ -83,7 +98,15 @@ pub fn find() -> Result<UmlKernel, UmlError> {
             return Ok(UmlKernel { binary: debian, modules });
         }
     }
-    Err(UmlError::NotFound { looked: looked.join(", ") })
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .display()
+        .to_string();
+    Err(UmlError::NotFound {
+        looked: looked.join(", "),
+        checkout,
+    })
 }
 
 fn first_release(dir: &Path) -> Option<PathBuf> {
@@ -142,13 +165,16 @@ fn tail(path: &Path, lines: usize) -> String {
         .join("\n")
 }
 
-/// Boots UML, runs `lvsdr ARGS` inside, and returns its exit code and
-/// standard output. Progress lines from the guest go to `progress`.
-pub fn run(kernel: &UmlKernel, args: &[String], timeout: Duration, progress: &mut dyn FnMut(&str)) -> Result<GuestResult, UmlError> {
+/// Boots UML with this very program as its init, runs `task` inside, and
+/// returns its exit code and standard output. Progress lines from the guest go
+/// to `progress`. Any binary that links lvsdr-harness can be that init: see
+/// [`crate::guest`].
+pub fn run(kernel: &UmlKernel, task: &GuestTask, timeout: Duration, progress: &mut dyn FnMut(&str)) -> Result<GuestResult, UmlError> {
+    crate::guest::linked();
     let interrupted = catch_interrupts();
     let dir = JobDir(tempdir()?);
     let job = Job {
-        args: args.to_vec(),
+        task: task.clone(),
         modules: kernel.modules.clone(),
         cwd: std::env::current_dir()?,
     };
@@ -302,13 +328,21 @@ impl GuestProgress {
     }
 }
 
-/// PID 1 inside UML: set up, run the job with `run_job`, report, power off.
-/// Never returns.
-pub fn guest_init(run_job: impl FnOnce(&[String], &mut GuestProgress) -> (i32, String)) -> ! {
+/// PID 1 inside UML: set up, run the job's task, report, power off.
+/// Never returns. A panic in the task is reported as its result.
+pub fn guest_init() -> ! {
     let code = match guest_setup() {
         Ok((job, mut progress)) => {
             let _ = std::env::set_current_dir(&job.cwd);
-            let (code, stdout) = run_job(&job.args, &mut progress);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::run::run_task(&job.task, &mut progress)));
+            let (code, stdout) = outcome.unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                (3, format!("lvsdr (UML init): the task panicked: {what}\n"))
+            });
             let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("stdout"), stdout);
             code
         }

