@@ -50,6 +50,18 @@ fn lab(file: &str, extra: &[&str]) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), json, stderr)
 }
 
+/// The files of a fixture folder, sorted, as paths relative to the repository.
+fn fixtures(dir: &str, at_least: usize) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+        .collect();
+    files.sort();
+    assert!(files.len() >= at_least, "{dir}: {} files", files.len());
+    files
+}
+
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
         .as_array()
@@ -167,17 +179,10 @@ fn expectations(text: &str, key: &str) -> Vec<String> {
 fn fault_scenarios_fail_the_way_their_lint_says() {
     require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/faults"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8);
+    let files = fixtures("fixtures/faults", 8);
     let mut failing = 0;
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let rel = format!("fixtures/faults/{}", path.file_name().unwrap().to_string_lossy());
+    for rel in files {
+        let text = std::fs::read_to_string(root().join(&rel)).unwrap();
         let lint = lvsdr_core::analyze(&text, None);
         for code in expectations(&text, "expect-lint") {
             assert!(lint.diagnostics.iter().any(|d| d.code == code), "{rel}: lint {code} expected");
@@ -224,15 +229,8 @@ fn fault_scenarios_fail_the_way_their_lint_says() {
 fn every_scheduler_agrees_with_predict_connection_by_connection() {
     require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/schedulers"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 13);
-    for path in files {
-        let rel = format!("fixtures/schedulers/{}", path.file_name().unwrap().to_string_lossy());
+    let files = fixtures("fixtures/schedulers", 13);
+    for rel in files {
         let (code, r, stderr) = lab(&rel, &["--connections", "24", "--clients", "12"]);
         let split = &r["split"]["tcp/80"];
         assert_eq!(
@@ -455,15 +453,8 @@ fn hostile_topologies_are_refused_with_nothing_written() {
     for t in targets {
         assert!(!t.exists(), "{} exists before the test", t.display());
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/hostile"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8);
-    for path in files {
-        let rel = format!("fixtures/hostile/{}", path.file_name().unwrap().to_string_lossy());
+    let files = fixtures("fixtures/hostile", 8);
+    for rel in files {
         for apply in ["netlink", "script"] {
             let k = kernel();
             let out = lvsdr(&["lab", &rel, "--kernel", &k, "--apply-with", apply]);
@@ -482,15 +473,8 @@ fn hostile_topologies_are_refused_with_nothing_written() {
 /// in both output formats), `plan` and `render` (exit 2, nothing on stdout).
 #[test]
 fn hostile_topologies_are_refused_by_lint_plan_and_render() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/hostile"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8);
-    for path in files {
-        let rel = format!("fixtures/hostile/{}", path.file_name().unwrap().to_string_lossy());
+    let files = fixtures("fixtures/hostile", 8);
+    for rel in files {
         let json = lvsdr(&["lint", &rel, "--format", "json"]);
         assert_eq!(json.status.code(), Some(2), "{rel}");
         let diags: Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{rel}: {e}"));
