@@ -3,6 +3,7 @@
 //! Everything it does comes from the plan; DR knowledge lives in lvsdr-core.
 
 use crate::apply::ApplyWith;
+use crate::capture::Capture;
 use crate::ipvs::{self, Ipvs};
 use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServer};
@@ -31,7 +32,11 @@ pub enum LabError {
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub connect_timeout: Duration,
-    /// How long to poll the IPVS counters, which the kernel refreshes on a timer.
+    /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The
+    /// kernel copies them from per-CPU counters every 2 s, so this waits for
+    /// up to one refresh; the proofs themselves need no timer.
+    pub ipvs_stats: bool,
+    /// How long to poll the IPVS statistics when `ipvs_stats` is set.
     pub stats_timeout: Duration,
 }
 
@@ -39,6 +44,7 @@ impl Default for VerifyOptions {
     fn default() -> Self {
         VerifyOptions {
             connect_timeout: Duration::from_millis(1500),
+            ipvs_stats: false,
             stats_timeout: Duration::from_secs(6),
         }
     }
@@ -325,6 +331,12 @@ impl Lab {
             director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
         )?;
 
+        // Every reply frame the client receives, to see who sent it on the wire.
+        let vip = plan.vip;
+        let capture = client_ns.run(|| Capture::start(vip))?.map_err(|source| LabError::Io {
+            step: "client: capturing reply frames (AF_PACKET)".into(),
+            source,
+        })?;
         let mut connections: Vec<ConnectionResult> = Vec::new();
         for p in &plan.probes {
             progress(&format!(
@@ -343,9 +355,12 @@ impl Lab {
             connections.extend(results);
         }
         let probes_ms = started.elapsed().as_millis() as u64;
+        let replies = capture.stop().map_err(|source| LabError::Io {
+            step: "client: reading reply frames".into(),
+            source,
+        })?;
 
         // ARP: whose MAC does the client hold for the VIP?
-        let vip = plan.vip;
         let neighbour = step(
             "client neighbour table",
             client_ns.run(|| rtnl::with_handle(async |h| rtnl::neighbour(&h, vip).await))?,
@@ -361,26 +376,26 @@ impl Lab {
             macs.insert(h.name.clone(), mac);
         }
 
-        // IPVS counters lag behind (the kernel refreshes them on a timer): poll.
-        progress("director: polling IPVS counters");
+        // The IPVS table now: per-destination connection counts change at once.
+        // Its traffic statistics lag (a 2 s timer) and are polled only when asked for.
         let attempts: u64 = plan.probes.iter().map(|p| p.connections.len() as u64).sum();
         let poll_started = Instant::now();
-        // When the client sent its traffic to another host's MAC, the director saw none of it:
-        // one refresh of the counters (every 2 s) is enough to show that.
-        let arp_elsewhere = neighbour.is_some() && neighbour != macs.get(&director.name).copied();
-        let stats_timeout = if arp_elsewhere {
-            options.stats_timeout.min(Duration::from_millis(2500))
-        } else {
-            options.stats_timeout
-        };
-        let table = loop {
-            let snapshot = self.ipvs_table()?;
-            let conns: u64 = snapshot.iter().map(|(s, _)| s.stats.conns).sum();
-            if conns >= attempts || poll_started.elapsed() >= stats_timeout {
-                break snapshot;
+        let mut table = self.ipvs_table()?;
+        if options.ipvs_stats {
+            progress("director: polling IPVS statistics (refreshed every 2 s)");
+            // When the client sent its traffic to another host's MAC, the director saw none of it:
+            // one refresh of the counters is enough to show that.
+            let arp_elsewhere = neighbour.is_some() && neighbour != macs.get(&director.name).copied();
+            let stats_timeout = if arp_elsewhere {
+                options.stats_timeout.min(Duration::from_millis(2500))
+            } else {
+                options.stats_timeout
+            };
+            while table.iter().map(|(s, _)| s.stats.conns).sum::<u64>() < attempts && poll_started.elapsed() < stats_timeout {
+                std::thread::sleep(Duration::from_millis(100));
+                table = self.ipvs_table()?;
             }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        }
         let after = step(
             "director link counters",
             director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
@@ -424,25 +439,62 @@ impl Lab {
                 if sources.is_empty() { "no answers".into() } else { uniq.join(", ") },
             ));
         }
-        // 2. Reply bypass: inbound packets through IPVS, none outbound, and a live signal.
-        let inpkts: u64 = table.iter().map(|(s, _)| s.stats.inpkts).sum();
-        let outpkts: u64 = table.iter().map(|(s, _)| s.stats.outpkts).sum();
-        let conns: u64 = table.iter().map(|(s, _)| s.stats.conns).sum();
-        let answered = connections.iter().filter(|c| c.error.is_none()).count() as u64;
+        // 2. Reply bypass, on the wire: the director scheduled the connections, and every
+        // reply the client got came from a real server's MAC, none from the director's.
+        let scheduled: u64 = table
+            .iter()
+            .flat_map(|(_, ds)| ds.iter())
+            .map(|d| u64::from(d.active_conns) + u64::from(d.inactive_conns))
+            .sum();
+        let director_mac = macs.get(&director.name).copied();
+        let mut by_sender: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &replies {
+            let sender = macs
+                .iter()
+                .find(|(_, m)| **m == f.source_mac)
+                .map(|(name, _)| name.to_string())
+                .unwrap_or_else(|| format_mac(&f.source_mac));
+            *by_sender.entry(sender).or_default() += 1;
+        }
+        let from_real_servers = replies.iter().all(|f| {
+            Some(f.source_mac) != director_mac
+                && plan
+                    .hosts
+                    .iter()
+                    .filter(|h| h.role == Role::RealServer)
+                    .any(|h| macs.get(&h.name) == Some(&f.source_mac))
+        });
         let rx = after.rx_packets.saturating_sub(before.rx_packets);
         let tx = after.tx_packets.saturating_sub(before.tx_packets);
         checks.push(Check::new(
             "reply-bypass",
             "reply-bypass",
-            inpkts > 0 && outpkts == 0 && conns >= attempts && answered > 0,
-            format!("IPVS in > 0, out = 0, {attempts} conns"),
+            scheduled >= attempts && !replies.is_empty() && from_real_servers,
+            format!("{attempts} conns via IPVS; replies from real servers only"),
             format!(
-                "IPVS: {conns} connections, {inpkts} in, {outpkts} out; client got {answered} replies; director {} rx +{rx} tx +{tx}",
+                "IPVS scheduled {scheduled}; {} reply frame(s) from {}; director {} rx +{rx} tx +{tx}",
+                replies.len(),
+                if by_sender.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    by_sender.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ")
+                },
                 director.interface
             ),
         ));
+        if options.ipvs_stats {
+            let inpkts: u64 = table.iter().map(|(s, _)| s.stats.inpkts).sum();
+            let outpkts: u64 = table.iter().map(|(s, _)| s.stats.outpkts).sum();
+            let conns: u64 = table.iter().map(|(s, _)| s.stats.conns).sum();
+            checks.push(Check::new(
+                "ipvs-stats",
+                "reply-bypass",
+                inpkts > 0 && outpkts == 0 && conns >= attempts,
+                format!("IPVS in > 0, out = 0, {attempts} conns"),
+                format!("IPVS: {conns} connections, {inpkts} in, {outpkts} out"),
+            ));
+        }
         // 3. ARP owner.
-        let director_mac = macs.get(&director.name).copied();
         let owner = neighbour.and_then(|m| macs.iter().find(|(_, v)| **v == m).map(|(k, _)| k.clone()));
         checks.push(Check::new(
             "arp-owner",
@@ -496,7 +548,8 @@ impl Lab {
                             .get(&d.dest.address)
                             .cloned()
                             .unwrap_or_else(|| d.dest.address.to_string());
-                        *m.entry(name).or_default() += d.stats.conns as usize;
+                        // Connections the kernel scheduled to this destination, open or closing.
+                        *m.entry(name).or_default() += (d.active_conns + d.inactive_conns) as usize;
                     }
                     m
                 })

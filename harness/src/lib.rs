@@ -9,6 +9,7 @@
 //! - [`rtnl`]: links, addresses and neighbours over rtnetlink.
 //! - [`ipvs`]: an IPVS client over generic netlink (neli).
 //! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
+//! - [`capture`]: the reply frames the client receives (AF_PACKET).
 //! - [`lab`]: [`Lab::build`], [`Lab::verify`], teardown on drop.
 //! - [`kernel`] and [`uml`]: the host kernel when it has IPVS, User-Mode
 //!   Linux when it does not.
@@ -18,6 +19,7 @@
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 
 pub mod apply;
+pub mod capture;
 pub mod guest;
 pub mod ipvs;
 pub mod kernel;

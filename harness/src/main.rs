@@ -118,6 +118,10 @@ struct LabArgs {
     timeout: u64,
     #[arg(long, value_enum)]
     from: Option<InputFormat>,
+    /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The kernel refreshes
+    /// them every 2 s, so this waits up to one refresh; the four proofs need no timer.
+    #[arg(long)]
+    ipvs_stats: bool,
 }
 
 #[derive(Subcommand)]
@@ -472,6 +476,10 @@ impl LabArgs {
             parallel: self.parallel,
             apply: self.apply_with.core(),
             timeout: std::time::Duration::from_secs(self.timeout),
+            verify: lvsdr_harness::VerifyOptions {
+                ipvs_stats: self.ipvs_stats,
+                ..Default::default()
+            },
             ..RunOptions::default()
         }
     }

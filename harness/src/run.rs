@@ -159,6 +159,7 @@ pub fn run_lab(topology: &Topology, options: &RunOptions, progress: &mut dyn FnM
         clients: options.clients,
         parallel: options.parallel,
         apply: options.apply,
+        ipvs_stats: options.verify.ipvs_stats,
     };
     let result = uml::run(&umlk, &task, options.timeout, progress)?;
     let reports =
@@ -199,6 +200,7 @@ pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress)
             clients,
             parallel,
             apply,
+            ipvs_stats,
         } => {
             // Read and validated again: the guest trusts nothing it is handed.
             let topology = match lvsdr_core::topology_file::from_toml(topology) {
@@ -211,6 +213,10 @@ pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress)
                 clients: *clients,
                 parallel: *parallel,
                 apply: *apply,
+                verify: VerifyOptions {
+                    ipvs_stats: *ipvs_stats,
+                    ..VerifyOptions::default()
+                },
                 ..RunOptions::default()
             };
             match run_parallel(&topology, &options, &mut |l| progress.line(l)) {

@@ -41,6 +41,9 @@ pub enum GuestTask {
         clients: usize,
         parallel: usize,
         apply: crate::apply::ApplyWith,
+        /// Also check IPVS's timer-refreshed statistics.
+        #[serde(default)]
+        ipvs_stats: bool,
     },
     /// Run a command and hand back its exit code and standard output.
     Exec { command: Vec<String> },
