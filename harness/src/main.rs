@@ -480,7 +480,6 @@ impl LabArgs {
                 ipvs_stats: self.ipvs_stats,
                 ..Default::default()
             },
-            ..RunOptions::default()
         }
     }
 }
