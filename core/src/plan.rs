@@ -127,6 +127,10 @@ pub struct ProbePlan {
     /// proportion (`rr`/`wrr`, `lc`/`wlc`): the lab's `weights` check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights: Option<BTreeMap<String, u32>>,
+    /// Whether the conversations may overlap once each handshake is done. The
+    /// SYNs stay in order either way; overlapping is safe when the scheduler
+    /// never looks at how many connections are open.
+    pub overlap: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -330,6 +334,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 connections: planned.clone(),
                 expected: predict::predict(t, s, &events),
                 weights: weights_asked(s),
+                overlap: !counts_open_connections(s),
             }),
             _ => None,
         })
@@ -357,6 +362,19 @@ fn weights_asked(s: &VirtualService) -> Option<BTreeMap<String, u32>> {
         .collect();
     let active: Vec<u32> = weights.values().copied().filter(|w| *w > 0).collect();
     (active.windows(2).any(|w| w[0] != w[1])).then_some(weights)
+}
+
+/// Whether the service's choice of real server depends on how many
+/// connections are open: the least-connection family, locality schedulers,
+/// overflow, and any upper threshold (which quiesces a busy server).
+fn counts_open_connections(s: &VirtualService) -> bool {
+    matches!(
+        s.scheduler.value,
+        Scheduler::Lc | Scheduler::Wlc | Scheduler::Sed | Scheduler::Nq | Scheduler::Lblc | Scheduler::Lblcr | Scheduler::Ovf
+    ) || s
+        .destinations
+        .iter()
+        .any(|d| d.upper_threshold.as_ref().is_some_and(|u| u.value > 0))
 }
 
 /// Whether a split honours the weights: every real server within one

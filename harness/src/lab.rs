@@ -28,6 +28,9 @@ pub enum LabError {
     Io { step: String, source: std::io::Error },
 }
 
+/// Conversations in flight at once when a service's probes may overlap.
+const PROBES_AT_ONCE: usize = 16;
+
 /// What `verify` does.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -347,10 +350,23 @@ impl Lab {
                 p.service
             ));
             let results = client_ns.run(|| {
-                p.connections
-                    .iter()
-                    .map(|c| probe::probe_once(&p.service, c.client, c.port, p.address, p.port, p.kind, options.connect_timeout))
-                    .collect::<Vec<_>>()
+                if p.overlap {
+                    let order: Vec<_> = p.connections.iter().map(|c| (c.client, c.port)).collect();
+                    probe::probe_overlapped(
+                        &p.service,
+                        &order,
+                        p.address,
+                        p.port,
+                        p.kind,
+                        options.connect_timeout,
+                        PROBES_AT_ONCE,
+                    )
+                } else {
+                    p.connections
+                        .iter()
+                        .map(|c| probe::probe_once(&p.service, c.client, c.port, p.address, p.port, p.kind, options.connect_timeout))
+                        .collect::<Vec<_>>()
+                }
             })?;
             connections.extend(results);
         }

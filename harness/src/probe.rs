@@ -34,15 +34,18 @@ fn serve_http(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io:
         }
     }
     let body = format!("{}\n", facts(server, peer));
-    write!(
-        stream,
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    // One write, one segment: piecewise writes would wait on Nagle and delayed ACKs.
+    stream.write_all(
+        format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
     )
 }
 
 fn serve_smtp(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io::Result<()> {
-    write!(stream, "220 {} lvsdr probe ESMTP\r\n", facts(server, peer))?;
+    stream.write_all(format!("220 {} lvsdr probe ESMTP\r\n", facts(server, peer)).as_bytes())?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     loop {
@@ -51,13 +54,14 @@ fn serve_smtp(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io:
             return Ok(());
         }
         let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        match verb.as_str() {
-            "EHLO" => write!(stream, "250-{server} greets you\r\n250 8BITMIME\r\n")?,
-            "HELO" => write!(stream, "250 {server} greets you\r\n")?,
-            "QUIT" => return write!(stream, "221 {server} bye\r\n"),
-            "NOOP" => write!(stream, "250 OK\r\n")?,
-            _ => write!(stream, "502 not implemented\r\n")?,
-        }
+        let answer = match verb.as_str() {
+            "EHLO" => format!("250-{server} greets you\r\n250 8BITMIME\r\n"),
+            "HELO" => format!("250 {server} greets you\r\n"),
+            "QUIT" => return stream.write_all(format!("221 {server} bye\r\n").as_bytes()),
+            "NOOP" => "250 OK\r\n".to_string(),
+            _ => "502 not implemented\r\n".to_string(),
+        };
+        stream.write_all(answer.as_bytes())?;
     }
 }
 
@@ -96,6 +100,7 @@ impl ProbeServer {
                 }
                 let Ok(stream) = conn else { continue };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.set_nodelay(true);
                 let Ok(peer) = stream.peer_addr() else { continue };
                 let _ = match kind {
                     ListenerKind::Http => serve_http(stream, &server, peer),
@@ -162,8 +167,74 @@ fn describe(e: &std::io::Error) -> String {
     }
 }
 
-/// Opens one connection from `client:client_port` to `vip:port`, speaks the
-/// protocol, and returns what the real server said.
+/// Opens a connection from `client:client_port` to `vip:port`: the SYN,
+/// which is when IPVS schedules it to a real server.
+pub fn connect(client: Ipv4Addr, client_port: u16, vip: Ipv4Addr, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if client_port != 0 {
+        socket.bind(&SocketAddr::V4(SocketAddrV4::new(client, client_port)).into())?;
+    }
+    socket.connect_timeout(&SocketAddr::V4(SocketAddrV4::new(vip, port)).into(), timeout)?;
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Speaks the probe protocol on an open connection and returns what the real server said.
+pub fn converse(mut stream: TcpStream, vip: Ipv4Addr, kind: ListenerKind) -> std::io::Result<String> {
+    match kind {
+        ListenerKind::Http => {
+            stream.write_all(format!("GET / HTTP/1.0\r\nHost: {vip}\r\nUser-Agent: lvsdr\r\n\r\n").as_bytes())?;
+            let mut text = String::new();
+            stream.read_to_string(&mut text)?;
+            Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+        }
+        ListenerKind::Smtp => {
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut banner = String::new();
+            reader.read_line(&mut banner)?;
+            if !banner.starts_with("220") {
+                return Err(std::io::Error::other(format!("unexpected SMTP banner: {}", banner.trim())));
+            }
+            stream.write_all(b"EHLO lvsdr\r\n")?;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 || line.starts_with("250 ") {
+                    break;
+                }
+            }
+            stream.write_all(b"QUIT\r\n")?;
+            line.clear();
+            reader.read_line(&mut line)?;
+            Ok(banner)
+        }
+    }
+}
+
+fn outcome(service: &str, client: Ipv4Addr, client_port: u16, said: std::io::Result<String>, millis: u64) -> ConnectionResult {
+    let (real_server, source_seen, error) = match said {
+        Ok(text) => {
+            let (server, peer) = parse_facts(&text);
+            (server, peer, None)
+        }
+        Err(e) => (None, None, Some(describe(&e))),
+    };
+    ConnectionResult {
+        service: service.into(),
+        client,
+        client_port,
+        real_server,
+        source_seen,
+        error,
+        millis,
+    }
+}
+
+/// One probe connection, start to end: connect, speak, close.
 pub fn probe_once(
     service: &str,
     client: Ipv4Addr,
@@ -174,67 +245,77 @@ pub fn probe_once(
     timeout: Duration,
 ) -> ConnectionResult {
     let started = std::time::Instant::now();
-    let outcome = (|| -> std::io::Result<String> {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        if client_port != 0 {
-            socket.bind(&SocketAddr::V4(SocketAddrV4::new(client, client_port)).into())?;
-        }
-        socket.connect_timeout(&SocketAddr::V4(SocketAddrV4::new(vip, port)).into(), timeout)?;
-        let mut stream: TcpStream = socket.into();
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        match kind {
-            ListenerKind::Http => {
-                write!(stream, "GET / HTTP/1.0\r\nHost: {vip}\r\nUser-Agent: lvsdr\r\n\r\n")?;
-                let mut text = String::new();
-                stream.read_to_string(&mut text)?;
-                Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-            }
-            ListenerKind::Smtp => {
-                let mut reader = BufReader::new(stream.try_clone()?);
-                let mut banner = String::new();
-                reader.read_line(&mut banner)?;
-                if !banner.starts_with("220") {
-                    return Err(std::io::Error::other(format!("unexpected SMTP banner: {}", banner.trim())));
-                }
-                write!(stream, "EHLO lvsdr\r\n")?;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line)? == 0 || line.starts_with("250 ") {
-                        break;
-                    }
-                }
-                write!(stream, "QUIT\r\n")?;
-                line.clear();
-                reader.read_line(&mut line)?;
-                Ok(banner)
-            }
-        }
-    })();
-    let millis = started.elapsed().as_millis() as u64;
-    match outcome {
-        Ok(text) => {
-            let (real_server, source_seen) = parse_facts(&text);
-            ConnectionResult {
-                service: service.into(),
-                client,
-                client_port,
-                real_server,
-                source_seen,
-                error: None,
-                millis,
-            }
-        }
-        Err(e) => ConnectionResult {
-            service: service.into(),
-            client,
-            client_port,
-            real_server: None,
-            source_seen: None,
-            error: Some(describe(&e)),
-            millis,
-        },
+    let said = connect(client, client_port, vip, port, timeout).and_then(|s| converse(s, vip, kind));
+    outcome(service, client, client_port, said, started.elapsed().as_millis() as u64)
+}
+
+/// Sends the SYN of a connection without waiting for the handshake: the
+/// kernel schedules it at once, in the order the SYNs are sent.
+fn start_connect(client: Ipv4Addr, client_port: u16, vip: Ipv4Addr, port: u16) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if client_port != 0 {
+        socket.bind(&SocketAddr::V4(SocketAddrV4::new(client, client_port)).into())?;
     }
+    socket.set_nonblocking(true)?;
+    match socket.connect(&SocketAddr::V4(SocketAddrV4::new(vip, port)).into()) {
+        Ok(()) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits for a started connection's handshake, then makes it an ordinary blocking stream.
+fn finish_connect(socket: socket2::Socket, timeout: Duration) -> std::io::Result<TcpStream> {
+    use std::os::fd::AsFd;
+    let mut fds = [nix::poll::PollFd::new(socket.as_fd(), nix::poll::PollFlags::POLLOUT)];
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis)).map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    if ready == 0 {
+        return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+    }
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    socket.set_nonblocking(false)?;
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Probes connections in the order given, as the kernel must see their SYNs
+/// for the prediction to hold, but overlaps everything after the SYN: up to
+/// `concurrency` connections are in flight at once. Only for schedulers that
+/// do not count open connections (the plan says which).
+#[allow(clippy::too_many_arguments)]
+pub fn probe_overlapped(
+    service: &str,
+    connections: &[(Ipv4Addr, u16)],
+    vip: Ipv4Addr,
+    port: u16,
+    kind: ListenerKind,
+    timeout: Duration,
+    concurrency: usize,
+) -> Vec<ConnectionResult> {
+    let mut results = Vec::with_capacity(connections.len());
+    for wave in connections.chunks(concurrency.max(1)) {
+        let started = std::time::Instant::now();
+        // The SYNs, one after another from this thread: the order the kernel schedules in.
+        let sockets: Vec<_> = wave.iter().map(|&(c, p)| start_connect(c, p, vip, port)).collect();
+        std::thread::scope(|s| {
+            let talks: Vec<_> = sockets
+                .into_iter()
+                .map(|socket| s.spawn(move || converse(finish_connect(socket?, timeout)?, vip, kind)))
+                .collect();
+            for (&(client, client_port), talk) in wave.iter().zip(talks) {
+                let said = talk
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the probe thread panicked")));
+                results.push(outcome(service, client, client_port, said, started.elapsed().as_millis() as u64));
+            }
+        });
+    }
+    results
 }
