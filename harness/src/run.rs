@@ -129,6 +129,13 @@ pub fn run_parallel(topology: &Topology, options: &RunOptions, progress: &mut dy
 /// Linux, whose init is this very program (see [`crate::guest`]). Returns one
 /// report per lab (`options.parallel`).
 pub fn run_lab(topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
+    run_labs(std::slice::from_ref(topology), options, progress)
+}
+
+/// Runs a lab for each topology, one after the other, in one kernel: under
+/// UML, one boot for all of them. Each lab has its own namespaces, as always.
+/// Returns the reports in order (`options.parallel` of them per topology).
+pub fn run_labs(topologies: &[Topology], options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
     if !is_root() {
         return Err(RunError::NotRoot);
     }
@@ -144,7 +151,11 @@ pub fn run_lab(topology: &Topology, options: &RunOptions, progress: &mut dyn FnM
     };
     if use_host {
         progress(&format!("kernel: host {} has IPVS", kernel::release()));
-        return run_parallel(topology, options, progress);
+        let mut reports = Vec::new();
+        for t in topologies {
+            reports.extend(run_parallel(t, options, progress)?);
+        }
+        return Ok(reports);
     }
     let started = Instant::now();
     let umlk = uml::find()?;
@@ -154,7 +165,7 @@ pub fn run_lab(topology: &Topology, options: &RunOptions, progress: &mut dyn FnM
         umlk.binary.display()
     ));
     let task = uml::GuestTask::Lab {
-        topology: lvsdr_core::topology_file::to_toml(topology),
+        topologies: topologies.iter().map(lvsdr_core::topology_file::to_toml).collect(),
         connections: options.connections,
         clients: options.clients,
         parallel: options.parallel,
@@ -195,7 +206,7 @@ pub fn prove(topology: &Topology) -> Result<Report, RunError> {
 pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress) -> (i32, String) {
     match task {
         uml::GuestTask::Lab {
-            topology,
+            topologies,
             connections,
             clients,
             parallel,
@@ -203,9 +214,13 @@ pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress)
             ipvs_stats,
         } => {
             // Read and validated again: the guest trusts nothing it is handed.
-            let topology = match lvsdr_core::topology_file::from_toml(topology) {
+            let topologies = match topologies
+                .iter()
+                .map(|t| lvsdr_core::topology_file::from_toml(t))
+                .collect::<Result<Vec<_>, _>>()
+            {
                 Ok(t) => t,
-                Err(e) => return (2, format!("the topology handed to the guest does not read: {e}\n")),
+                Err(e) => return (2, format!("a topology handed to the guest does not read: {e}\n")),
             };
             let options = RunOptions {
                 kernel: KernelChoice::Host,
@@ -219,13 +234,17 @@ pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress)
                 },
                 ..RunOptions::default()
             };
-            match run_parallel(&topology, &options, &mut |l| progress.line(l)) {
-                Ok(reports) => (
-                    if reports.iter().all(|r| r.pass) { 0 } else { 1 },
-                    serde_json::to_string(&reports).unwrap_or_default(),
-                ),
-                Err(e) => (3, format!("{e}\n")),
+            let mut all = Vec::new();
+            for topology in &topologies {
+                match run_parallel(topology, &options, &mut |l| progress.line(l)) {
+                    Ok(reports) => all.extend(reports),
+                    Err(e) => return (3, format!("{}: {e}\n", topology.name)),
+                }
             }
+            (
+                if all.iter().all(|r| r.pass) { 0 } else { 1 },
+                serde_json::to_string(&all).unwrap_or_default(),
+            )
         }
         uml::GuestTask::Exec { command } => {
             let Some((program, args)) = command.split_first() else {

@@ -34,9 +34,10 @@ pub struct Job {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GuestTask {
-    /// Run the lab for a topology (canonical TOML, read and validated again in the guest).
+    /// Run a lab for each topology, one after the other (canonical TOML, read
+    /// and validated again in the guest).
     Lab {
-        topology: String,
+        topologies: Vec<String>,
         connections: usize,
         clients: usize,
         parallel: usize,

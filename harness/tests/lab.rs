@@ -50,6 +50,21 @@ fn lab(file: &str, extra: &[&str]) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), json, stderr)
 }
 
+/// Runs a lab for each file in one kernel (`--each`) and returns (exit code,
+/// the reports in file order, stderr).
+fn labs(files: &[String], extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let k = kernel();
+    let mut args = vec!["lab", "--each", "--format", "json", "--kernel", &k];
+    args.extend(files.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    let out = lvsdr(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON reports ({e}); stderr:\n{stderr}"));
+    let reports = json.as_array().cloned().unwrap_or_else(|| panic!("an array of reports: {json}"));
+    assert_eq!(reports.len(), files.len(), "one report per file");
+    (out.status.code().unwrap_or(-1), reports, stderr)
+}
+
 /// The files of a fixture folder, sorted, as paths relative to the repository.
 fn fixtures(dir: &str, at_least: usize) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
@@ -185,23 +200,27 @@ fn fault_scenarios_fail_the_way_their_lint_says() {
     require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let files = fixtures("fixtures/faults", 8);
+    // Every scenario in one kernel boot, each its own lab.
+    let (all_code, reports, stderr) = labs(&files, &["--connections", "4"]);
+    assert_eq!(all_code, 1, "some scenario fails: {stderr}");
     let mut failing = 0;
-    for rel in files {
-        let text = std::fs::read_to_string(root().join(&rel)).unwrap();
+    for (rel, r) in files.iter().zip(&reports) {
+        let text = std::fs::read_to_string(root().join(rel)).unwrap();
         let lint = lvsdr_core::analyze(&text, None);
         for code in expectations(&text, "expect-lint") {
             assert!(lint.diagnostics.iter().any(|d| d.code == code), "{rel}: lint {code} expected");
         }
-        let (code, r, stderr) = lab(&rel, &["--connections", "4"]);
+        assert_eq!(r["topology"], lint.topology.as_ref().unwrap().name, "reports in file order");
+        let code = if r["pass"] == true { 0 } else { 1 };
         let fails = expectations(&text, "expect-fail");
         for name in &fails {
-            let c = check(&r, name);
+            let c = check(r, name);
             assert_eq!(c["pass"], false, "{rel}: {name} should fail: {c}\n{stderr}");
             let explained = c["explained_by"].as_array().map(|a| a.len()).unwrap_or(0);
             assert!(explained > 0, "{rel}: {name} should name its lint: {c}");
         }
         for name in expectations(&text, "expect-warn") {
-            let c = check(&r, &name);
+            let c = check(r, &name);
             assert_eq!(
                 (&c["pass"], &c["advisory"]),
                 (&Value::Bool(false), &Value::Bool(true)),
@@ -216,7 +235,7 @@ fn fault_scenarios_fail_the_way_their_lint_says() {
             );
         }
         for name in expectations(&text, "expect-pass") {
-            assert_eq!(check(&r, &name)["pass"], true, "{rel}: {name} should pass: {}", check(&r, &name));
+            assert_eq!(check(r, &name)["pass"], true, "{rel}: {name} should pass: {}", check(r, &name));
         }
         assert_eq!(code == 0, fails.is_empty(), "{rel}: exit {code} with expected failures {fails:?}");
         if code == 1 {
@@ -235,8 +254,10 @@ fn every_scheduler_agrees_with_predict_connection_by_connection() {
     require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let files = fixtures("fixtures/schedulers", 13);
-    for rel in files {
-        let (code, r, stderr) = lab(&rel, &["--connections", "24", "--clients", "12"]);
+    let (all_code, reports, stderr) = labs(&files, &["--connections", "24", "--clients", "12"]);
+    assert_eq!(all_code, 0, "{stderr}");
+    for (rel, r) in files.iter().zip(&reports) {
+        let code = if r["pass"] == true { 0 } else { 1 };
         let split = &r["split"]["tcp/80"];
         assert_eq!(
             split["matches"], true,
@@ -284,13 +305,18 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
     // Ctrl-C in the middle of a lab.
     let k = kernel();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
-        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "50"])
+        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "2000"])
         .current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // Long enough (2 × 2,000 connections) that the signal lands while it runs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_state() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(600));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
     let started = Instant::now();
     let status = child.wait().unwrap();
@@ -305,7 +331,7 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
     // kill -9 in the middle of a lab: nothing can run on the way out, so
     // `lvsdr clean` removes what is left (namespaces, folders, processes).
     let mut child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
-        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "50"])
+        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "2000"])
         .current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -316,7 +342,7 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_ne!(host_state(), before, "the lab started");
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(600));
     child.kill().unwrap();
     child.wait().unwrap();
     let out = lvsdr(&["clean"]);
@@ -360,10 +386,10 @@ fn uml_hang_and_panic_end_as_clear_errors() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_state();
     let started = Instant::now();
-    let out = lvsdr(&["kernel-exec", "--kernel", "uml", "--timeout", "4", "--", "sleep", "600"]);
+    let out = lvsdr(&["kernel-exec", "--kernel", "uml", "--timeout", "2", "--", "sleep", "600"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("did not finish within 4 s"), "{err}");
+    assert!(err.contains("did not finish within 2 s"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(host_state(), before, "after a hang");
 
