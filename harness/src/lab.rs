@@ -166,7 +166,6 @@ impl Lab {
         lab.lan
             .run(|| {
                 rtnl::with_handle(async |handle| {
-                    rtnl::set_up(&handle, "lo").await?;
                     let br = rtnl::add_bridge(&handle, "br0").await?;
                     for (port, peer, fd) in &ports {
                         rtnl::add_veth_to_bridge(&handle, port, peer, *fd, br).await?;
@@ -191,7 +190,6 @@ impl Lab {
                 step(
                     format!("{}: links and addresses", h.name),
                     rtnl::with_handle(async |handle| {
-                        rtnl::set_up(&handle, "lo").await?;
                         rtnl::set_up(&handle, &h.interface).await?;
                         for x in &h.extra_interfaces {
                             rtnl::set_up(&handle, x).await?;

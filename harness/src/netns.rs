@@ -50,9 +50,36 @@ fn ensure_netns_dir() -> std::io::Result<()> {
     std::fs::create_dir_all(NETNS_DIR)
 }
 
+/// Brings `lo` up in the calling thread's namespace (one ioctl, no netlink
+/// session). A namespace starts with `lo` down, and without it the kernel has
+/// no local table: IPVS refuses every destination, and nothing can talk.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a datagram socket we own for the duration, and an ifreq we fill in full.
+    #[allow(unsafe_code)]
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sock = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *d = *s as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 impl NetNs {
-    /// Creates `/run/netns/<name>` holding a new, empty network namespace
-    /// (`lo` is still down). Equivalent to `ip netns add <name>`.
+    /// Creates `/run/netns/<name>` holding a new, empty network namespace with
+    /// `lo` up. Equivalent to `ip netns add <name>` and `ip -n <name> link set lo up`.
     pub fn create(name: &str) -> Result<NetNs, NetNsError> {
         let err = |source| NetNsError::Create {
             name: name.to_string(),
@@ -66,6 +93,7 @@ impl NetNs {
         let made = std::thread::scope(|s| {
             s.spawn(|| -> std::io::Result<()> {
                 unshare(CloneFlags::CLONE_NEWNET).map_err(io)?;
+                loopback_up()?;
                 mount(
                     Some("/proc/thread-self/ns/net"),
                     &target,

@@ -37,7 +37,9 @@ pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, RtnlError> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
         Ok(Some(link)) => Ok(link.header.index),
-        Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => Err(RtnlError::NoSuchLink(name.to_string())),
+        // ENODEV is "no such link"; any other errno (EPERM, …) is kept as the kernel said it.
+        Ok(None) => Err(RtnlError::NoSuchLink(name.to_string())),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == libc::ENODEV => Err(RtnlError::NoSuchLink(name.to_string())),
         Err(e) => Err(e.into()),
     }
 }

@@ -21,9 +21,7 @@ pub fn run() -> Result<Vec<String>, String> {
     let ns = NetNs::create(&format!("{}ipvs-check", crate::netns::unique_prefix())).map_err(|e| e.to_string())?;
     ns.run(|| -> Result<Vec<String>, String> {
         let mut log = Vec::new();
-        // With lo down the namespace has no local routing table, and the kernel
-        // then refuses every destination address (inet_addr_type says broadcast).
-        crate::rtnl::with_handle(async |h| crate::rtnl::set_up(&h, "lo").await).map_err(|e| e.to_string())?;
+        // (NetNs::create brought lo up: without it the kernel refuses every destination.)
         let e = |e: super::IpvsError| e.to_string();
         let ipvs = Ipvs::connect().map_err(e)?;
         let version = ipvs.version().map_err(e)?;
