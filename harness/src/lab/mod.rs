@@ -1,0 +1,532 @@
+//! The DR lab: builds the namespaces, links and IPVS table a [`LabPlan`]
+//! describes, runs the probes, and proves the four promises of DR.
+//! Everything it does comes from the plan; DR knowledge lives in lvsdr-core.
+//!
+//! - this file: the [`Lab`], its build, and [`Lab::verify`], which observes
+//!   (probes, reply frames, neighbour entry, MACs, the IPVS table);
+//! - [`proofs`]: one function per proof, reading what was observed;
+//! - [`state`]: the kernel state read back and compared with the plan.
+
+pub mod proofs;
+mod state;
+
+use crate::apply::ApplyWith;
+use crate::capture::Capture;
+use crate::ipvs::{self, Ipvs};
+use crate::netns::{self, NetNs};
+use crate::probe::{self, ConnectionResult, ProbeServer};
+use crate::report::Report;
+use crate::rtnl;
+use lvsdr_core::names::HostName;
+use lvsdr_core::plan::{LabPlan, Role};
+use lvsdr_core::Topology;
+use proofs::Observed;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    NetNs(#[from] netns::NetNsError),
+    #[error("{step}: {source}")]
+    Rtnl { step: String, source: rtnl::RtnlError },
+    #[error("{0}")]
+    Ipvs(#[from] ipvs::IpvsError),
+    #[error("{step}: {source}")]
+    Io { step: String, source: std::io::Error },
+}
+
+/// Conversations in flight at once when a service's probes may overlap.
+const PROBES_AT_ONCE: usize = 16;
+
+/// What `verify` does.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub connect_timeout: Duration,
+    /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The
+    /// kernel copies them from per-CPU counters every 2 s, so this waits for
+    /// up to one refresh; the proofs themselves need no timer.
+    pub ipvs_stats: bool,
+    /// How long to poll the IPVS statistics when `ipvs_stats` is set.
+    pub stats_timeout: Duration,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            connect_timeout: Duration::from_millis(1500),
+            ipvs_stats: false,
+            stats_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+/// A running lab. Dropping it tears everything down.
+pub struct Lab {
+    pub plan: LabPlan,
+    pub topology: Topology,
+    pub apply: ApplyWith,
+    /// Daemons (keepalived) and probe servers go first when the lab is
+    /// dropped, then the namespaces.
+    daemons: Daemons,
+    servers: Vec<ProbeServer>,
+    hosts: BTreeMap<HostName, Arc<NetNs>>,
+    lan: Arc<NetNs>,
+    pub prefix: String,
+    pub build_ms: u64,
+    workdir: Option<WorkDir>,
+    /// The plan's services as the IPVS client writes them, in plan order.
+    specs: Vec<(ipvs::Service, Vec<ipvs::Dest>)>,
+}
+
+/// A folder of the lab's (keepalived's configuration and pid files), removed on drop.
+struct WorkDir(std::path::PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs one of the production tools inside a host's namespace; a failure
+/// names the host and shows what the tool said.
+fn run_tool(ns: &NetNs, host: &str, program: &str, args: &[&str], stdin: &str) -> Result<(), LabError> {
+    let out = crate::apply::run_in(ns, program, args, stdin).map_err(|source| LabError::Io {
+        step: format!("{host}: running {program}"),
+        source,
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Io {
+            step: format!("{host}: {program} {}", args.join(" ")),
+            source: std::io::Error::other(format!("{}; it said: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())),
+        })
+    }
+}
+
+/// A service as programmed in the kernel, with its destinations, without counters.
+type ProgrammedService = (ipvs::Service, Vec<ipvs::Dest>);
+
+/// Processes the lab started, killed (with their process group) on drop.
+#[derive(Default)]
+struct Daemons(Vec<std::process::Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = c.wait();
+        }
+    }
+}
+
+fn step<T>(what: impl Into<String>, r: Result<T, rtnl::RtnlError>) -> Result<T, LabError> {
+    r.map_err(|source| LabError::Rtnl { step: what.into(), source })
+}
+
+impl Lab {
+    /// Builds the lab for a plan. `progress` hears about each step.
+    pub fn build(topology: &Topology, plan: LabPlan, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
+        let started = Instant::now();
+        // Typed before anything exists, so a bad plan touches nothing.
+        let specs = plan
+            .services
+            .iter()
+            .map(|s| Ok((service_spec(s)?, s.destinations.iter().map(dest_spec).collect::<Result<_, _>>()?)))
+            .collect::<Result<Vec<_>, LabError>>()?;
+        let prefix = netns::unique_prefix();
+        progress(&format!("creating namespaces {prefix}*"));
+        let lan = Arc::new(NetNs::create(&format!("{prefix}lan"))?);
+        let mut lab = Lab {
+            plan,
+            topology: topology.clone(),
+            apply,
+            daemons: Daemons::default(),
+            servers: vec![],
+            hosts: BTreeMap::new(),
+            lan,
+            prefix: prefix.clone(),
+            build_ms: 0,
+            workdir: None,
+            specs,
+        };
+        for h in &lab.plan.hosts {
+            let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
+            lab.hosts.insert(h.name.clone(), Arc::new(ns));
+        }
+        progress("bridge br0 and veth links");
+        let ports: Vec<(String, String, i32)> = lab
+            .plan
+            .hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, h)| {
+                let fd = lab.hosts[&h.name].fd();
+                std::iter::once((format!("port{i}"), h.interface.to_string(), fd)).chain(
+                    h.extra_interfaces
+                        .iter()
+                        .enumerate()
+                        .map(move |(j, x)| (format!("port{i}n{j}"), x.to_string(), fd)),
+                )
+            })
+            .collect();
+        lab.lan
+            .run(|| {
+                rtnl::with_handle(async |handle| {
+                    let br = rtnl::add_bridge(&handle, "br0").await?;
+                    for (port, peer, fd) in &ports {
+                        rtnl::add_veth_to_bridge(&handle, port, peer, *fd, br).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .map_err(LabError::from)
+            .and_then(|r| step("bridge and links in the lan namespace", r))?;
+
+        for h in lab.plan.hosts.clone() {
+            progress(&format!("{}: sysctls, addresses", h.name));
+            let ns = lab.hosts[&h.name].clone();
+            let scripted = !apply.lvsdr_sets_hosts() && h.role != Role::Client;
+            ns.run(|| -> Result<(), LabError> {
+                for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
+                    netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
+                        step: format!("{}: sysctl {k}={v}", h.name),
+                        source,
+                    })?;
+                }
+                step(
+                    format!("{}: links and addresses", h.name),
+                    rtnl::with_handle(async |handle| {
+                        rtnl::set_up(&handle, &h.interface).await?;
+                        for x in &h.extra_interfaces {
+                            rtnl::set_up(&handle, x).await?;
+                        }
+                        for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
+                            rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
+                        }
+                        for r in &h.routes {
+                            rtnl::add_route(&handle, r.address, r.prefix, &r.device).await?;
+                        }
+                        Ok(())
+                    }),
+                )
+            })??;
+        }
+
+        if let Some(director) = lab.plan.director().cloned() {
+            let ns = lab.hosts[&director.name].clone();
+            match apply {
+                ApplyWith::Netlink => {
+                    progress(&format!("{}: IPVS services over generic netlink", director.name));
+                    let specs = &lab.specs;
+                    ns.run(|| -> Result<(), LabError> {
+                        let ipvs = Ipvs::connect()?;
+                        ipvs.flush()?;
+                        for (spec, dests) in specs {
+                            ipvs.add_service(spec)?;
+                            for d in dests {
+                                ipvs.add_dest(&spec.id, d)?;
+                            }
+                        }
+                        Ok(())
+                    })??;
+                }
+                ApplyWith::Script => {
+                    progress(&format!(
+                        "{}: running the generated director script (ip, sysctl, ipvsadm)",
+                        director.name
+                    ));
+                    let script = lvsdr_core::render::director_script(topology);
+                    run_tool(&ns, &director.name, "bash", &["-s"], &script)?;
+                    for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
+                        progress(&format!("{}: running the generated real-server script", h.name));
+                        let script = lvsdr_core::render::real_server_script(topology);
+                        run_tool(&lab.hosts[&h.name], &h.name, "bash", &["-s", "--", &h.name], &script)?;
+                    }
+                }
+                ApplyWith::Restore => {
+                    progress(&format!("{}: ipvsadm -R with the generated restore file", director.name));
+                    run_tool(&ns, &director.name, "ipvsadm", &["-R"], &lvsdr_core::render::restore_file(topology))?;
+                }
+                ApplyWith::Keepalived => {
+                    progress(&format!("{}: starting keepalived with the generated configuration", director.name));
+                    let dir = std::path::Path::new(crate::leftovers::DAEMON_DIR).join(&prefix);
+                    std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
+                        step: "keepalived folder".into(),
+                        source,
+                    })?;
+                    lab.workdir = Some(WorkDir(dir.clone()));
+                    let conf = dir.join("keepalived.conf");
+                    std::fs::write(&conf, lvsdr_core::render::keepalived(topology)).map_err(|source| LabError::Io {
+                        step: "keepalived.conf".into(),
+                        source,
+                    })?;
+                    let p = |n: &str| dir.join(n).display().to_string();
+                    let child = crate::apply::spawn_in(
+                        &ns,
+                        "keepalived",
+                        &[
+                            "--dont-fork",
+                            "--check",
+                            "--use-file",
+                            &p("keepalived.conf"),
+                            "--pid",
+                            &p("keepalived.pid"),
+                            "--checkers_pid",
+                            &p("checkers.pid"),
+                            "--vrrp_pid",
+                            &p("vrrp.pid"),
+                        ],
+                    )
+                    .map_err(|source| LabError::Io {
+                        step: format!("{}: starting keepalived", director.name),
+                        source,
+                    })?;
+                    lab.daemons.0.push(child);
+                }
+            }
+        }
+
+        for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
+            for l in &h.listeners {
+                let server =
+                    ProbeServer::start(lab.hosts[&h.name].clone(), h.name.to_string(), l.port, l.kind).map_err(|source| LabError::Io {
+                        step: format!("{}: probe server on port {}", h.name, l.port),
+                        source,
+                    })?;
+                lab.servers.push(server);
+            }
+        }
+        progress(&format!("probe servers up ({} listeners)", lab.servers.len()));
+        if apply == ApplyWith::Keepalived {
+            progress("waiting for keepalived's health checkers to bring the real servers in");
+            lab.wait_for_keepalived(std::time::Duration::from_secs(15))?;
+        }
+        lab.build_ms = started.elapsed().as_millis() as u64;
+        Ok(lab)
+    }
+
+    /// The namespace of a host, for `--keep` and for tests.
+    pub fn namespace(&self, host: &str) -> Option<&str> {
+        self.hosts.get(host).map(|n| n.name())
+    }
+
+    pub fn namespaces(&self) -> Vec<String> {
+        std::iter::once(self.lan.name().to_string())
+            .chain(self.hosts.values().map(|n| n.name().to_string()))
+            .collect()
+    }
+
+    /// Runs the probes and proves DR: source IP, reply bypass, ARP owner, split.
+    pub fn verify(&self, options: &VerifyOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, LabError> {
+        let started = Instant::now();
+        let plan = &self.plan;
+        let client = plan.hosts.iter().find(|h| h.role == Role::Client).cloned();
+        let director = plan.director().cloned();
+        let (Some(client), Some(director)) = (client, director) else {
+            return Err(LabError::Io {
+                step: "plan".into(),
+                source: std::io::Error::other("the plan has no client or no director"),
+            });
+        };
+        let client_ns = self.hosts[&client.name].clone();
+        let director_ns = self.hosts[&director.name].clone();
+
+        let before = step(
+            "director link counters",
+            director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
+        )?;
+
+        // Every reply frame the client receives, to see who sent it on the wire.
+        let vip = plan.vip;
+        let capture = client_ns.run(|| Capture::start(vip))?.map_err(|source| LabError::Io {
+            step: "client: capturing reply frames (AF_PACKET)".into(),
+            source,
+        })?;
+        let mut connections: Vec<ConnectionResult> = Vec::new();
+        for p in &plan.probes {
+            progress(&format!(
+                "client: {} connections to {}:{} ({})",
+                p.connections.len(),
+                p.address,
+                p.port,
+                p.service
+            ));
+            let results = client_ns.run(|| {
+                if p.overlap {
+                    let order: Vec<_> = p.connections.iter().map(|c| (c.client, c.port)).collect();
+                    probe::probe_overlapped(
+                        &p.service,
+                        &order,
+                        p.address,
+                        p.port,
+                        p.kind,
+                        options.connect_timeout,
+                        PROBES_AT_ONCE,
+                    )
+                } else {
+                    p.connections
+                        .iter()
+                        .map(|c| probe::probe_once(&p.service, c.client, c.port, p.address, p.port, p.kind, options.connect_timeout))
+                        .collect::<Vec<_>>()
+                }
+            })?;
+            connections.extend(results);
+        }
+        let probes_ms = started.elapsed().as_millis() as u64;
+        let replies = capture.stop().map_err(|source| LabError::Io {
+            step: "client: reading reply frames".into(),
+            source,
+        })?;
+
+        // ARP: whose MAC does the client hold for the VIP?
+        let neighbour = step(
+            "client neighbour table",
+            client_ns.run(|| rtnl::with_handle(async |h| rtnl::neighbour(&h, vip).await))?,
+        )?;
+        let mut macs: BTreeMap<HostName, [u8; 6]> = BTreeMap::new();
+        for h in plan.hosts.iter().filter(|h| h.role != Role::Client) {
+            let ns = self.hosts[&h.name].clone();
+            let iface = h.interface.clone();
+            let mac = step(
+                format!("{}: MAC address", h.name),
+                ns.run(|| rtnl::with_handle(async |hd| rtnl::mac(&hd, &iface).await))?,
+            )?;
+            macs.insert(h.name.clone(), mac);
+        }
+
+        // The IPVS table now: per-destination connection counts change at once.
+        // Its traffic statistics lag (a 2 s timer) and are polled only when asked for.
+        let attempts: u64 = plan.probes.iter().map(|p| p.connections.len() as u64).sum();
+        let poll_started = Instant::now();
+        let mut table = self.ipvs_table()?;
+        if options.ipvs_stats {
+            progress("director: polling IPVS statistics (refreshed every 2 s)");
+            // When the client sent its traffic to another host's MAC, the director saw none of it:
+            // one refresh of the counters is enough to show that.
+            let arp_elsewhere = neighbour.is_some() && neighbour != macs.get(&director.name).copied();
+            let stats_timeout = if arp_elsewhere {
+                options.stats_timeout.min(Duration::from_millis(2500))
+            } else {
+                options.stats_timeout
+            };
+            while table.iter().map(|(s, _)| s.stats.conns).sum::<u64>() < attempts && poll_started.elapsed() < stats_timeout {
+                std::thread::sleep(Duration::from_millis(100));
+                table = self.ipvs_table()?;
+            }
+        }
+        let after = step(
+            "director link counters",
+            director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
+        )?;
+        let stats_ms = poll_started.elapsed().as_millis() as u64;
+
+        let observed = Observed {
+            plan,
+            director: &director,
+            connections: &connections,
+            replies: &replies,
+            table: &table,
+            neighbour,
+            macs: &macs,
+            director_packets: (
+                after.rx_packets.saturating_sub(before.rx_packets),
+                after.tx_packets.saturating_sub(before.tx_packets),
+            ),
+            ids: plan
+                .services
+                .iter()
+                .zip(&self.specs)
+                .map(|(sp, (spec, _))| (sp.name.clone(), spec.id))
+                .collect(),
+            // keepalived adds real servers as their checks succeed, not in topology order.
+            order_matters: self.apply != ApplyWith::Keepalived,
+        };
+        // 0. The kernel state, read back and compared with the topology.
+        let mut checks = self.state_checks()?;
+        // 1. Every connection answered, and each real server saw the client's own address.
+        for p in &plan.probes {
+            checks.push(proofs::connectivity(&observed, p));
+            checks.push(proofs::source_ip(&observed, p));
+        }
+        // 2. Replies bypassed the director.
+        checks.push(proofs::reply_bypass(&observed));
+        if options.ipvs_stats {
+            checks.push(proofs::ipvs_stats(&observed));
+        }
+        // 3. The client's ARP entry for the VIP is the director's.
+        checks.push(proofs::arp_owner(&observed));
+        // 4. The split is the predicted one (and, as a warning, the one the weights ask for).
+        let mut split = BTreeMap::new();
+        for p in &plan.probes {
+            let (check, report) = proofs::split(&observed, p);
+            checks.push(check);
+            checks.extend(proofs::weights(&observed, p));
+            split.insert(p.service.clone(), report);
+        }
+        proofs::explain(&mut checks, &self.topology, plan);
+
+        let mut timings = BTreeMap::new();
+        timings.insert("build".to_string(), self.build_ms);
+        timings.insert("probes".to_string(), probes_ms);
+        timings.insert("stats_poll".to_string(), stats_ms);
+        timings.insert("verify".to_string(), started.elapsed().as_millis() as u64);
+        Ok(Report {
+            topology: plan.topology.clone(),
+            pass: crate::report::verdict(&checks),
+            kernel: String::new(),
+            ipvs_version: String::new(),
+            applied_with: self.apply.name().to_string(),
+            checks,
+            connections,
+            split,
+            ipvs: table
+                .iter()
+                .map(|(s, ds)| crate::report::ServiceCounters::from_entry(s, ds.clone()))
+                .collect(),
+            timings_ms: timings,
+            namespaces: vec![],
+        })
+    }
+}
+
+/// A planned service as the IPVS client writes it; the plan's numbers become typed values here.
+pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> Result<ipvs::Service, LabError> {
+    let invalid = |what: String| LabError::Io {
+        step: format!("service {}", s.name),
+        source: std::io::Error::other(what),
+    };
+    let id = if s.fwmark != 0 {
+        ipvs::ServiceId::Fwmark(s.fwmark)
+    } else {
+        ipvs::ServiceId::Port {
+            protocol: ipvs::Protocol::from_number(s.protocol)
+                .ok_or_else(|| invalid(format!("protocol {} is not tcp, udp or sctp", s.protocol)))?,
+            address: s.address,
+            port: s.port,
+        }
+    };
+    Ok(ipvs::Service {
+        id,
+        scheduler: s.scheduler.clone(),
+        flags: ipvs::ServiceFlags(s.flags),
+        timeout: s.timeout,
+        netmask: s.netmask,
+    })
+}
+
+pub fn dest_spec(d: &lvsdr_core::plan::DestPlan) -> Result<ipvs::Dest, LabError> {
+    Ok(ipvs::Dest {
+        address: d.address,
+        port: d.port,
+        forward: ipvs::ForwardMethod::from_value(d.forward).ok_or_else(|| LabError::Io {
+            step: format!("real server {}", d.server),
+            source: std::io::Error::other(format!("forwarding method {} is not masq, local, tunnel or route", d.forward)),
+        })?,
+        weight: d.weight,
+        upper_threshold: d.upper_threshold,
+        lower_threshold: d.lower_threshold,
+    })
+}

@@ -1,0 +1,207 @@
+//! The kernel state, read back: addresses and sysctls in every namespace and
+//! the IPVS table, each compared with the plan field by field.
+
+use super::proofs::IpvsTable;
+use super::{step, Lab, LabError, ProgrammedService};
+use crate::ipvs::{self, Ipvs};
+use crate::netns;
+use crate::report::Check;
+use crate::rtnl;
+use std::time::{Duration, Instant};
+
+impl Lab {
+    /// The director's IPVS table: every service with its destinations (`ipvsadm -L -n --stats`).
+    pub(super) fn ipvs_table(&self) -> Result<IpvsTable, LabError> {
+        let director = self.plan.director().ok_or_else(|| LabError::Io {
+            step: "plan".into(),
+            source: std::io::Error::other("the plan has no director"),
+        })?;
+        self.hosts[&director.name].run(|| -> Result<_, LabError> {
+            let ipvs = Ipvs::connect()?;
+            let mut out = Vec::new();
+            for s in ipvs.services()? {
+                let dests = ipvs.dests(&s.service.id)?;
+                out.push((s, dests));
+            }
+            Ok(out)
+        })?
+    }
+
+    /// Waits until keepalived has programmed every service and its health
+    /// checkers have settled: the IPVS table unchanged for longer than one
+    /// checker cycle (`delay_loop 2`).
+    pub(super) fn wait_for_keepalived(&self, timeout: Duration) -> Result<(), LabError> {
+        let started = Instant::now();
+        let mut last: Option<(Instant, Vec<ProgrammedService>)> = None;
+        loop {
+            let table: Vec<_> = self
+                .ipvs_table()?
+                .into_iter()
+                .map(|(s, ds)| (s.service, ds.into_iter().map(|d| d.dest).collect()))
+                .collect();
+            let complete = self.specs.iter().all(|(sp, _)| table.iter().any(|(s, _)| s.id == sp.id));
+            match &last {
+                Some((since, t)) if *t == table && complete && since.elapsed() > Duration::from_millis(2500) => return Ok(()),
+                Some((_, t)) if *t == table => {}
+                _ => last = Some((Instant::now(), table)),
+            }
+            if started.elapsed() > timeout {
+                return Err(LabError::Io {
+                    step: "keepalived".into(),
+                    source: std::io::Error::other(format!(
+                        "keepalived did not program every service within {} s: check its configuration with `keepalived -t -f FILE`",
+                        timeout.as_secs()
+                    )),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads the kernel state back and compares it with the plan, field by
+    /// field: addresses and sysctls in every namespace, and the IPVS table.
+    pub fn state_checks(&self) -> Result<Vec<Check>, LabError> {
+        let mut checks = Vec::new();
+        for h in &self.plan.hosts {
+            let ns = self.hosts[&h.name].clone();
+            let (addrs, sysctls) = ns.run(|| -> Result<_, LabError> {
+                let addrs = step(
+                    format!("{}: addresses", h.name),
+                    rtnl::with_handle(async |hd| rtnl::addresses(&hd).await),
+                )?;
+                let sysctls: Vec<(String, Option<i64>)> =
+                    h.sysctls.iter().map(|(k, _)| (k.to_string(), netns::read_sysctl(k).ok())).collect();
+                Ok((addrs, sysctls))
+            })??;
+            let mut diffs = Vec::new();
+            for a in &h.addresses {
+                if !addrs.iter().any(|(d, ip, p)| a.device == *d && *ip == a.address && *p == a.prefix) {
+                    let seen: Vec<String> = addrs
+                        .iter()
+                        .filter(|(_, ip, _)| *ip == a.address)
+                        .map(|(d, ip, p)| format!("{ip}/{p} on {d}"))
+                        .collect();
+                    diffs.push(format!(
+                        "address {}/{} on {}: {}",
+                        a.address,
+                        a.prefix,
+                        a.device,
+                        if seen.is_empty() {
+                            "missing".into()
+                        } else {
+                            format!("found {}", seen.join(", "))
+                        }
+                    ));
+                }
+            }
+            for ((k, want), (_, got)) in h.sysctls.iter().zip(&sysctls) {
+                if *got != Some(*want) {
+                    diffs.push(format!(
+                        "{k}: expected {want}, found {}",
+                        got.map(|g| g.to_string()).unwrap_or_else(|| "nothing".into())
+                    ));
+                }
+            }
+            checks.push(Check::new(
+                format!("state {}", h.name),
+                "state",
+                diffs.is_empty(),
+                format!(
+                    "{} address(es), {} sysctl(s) as the topology says",
+                    h.addresses.len(),
+                    h.sysctls.len()
+                ),
+                if diffs.is_empty() { "as expected".into() } else { diffs.join("; ") },
+            ));
+        }
+        if self.plan.director().is_some() {
+            let table = self.ipvs_table()?;
+            let mut diffs = Vec::new();
+            for (sp, (want, want_dests)) in self.plan.services.iter().zip(&self.specs) {
+                let Some((got, dests)) = table.iter().find(|(s, _)| s.service.id == want.id) else {
+                    diffs.push(format!("service {}: missing", sp.name));
+                    continue;
+                };
+                let g = &got.service;
+                if g.scheduler != want.scheduler {
+                    diffs.push(format!("{} scheduler: expected {}, found {}", sp.name, want.scheduler, g.scheduler));
+                }
+                if g.flags.settings() != want.flags {
+                    diffs.push(format!(
+                        "{} flags: expected {:#x}, found {:#x}",
+                        sp.name,
+                        want.flags.0,
+                        g.flags.settings().0
+                    ));
+                }
+                if g.timeout != want.timeout {
+                    diffs.push(format!(
+                        "{} persistence timeout: expected {}, found {}",
+                        sp.name, want.timeout, g.timeout
+                    ));
+                }
+                if want.flags.contains(ipvs::ServiceFlags::PERSISTENT) && g.netmask != want.netmask {
+                    diffs.push(format!(
+                        "{} persistence netmask: expected {}, found {}",
+                        sp.name, want.netmask, g.netmask
+                    ));
+                }
+                for (dp, w) in sp.destinations.iter().zip(want_dests) {
+                    match dests.iter().find(|d| d.dest.address == w.address) {
+                        None => diffs.push(format!("{} real server {} ({}): missing", sp.name, dp.server, w.address)),
+                        Some(d) => {
+                            let d = &d.dest;
+                            if w.forward != d.forward {
+                                diffs.push(format!(
+                                    "{} {} forwarding: expected {:?}, found {:?}",
+                                    sp.name, dp.server, w.forward, d.forward
+                                ));
+                            }
+                            for (field, a, b) in [
+                                ("port", u32::from(w.port), u32::from(d.port)),
+                                ("weight", w.weight, d.weight),
+                                ("upper threshold", w.upper_threshold, d.upper_threshold),
+                                ("lower threshold", w.lower_threshold, d.lower_threshold),
+                            ] {
+                                if a != b {
+                                    diffs.push(format!("{} {} {field}: expected {a}, found {b}", sp.name, dp.server));
+                                }
+                            }
+                        }
+                    }
+                }
+                for d in dests {
+                    if !sp.destinations.iter().any(|dp| dp.address == d.dest.address) {
+                        diffs.push(format!("{} has an unexpected real server {}", sp.name, d.dest.address));
+                    }
+                }
+            }
+            for (s, _) in &table {
+                if !self.specs.iter().any(|(sp, _)| sp.id == s.service.id) {
+                    diffs.push(format!("unexpected service {}", s.service.id));
+                }
+            }
+            checks.push(Check::new(
+                "state ipvs",
+                "state",
+                diffs.is_empty(),
+                format!("{} service(s) as the topology says", self.plan.services.len()),
+                if diffs.is_empty() {
+                    "as expected, field by field".into()
+                } else {
+                    diffs.join("; ")
+                },
+            ));
+        }
+        Ok(checks)
+    }
+
+    /// Reads the IPVS version through the lab's director.
+    pub fn ipvs_version(&self) -> Option<String> {
+        let director = self.plan.director()?;
+        self.hosts[&director.name]
+            .run(|| Ipvs::connect().and_then(|i| i.version()).ok())
+            .ok()
+            .flatten()
+    }
+}
