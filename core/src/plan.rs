@@ -392,17 +392,35 @@ pub fn honours_weights(weights: &BTreeMap<String, u32>, seen: &BTreeMap<String, 
     })
 }
 
-/// The lint rules that explain a failed lab check, so a report can send
-/// the user from a symptom to its cause.
-pub fn codes_for_check(check: &str) -> &'static [&'static str] {
-    match check {
-        "arp-owner" => &["DR001", "DR002"],
-        "connectivity" => &["DR003", "DR004", "DR005", "DR006", "DR007", "DR014", "DR016"],
-        "source-ip" => &["DR019"],
-        "reply-bypass" => &["DR001", "DR002", "DR019"],
-        "split" => &["DR001", "DR002", "DR008", "DR020", "DR005"],
-        "weights" => &["DR008"],
-        _ => &[],
+/// What a lab check is about. Rules and reports share it, so a failed check
+/// can name the lint findings that explain it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// The kernel state read back: addresses, sysctls, the IPVS table.
+    State,
+    Connectivity,
+    SourceIp,
+    ReplyBypass,
+    ArpOwner,
+    Split,
+    /// The split against what the weights ask for (a warning).
+    Weights,
+}
+
+impl CheckKind {
+    /// The lint rules that explain a failed check of this kind, so a report
+    /// can send the user from a symptom to its cause.
+    pub fn codes(self) -> &'static [&'static str] {
+        match self {
+            CheckKind::State => &[],
+            CheckKind::ArpOwner => &["DR001", "DR002"],
+            CheckKind::Connectivity => &["DR003", "DR004", "DR005", "DR006", "DR007", "DR014", "DR016"],
+            CheckKind::SourceIp => &["DR019"],
+            CheckKind::ReplyBypass => &["DR001", "DR002", "DR019"],
+            CheckKind::Split => &["DR001", "DR002", "DR008", "DR020", "DR005"],
+            CheckKind::Weights => &["DR008"],
+        }
     }
 }
 

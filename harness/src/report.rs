@@ -3,6 +3,7 @@
 
 use crate::ipvs::{DestEntry, ServiceEntry};
 use crate::probe::ConnectionResult;
+use lvsdr_core::plan::CheckKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,8 +11,8 @@ use std::fmt::Write;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
-    /// The kind of check (`arp-owner`, `split`, …), for mapping to lint codes.
-    pub kind: String,
+    /// What the check is about, which maps it to the lint codes that explain it.
+    pub kind: CheckKind,
     pub pass: bool,
     pub expected: String,
     pub seen: String,
@@ -25,10 +26,10 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(name: impl Into<String>, kind: &str, pass: bool, expected: impl Into<String>, seen: impl Into<String>) -> Check {
+    pub fn new(name: impl Into<String>, kind: CheckKind, pass: bool, expected: impl Into<String>, seen: impl Into<String>) -> Check {
         Check {
             name: name.into(),
-            kind: kind.into(),
+            kind,
             pass,
             expected: expected.into(),
             seen: seen.into(),

@@ -8,7 +8,7 @@ use crate::probe::ConnectionResult;
 use crate::report::{Check, SplitReport};
 use crate::rtnl::format_mac;
 use lvsdr_core::names::HostName;
-use lvsdr_core::plan::{codes_for_check, honours_weights, HostPlan, LabPlan, ProbePlan, Role};
+use lvsdr_core::plan::{honours_weights, CheckKind, HostPlan, LabPlan, ProbePlan, Role};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -91,7 +91,7 @@ pub fn connectivity(o: &Observed, p: &ProbePlan) -> Check {
     }
     Check::new(
         format!("connectivity {}", p.service),
-        "connectivity",
+        CheckKind::Connectivity,
         failed.is_empty(),
         format!("{} of {} answered", mine.len(), mine.len()),
         seen,
@@ -113,7 +113,7 @@ pub fn source_ip(o: &Observed, p: &ProbePlan) -> Check {
     uniq.dedup();
     Check::new(
         format!("source-ip {}", p.service),
-        "source-ip",
+        CheckKind::SourceIp,
         !sources.is_empty() && !wrong,
         match clients.as_slice() {
             [one] => format!("every real server sees {one}"),
@@ -162,7 +162,7 @@ pub fn reply_bypass(o: &Observed) -> Check {
     let (rx, tx) = o.director_packets;
     Check::new(
         "reply-bypass",
-        "reply-bypass",
+        CheckKind::ReplyBypass,
         scheduled >= attempts && !o.replies.is_empty() && from_real_servers,
         format!("{attempts} conns via IPVS; replies from real servers only"),
         format!(
@@ -182,7 +182,7 @@ pub fn ipvs_stats(o: &Observed) -> Check {
     let conns: u64 = o.table.iter().map(|(s, _)| s.stats.conns).sum();
     Check::new(
         "ipvs-stats",
-        "reply-bypass",
+        CheckKind::ReplyBypass,
         inpkts > 0 && outpkts == 0 && conns >= attempts,
         format!("IPVS in > 0, out = 0, {attempts} conns"),
         format!("IPVS: {conns} connections, {inpkts} in, {outpkts} out"),
@@ -195,7 +195,7 @@ pub fn arp_owner(o: &Observed) -> Check {
     let director_mac = o.macs.get(&o.director.name).copied();
     Check::new(
         "arp-owner",
-        "arp-owner",
+        CheckKind::ArpOwner,
         o.neighbour.is_some() && o.neighbour == director_mac,
         format!(
             "{vip} → {} ({})",
@@ -229,7 +229,7 @@ pub fn split(o: &Observed, p: &ProbePlan) -> (Check, SplitReport) {
         .join(",");
     let check = Check::new(
         format!("split {}", p.service),
-        "split",
+        CheckKind::Split,
         matches,
         if o.order_matters {
             format!("{} ({}), in predicted order", counts_text(&p.expected.counts), p.expected.scheduler)
@@ -269,7 +269,7 @@ pub fn weights(o: &Observed, p: &ProbePlan) -> Option<Check> {
     Some(
         Check::new(
             format!("weights {}", p.service),
-            "weights",
+            CheckKind::Weights,
             honours_weights(weights, &counts),
             format!("{asked} (the weights {ratio})"),
             format!("IPVS {} ({})", counts_text(&counts), p.expected.scheduler),
@@ -283,7 +283,7 @@ pub fn weights(o: &Observed, p: &ProbePlan) -> Option<Check> {
 pub fn explain(checks: &mut [Check], topology: &lvsdr_core::Topology, plan: &LabPlan) {
     let diagnostics = lvsdr_core::lint::lint(topology, "");
     for c in checks.iter_mut().filter(|c| !c.pass) {
-        let codes = codes_for_check(&c.kind);
+        let codes = c.kind.codes();
         let mut found: Vec<&lvsdr_core::Diagnostic> = diagnostics.iter().filter(|d| codes.contains(&d.code)).collect();
         if let Some(service) = c.name.split_whitespace().nth(1) {
             let about_other = |d: &lvsdr_core::Diagnostic| {

@@ -7,6 +7,7 @@ use crate::ipvs::{self, Ipvs};
 use crate::netns;
 use crate::report::Check;
 use crate::rtnl;
+use lvsdr_core::plan::CheckKind;
 use std::time::{Duration, Instant};
 
 impl Lab {
@@ -104,7 +105,7 @@ impl Lab {
             }
             checks.push(Check::new(
                 format!("state {}", h.name),
-                "state",
+                CheckKind::State,
                 diffs.is_empty(),
                 format!(
                     "{} address(es), {} sysctl(s) as the topology says",
@@ -183,7 +184,7 @@ impl Lab {
             }
             checks.push(Check::new(
                 "state ipvs",
-                "state",
+                CheckKind::State,
                 diffs.is_empty(),
                 format!("{} service(s) as the topology says", self.plan.services.len()),
                 if diffs.is_empty() {
