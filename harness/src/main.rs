@@ -53,42 +53,6 @@ impl InputFormat {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ApplyArg {
-    Netlink,
-    Script,
-    Restore,
-    Keepalived,
-}
-
-impl ApplyArg {
-    fn core(self) -> ApplyWith {
-        match self {
-            ApplyArg::Netlink => ApplyWith::Netlink,
-            ApplyArg::Script => ApplyWith::Script,
-            ApplyArg::Restore => ApplyWith::Restore,
-            ApplyArg::Keepalived => ApplyWith::Keepalived,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum KernelArg {
-    Auto,
-    Host,
-    Uml,
-}
-
-impl KernelArg {
-    fn choice(self) -> KernelChoice {
-        match self {
-            KernelArg::Auto => KernelChoice::Auto,
-            KernelArg::Host => KernelChoice::Host,
-            KernelArg::Uml => KernelChoice::Uml,
-        }
-    }
-}
-
 #[derive(clap::Args)]
 struct LabArgs {
     /// The topology (TOML, JSON, an ipvsadm script or dump, keepalived.conf).
@@ -110,7 +74,7 @@ struct LabArgs {
     /// How to put the configuration in place: lvsdr's own netlink client, or the generated
     /// artifacts run with the real tools (director and real-server scripts; `ipvsadm -R`; keepalived).
     #[arg(long, value_enum, default_value = "netlink")]
-    apply_with: ApplyArg,
+    apply_with: ApplyWith,
     #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
     /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
@@ -118,7 +82,7 @@ struct LabArgs {
     keep: bool,
     /// auto: the host kernel if it has IPVS, else User-Mode Linux.
     #[arg(long, value_enum, default_value = "auto")]
-    kernel: KernelArg,
+    kernel: KernelChoice,
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -204,7 +168,7 @@ enum Cmd {
     #[command(hide = true)]
     KernelExec {
         #[arg(long, value_enum, default_value = "auto")]
-        kernel: KernelArg,
+        kernel: KernelChoice,
         #[arg(long, default_value_t = 120)]
         timeout: u64,
         #[arg(trailing_var_arg = true, required = true)]
@@ -428,7 +392,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
                 eprintln!("error: {}", run::RunError::NotRoot);
                 return Err(ExitCode::from(2));
             }
-            let choice = kernel.choice();
+            let choice = kernel;
             match run::exec_in_kernel(choice, &command, std::time::Duration::from_secs(timeout)) {
                 Ok((code, stdout)) => {
                     print!("{stdout}");
@@ -476,11 +440,11 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
 impl LabArgs {
     fn options(&self) -> RunOptions {
         RunOptions {
-            kernel: self.kernel.choice(),
+            kernel: self.kernel,
             connections: self.connections,
             clients: self.clients,
             parallel: self.parallel,
-            apply: self.apply_with.core(),
+            apply: self.apply_with,
             timeout: std::time::Duration::from_secs(self.timeout),
             verify: lvsdr_harness::VerifyOptions {
                 ipvs_stats: self.ipvs_stats,

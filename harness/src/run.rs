@@ -9,23 +9,14 @@ use lvsdr_core::Topology;
 use std::time::{Duration, Instant};
 
 /// Where the lab runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KernelChoice {
     /// The host when it has IPVS (after trying `modprobe ip_vs`), UML otherwise.
     Auto,
+    /// The running kernel; an error if it has no IPVS.
     Host,
+    /// User-Mode Linux, whatever the host has.
     Uml,
-}
-
-impl KernelChoice {
-    pub fn parse(s: &str) -> Option<KernelChoice> {
-        match s {
-            "auto" => Some(KernelChoice::Auto),
-            "host" => Some(KernelChoice::Host),
-            "uml" => Some(KernelChoice::Uml),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
