@@ -11,6 +11,7 @@
 //!   input with spans, then validation into the model).
 //! - [`import`]: what users already have (`ipvsadm` shell scripts,
 //!   `ipvsadm -S` dumps), with spans into *their* file.
+//! - [`codes`]: the catalogue of codes (the readers' here, each rule's in its file).
 //! - [`lint`]: the rule catalogue; one rule a file, each with its doc.
 //! - [`render`]: every artifact a DR setup needs.
 //! - [`predict`]: which real server the kernel's scheduler picks, connection
@@ -18,6 +19,7 @@
 //! - [`plan`]: the [`plan::LabPlan`], plain data that the harness executes.
 #![deny(unsafe_code)]
 
+pub mod codes;
 pub mod diagnostic;
 pub mod import;
 pub mod lint;

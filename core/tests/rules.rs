@@ -67,7 +67,7 @@ fn every_rule_has_fixtures_and_a_complete_doc() {
     let mut codes: Vec<_> = rules
         .iter()
         .map(|r| r.meta.code)
-        .chain(lvsdr_core::import::notes::NOTES.iter().map(|n| n.code))
+        .chain(lvsdr_core::codes::READERS.iter().map(|n| n.code))
         .collect();
     let all = codes.len();
     codes.sort_unstable();

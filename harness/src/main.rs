@@ -283,11 +283,7 @@ fn run_cli(cli: Cli) -> Result<ExitCode, ExitCode> {
             let rules = lvsdr_core::lint::all_rules();
             if format == OutputFormat::Json {
                 // Every documented code: the rules, then the readers' notes (DR000, DR1xx).
-                let metas: Vec<_> = rules
-                    .iter()
-                    .map(|r| r.meta)
-                    .chain(lvsdr_core::import::notes::NOTES.iter())
-                    .collect();
+                let metas: Vec<_> = rules.iter().map(|r| r.meta).chain(lvsdr_core::codes::READERS.iter()).collect();
                 println!("{}", serde_json::to_string_pretty(&metas).unwrap_or_default());
             } else {
                 for r in rules {

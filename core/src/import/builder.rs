@@ -41,8 +41,11 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn note(&mut self, code: &'static str, severity: Severity, message: impl Into<String>, span: Span, help: &str) {
-        let d = Diagnostic::new(code, severity, message, span);
+    /// A finding of the reader, with the severity the catalogue gives its code.
+    pub fn note(&mut self, code: &'static str, message: impl Into<String>, span: Span, help: &str) {
+        let severity = crate::codes::reader(code).map(|m| m.severity);
+        debug_assert!(severity.is_some(), "{code} is not in the catalogue");
+        let d = Diagnostic::new(code, severity.unwrap_or(Severity::Info), message, span);
         self.diagnostics.push(if help.is_empty() { d } else { d.help(help) });
     }
 
@@ -103,7 +106,6 @@ impl Builder {
         for a in other_vips {
             self.note(
                 "DR102",
-                Severity::Warning,
                 format!(
                     "service address {} is not the VIP {}; lvsdr models one VIP and reads it as {}",
                     a.value, vip.value, vip.value
@@ -121,7 +123,6 @@ impl Builder {
                 };
                 self.note(
                     "DR103",
-                    Severity::Info,
                     format!("the LAN is not in this file; assumed {base} around the VIP"),
                     Span::NONE,
                     "add the director's own address (ip addr add ADDR/24 dev eth0) to the script, or edit the imported topology",
@@ -140,7 +141,6 @@ impl Builder {
                     .unwrap_or(vip.value);
                 self.note(
                     "DR103",
-                    Severity::Info,
                     format!("the director's own address is not in this file; assumed {guess}"),
                     Span::NONE,
                     "add `ip addr add ADDR/PREFIX dev eth0` for the director, or edit the imported topology",
@@ -173,7 +173,6 @@ impl Builder {
         if self.assume_real_servers_configured && !real_servers.is_empty() {
             self.note(
                 "DR103",
-                Severity::Info,
                 "this file says nothing of the real servers; assumed VIP on lo as /32, arp_ignore=1 and arp_announce=2",
                 Span::NONE,
                 "lint the real servers' own scripts too",

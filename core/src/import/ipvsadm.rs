@@ -3,7 +3,7 @@
 
 use super::builder::{Builder, ServiceDraft};
 use super::shell::Word;
-use crate::diagnostic::Severity;
+
 use crate::model::*;
 use crate::source::{At, Span};
 use std::net::Ipv4Addr;
@@ -50,7 +50,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     let mut lower: Option<At<u32>> = None;
 
     let bad = |b: &mut Builder, w: &Word, what: &str, help: &str| {
-        b.note("DR101", Severity::Warning, format!("`{}`: {what}", w.text), w.span, help);
+        b.note("DR101", format!("`{}`: {what}", w.text), w.span, help);
     };
     let mut i = 0;
     while i < args.len() {
@@ -148,7 +148,6 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             _ => {
                 b.note(
                     "DR100",
-                    Severity::Info,
                     format!("ipvsadm option `{opt}` is not modelled by lvsdr and was skipped"),
                     w.span,
                     "",
@@ -160,18 +159,11 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
 
     match action {
         Action::Clear => b.services.clear(),
-        Action::Other => b.note(
-            "DR100",
-            Severity::Info,
-            "this ipvsadm command changes nothing lvsdr models",
-            command_span,
-            "",
-        ),
+        Action::Other => b.note("DR100", "this ipvsadm command changes nothing lvsdr models", command_span, ""),
         Action::AddService | Action::EditService => {
             let Some((key, address)) = service else {
                 return b.note(
                     "DR101",
-                    Severity::Warning,
                     "ipvsadm -A/-E without a service (-t, -u, --sctp-service or -f)",
                     command_span,
                     "add -t VIP:PORT",
@@ -186,7 +178,6 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             if action == Action::EditService && !existing {
                 return b.note(
                     "DR101",
-                    Severity::Warning,
                     format!("ipvsadm -E edits service {}, which was not added", key.value),
                     command_span,
                     "add it first with -A",
@@ -195,7 +186,6 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             if action == Action::AddService && existing {
                 b.note(
                     "DR101",
-                    Severity::Warning,
                     format!(
                         "service {} is added twice; ipvsadm fails with \"Service already exists\"",
                         key.value
@@ -246,7 +236,6 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             let (Some((key, _)), Some((raddr, rport))) = (service, real) else {
                 return b.note(
                     "DR101",
-                    Severity::Warning,
                     "ipvsadm -a/-e/-d needs both a service and -r REAL-SERVER",
                     command_span,
                     "for example: ipvsadm -a -t VIP:80 -r 192.168.1.213:80 -g -w 1",
@@ -256,7 +245,6 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             let Some(draft) = b.service_mut(key.value) else {
                 return b.note(
                     "DR101",
-                    Severity::Warning,
                     format!("real server added to service {}, which was not added first", key.value),
                     command_span,
                     "add the service with -A before its real servers",
@@ -276,7 +264,6 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 Action::AddDest if pos.is_some() => {
                     b.note(
                         "DR101",
-                        Severity::Warning,
                         format!("{} is added twice to service {}", raddr.value, key.value),
                         command_span,
                         "use -e to edit an existing real server",

@@ -2,7 +2,7 @@
 
 use super::builder::Builder;
 use super::{ipvsadm, shell};
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::Diagnostic;
 use crate::model::Topology;
 use crate::source::Span;
 use crate::LoadError;
@@ -20,7 +20,7 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
         match shell::words(line, offset, &vars) {
             Some(words) if words.is_empty() => {}
             Some(words) => ipvsadm::apply(&mut b, &words, span),
-            None => b.note("DR101", Severity::Warning, "unterminated quote", span, ""),
+            None => b.note("DR101", "unterminated quote", span, ""),
         }
         offset += line.len();
     }

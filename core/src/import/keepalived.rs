@@ -139,13 +139,7 @@ fn number<T: std::str::FromStr>(b: &mut Builder, s: &Stmt) -> Option<At<T>> {
     match w.text.parse::<T>() {
         Ok(v) => Some(At::new(v, w.span)),
         Err(_) => {
-            b.note(
-                "DR101",
-                Severity::Warning,
-                format!("`{}` expects a number, not `{}`", keyword(s), w.text),
-                w.span,
-                "",
-            );
+            b.note("DR101", format!("`{}` expects a number, not `{}`", keyword(s), w.text), w.span, "");
             None
         }
     }
@@ -164,13 +158,7 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             ("virtual_server", Some(body)) => virtual_server(&mut b, s, body),
             ("vrrp_instance", Some(body)) => vrrp_instance(&mut b, body),
             ("global_defs" | "vrrp_sync_group" | "vrrp_script" | "virtual_server_group" | "static_ipaddress" | "static_routes", _) => {}
-            (k, _) => b.note(
-                "DR100",
-                Severity::Info,
-                format!("`{k}` is not something lvsdr imports; skipped"),
-                s.span,
-                "",
-            ),
+            (k, _) => b.note("DR100", format!("`{k}` is not something lvsdr imports; skipped"), s.span, ""),
         }
     }
     b.finish()
@@ -207,15 +195,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
     let (key_span, address, port, fwmark) = match (word(s, 1), word(s, 2)) {
         (Some(f), Some(m)) if f.text == "fwmark" => match m.text.parse::<u32>() {
             Ok(mark) => (m.span, At::new(Ipv4Addr::UNSPECIFIED, m.span), 0, Some(mark)),
-            Err(_) => {
-                return b.note(
-                    "DR101",
-                    Severity::Warning,
-                    format!("fwmark `{}` is not a number", m.text),
-                    m.span,
-                    "",
-                )
-            }
+            Err(_) => return b.note("DR101", format!("fwmark `{}` is not a number", m.text), m.span, ""),
         },
         (Some(a), Some(p)) if a.text.parse::<Ipv4Addr>().is_ok() && p.text.parse::<u16>().is_ok() => (
             p.span,
@@ -226,7 +206,6 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
         _ => {
             return b.note(
                 "DR101",
-                Severity::Warning,
                 "virtual_server expects `ADDRESS PORT` or `fwmark N`",
                 s.span,
                 "for example: virtual_server 192.168.1.192 80 {",
@@ -248,7 +227,6 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
                 Some((w, Some(sc))) => scheduler = Some(At::new(sc, w.span)),
                 Some((w, None)) => b.note(
                     "DR101",
-                    Severity::Warning,
                     format!("`{}` is not a scheduler", w.text),
                     w.span,
                     "use rr, wrr, lc, wlc, sed, nq, sh, dh, fo, ovf, mh, lblc or lblcr",
@@ -263,13 +241,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
                         "TUN" => At::new(Forward::Tunnel, w.span),
                         "NAT" => At::new(Forward::Masq, w.span),
                         _ => {
-                            b.note(
-                                "DR101",
-                                Severity::Warning,
-                                format!("lb_kind `{}` is not DR, NAT or TUN", w.text),
-                                w.span,
-                                "",
-                            );
+                            b.note("DR101", format!("lb_kind `{}` is not DR, NAT or TUN", w.text), w.span, "");
                             forward
                         }
                     };
@@ -301,14 +273,13 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
     if !kind_given {
         b.note(
             "DR103",
-            Severity::Info,
             "no `lb_kind`: keepalived defaults to NAT",
             s.span,
             "add `lb_kind DR` for direct routing",
         );
     }
     let scheduler = scheduler.unwrap_or_else(|| {
-        b.note("DR103", Severity::Info, "no `lb_algo`: keepalived uses wlc", s.span, "");
+        b.note("DR103", "no `lb_algo`: keepalived uses wlc", s.span, "");
         At::new(Scheduler::Wlc, s.span)
     });
     let key = match fwmark {
@@ -333,13 +304,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
     for (st, rb) in reals {
         let (Some(a), p) = (word(st, 1), word(st, 2)) else { continue };
         let Ok(addr) = a.text.parse::<Ipv4Addr>() else {
-            b.note(
-                "DR101",
-                Severity::Warning,
-                format!("real_server `{}` is not an IPv4 address", a.text),
-                a.span,
-                "",
-            );
+            b.note("DR101", format!("real_server `{}` is not an IPv4 address", a.text), a.span, "");
             continue;
         };
         let rport = match p.map(|p| (p, p.text.parse::<u16>())) {

@@ -13,6 +13,5 @@ pub mod builder;
 pub mod ipvsadm;
 pub mod ipvsadm_save;
 pub mod keepalived;
-pub mod notes;
 pub mod script;
 pub mod shell;

@@ -11,7 +11,7 @@
 use super::builder::Builder;
 use super::ipvsadm;
 use super::shell::{self, Word};
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::Diagnostic;
 use crate::model::{Subnet, Topology};
 use crate::names::SysctlKey;
 use crate::source::{At, Span};
@@ -87,7 +87,7 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             part += 1;
         }
         let Some(words) = shell::words(content, here, &vars) else {
-            b.note("DR101", Severity::Warning, "unterminated quote", span, "close the quote");
+            b.note("DR101", "unterminated quote", span, "close the quote");
             continue;
         };
         if words.is_empty() {
@@ -122,20 +122,13 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             "sysctl" => {
                 for w in words[1..].iter().filter(|w| !w.text.starts_with('-')) {
                     let Some((key, value)) = w.text.split_once('=') else {
-                        b.note(
-                            "DR100",
-                            Severity::Info,
-                            format!("`sysctl {}` reads a value; nothing to import", w.text),
-                            w.span,
-                            "",
-                        );
+                        b.note("DR100", format!("`sysctl {}` reads a value; nothing to import", w.text), w.span, "");
                         continue;
                     };
                     let key = key.trim();
                     let Ok(value) = value.trim().parse::<i64>() else {
                         b.note(
                             "DR101",
-                            Severity::Warning,
                             format!("sysctl `{key}` is set to `{value}`, which is not a number"),
                             w.span,
                             "",
@@ -166,7 +159,6 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             "echo" | "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" => {}
             _ => b.note(
                 "DR100",
-                Severity::Info,
                 format!("`{name}` is not something lvsdr imports; line skipped"),
                 line.span,
                 "",
@@ -192,7 +184,6 @@ fn ifconfig(b: &mut Builder, words: &[Word], span: Span) {
         Some((None, s)) => {
             return b.note(
                 "DR101",
-                Severity::Warning,
                 "this netmask is not a valid contiguous mask",
                 s,
                 "use a netmask such as 255.255.255.255",
@@ -248,7 +239,6 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
         let (Ok(addr), Some(prefix), Some(dev)) = (text.parse::<Ipv4Addr>(), prefix, dev) else {
             return b.note(
                 "DR101",
-                Severity::Warning,
                 "`ip addr add` needs ADDRESS/PREFIX and `dev IFACE`",
                 span,
                 "for example: ip addr add 192.168.1.192/32 dev lo",
@@ -256,13 +246,7 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
         };
         place_address(b, &dev, At::new(addr, a.span), At::new(prefix, a.span), span);
     } else if !("link".starts_with(object) || "route".starts_with(object)) || object.is_empty() {
-        b.note(
-            "DR100",
-            Severity::Info,
-            "this `ip` command is not something lvsdr imports; line skipped",
-            span,
-            "",
-        );
+        b.note("DR100", "this `ip` command is not something lvsdr imports; line skipped", span, "");
     }
 }
 
@@ -279,7 +263,6 @@ fn route(b: &mut Builder, words: &[Word], span: Span) {
             if last.text.parse::<Ipv4Addr>().is_err() && !last.text.starts_with('-') {
                 b.note(
                     "DR104",
-                    Severity::Warning,
                     format!("`route add` names the interface `{}` without `dev`", last.text),
                     last.span,
                     &format!("write `dev {}`, or better drop the line: adding the address to the interface already adds this route (ip route add … dev {})", last.text, last.text),
@@ -289,7 +272,6 @@ fn route(b: &mut Builder, words: &[Word], span: Span) {
         }
         b.note(
             "DR101",
-            Severity::Warning,
             "`route add` without `dev` or `gw`",
             span,
             "name the interface with `dev IFACE`",

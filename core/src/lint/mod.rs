@@ -2,39 +2,16 @@
 //! doc block (What it does / Why it matters / Example / Fix / References)
 //! that `lvsdr explain` and the playground show as they are.
 
-/// A rule's documentation text, or nothing when built without the `docs` feature.
-#[cfg(feature = "docs")]
-macro_rules! doc_text {
-    ($text:expr) => {
-        $text
-    };
-}
-#[cfg(not(feature = "docs"))]
-macro_rules! doc_text {
-    ($text:expr) => {
-        ""
-    };
-}
-pub(crate) use doc_text;
+pub(crate) use crate::codes::doc_text;
+pub use crate::codes::RuleMeta;
 
 pub mod rules;
 
-use crate::diagnostic::{Diagnostic, Edit, Severity};
+use crate::diagnostic::{Diagnostic, Edit};
 use crate::model::{Forward, RealServer, Topology};
 use crate::source::Span;
-use serde::Serialize;
-use std::collections::{HashMap, HashSet};
 
-/// The fixed facts about a rule.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RuleMeta {
-    pub code: &'static str,
-    pub name: &'static str,
-    pub severity: Severity,
-    pub summary: &'static str,
-    /// Markdown: What it does / Why it matters / Example / Fix / References.
-    pub doc: &'static str,
-}
+use std::collections::{HashMap, HashSet};
 
 /// A rule: its documentation and its check.
 pub struct Rule {
@@ -138,9 +115,5 @@ pub fn lint(topology: &Topology, source: &str) -> Vec<Diagnostic> {
 
 /// The documentation of any code: a lint rule, or a note of the readers (DR000, DR1xx).
 pub fn doc(code: &str) -> Option<&'static RuleMeta> {
-    rule(code).map(|r| r.meta).or_else(|| {
-        crate::import::notes::NOTES
-            .iter()
-            .find(|m| m.code.eq_ignore_ascii_case(code) || m.name == code)
-    })
+    rule(code).map(|r| r.meta).or_else(|| crate::codes::reader(code))
 }

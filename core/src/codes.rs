@@ -1,0 +1,99 @@
+//! The catalogue of diagnostic codes: what every code means, its severity
+//! and its documentation. Lint rules keep their entry in their own file
+//! (`lint/rules/`); the readers' codes (DR000, DR1xx) are here. Lint and the
+//! readers both take their facts from this module and never from each other.
+
+use crate::diagnostic::Severity;
+use serde::Serialize;
+
+/// A rule's documentation text, or nothing when built without the `docs` feature.
+#[cfg(feature = "docs")]
+macro_rules! doc_text {
+    ($text:expr) => {
+        $text
+    };
+}
+#[cfg(not(feature = "docs"))]
+macro_rules! doc_text {
+    ($text:expr) => {
+        ""
+    };
+}
+pub(crate) use doc_text;
+
+/// The fixed facts about a code.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RuleMeta {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+    /// Markdown: What it does / Why it matters / Example / Fix / References.
+    pub doc: &'static str,
+}
+
+/// The entry of a reader's code.
+pub fn reader(code: &str) -> Option<&'static RuleMeta> {
+    READERS.iter().find(|m| m.code.eq_ignore_ascii_case(code) || m.name == code)
+}
+
+/// Codes the readers emit while reading a file (not lint rules: they are
+/// about the input text, not about the DR setup). `lvsdr explain` shows them.
+pub static READERS: &[RuleMeta] = &[
+    RuleMeta {
+        code: "DR000",
+        name: "unreadable-topology",
+        severity: Severity::Error,
+        summary: "the input cannot be read as a topology",
+        doc: doc_text!("## What it does\nReports input that is not a topology at all: a TOML or JSON syntax error, a bad address, an unknown scheduler, a destination naming no real server.\n\n## Why it matters\nNothing else can be checked until the file reads.\n\n## Example\n```toml\naddress = \"192.168.1.999\"\n```\n\n## Fix\nCorrect the value at the line and column given. `fixtures/seed-dr.toml` is a complete example.\n\n## References\n- lvsdr README, \"Topology format\"\n"),
+    },
+    RuleMeta {
+        code: "DR100",
+        name: "import-skipped-line",
+        severity: Severity::Info,
+        summary: "a script line lvsdr does not model was skipped",
+        doc: doc_text!("## What it does\nNotes lines of an imported script that do not configure IPVS, addresses or sysctls (echo, service restarts, unknown commands).\n\n## Why it matters\nThey are left out of the imported topology; if one of them matters to your DR setup, the topology is incomplete.\n\n## Example\n```sh\nsystemctl restart httpd\n```\n\n## Fix\nNothing, unless the line configures something lvsdr should know about.\n\n## References\n- `lvsdr import --help`\n"),
+    },
+    RuleMeta {
+        code: "DR101",
+        name: "import-malformed-command",
+        severity: Severity::Warning,
+        summary: "a command in the imported file is malformed",
+        doc: doc_text!("## What it does\nReports `ipvsadm`, `ip`, `ifconfig`, `route` or `sysctl` lines whose arguments cannot work: a missing VIP:PORT, a real server added to a service that does not exist, an unterminated quote.\n\n## Why it matters\nThe real command fails (or does something else) when the script runs, and the rest of the script runs without it.\n\n## Example\n```sh\nipvsadm -a -t 192.168.1.192:80 -w 1\n```\n\n## Fix\nComplete the command as the help text says, e.g. add `-r REAL-SERVER:PORT`.\n\n## References\n- `ipvsadm(8)`, `ip-address(8)`, `route(8)`\n"),
+    },
+    RuleMeta {
+        code: "DR102",
+        name: "import-several-vips",
+        severity: Severity::Warning,
+        summary: "the imported file uses more than one VIP",
+        doc: doc_text!("## What it does\nReports services on an address other than the first VIP found.\n\n## Why it matters\nA topology models one director with one VIP; the other services are read as if they were on that VIP.\n\n## Example\n```sh\nipvsadm -A -t 192.168.1.192:80 -s wrr\nipvsadm -A -t 192.168.1.193:80 -s wrr\n```\n\n## Fix\nSplit the file into one topology per VIP.\n\n## References\n- lvsdr README, \"Topology format\"\n"),
+    },
+    RuleMeta {
+        code: "DR103",
+        name: "import-assumed-value",
+        severity: Severity::Info,
+        summary: "the imported file does not say something lvsdr needs; a value was assumed",
+        doc: doc_text!("## What it does\nSays which values were assumed because the file does not contain them: the LAN, the director's own address, or (for an `ipvsadm -S` dump) the real servers' settings.\n\n## Why it matters\nThe lint and the lab use the assumed values; check them in `lvsdr import FILE`.\n\n## Example\nAn `ipvsadm -S` dump has no real-server sysctls.\n\n## Fix\nAdd the missing lines to the script, or edit the imported TOML.\n\n## References\n- `lvsdr import --help`\n"),
+    },
+    RuleMeta {
+        code: "DR104",
+        name: "route-without-dev",
+        severity: Severity::Warning,
+        summary: "`route add` names an interface without `dev`",
+        doc: doc_text!("## What it does\nFinds `route add -host VIP lo:0` and similar lines that give the interface as a bare last word.\n\n## Why it matters\nnet-tools `route` reads a bare last word as the interface only in some positions and versions; written this way the line is easy to misread and to break, and iproute2 rejects it. It is also unnecessary: adding the address to the interface already adds the route.\n\n## Example\n```sh\nroute add -host $vip_addr lo:0\n```\n\n## Fix\n```sh\nroute add -host \"$vip_addr\" dev lo:0   # or drop the line\n```\n\n## References\n- `route(8)`: `[dev] If`\n"),
+    },
+    RuleMeta {
+        code: "DR105",
+        name: "sysctl-key-not-allowed",
+        severity: Severity::Error,
+        summary: "a sysctl key is malformed or not one of the networking keys lvsdr sets",
+        doc: doc_text!("## What it does\nRefuses a topology or script that sets a sysctl outside the allow-list: `net.ipv4.conf.*.*`, `net.ipv6.conf.*.*`, `net.ipv4.neigh.*.*`, `net.ipv6.neigh.*.*`, `net.ipv4.vs.*`, `net.ipv4.ip_forward`, `net.ipv4.ip_nonlocal_bind`, `net.ipv6.ip_nonlocal_bind`. Each dotted part must be made of letters, digits, `_` and `-`.\n\n## Why it matters\nThe lab runs as root and writes each sysctl under `/proc/sys`. A key such as `net/../../../tmp/x` would name a file anywhere, and a key such as `kernel.panic` is not private to a network namespace, so setting it in the lab would change the host. Every key on the list belongs to the namespace it is written in.\n\n## Example\n```toml\n[real_server.sysctl]\n\"kernel.panic\" = 1\n```\n\n## Fix\nRemove the key. DR needs only the ARP, forwarding, `rp_filter` and IPVS keys, all on the list.\n\n## References\n- kernel `Documentation/networking/ip-sysctl.rst`, `Documentation/networking/ipvs-sysctl.rst`\n"),
+    },
+    RuleMeta {
+        code: "DR106",
+        name: "invalid-name",
+        severity: Severity::Error,
+        summary: "a host name, interface name or topology name is not valid",
+        doc: doc_text!("## What it does\nRefuses names the kernel would refuse, or that are not safe to use as they are: host names (1 to 15 letters, digits and `-`, starting with a letter), interface names (at most 15 letters, digits, `-`, `_` or `.`, with an optional alias `:N`; never `/`, whitespace or `..`) and topology names (one line of at most 80 characters).\n\n## Why it matters\nHost names become network namespace names and shell `case` labels; interface names become links in the lab and words in the generated scripts; all of them are drawn in the playground. A name that carries markup or shell syntax is refused here, so no face has to trust it.\n\n## Example\n```toml\n[director]\ninterface = \"eth0<img src=x>\"\n```\n\n## Fix\nUse the interface's real name, as `ip link` shows it.\n\n## References\n- kernel `net/core/dev.c`, `dev_valid_name()`\n"),
+    },
+];
