@@ -1,0 +1,177 @@
+//! `cargo xtask bench`: the core's criterion benchmarks and the lab's
+//! lifecycle and scale, as ratios measured in one run.
+
+use crate::commands::{cargo, privileged, root, run, step};
+use crate::install::ensure_uml;
+use crate::Result;
+use std::process::Stdio;
+use std::time::Instant;
+
+pub(crate) fn bench(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    step("core benchmarks (criterion)");
+    let mut c = cargo();
+    c.args(["bench", "-p", "lvsdr-core", "--bench", "core", "--"]);
+    if quick {
+        c.arg("--test");
+    }
+    run(&mut c)?;
+    bench_lab(if quick { 1 } else { 5 })
+}
+
+pub(crate) fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// The seed lab's lifecycle against `xtask/bench/baseline-lab.sh`, which
+/// builds the same lab with ip, ipvsadm and sysctl in the same kernel.
+pub(crate) fn bench_lab(runs: usize) -> Result {
+    ensure_uml(false)?;
+    step(&format!("lab lifecycle: lvsdr against the shell baseline, {runs} run(s) each"));
+    run(cargo().args(["build", "--quiet", "--bin", "lvsdr"]))?;
+    let bin = root().join("target/debug/lvsdr");
+    let bin = bin.to_str().unwrap_or("lvsdr");
+    let mut ours: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    let mut wall = Vec::new();
+    let mut baseline = Vec::new();
+    let mut baseline_wall = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = privileged(bin)
+            .args(["lab", "fixtures/seed-dr.toml", "--format", "json"])
+            .current_dir(root())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        wall.push(started.elapsed().as_millis() as u64);
+        if !out.status.success() {
+            return Err(format!(
+                "the seed lab failed during the benchmark:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("the seed lab's report is not JSON: {e}"))?;
+        for key in ["build", "probes", "stats_poll", "verify", "teardown", "total"] {
+            if let Some(v) = report["timings_ms"][key].as_u64() {
+                ours.entry(key).or_default().push(v);
+            }
+        }
+        let started = Instant::now();
+        let script = root().join("xtask/bench/baseline-lab.sh");
+        let out = privileged(bin)
+            .arg("kernel-exec")
+            .arg("--")
+            .arg(&script)
+            .current_dir(root())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        baseline_wall.push(started.elapsed().as_millis() as u64);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ms = text
+            .lines()
+            .find_map(|l| l.strip_prefix("baseline_build_ms="))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("the baseline script failed: {text}"))?;
+        baseline.push(ms);
+    }
+    let ours_build = median(ours.get("build").cloned().unwrap_or_default());
+    let base = median(baseline);
+    println!("lab lifecycle (median of {runs}):");
+    for (k, v) in &ours {
+        println!("  lvsdr {k:<11} {:>6} ms", median(v.clone()));
+    }
+    let seed_wall = median(wall);
+    println!("  lvsdr whole run (boot, build, verify, teardown): {seed_wall:>6} ms wall");
+    println!(
+        "  shell baseline build+apply:                      {base:>6} ms ({} ms wall with boot)",
+        median(baseline_wall)
+    );
+    println!("  build+apply speed-up: {:.1}x", base as f64 / ours_build.max(1) as f64);
+    bench_scale(bin, runs, seed_wall)
+}
+
+/// A topology of `servers` real servers behind `services` TCP services (port
+/// 25 speaks SMTP, the others HTTP), all weighted alike, for the scale runs.
+pub(crate) fn scale_topology(servers: usize, services: usize) -> String {
+    let mut t = format!(
+        "name = \"scale-{servers}x{services}\"\n[lan]\nsubnet = \"192.168.0.0/16\"\n[client]\naddress = \"192.168.0.100\"\n\
+         [director]\naddress = \"192.168.0.2\"\nvip = \"192.168.0.250\"\n\
+         sysctl = {{ \"net.ipv4.conf.all.send_redirects\" = 0, \"net.ipv4.conf.eth0.send_redirects\" = 0 }}\n"
+    );
+    for port in [80, 25, 8080, 8081].into_iter().take(services) {
+        t.push_str(&format!("[[service]]\nport = {port}\nscheduler = \"wrr\"\nreal_server = ["));
+        t.push_str(
+            &(1..=servers)
+                .map(|i| format!("{{ server = \"rs{i}\" }}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        t.push_str("]\n");
+    }
+    for i in 1..=servers {
+        t.push_str(&format!(
+            "[[real_server]]\nname = \"rs{i}\"\naddress = \"192.168.1.{i}\"\nvip_on_lo = 32\n\
+             sysctl = {{ \"net.ipv4.conf.all.arp_ignore\" = 1, \"net.ipv4.conf.all.arp_announce\" = 2 }}\n"
+        ));
+    }
+    t
+}
+
+/// The kernel floor (boot, modules, halt) and two scale runs, each as a ratio
+/// to the seed lab's whole run measured above, in the same process.
+pub(crate) fn bench_scale(bin: &str, runs: usize, seed_wall: u64) -> Result {
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let timed = |args: &[&str]| -> Result<u64> {
+        let started = Instant::now();
+        let out = privileged(bin)
+            .args(args)
+            .current_dir(root())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "`lvsdr {}` failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        Ok(started.elapsed().as_millis() as u64)
+    };
+    let floor = median(
+        (0..runs)
+            .map(|_| timed(&["kernel-exec", "--", "true"]))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    let mut rows = vec![("kernel floor (boot, modules, halt)", floor, None)];
+    rows.push(("seed lab, whole run", seed_wall, Some(1.45)));
+    for (label, servers, services, connections, target) in [
+        ("1,000 connections (8 real servers, 4 services x 250)", 8, 4, 250, 1.6),
+        ("64 real servers x 4 services", 64, 4, 8, 1.4),
+    ] {
+        let file = dir.join(format!("scale-{servers}x{services}.toml"));
+        std::fs::write(&file, scale_topology(servers, services)).map_err(|e| e.to_string())?;
+        let file = file.display().to_string();
+        let c = connections.to_string();
+        let ms = median(
+            (0..runs)
+                .map(|_| timed(&["lab", &file, "--connections", &c, "--format", "json"]))
+                .collect::<Result<Vec<_>>>()?,
+        );
+        rows.push((label, ms, Some(target)));
+    }
+    println!("lab scale (median of {runs}, wall, UML boot included when the host has no IPVS):");
+    for (label, ms, target) in rows {
+        let ratio = match (label.starts_with("seed"), target) {
+            (true, Some(t)) => format!("  {:.2}x the kernel floor (target <= {t}x)", ms as f64 / floor.max(1) as f64),
+            (false, Some(t)) => format!("  {:.2}x the seed lab (target <= {t}x)", ms as f64 / seed_wall.max(1) as f64),
+            _ => String::new(),
+        };
+        println!("  {label:<54} {ms:>6} ms{ratio}");
+    }
+    Ok(())
+}
