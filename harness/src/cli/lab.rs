@@ -1,0 +1,159 @@
+//! `lvsdr lab`: build the lab for one or more topologies and prove DR.
+
+use super::{load, Exit, InputFormat, Outcome, OutputFormat};
+use lvsdr_harness::apply::ApplyWith;
+use lvsdr_harness::run::{self, KernelChoice, RunOptions};
+use lvsdr_harness::uml;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct LabArgs {
+    /// The topology (TOML, JSON, an ipvsadm script or dump, keepalived.conf).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// With several FILEs: prove each as its own lab, one after the other, in one
+    /// kernel (one UML boot for all); one report each, exit 1 if any fails.
+    #[arg(long)]
+    each: bool,
+    /// Connections per service.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Client addresses to connect from, in turn (for schedulers that hash the source).
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Run this many copies of the lab at once in one kernel (they must not collide).
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    /// How to put the configuration in place: lvsdr's own netlink client, or the generated
+    /// artifacts run with the real tools (director and real-server scripts; `ipvsadm -R`; keepalived).
+    #[arg(long, value_enum, default_value = "netlink")]
+    apply_with: ApplyWith,
+    #[arg(long, value_enum, default_value = "human")]
+    format: OutputFormat,
+    /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
+    #[arg(long)]
+    keep: bool,
+    /// auto: the host kernel if it has IPVS, else User-Mode Linux.
+    #[arg(long, value_enum, default_value = "auto")]
+    kernel: KernelChoice,
+    /// Give up (and clean up) after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    #[arg(long, value_enum)]
+    from: Option<InputFormat>,
+    /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The kernel refreshes
+    /// them every 2 s, so this waits up to one refresh; the four proofs need no timer.
+    #[arg(long)]
+    ipvs_stats: bool,
+}
+
+impl LabArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            kernel: self.kernel,
+            connections: self.connections,
+            clients: self.clients,
+            parallel: self.parallel,
+            apply: self.apply_with,
+            timeout: std::time::Duration::from_secs(self.timeout),
+            verify: lvsdr_harness::VerifyOptions {
+                ipvs_stats: self.ipvs_stats,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+pub fn lab(a: LabArgs, color: bool) -> Outcome {
+    let options = a.options();
+    let LabArgs {
+        files,
+        each,
+        connections,
+        format,
+        keep,
+        from,
+        parallel,
+        ..
+    } = a;
+    if files.len() > 1 && !each {
+        eprintln!("error: several files make one setup only with `--each`, which proves each file as its own lab.\n  Reading several files as one setup (a director's script with the real servers' script) is not supported yet.");
+        return Err(Exit::Unusable);
+    }
+    if files.len() > 1 && (keep || parallel > 1) {
+        eprintln!("error: `--each` runs labs one after the other: it does not combine with `--keep` or `--parallel`.");
+        return Err(Exit::Unusable);
+    }
+    let mut topologies = Vec::new();
+    for file in &files {
+        topologies.push(load(file, from)?.1);
+    }
+    let mut progress = |line: &str| {
+        eprintln!("  · {line}");
+    };
+    if !run::is_root() {
+        eprintln!("error: {}", run::RunError::NotRoot);
+        return Err(Exit::Unusable);
+    }
+    if keep {
+        return keep_lab(&topologies[0], &options);
+    }
+    for (file, topology) in files.iter().zip(&topologies) {
+        eprintln!(
+            "lvsdr lab {}: {} service(s), {} real server(s), {connections} connection(s) per service",
+            file.display(),
+            topology.services.len(),
+            topology.real_servers.len()
+        );
+    }
+    match run::run_labs(&topologies, &options, &mut progress) {
+        Ok(reports) => {
+            match format {
+                OutputFormat::Json if reports.len() == 1 && !each => {
+                    println!("{}", serde_json::to_string_pretty(&reports[0]).unwrap_or_default())
+                }
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
+                OutputFormat::Human => {
+                    for r in &reports {
+                        print!("{}", r.render_human(color));
+                    }
+                }
+            }
+            if reports.iter().all(|r| r.pass) {
+                Ok(Exit::Success)
+            } else {
+                Err(Exit::Failed)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(Exit::Broken)
+        }
+    }
+}
+
+fn keep_lab(topology: &lvsdr_core::Topology, options: &RunOptions) -> Outcome {
+    if options.kernel == KernelChoice::Uml || !lvsdr_harness::kernel::try_load_host_ipvs() {
+        eprintln!("error: --keep needs a host kernel with IPVS (a UML lab cannot be entered from the host).\n  Load it with `modprobe ip_vs`, or run without --keep.");
+        return Err(Exit::Unusable);
+    }
+    let interrupted = uml::catch_interrupts();
+    let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
+    let lab = lvsdr_harness::Lab::build(topology, plan, options.apply, &mut |l| eprintln!("  · {l}")).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Broken
+    })?;
+    println!("The lab is up. Enter a host with:");
+    for h in &lab.plan.hosts {
+        if let Some(ns) = lab.namespace(&h.name) {
+            println!("  ip netns exec {ns} bash     # {}", h.name);
+        }
+    }
+    println!("Press Ctrl-C to remove it.");
+    while !interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(lab);
+    eprintln!("lab removed");
+    Ok(Exit::Success)
+}
