@@ -16,7 +16,58 @@ pub(crate) fn bench(args: &[String]) -> Result {
         c.arg("--test");
     }
     run(&mut c)?;
-    bench_lab(if quick { 1 } else { 5 })
+    bench_lab(if quick { 1 } else { 5 })?;
+    if quick {
+        return Ok(());
+    }
+    bench_curves()
+}
+
+/// Lab time against the number of real servers and of connections: one run
+/// each, the lab's own timings (inside the kernel) and the whole run.
+fn bench_curves() -> Result {
+    step("lab curves: real servers and connections");
+    let bin = root().join("target/debug/lvsdr");
+    let bin = bin.to_str().unwrap_or("lvsdr");
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    println!("lab curves (one run each; build, probes and total inside the kernel; wall with the boot):");
+    println!("  {:<40} {:>7} {:>7} {:>7} {:>7}", "run", "build", "probes", "total", "wall");
+    let runs: Vec<(usize, usize)> = [2, 8, 32, 64]
+        .into_iter()
+        .map(|rs| (rs, 4))
+        .chain([4, 63, 250].into_iter().map(|per_service| (8, per_service)))
+        .collect();
+    for (i, (servers, per_service)) in runs.into_iter().enumerate() {
+        let file = dir.join(format!("curve-{servers}x4.toml"));
+        std::fs::write(&file, scale_topology(servers, 4)).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let out = privileged(bin)
+            .args([
+                "lab",
+                &file.display().to_string(),
+                "--connections",
+                &per_service.to_string(),
+                "--format",
+                "json",
+            ])
+            .current_dir(root())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let wall = started.elapsed().as_millis();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("curve run {i}: no report: {e}"))?;
+        let t = |k: &str| report["timings_ms"][k].as_u64().unwrap_or(0);
+        let label = format!("{servers} real servers, {} connections", 4 * per_service);
+        println!(
+            "  {label:<40} {:>5} ms {:>4} ms {:>4} ms {:>5} ms",
+            t("build"),
+            t("probes"),
+            t("total"),
+            wall
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn median(mut v: Vec<u64>) -> u64 {
