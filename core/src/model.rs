@@ -72,6 +72,10 @@ impl Protocol {
             _ => None,
         }
     }
+    /// The protocol with this IANA number, as IPVS reports it.
+    pub fn from_number(n: u16) -> Option<Protocol> {
+        [Protocol::Tcp, Protocol::Udp, Protocol::Sctp].into_iter().find(|p| p.number() == n)
+    }
     /// IANA protocol number, as IPVS wants it.
     pub fn number(self) -> u16 {
         match self {

@@ -289,6 +289,26 @@ fn eight_labs_at_once_do_not_collide() {
     assert_eq!(code, 0);
 }
 
+/// Starts a lab long enough (2 × 2,000 connections) to be interrupted while it
+/// runs, and returns once it has made something on the host, plus a moment.
+fn start_long_lab(before: &HostState) -> std::process::Child {
+    let k = kernel();
+    let child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
+        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "2000"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_state() == *before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(host_state(), *before, "the lab started");
+    std::thread::sleep(Duration::from_millis(600));
+    child
+}
+
 #[test]
 #[ignore = "needs root"]
 fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
@@ -303,20 +323,7 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
     assert_eq!(host_state(), before, "after a failing lab");
 
     // Ctrl-C in the middle of a lab.
-    let k = kernel();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
-        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "2000"])
-        .current_dir(root())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Long enough (2 × 2,000 connections) that the signal lands while it runs.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while host_state() == before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(600));
+    let mut child = start_long_lab(&before);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
     let started = Instant::now();
     let status = child.wait().unwrap();
@@ -330,19 +337,7 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
 
     // kill -9 in the middle of a lab: nothing can run on the way out, so
     // `lvsdr clean` removes what is left (namespaces, folders, processes).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsdr"))
-        .args(["lab", "fixtures/seed-dr.toml", "--kernel", &k, "--connections", "2000"])
-        .current_dir(root())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while host_state() == before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_ne!(host_state(), before, "the lab started");
-    std::thread::sleep(Duration::from_millis(600));
+    let mut child = start_long_lab(&before);
     child.kill().unwrap();
     child.wait().unwrap();
     let out = lvsdr(&["clean"]);

@@ -72,40 +72,8 @@ pub mod info {
 
 pub const AF_INET: u16 = 2;
 
-/// The transport protocol of a service (`-t`, `-u`, `--sctp-service`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    /// The IANA number IPVS uses on the wire.
-    pub fn number(self) -> u16 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
-        }
-    }
-    pub fn from_number(n: u16) -> Option<Protocol> {
-        match n {
-            6 => Some(Protocol::Tcp),
-            17 => Some(Protocol::Udp),
-            132 => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-}
+/// The transport protocol of a service (`-t`, `-u`, `--sctp-service`): the core's own.
+pub use lvsdr_core::model::Protocol;
 
 /// What identifies a service to the kernel: protocol, address and port, or a firewall mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
