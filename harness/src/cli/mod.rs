@@ -1,6 +1,7 @@
 //! The `lvsdr` command line: its commands and options (`Cli`), the exit
-//! codes (`Exit`), reading input, and one function per command.
-//! `lab` and the kernel commands have modules of their own.
+//! codes (`Exit`), reading input, and the dispatch, with the short commands
+//! (import, render, predict, plan) inline. `lab`, `lint` (with `explain` and
+//! `rules`) and the kernel commands have modules of their own.
 
 mod kernel;
 mod lab;
@@ -11,7 +12,6 @@ use lvsdr_core::diagnostic::{render_human, Style};
 use lvsdr_core::render::Artifact;
 use lvsdr_core::Format;
 use lvsdr_harness::run::KernelChoice;
-
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
