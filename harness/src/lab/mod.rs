@@ -55,7 +55,7 @@ pub struct VerifyOptions {
 impl Default for VerifyOptions {
     fn default() -> Self {
         VerifyOptions {
-            connect_timeout: Duration::from_millis(1500),
+            connect_timeout: Duration::from_millis(800),
             ipvs_stats: false,
             stats_timeout: Duration::from_secs(6),
         }
