@@ -78,6 +78,8 @@ pub struct Lab {
     workdir: Option<WorkDir>,
     /// The plan's services as the IPVS client writes them, in plan order.
     specs: Vec<(ipvs::Service, Vec<ipvs::Dest>)>,
+    /// Each host's MAC on its LAN interface (not the client's), read as it is built.
+    macs: BTreeMap<HostName, [u8; 6]>,
 }
 
 /// A folder of the lab's (keepalived's configuration and pid files), removed on drop.
@@ -151,6 +153,7 @@ impl Lab {
             build_ms: 0,
             workdir: None,
             specs,
+            macs: BTreeMap::new(),
         };
         for h in &lab.plan.hosts {
             let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
@@ -189,7 +192,7 @@ impl Lab {
             progress(&format!("{}: sysctls, addresses", h.name));
             let ns = lab.hosts[&h.name].clone();
             let scripted = !apply.lvsdr_sets_hosts() && h.role != Role::Client;
-            ns.run(|| -> Result<(), LabError> {
+            let mac = ns.run(|| -> Result<[u8; 6], LabError> {
                 for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
                     netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
                         step: format!("{}: sysctl {k}={v}", h.name),
@@ -209,10 +212,14 @@ impl Lab {
                         for r in &h.routes {
                             rtnl::add_route(&handle, r.address, r.prefix, &r.device).await?;
                         }
-                        Ok(())
+                        // The MAC, for telling who sent a frame; it does not change while the lab lives.
+                        rtnl::mac(&handle, &h.interface).await
                     }),
                 )
             })??;
+            if h.role != Role::Client {
+                lab.macs.insert(h.name.clone(), mac);
+            }
         }
 
         if let Some(director) = lab.plan.director().cloned() {
@@ -386,16 +393,7 @@ impl Lab {
             "client neighbour table",
             client_ns.run(|| rtnl::with_handle(async |h| rtnl::neighbour(&h, vip).await))?,
         )?;
-        let mut macs: BTreeMap<HostName, [u8; 6]> = BTreeMap::new();
-        for h in plan.hosts.iter().filter(|h| h.role != Role::Client) {
-            let ns = self.hosts[&h.name].clone();
-            let iface = h.interface.clone();
-            let mac = step(
-                format!("{}: MAC address", h.name),
-                ns.run(|| rtnl::with_handle(async |hd| rtnl::mac(&hd, &iface).await))?,
-            )?;
-            macs.insert(h.name.clone(), mac);
-        }
+        let macs = &self.macs;
 
         // The IPVS table now: per-destination connection counts change at once.
         // Its traffic statistics lag (a 2 s timer) and are polled only when asked for.
@@ -430,7 +428,7 @@ impl Lab {
             replies: &replies,
             table: &table,
             neighbour,
-            macs: &macs,
+            macs,
             director_packets: (
                 after.rx_packets.saturating_sub(before.rx_packets),
                 after.tx_packets.saturating_sub(before.tx_packets),
