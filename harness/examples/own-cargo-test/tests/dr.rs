@@ -5,7 +5,7 @@
 #[test]
 fn our_dr_setup_works() {
     let text = std::fs::read_to_string("lvs/topology.toml").unwrap();
-    let topology = lvsdr_core::topology_file::from_toml(&text).unwrap();
+    let topology = lvsdr_core::topology_file::from_toml(&text).unwrap_or_else(|e| panic!("lvs/topology.toml: {e}"));
     let report = lvsdr_harness::prove(&topology).unwrap_or_else(|e| panic!("{e}"));
     report.assert_pass();
     // wrr with weights 3:1 over the 8 connections the lab opens per service.
