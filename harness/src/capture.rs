@@ -1,10 +1,10 @@
 //! Frames seen at the client, for the reply-bypass proof: an `AF_PACKET`
 //! socket opened in the client's namespace records the Ethernet source of
-//! every IPv4 packet that comes from the VIP. Under DR each of them must carry
+//! every IPv4 or IPv6 TCP packet that comes from the VIP. Under DR each of them must carry
 //! a real server's MAC, never the director's: that is what "replies bypass the
 //! director" means on the wire, and it needs no kernel timer.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,25 +17,40 @@ pub struct ReplyFrame {
     pub source_port: u16,
 }
 
-/// Reads an Ethernet frame: `Some` when it is IPv4 TCP from `vip`.
-pub fn parse_reply(frame: &[u8], vip: Ipv4Addr) -> Option<ReplyFrame> {
-    const ETH_HEADER: usize = 14;
-    if frame.len() < ETH_HEADER + 20 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ip = &frame[ETH_HEADER..];
-    let header_len = usize::from(ip[0] & 0x0f) * 4;
-    if ip[0] >> 4 != 4 || header_len < 20 || ip.len() < header_len + 4 || ip[9] != 6 {
-        return None;
-    }
-    if Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]) != vip {
+const ETH_HEADER: usize = 14;
+const IPPROTO_TCP: u8 = 6;
+
+/// Reads an Ethernet frame: `Some` when it is TCP from `vip`, over IPv4 or
+/// over IPv6 (where TCP must be the first next header: lvsdr's probes send
+/// no extension headers, and DR forwards the packet as it is).
+pub fn parse_reply(frame: &[u8], vip: IpAddr) -> Option<ReplyFrame> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let ip = frame.get(ETH_HEADER..)?;
+    let (source, tcp) = match ethertype {
+        ETH_P_IP => {
+            let header_len = usize::from(ip.first()? & 0x0f) * 4;
+            if ip[0] >> 4 != 4 || header_len < 20 || ip.len() < header_len || ip[9] != IPPROTO_TCP {
+                return None;
+            }
+            (IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])), &ip[header_len..])
+        }
+        ETH_P_IPV6 => {
+            if ip.len() < 40 || ip[0] >> 4 != 6 || ip[6] != IPPROTO_TCP {
+                return None;
+            }
+            let source: [u8; 16] = ip[8..24].try_into().ok()?;
+            (IpAddr::V6(Ipv6Addr::from(source)), &ip[40..])
+        }
+        _ => return None,
+    };
+    if source != vip || tcp.len() < 4 {
         return None;
     }
     let mut source_mac = [0u8; 6];
     source_mac.copy_from_slice(&frame[6..12]);
     Some(ReplyFrame {
         source_mac,
-        source_port: u16::from_be_bytes([ip[header_len], ip[header_len + 1]]),
+        source_port: u16::from_be_bytes([tcp[0], tcp[1]]),
     })
 }
 
@@ -46,15 +61,21 @@ pub struct Capture {
 }
 
 const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
 
 impl Capture {
     /// Opens the socket in the calling thread's network namespace (call it
     /// inside [`crate::netns::NetNs::run`]) and starts reading on a thread of its own.
-    pub fn start(vip: Ipv4Addr) -> std::io::Result<Capture> {
+    /// It takes the frames of the VIP's family only (`ETH_P_IP` or `ETH_P_IPV6`).
+    pub fn start(vip: IpAddr) -> std::io::Result<Capture> {
+        let ethertype = match vip {
+            IpAddr::V4(_) => ETH_P_IP,
+            IpAddr::V6(_) => ETH_P_IPV6,
+        };
         // SAFETY: plain socket(2) and setsockopt(2) calls; the descriptor is owned at once.
         #[allow(unsafe_code)]
         let fd = unsafe {
-            let raw = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(ETH_P_IP.to_be()));
+            let raw = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(ethertype.to_be()));
             if raw < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -157,7 +178,7 @@ mod tests {
 
     #[test]
     fn replies_from_the_vip_are_read_with_their_mac() {
-        let vip = Ipv4Addr::new(192, 168, 1, 192);
+        let vip = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 192));
         let mac = [0x0e, 1, 2, 3, 4, 5];
         assert_eq!(
             parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), vip),
@@ -178,5 +199,49 @@ mod tests {
         );
         assert_eq!(parse_reply(&frame(mac, [0x08, 6], 6, [192, 168, 1, 192], 80), vip), None, "ARP");
         assert_eq!(parse_reply(&[0u8; 20], vip), None, "runt");
+        assert_eq!(parse_reply(&[0u8; 13], vip), None, "shorter than an Ethernet header");
+        let mut cut = frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80);
+        cut.truncate(ETH_HEADER + 22);
+        assert_eq!(parse_reply(&cut, vip), None, "TCP header cut short");
+    }
+
+    /// An IPv6 TCP segment: the fixed 40-byte header, then TCP.
+    fn frame6(src_mac: [u8; 6], next_header: u8, src: Ipv6Addr, sport: u16) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1];
+        f.extend(src_mac);
+        f.extend([0x86, 0xdd]);
+        f.extend([0x60, 0, 0, 0]); // version 6, traffic class and flow label 0
+        f.extend(20u16.to_be_bytes()); // payload length: a bare TCP header
+        f.extend([next_header, 64]); // next header, hop limit
+        f.extend(src.octets());
+        f.extend(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100).octets());
+        f.extend(sport.to_be_bytes());
+        f.extend([0x9c, 0x40]);
+        f.extend([0u8; 16]);
+        f
+    }
+
+    #[test]
+    fn ipv6_replies_from_the_vip_are_read_with_their_mac() {
+        let vip6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        let vip = IpAddr::V6(vip6);
+        let mac = [0x0e, 1, 2, 3, 4, 6];
+        let f = frame6(mac, 6, vip6, 25);
+        assert_eq!((f.len(), &f[12..14], f[14 + 6]), (14 + 40 + 20, &[0x86, 0xdd][..], 6));
+        assert_eq!(
+            parse_reply(&f, vip),
+            Some(ReplyFrame {
+                source_mac: mac,
+                source_port: 25
+            })
+        );
+        let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
+        assert_eq!(parse_reply(&frame6(mac, 6, other, 25), vip), None, "another source");
+        assert_eq!(parse_reply(&frame6(mac, 17, vip6, 53), vip), None, "UDP");
+        assert_eq!(parse_reply(&frame6(mac, 58, vip6, 0), vip), None, "ICMPv6");
+        assert_eq!(parse_reply(&f[..14 + 40], vip), None, "no TCP header");
+        let v4_vip = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 192));
+        assert_eq!(parse_reply(&f, v4_vip), None, "an IPv6 frame never matches an IPv4 VIP");
+        assert_eq!(parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), vip), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use lvsdr_core::plan::ListenerKind;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,9 +19,10 @@ pub fn normalise(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// One answer line, shared by both protocols: `server=rs1 peer=192.168.1.100:40000`.
+/// One answer line, shared by both protocols: `server=rs1 peer=192.168.1.100:40000`,
+/// or `peer=[2001:db8::100]:40000` from an IPv6 client.
 fn facts(server: &str, peer: SocketAddr) -> String {
-    format!("server={server} peer={}:{}", normalise(peer.ip()), peer.port())
+    format!("server={server} peer={}", SocketAddr::new(normalise(peer.ip()), peer.port()))
 }
 
 fn serve_http(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io::Result<()> {
@@ -73,8 +74,9 @@ pub struct ProbeServer {
 }
 
 impl ProbeServer {
-    /// Binds `0.0.0.0:port` in the current thread's namespace and serves on a
-    /// thread that enters `ns` first (so its connections stay there).
+    /// Binds `[::]:port` dual-stack (IPv4 clients arrive v4-mapped, and
+    /// [`normalise`] maps them back) on a thread that enters `ns` first (so its
+    /// connections stay there), and serves there. A kernel without IPv6 gets `0.0.0.0:port`.
     pub fn start(ns: Arc<crate::netns::NetNs>, server: String, port: u16, kind: ListenerKind) -> std::io::Result<ProbeServer> {
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -83,7 +85,7 @@ impl ProbeServer {
             let listener = ns
                 .enter_current_thread()
                 .map_err(|e| std::io::Error::other(e.to_string()))
-                .and_then(|_| TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)));
+                .and_then(|_| listen_any(port));
             let listener = match listener {
                 Ok(l) => {
                     let _ = tx.send(Ok(l.as_raw_fd()));
@@ -117,6 +119,27 @@ impl ProbeServer {
     }
 }
 
+/// A listener on every address of both families.
+fn listen_any(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (socket, address) = match Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)) {
+        Ok(socket) => {
+            socket.set_only_v6(false)?;
+            (socket, SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => (
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?,
+            SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
+        ),
+        Err(e) => return Err(e),
+    };
+    // As std's TcpListener::bind: a port in TIME_WAIT from the last run can be bound again.
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
 impl Drop for ProbeServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -136,7 +159,7 @@ impl Drop for ProbeServer {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionResult {
     pub service: String,
-    pub client: Ipv4Addr,
+    pub client: IpAddr,
     pub client_port: u16,
     /// The real server that answered, from its own words.
     pub real_server: Option<String>,
@@ -153,7 +176,10 @@ fn parse_facts(text: &str) -> (Option<String>, Option<String>) {
         if let Some(s) = word.strip_prefix("server=") {
             server = Some(s.to_string());
         } else if let Some(p) = word.strip_prefix("peer=") {
-            peer = p.rsplit_once(':').map(|(ip, _)| ip.to_string());
+            // `1.2.3.4:40000` or `[2001:db8::100]:40000`: the address without port or brackets.
+            peer = p
+                .rsplit_once(':')
+                .map(|(ip, _)| ip.trim_start_matches('[').trim_end_matches(']').to_string());
         }
     }
     (server, peer)
@@ -169,13 +195,9 @@ fn describe(e: &std::io::Error) -> String {
 
 /// Opens a connection from `client:client_port` to `vip:port`: the SYN,
 /// which is when IPVS schedules it to a real server.
-pub fn connect(client: Ipv4Addr, client_port: u16, vip: Ipv4Addr, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if client_port != 0 {
-        socket.bind(&SocketAddr::V4(SocketAddrV4::new(client, client_port)).into())?;
-    }
-    socket.connect_timeout(&SocketAddr::V4(SocketAddrV4::new(vip, port)).into(), timeout)?;
+pub fn connect(client: IpAddr, client_port: u16, vip: IpAddr, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = client_socket(client, client_port, vip)?;
+    socket.connect_timeout(&SocketAddr::new(vip, port).into(), timeout)?;
     let stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
@@ -184,10 +206,15 @@ pub fn connect(client: Ipv4Addr, client_port: u16, vip: Ipv4Addr, port: u16, tim
 }
 
 /// Speaks the probe protocol on an open connection and returns what the real server said.
-pub fn converse(mut stream: TcpStream, vip: Ipv4Addr, kind: ListenerKind) -> std::io::Result<String> {
+pub fn converse(mut stream: TcpStream, vip: IpAddr, kind: ListenerKind) -> std::io::Result<String> {
     match kind {
         ListenerKind::Http => {
-            stream.write_all(format!("GET / HTTP/1.0\r\nHost: {vip}\r\nUser-Agent: lvsdr\r\n\r\n").as_bytes())?;
+            // RFC 3986: an IPv6 literal in Host goes in brackets.
+            let host = match vip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            stream.write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lvsdr\r\n\r\n").as_bytes())?;
             let mut text = String::new();
             stream.read_to_string(&mut text)?;
             Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
@@ -215,7 +242,7 @@ pub fn converse(mut stream: TcpStream, vip: Ipv4Addr, kind: ListenerKind) -> std
     }
 }
 
-fn outcome(service: &str, client: Ipv4Addr, client_port: u16, said: std::io::Result<String>, millis: u64) -> ConnectionResult {
+fn outcome(service: &str, client: IpAddr, client_port: u16, said: std::io::Result<String>, millis: u64) -> ConnectionResult {
     let (real_server, source_seen, error) = match said {
         Ok(text) => {
             let (server, peer) = parse_facts(&text);
@@ -237,9 +264,9 @@ fn outcome(service: &str, client: Ipv4Addr, client_port: u16, said: std::io::Res
 /// One probe connection, start to end: connect, speak, close.
 pub fn probe_once(
     service: &str,
-    client: Ipv4Addr,
+    client: IpAddr,
     client_port: u16,
-    vip: Ipv4Addr,
+    vip: IpAddr,
     port: u16,
     kind: ListenerKind,
     timeout: Duration,
@@ -251,18 +278,35 @@ pub fn probe_once(
 
 /// Sends the SYN of a connection without waiting for the handshake: the
 /// kernel schedules it at once, in the order the SYNs are sent.
-fn start_connect(client: Ipv4Addr, client_port: u16, vip: Ipv4Addr, port: u16) -> std::io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if client_port != 0 {
-        socket.bind(&SocketAddr::V4(SocketAddrV4::new(client, client_port)).into())?;
-    }
+fn start_connect(client: IpAddr, client_port: u16, vip: IpAddr, port: u16) -> std::io::Result<socket2::Socket> {
+    let socket = client_socket(client, client_port, vip)?;
     socket.set_nonblocking(true)?;
-    match socket.connect(&SocketAddr::V4(SocketAddrV4::new(vip, port)).into()) {
+    match socket.connect(&SocketAddr::new(vip, port).into()) {
         Ok(()) => Ok(socket),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
         Err(e) => Err(e),
     }
+}
+
+/// A TCP socket of the VIP's family, bound to `client:client_port` unless
+/// the port is 0 (then the kernel picks the source).
+fn client_socket(client: IpAddr, client_port: u16, vip: IpAddr) -> std::io::Result<socket2::Socket> {
+    if client.is_ipv4() != vip.is_ipv4() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("client {client} and VIP {vip} are of different address families"),
+        ));
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(SocketAddr::new(vip, 0)),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if client_port != 0 {
+        socket.bind(&SocketAddr::new(client, client_port).into())?;
+    }
+    Ok(socket)
 }
 
 /// Waits for a started connection's handshake, then makes it an ordinary blocking stream.
@@ -292,8 +336,8 @@ fn finish_connect(socket: socket2::Socket, timeout: Duration) -> std::io::Result
 #[allow(clippy::too_many_arguments)]
 pub fn probe_overlapped(
     service: &str,
-    connections: &[(Ipv4Addr, u16)],
-    vip: Ipv4Addr,
+    connections: &[(IpAddr, u16)],
+    vip: IpAddr,
     port: u16,
     kind: ListenerKind,
     timeout: Duration,
@@ -318,4 +362,49 @@ pub fn probe_overlapped(
         });
     }
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_a_server_reports_is_read_back_for_both_families() {
+        let v4: SocketAddr = "192.168.1.100:40000".parse().unwrap();
+        assert_eq!(facts("rs1", v4), "server=rs1 peer=192.168.1.100:40000");
+        // A dual-stack listener sees an IPv4 client v4-mapped: reported as plain IPv4.
+        let mapped: SocketAddr = "[::ffff:192.168.1.100]:40000".parse().unwrap();
+        assert_eq!(facts("rs1", mapped), "server=rs1 peer=192.168.1.100:40000");
+        let v6: SocketAddr = "[2001:db8::100]:40000".parse().unwrap();
+        assert_eq!(facts("rs2", v6), "server=rs2 peer=[2001:db8::100]:40000");
+        for (addr, ip) in [(v4, "192.168.1.100"), (v6, "2001:db8::100")] {
+            let (server, peer) = parse_facts(&format!("220 {} lvsdr probe ESMTP", facts("rs", addr)));
+            assert_eq!((server.as_deref(), peer.as_deref()), (Some("rs"), Some(ip)));
+            assert_eq!(
+                peer.as_deref(),
+                Some(addr.ip().to_string().as_str()),
+                "compares equal to the client's own address"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_of_the_other_family_is_refused_before_any_packet() {
+        let err = client_socket("192.168.1.100".parse().unwrap(), 40000, "2001:db8::1".parse().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn connection_results_serialise_as_before_for_ipv4() {
+        let r = outcome(
+            "tcp/80",
+            IpAddr::V4(Ipv4Addr::new(192, 168, 1, 100)),
+            40000,
+            Ok("server=rs1 peer=192.168.1.100:40000".into()),
+            3,
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"client\":\"192.168.1.100\""), "{json}");
+        assert_eq!(serde_json::from_str::<ConnectionResult>(&json).unwrap(), r);
+    }
 }

@@ -92,7 +92,8 @@ impl ServiceCounters {
             destinations: dests
                 .iter()
                 .map(|d| DestCounters {
-                    address: format!("{}:{}", d.dest.address, d.dest.port),
+                    // `10.0.0.2:80`, `[2001:db8::11]:80`.
+                    address: std::net::SocketAddr::new(d.dest.address, d.dest.port).to_string(),
                     weight: d.dest.weight,
                     active: d.active_conns,
                     inactive: d.inactive_conns,

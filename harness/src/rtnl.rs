@@ -4,10 +4,12 @@
 //! [`NetNs::run`]: crate::netns::NetNs::run
 
 use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +20,8 @@ pub enum RtnlError {
     Io(#[from] std::io::Error),
     #[error("no link named {0}")]
     NoSuchLink(String),
+    #[error("invalid route: {0}")]
+    Route(String),
 }
 
 /// Runs async rtnetlink work on a runtime private to the calling thread,
@@ -84,18 +88,30 @@ pub async fn add_veth_to_bridge(handle: &Handle, name: &str, peer: &str, peer_ns
     Ok(())
 }
 
-/// `ip addr add ADDRESS/PREFIX dev DEVICE`
-pub async fn add_address(handle: &Handle, device: &str, address: Ipv4Addr, prefix: u8) -> Result<(), RtnlError> {
+/// `ip addr add ADDRESS/PREFIX dev DEVICE`, and for IPv6
+/// `ip addr add ADDRESS/PREFIX dev DEVICE nodad`: a lab's IPv6 address must
+/// work at once, and a VIP (on the director's NIC, on a real server's `lo`)
+/// must not go through duplicate address detection, which would find the
+/// other hosts holding it and leave it tentative for good.
+pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix: u8) -> Result<(), RtnlError> {
     let index = link_index(handle, device).await?;
-    handle.address().add(index, IpAddr::V4(address), prefix).execute().await?;
+    let mut request = handle.address().add(index, address, prefix);
+    if address.is_ipv6() {
+        // The header's byte is what every kernel reads; IFA_FLAGS, when present, overrides it.
+        let message = request.message_mut();
+        message.header.flags |= AddressHeaderFlags::Nodad;
+        message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    request.execute().await?;
     Ok(())
 }
 
-/// `ip route add ADDRESS/PREFIX dev DEVICE`
-pub async fn add_route(handle: &Handle, address: Ipv4Addr, prefix: u8, device: &str) -> Result<(), RtnlError> {
+/// `ip route add ADDRESS/PREFIX dev DEVICE` (`ip -6 route add …` for an IPv6 prefix).
+pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, device: &str) -> Result<(), RtnlError> {
     let index = link_index(handle, device).await?;
-    let route = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
+    let route = rtnetlink::RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(address, prefix)
+        .map_err(|e| RtnlError::Route(e.to_string()))?
         .output_interface(index)
         .build();
     handle.route().add(route).execute().await?;
@@ -135,15 +151,21 @@ pub async fn counters(handle: &Handle, name: &str) -> Result<LinkCounters, RtnlE
     Ok(LinkCounters::default())
 }
 
-/// The link-layer address the neighbour table holds for `ip` (`ip neigh show IP`).
-pub async fn neighbour(handle: &Handle, ip: Ipv4Addr) -> Result<Option<[u8; 6]>, RtnlError> {
-    let mut entries = handle.neighbours().get().execute();
+/// The link-layer address the neighbour table holds for `ip` (`ip neigh show IP`):
+/// the ARP table for IPv4, the NDP table for IPv6.
+pub async fn neighbour(handle: &Handle, ip: IpAddr) -> Result<Option<[u8; 6]>, RtnlError> {
+    let family = match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let mut entries = handle.neighbours().get().set_address_family(family).execute();
     while let Some(entry) = entries.try_next().await? {
         let mut dest = None;
         let mut lladdr = None;
         for a in &entry.attributes {
             match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => dest = Some(*d),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => dest = Some(IpAddr::V4(*d)),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(d)) => dest = Some(IpAddr::V6(*d)),
                 NeighbourAttribute::LinkLayerAddress(l) => lladdr = <[u8; 6]>::try_from(l.as_slice()).ok(),
                 _ => {}
             }
@@ -159,10 +181,9 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-/// Every IPv4 address in the namespace, as (device, address, prefix)
-/// (`ip -4 addr show`).
-pub async fn addresses(handle: &Handle) -> Result<Vec<(String, Ipv4Addr, u8)>, RtnlError> {
-    use netlink_packet_route::address::AddressAttribute;
+/// Every IPv4 and IPv6 address in the namespace, as (device, address, prefix)
+/// (`ip addr show`), the link-local ones the kernel gives each IPv6 link included.
+pub async fn addresses(handle: &Handle) -> Result<Vec<(String, IpAddr, u8)>, RtnlError> {
     let mut names = std::collections::HashMap::new();
     let mut links = handle.link().get().execute();
     while let Some(link) = links.try_next().await? {
@@ -176,7 +197,7 @@ pub async fn addresses(handle: &Handle) -> Result<Vec<(String, Ipv4Addr, u8)>, R
     let mut addrs = handle.address().get().execute();
     while let Some(msg) = addrs.try_next().await? {
         for a in &msg.attributes {
-            if let AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) = a {
+            if let AddressAttribute::Local(ip) | AddressAttribute::Address(ip) = a {
                 let dev = names.get(&msg.header.index).cloned().unwrap_or_default();
                 let entry = (dev, *ip, msg.header.prefix_len);
                 if !out.contains(&entry) {

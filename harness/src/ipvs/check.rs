@@ -3,9 +3,9 @@
 //! wrote: add, edit and delete services and destinations, list, flush and
 //! version. `lvsdr ipvs-check` runs it; the lab tests run it on the lab's kernel.
 
-use super::{Dest, ForwardMethod, Ipvs, Protocol, Service, ServiceFlags, ServiceId};
+use super::{Dest, Family, ForwardMethod, Ipvs, Netmask, Protocol, Service, ServiceFlags, ServiceId};
 use crate::netns::NetNs;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 fn ensure(cond: bool, what: &str, log: &mut Vec<String>) -> Result<(), String> {
     if cond {
@@ -30,7 +30,7 @@ pub fn run() -> Result<Vec<String>, String> {
         ensure(ipvs.services().map_err(e)?.is_empty(), "flush leaves no service", &mut log)?;
         let id = ServiceId::Port {
             protocol: Protocol::Tcp,
-            address: Ipv4Addr::new(10, 9, 0, 1),
+            address: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)),
             port: 80,
         };
         let mut svc = Service {
@@ -38,7 +38,7 @@ pub fn run() -> Result<Vec<String>, String> {
             scheduler: "wrr".into(),
             flags: ServiceFlags::default(),
             timeout: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::host(Family::Ipv4),
         };
         ipvs.add_service(&svc).map_err(e)?;
         let got = ipvs.services().map_err(e)?;
@@ -51,7 +51,7 @@ pub fn run() -> Result<Vec<String>, String> {
         svc.scheduler = "sh".into();
         svc.flags = ServiceFlags::PERSISTENT | ServiceFlags::SCHED2;
         svc.timeout = 300;
-        svc.netmask = Ipv4Addr::new(255, 255, 255, 0);
+        svc.netmask = Netmask::V4(Ipv4Addr::new(255, 255, 255, 0));
         ipvs.edit_service(&svc).map_err(e)?;
         let edited = ipvs.services().map_err(e)?;
         ensure(
@@ -63,7 +63,7 @@ pub fn run() -> Result<Vec<String>, String> {
             &mut log,
         )?;
         let d1 = Dest {
-            address: Ipv4Addr::new(10, 9, 0, 11),
+            address: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 11)),
             port: 80,
             forward: ForwardMethod::Route,
             weight: 3,
@@ -71,7 +71,7 @@ pub fn run() -> Result<Vec<String>, String> {
             lower_threshold: 10,
         };
         let d2 = Dest {
-            address: Ipv4Addr::new(10, 9, 0, 12),
+            address: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 12)),
             port: 80,
             forward: ForwardMethod::Route,
             weight: 1,
@@ -107,13 +107,16 @@ pub fn run() -> Result<Vec<String>, String> {
         ipvs.delete_service(&id).map_err(e)?;
         ensure(ipvs.services().map_err(e)?.is_empty(), "delete service (ipvsadm -D)", &mut log)?;
         ensure(ipvs.delete_service(&id).is_err(), "deleting a missing service is refused", &mut log)?;
-        let fw = ServiceId::Fwmark(7);
+        let fw = ServiceId::Fwmark {
+            mark: 7,
+            family: Family::Ipv4,
+        };
         ipvs.add_service(&Service {
             id: fw,
             scheduler: "rr".into(),
             flags: ServiceFlags::default(),
             timeout: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::host(Family::Ipv4),
         })
         .map_err(e)?;
         ensure(
@@ -123,7 +126,7 @@ pub fn run() -> Result<Vec<String>, String> {
         )?;
         let dns = ServiceId::Port {
             protocol: Protocol::Udp,
-            address: Ipv4Addr::new(10, 9, 0, 1),
+            address: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)),
             port: 53,
         };
         ipvs.add_service(&Service {
@@ -131,12 +134,12 @@ pub fn run() -> Result<Vec<String>, String> {
             scheduler: "rr".into(),
             flags: ServiceFlags::ONE_PACKET,
             timeout: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::host(Family::Ipv4),
         })
         .map_err(e)?;
         let dns_tcp = ServiceId::Port {
             protocol: Protocol::Tcp,
-            address: Ipv4Addr::new(10, 9, 0, 1),
+            address: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)),
             port: 53,
         };
         ipvs.add_service(&Service {
@@ -144,7 +147,7 @@ pub fn run() -> Result<Vec<String>, String> {
             scheduler: "wrr".into(),
             flags: ServiceFlags::default(),
             timeout: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::host(Family::Ipv4),
         })
         .map_err(e)?;
         let listed = ipvs.services().map_err(e)?;

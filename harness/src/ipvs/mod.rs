@@ -12,7 +12,9 @@ use neli::nl::NlPayload;
 use neli::router::synchronous::NlRouter;
 use neli::types::Buffer;
 use neli::utils::Groups;
-pub use wire::{DecodeError, Dest, DestEntry, ForwardMethod, Protocol, Service, ServiceEntry, ServiceFlags, ServiceId, Stats};
+pub use wire::{
+    DecodeError, Dest, DestEntry, Family, ForwardMethod, Netmask, Protocol, Service, ServiceEntry, ServiceFlags, ServiceId, Stats,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -114,7 +116,8 @@ impl Ipvs {
         self.request("flush", wire::cmd::FLUSH, NlmF::ACK, vec![]).map(|_| ())
     }
 
-    /// `ipvsadm -A -t ADDR:PORT -s SCHED [-p TIMEOUT] [-M MASK] [-b FLAGS]`
+    /// `ipvsadm -A -t ADDR:PORT -s SCHED [-p TIMEOUT] [-M MASK] [-b FLAGS]`,
+    /// `ipvsadm -A -t [ADDR6]:PORT …` or `ipvsadm -A -f MARK [-6] …`
     pub fn add_service(&self, s: &Service) -> Result<(), IpvsError> {
         self.request("add service", wire::cmd::NEW_SERVICE, NlmF::ACK, vec![wire::service_attr(s)?])
             .map(|_| ())
@@ -189,7 +192,7 @@ impl Ipvs {
         )?;
         Ok(Self::nested_payloads(&replies, wire::attr::DEST)
             .iter()
-            .map(|b| wire::decode_dest(b))
+            .map(|b| wire::decode_dest(b, id.family()))
             .collect::<Result<_, _>>()?)
     }
 

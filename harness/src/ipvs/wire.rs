@@ -5,7 +5,7 @@
 
 use neli::genl::{AttrTypeBuilder, Nlattr, NlattrBuilder};
 use neli::types::{Buffer, GenlBuffer};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub const FAMILY: &str = "IPVS";
 pub const VERSION: u8 = 1;
@@ -71,6 +71,38 @@ pub mod info {
 }
 
 pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// The address family of a service or a destination (`AF_INET`, `AF_INET6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    /// `ipvsadm -6`
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(address: IpAddr) -> Family {
+        match address {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+    pub fn value(self) -> u16 {
+        match self {
+            Family::Ipv4 => AF_INET,
+            Family::Ipv6 => AF_INET6,
+        }
+    }
+    pub fn from_value(v: u16) -> Option<Family> {
+        match v {
+            AF_INET => Some(Family::Ipv4),
+            AF_INET6 => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
+}
 
 /// The transport protocol of a service (`-t`, `-u`, `--sctp-service`): the core's own.
 pub use lvsdr_core::model::Protocol;
@@ -79,17 +111,34 @@ pub use lvsdr_core::model::Protocol;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceId {
-    /// `-t|-u|--sctp-service ADDR:PORT`
-    Port { protocol: Protocol, address: Ipv4Addr, port: u16 },
-    /// `-f MARK`
-    Fwmark(u32),
+    /// `-t|-u|--sctp-service ADDR:PORT`; an IPv6 address makes an IPv6 service.
+    Port { protocol: Protocol, address: IpAddr, port: u16 },
+    /// `-f MARK`, or `-f MARK -6`: a mark names no address, so the family is said.
+    Fwmark { mark: u32, family: Family },
 }
 
+impl ServiceId {
+    pub fn family(&self) -> Family {
+        match *self {
+            ServiceId::Port { address, .. } => Family::of(address),
+            ServiceId::Fwmark { family, .. } => family,
+        }
+    }
+}
+
+/// `tcp 192.168.1.192:80`, `tcp [2001:db8::1]:80`, `fwmark 7`, `fwmark 7 ipv6`.
 impl std::fmt::Display for ServiceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServiceId::Port { protocol, address, port } => write!(f, "{} {address}:{port}", protocol.name()),
-            ServiceId::Fwmark(m) => write!(f, "fwmark {m}"),
+        match *self {
+            ServiceId::Port { protocol, address, port } => write!(f, "{} {}", protocol.name(), SocketAddr::new(address, port)),
+            ServiceId::Fwmark {
+                mark,
+                family: Family::Ipv4,
+            } => write!(f, "fwmark {mark}"),
+            ServiceId::Fwmark {
+                mark,
+                family: Family::Ipv6,
+            } => write!(f, "fwmark {mark} ipv6"),
         }
     }
 }
@@ -161,6 +210,59 @@ impl std::ops::BitOr for ServiceFlags {
     }
 }
 
+/// The persistence granularity of a service (`-M`), `IPVS_SVC_ATTR_NETMASK`.
+/// The kernel reads the same four bytes two ways: for IPv4 a be32 mask, for
+/// IPv6 a prefix length (1..=128) in host order (`ip_vs_add_service` checks
+/// it). One type per reading, so a mask of the wrong family cannot be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(untagged)]
+pub enum Netmask {
+    /// `-M 255.255.255.0`; serialises as the dotted mask.
+    V4(Ipv4Addr),
+    /// `-M 64` on an IPv6 service: the prefix length; serialises as a number.
+    V6(u8),
+}
+
+impl Netmask {
+    /// One client per persistence entry, what `ipvsadm` sends without `-M`:
+    /// 255.255.255.255 or /128.
+    pub fn host(family: Family) -> Netmask {
+        match family {
+            Family::Ipv4 => Netmask::V4(Ipv4Addr::BROADCAST),
+            Family::Ipv6 => Netmask::V6(128),
+        }
+    }
+    pub fn family(self) -> Family {
+        match self {
+            Netmask::V4(_) => Family::Ipv4,
+            Netmask::V6(_) => Family::Ipv6,
+        }
+    }
+    /// The attribute's four bytes.
+    fn payload(self) -> Vec<u8> {
+        match self {
+            Netmask::V4(mask) => mask.octets().to_vec(),
+            Netmask::V6(prefix) => u32ne(u32::from(prefix)),
+        }
+    }
+}
+
+impl From<Ipv4Addr> for Netmask {
+    fn from(mask: Ipv4Addr) -> Netmask {
+        Netmask::V4(mask)
+    }
+}
+
+/// `255.255.255.0` or `/64`.
+impl std::fmt::Display for Netmask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Netmask::V4(mask) => write!(f, "{mask}"),
+            Netmask::V6(prefix) => write!(f, "/{prefix}"),
+        }
+    }
+}
+
 /// A virtual service as `ipvsadm -A` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Service {
@@ -168,13 +270,15 @@ pub struct Service {
     pub scheduler: String,
     pub flags: ServiceFlags,
     pub timeout: u32,
-    pub netmask: Ipv4Addr,
+    /// Of the service's family: encoding refuses any other.
+    pub netmask: Netmask,
 }
 
-/// A real server as `ipvsadm -a` describes it.
+/// A real server as `ipvsadm -a` describes it. Its family is its address's,
+/// which may differ from the service's only where the kernel allows it (tunnels).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Dest {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub forward: ForwardMethod,
     pub weight: u32,
@@ -242,11 +346,16 @@ fn nested(kind: u16, children: &[Nlattr<u16, Buffer>]) -> Result<Nlattr<u16, Buf
     Ok(parent)
 }
 
-/// 16-byte address field with the IPv4 address in the first four bytes.
-fn addr16(a: Ipv4Addr) -> Vec<u8> {
-    let mut v = a.octets().to_vec();
-    v.resize(16, 0);
-    v
+/// The 16-byte `union nf_inet_addr`: an IPv4 address fills the first four bytes.
+fn addr16(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v4) => {
+            let mut v = v4.octets().to_vec();
+            v.resize(16, 0);
+            v
+        }
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
 }
 
 fn u16ne(v: u16) -> Vec<u8> {
@@ -258,9 +367,9 @@ fn u32ne(v: u32) -> Vec<u8> {
 
 fn service_id_attrs(id: &ServiceId) -> Result<Vec<Nlattr<u16, Buffer>>, EncodeError> {
     Ok(match *id {
-        ServiceId::Fwmark(mark) => vec![attr(svc::AF, u16ne(AF_INET))?, attr(svc::FWMARK, u32ne(mark))?],
+        ServiceId::Fwmark { mark, family } => vec![attr(svc::AF, u16ne(family.value()))?, attr(svc::FWMARK, u32ne(mark))?],
         ServiceId::Port { protocol, address, port } => vec![
-            attr(svc::AF, u16ne(AF_INET))?,
+            attr(svc::AF, u16ne(Family::of(address).value()))?,
             attr(svc::PROTOCOL, u16ne(protocol.number()))?,
             attr(svc::ADDR, addr16(address))?,
             attr(svc::PORT, port.to_be_bytes().to_vec())?,
@@ -275,6 +384,15 @@ pub fn service_id_attr(id: &ServiceId) -> Result<Nlattr<u16, Buffer>, EncodeErro
 
 /// `IPVS_CMD_ATTR_SERVICE` with everything a new service needs.
 pub fn service_attr(s: &Service) -> Result<Nlattr<u16, Buffer>, EncodeError> {
+    if s.netmask.family() != s.id.family() {
+        return Err(EncodeError(format!(
+            "the {:?} service {} has an {:?} netmask ({})",
+            s.id.family(),
+            s.id,
+            s.netmask.family(),
+            s.netmask
+        )));
+    }
     let mut children = service_id_attrs(&s.id)?;
     let mut name = s.scheduler.as_bytes().to_vec();
     name.push(0);
@@ -283,7 +401,7 @@ pub fn service_attr(s: &Service) -> Result<Nlattr<u16, Buffer>, EncodeError> {
     flags.extend(u32ne(u32::MAX));
     children.push(attr(svc::FLAGS, flags)?);
     children.push(attr(svc::TIMEOUT, u32ne(s.timeout))?);
-    children.push(attr(svc::NETMASK, s.netmask.octets().to_vec())?);
+    children.push(attr(svc::NETMASK, s.netmask.payload())?);
     nested(attr::SERVICE, &children)
 }
 
@@ -298,7 +416,7 @@ pub fn dest_attr(d: &Dest) -> Result<Nlattr<u16, Buffer>, EncodeError> {
             attr(dest::WEIGHT, u32ne(d.weight))?,
             attr(dest::U_THRESH, u32ne(d.upper_threshold))?,
             attr(dest::L_THRESH, u32ne(d.lower_threshold))?,
-            attr(dest::ADDR_FAMILY, u16ne(AF_INET))?,
+            attr(dest::ADDR_FAMILY, u16ne(Family::of(d.address).value()))?,
         ],
     )
 }
@@ -362,19 +480,33 @@ impl<'a> Attrs<'a> {
     fn ipv4(&self, kind: u16, name: &str) -> Result<Ipv4Addr, DecodeError> {
         self.bytes::<4>(kind, name).map(Ipv4Addr::from)
     }
-    fn family(&self, kind: u16) -> Result<(), DecodeError> {
-        match self.get(kind).and_then(|v| v.get(..2)) {
-            // Kernels before 3.18 send no destination family: IPv4 is all lvsdr asks for.
-            None if kind == dest::ADDR_FAMILY => Ok(()),
-            None => Err(missing(self.what, "AF")),
-            Some(b) if u16::from_ne_bytes([b[0], b[1]]) == AF_INET => Ok(()),
-            Some(b) => Err(DecodeError {
-                what: self.what,
-                problem: format!(
-                    "has address family {}; lvsdr reads IPv4 (AF_INET) only",
-                    u16::from_ne_bytes([b[0], b[1]])
-                ),
-            }),
+    /// A 16-byte address field read as `family` says.
+    fn address(&self, kind: u16, name: &str, family: Family) -> Result<IpAddr, DecodeError> {
+        Ok(match family {
+            Family::Ipv4 => IpAddr::V4(self.ipv4(kind, name)?),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(self.bytes::<16>(kind, name)?)),
+        })
+    }
+    fn family(&self, kind: u16, name: &str) -> Result<Family, DecodeError> {
+        let v = self.u16(kind, name)?;
+        Family::from_value(v).ok_or_else(|| DecodeError {
+            what: self.what,
+            problem: format!("has address family {v}; lvsdr reads IPv4 (AF_INET, 2) and IPv6 (AF_INET6, 10)"),
+        })
+    }
+    fn netmask(&self, family: Family) -> Result<Netmask, DecodeError> {
+        match family {
+            Family::Ipv4 => self.ipv4(svc::NETMASK, "NETMASK").map(Netmask::V4),
+            Family::Ipv6 => {
+                let prefix = self.u32(svc::NETMASK, "NETMASK")?;
+                match u8::try_from(prefix) {
+                    Ok(p @ 1..=128) => Ok(Netmask::V6(p)),
+                    _ => Err(DecodeError {
+                        what: self.what,
+                        problem: format!("has an IPv6 NETMASK of {prefix}, not a prefix length 1..=128"),
+                    }),
+                }
+            }
         }
     }
 }
@@ -426,9 +558,12 @@ pub struct DestEntry {
 /// Decodes the nested service attribute of a GET_SERVICE reply.
 pub fn decode_service(nest: &[u8]) -> Result<ServiceEntry, DecodeError> {
     let a = Attrs::new("service", nest);
-    a.family(svc::AF)?;
+    let family = a.family(svc::AF, "AF")?;
     let id = match a.get(svc::FWMARK) {
-        Some(_) => ServiceId::Fwmark(a.u32(svc::FWMARK, "FWMARK")?),
+        Some(_) => ServiceId::Fwmark {
+            mark: a.u32(svc::FWMARK, "FWMARK")?,
+            family,
+        },
         None => {
             let number = a.u16(svc::PROTOCOL, "PROTOCOL")?;
             ServiceId::Port {
@@ -436,7 +571,7 @@ pub fn decode_service(nest: &[u8]) -> Result<ServiceEntry, DecodeError> {
                     what: "service",
                     problem: format!("has protocol {number}, which is not tcp, udp or sctp"),
                 })?,
-                address: a.ipv4(svc::ADDR, "ADDR")?,
+                address: a.address(svc::ADDR, "ADDR", family)?,
                 port: a.be16(svc::PORT, "PORT")?,
             }
         }
@@ -454,20 +589,25 @@ pub fn decode_service(nest: &[u8]) -> Result<ServiceEntry, DecodeError> {
             scheduler,
             flags: ServiceFlags(a.u32(svc::FLAGS, "FLAGS")?),
             timeout: a.u32(svc::TIMEOUT, "TIMEOUT")?,
-            netmask: a.ipv4(svc::NETMASK, "NETMASK")?,
+            netmask: a.netmask(family)?,
         },
         stats: parse_stats(&a.list, "service", svc::STATS64, svc::STATS)?,
     })
 }
 
-/// Decodes the nested destination attribute of a GET_DEST reply.
-pub fn decode_dest(nest: &[u8]) -> Result<DestEntry, DecodeError> {
+/// Decodes the nested destination attribute of a GET_DEST reply for a
+/// service of family `service` (kernels before 3.18 send no destination
+/// family: there a destination has its service's).
+pub fn decode_dest(nest: &[u8], service: Family) -> Result<DestEntry, DecodeError> {
     let a = Attrs::new("destination", nest);
-    a.family(dest::ADDR_FAMILY)?;
+    let family = match a.get(dest::ADDR_FAMILY) {
+        None => service,
+        Some(_) => a.family(dest::ADDR_FAMILY, "ADDR_FAMILY")?,
+    };
     let method = a.u32(dest::FWD_METHOD, "FWD_METHOD")? & 0x7;
     Ok(DestEntry {
         dest: Dest {
-            address: a.ipv4(dest::ADDR, "ADDR")?,
+            address: a.address(dest::ADDR, "ADDR", family)?,
             port: a.be16(dest::PORT, "PORT")?,
             forward: ForwardMethod::from_value(method).ok_or_else(|| DecodeError {
                 what: "destination",
@@ -540,13 +680,13 @@ mod tests {
         let s = Service {
             id: ServiceId::Port {
                 protocol: Protocol::Tcp,
-                address: Ipv4Addr::new(192, 168, 1, 192),
+                address: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 192)),
                 port: 80,
             },
             scheduler: "rr".into(),
             flags: ServiceFlags::default(),
             timeout: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
         };
         let mut expected: Vec<u8> = vec![];
         let mut inner: Vec<u8> = vec![];
@@ -570,7 +710,7 @@ mod tests {
     #[test]
     fn new_dest_bytes_and_round_trip() {
         let d = Dest {
-            address: Ipv4Addr::new(192, 168, 1, 213),
+            address: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 213)),
             port: 80,
             forward: ForwardMethod::Route,
             weight: 3,
@@ -582,13 +722,16 @@ mod tests {
         assert_eq!(&b[4..8], &[20, 0, 1, 0][..]); // len 20, type DEST_ADDR (little-endian host)
         assert_eq!(&b[8..12], &[192, 168, 1, 213]);
         // A request carries no counters: the decoder refuses it rather than read zeros.
-        assert_eq!(decode_dest(&b[4..]).unwrap_err(), missing("destination", "ACTIVE_CONNS"));
+        assert_eq!(
+            decode_dest(&b[4..], Family::Ipv4).unwrap_err(),
+            missing("destination", "ACTIVE_CONNS")
+        );
         let mut reply = b[4..].to_vec();
         for (kind, v) in [(dest::ACTIVE_CONNS, 2u32), (dest::INACT_CONNS, 5), (dest::PERSIST_CONNS, 0)] {
             push(&mut reply, kind, &v.to_ne_bytes());
         }
         reply.extend(stats_nest(dest::STATS64, &[(1, 7), (2, 40), (3, 0), (4, 4000), (5, 0)]));
-        let decoded = decode_dest(&reply).unwrap();
+        let decoded = decode_dest(&reply, Family::Ipv4).unwrap();
         assert_eq!(decoded.dest, d);
         assert_eq!((decoded.active_conns, decoded.inactive_conns), (2, 5));
         assert_eq!((decoded.stats.conns, decoded.stats.inpkts, decoded.stats.outpkts), (7, 40, 0));
@@ -599,13 +742,13 @@ mod tests {
         let s = Service {
             id: ServiceId::Port {
                 protocol: Protocol::Tcp,
-                address: Ipv4Addr::new(10, 0, 0, 1),
+                address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
                 port: 25,
             },
             scheduler: "wrr".into(),
             flags: ServiceFlags::PERSISTENT,
             timeout: 300,
-            netmask: Ipv4Addr::new(255, 255, 255, 0),
+            netmask: Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)),
         };
         let b = bytes(&service_attr(&s).unwrap());
         assert_eq!(decode_service(&b[4..]).unwrap_err(), missing("service", "STATS64 or STATS"));
@@ -617,16 +760,183 @@ mod tests {
     #[test]
     fn fwmark_service_round_trip() {
         let s = Service {
-            id: ServiceId::Fwmark(7),
+            id: ServiceId::Fwmark {
+                mark: 7,
+                family: Family::Ipv4,
+            },
             scheduler: "rr".into(),
             flags: ServiceFlags::default(),
             timeout: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
         };
         let mut reply = bytes(&service_attr(&s).unwrap())[4..].to_vec();
         reply.extend(stats_nest(svc::STATS, &[]));
         // A STATS nest without counters is refused too.
         assert_eq!(decode_service(&reply).unwrap_err(), missing("service", "STATS.CONNS"));
+    }
+
+    /// Wraps attributes in a nest of `kind` with NLA_F_NESTED, as the encoder does.
+    fn nest_of(kind: u16, inner: &[u8]) -> Vec<u8> {
+        let mut out = ((4 + inner.len()) as u16).to_ne_bytes().to_vec();
+        out.extend((kind | 0x8000).to_ne_bytes());
+        out.extend(inner);
+        out
+    }
+
+    const V6_VIP: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01];
+
+    /// Hand-built from ip_vs.h: `ipvsadm -A -t [2001:db8::1]:80 -s rr`. AF_INET6
+    /// is 10, the address fills all 16 bytes, and NETMASK holds the prefix
+    /// length 128 in host order (`ip_vs_add_service` refuses 0 and >128).
+    #[test]
+    fn new_ipv6_service_bytes() {
+        let s = Service {
+            id: ServiceId::Port {
+                protocol: Protocol::Tcp,
+                address: IpAddr::V6(Ipv6Addr::from(V6_VIP)),
+                port: 80,
+            },
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: Netmask::host(Family::Ipv6),
+        };
+        let mut inner: Vec<u8> = vec![];
+        push(&mut inner, 1, &10u16.to_ne_bytes()); // AF_INET6
+        push(&mut inner, 2, &6u16.to_ne_bytes()); // IPPROTO_TCP
+        push(&mut inner, 3, &V6_VIP);
+        push(&mut inner, 4, &[0, 80]);
+        push(&mut inner, 6, b"rr\0");
+        let mut flags = 0u32.to_ne_bytes().to_vec();
+        flags.extend(u32::MAX.to_ne_bytes());
+        push(&mut inner, 7, &flags);
+        push(&mut inner, 8, &0u32.to_ne_bytes());
+        push(&mut inner, 9, &128u32.to_ne_bytes());
+        let expected = nest_of(1, &inner);
+        assert_eq!(
+            expected.len(),
+            84,
+            "8 AF + 8 PROTOCOL + 20 ADDR + 8 PORT + 8 SCHED + 12 FLAGS + 8 TIMEOUT + 8 NETMASK"
+        );
+        let b = bytes(&service_attr(&s).unwrap());
+        assert_eq!(b, expected);
+        let mut reply = b[4..].to_vec();
+        reply.extend(stats_nest(svc::STATS64, &[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]));
+        let decoded = decode_service(&reply).unwrap().service;
+        assert_eq!(decoded, s);
+        assert_eq!(decoded.id.to_string(), "tcp [2001:db8::1]:80");
+    }
+
+    /// `ipvsadm -a -t [2001:db8::1]:80 -r [2001:db8::11]:80 -g -w 1`
+    #[test]
+    fn new_ipv6_dest_bytes_and_round_trip() {
+        let rs = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11];
+        let d = Dest {
+            address: IpAddr::V6(Ipv6Addr::from(rs)),
+            port: 80,
+            forward: ForwardMethod::Route,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        let mut inner: Vec<u8> = vec![];
+        push(&mut inner, 1, &rs); // DEST_ADDR
+        push(&mut inner, 2, &[0, 80]); // DEST_PORT, big-endian
+        push(&mut inner, 3, &3u32.to_ne_bytes()); // IP_VS_CONN_F_DROUTE
+        push(&mut inner, 4, &1u32.to_ne_bytes()); // WEIGHT
+        push(&mut inner, 5, &0u32.to_ne_bytes());
+        push(&mut inner, 6, &0u32.to_ne_bytes());
+        push(&mut inner, 11, &10u16.to_ne_bytes()); // DEST_ADDR_FAMILY AF_INET6
+        let expected = nest_of(2, &inner);
+        assert_eq!(expected.len(), 72);
+        let b = bytes(&dest_attr(&d).unwrap());
+        assert_eq!(b, expected);
+        let mut reply = b[4..].to_vec();
+        for (kind, v) in [(dest::ACTIVE_CONNS, 1u32), (dest::INACT_CONNS, 0), (dest::PERSIST_CONNS, 0)] {
+            push(&mut reply, kind, &v.to_ne_bytes());
+        }
+        reply.extend(stats_nest(dest::STATS64, &[(1, 1), (2, 5), (3, 0), (4, 300), (5, 0)]));
+        assert_eq!(
+            decode_dest(&reply, Family::Ipv4).unwrap().dest,
+            d,
+            "ADDR_FAMILY wins over the service's"
+        );
+        // Without ADDR_FAMILY (kernels before 3.18) the destination has its service's family.
+        let old: Vec<u8> = parse_attrs(&reply)
+            .into_iter()
+            .filter(|(k, _)| *k != dest::ADDR_FAMILY)
+            .fold(vec![], |mut out, (k, v)| {
+                push(&mut out, k, v);
+                out
+            });
+        assert_eq!(decode_dest(&old, Family::Ipv6).unwrap().dest, d);
+        assert_eq!(
+            decode_dest(&old, Family::Ipv4).unwrap().dest.address,
+            IpAddr::V4(Ipv4Addr::new(0x20, 0x01, 0x0d, 0xb8))
+        );
+    }
+
+    /// `ipvsadm -A -f 1 -6 -s rr`: a mark with AF_INET6 and no address.
+    #[test]
+    fn new_ipv6_fwmark_service_bytes() {
+        let s = Service {
+            id: ServiceId::Fwmark {
+                mark: 1,
+                family: Family::Ipv6,
+            },
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: Netmask::V6(128),
+        };
+        let mut inner: Vec<u8> = vec![];
+        push(&mut inner, 1, &10u16.to_ne_bytes()); // AF_INET6
+        push(&mut inner, 5, &1u32.to_ne_bytes()); // FWMARK
+        push(&mut inner, 6, b"rr\0");
+        let mut flags = 0u32.to_ne_bytes().to_vec();
+        flags.extend(u32::MAX.to_ne_bytes());
+        push(&mut inner, 7, &flags);
+        push(&mut inner, 8, &0u32.to_ne_bytes());
+        push(&mut inner, 9, &128u32.to_ne_bytes());
+        let b = bytes(&service_attr(&s).unwrap());
+        assert_eq!(b, nest_of(1, &inner));
+        assert_eq!(b.len(), 56);
+        let mut reply = b[4..].to_vec();
+        reply.extend(stats_nest(svc::STATS64, &[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]));
+        let decoded = decode_service(&reply).unwrap().service;
+        assert_eq!(decoded, s);
+        assert_eq!(decoded.id.to_string(), "fwmark 1 ipv6");
+        // The same mark for IPv4 is another service.
+        let v4 = ServiceId::Fwmark {
+            mark: 1,
+            family: Family::Ipv4,
+        };
+        assert_ne!(decoded.id, v4);
+        assert_eq!(v4.to_string(), "fwmark 1");
+    }
+
+    #[test]
+    fn a_netmask_of_the_wrong_family_is_refused() {
+        let mut s = Service {
+            id: ServiceId::Fwmark {
+                mark: 1,
+                family: Family::Ipv6,
+            },
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
+        };
+        assert!(service_attr(&s).is_err(), "an IPv6 service with a dotted mask");
+        s.netmask = Netmask::V6(64);
+        let mut reply = bytes(&service_attr(&s).unwrap())[4..].to_vec();
+        let at = reply.len() - 4; // NETMASK is the request's last attribute
+        reply.extend(stats_nest(svc::STATS64, &[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]));
+        assert_eq!(decode_service(&reply).unwrap().service.netmask, Netmask::V6(64));
+        // A prefix of 0 (or over 128) is not one the kernel keeps: an error, never a default.
+        assert_eq!(u16::from_ne_bytes([reply[at - 2], reply[at - 1]]), svc::NETMASK);
+        reply[at..at + 4].copy_from_slice(&0u32.to_ne_bytes());
+        assert!(decode_service(&reply).unwrap_err().problem.contains("NETMASK of 0"));
     }
 
     /// The reply-bypass proof reads OUTPKTS: without it the decoder errs, never says 0.
@@ -640,7 +950,7 @@ mod tests {
     #[test]
     fn unknown_forwarding_protocol_and_family_are_errors() {
         let d = Dest {
-            address: Ipv4Addr::new(10, 0, 0, 2),
+            address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
             port: 80,
             forward: ForwardMethod::Route,
             weight: 1,
@@ -651,11 +961,11 @@ mod tests {
         // FWD_METHOD is the third attribute: len 8 at offset 28, value at 32.
         assert_eq!(u16::from_ne_bytes([b[30], b[31]]), dest::FWD_METHOD);
         b[32..36].copy_from_slice(&5u32.to_ne_bytes());
-        let err = decode_dest(&b).unwrap_err();
+        let err = decode_dest(&b, Family::Ipv4).unwrap_err();
         assert!(err.problem.contains("forwarding method 5"), "{err}");
-        let mut v6 = vec![];
-        push(&mut v6, svc::AF, &10u16.to_ne_bytes());
-        assert!(decode_service(&v6).unwrap_err().problem.contains("address family 10"));
+        let mut ipx = vec![];
+        push(&mut ipx, svc::AF, &4u16.to_ne_bytes()); // AF_IPX
+        assert!(decode_service(&ipx).unwrap_err().problem.contains("address family 4"));
         let mut odd = vec![];
         push(&mut odd, svc::AF, &AF_INET.to_ne_bytes());
         push(&mut odd, svc::PROTOCOL, &47u16.to_ne_bytes());

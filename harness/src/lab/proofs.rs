@@ -10,7 +10,7 @@ use crate::rtnl::format_mac;
 use lvsdr_core::names::HostName;
 use lvsdr_core::plan::{honours_weights, CheckKind, HostPlan, LabPlan, ProbePlan, Role};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The director's IPVS table: every service with its destinations.
 pub type IpvsTable = Vec<(ServiceEntry, Vec<DestEntry>)>;
@@ -54,12 +54,12 @@ impl Observed<'_> {
     /// The connections the kernel scheduled to each real server of a service:
     /// its per-destination counts (active + inactive), which change at once.
     pub fn kernel_counts(&self, p: &ProbePlan) -> BTreeMap<String, usize> {
-        let server_of: BTreeMap<Ipv4Addr, String> = self
+        let server_of: BTreeMap<IpAddr, String> = self
             .plan
             .hosts
             .iter()
             .filter(|h| h.role == Role::RealServer)
-            .filter_map(|h| h.addresses.first().map(|a| (a.address, h.name.to_string())))
+            .filter_map(|h| h.addresses.first().map(|a| (a.address.into(), h.name.to_string())))
             .collect();
         let id = self.ids.get(&p.service);
         let Some((_, dests)) = self.table.iter().find(|(s, _)| Some(&s.service.id) == id) else {
