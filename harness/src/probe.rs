@@ -388,6 +388,35 @@ mod tests {
         }
     }
 
+    /// One listener on `[::]` answers IPv4 and IPv6 clients, and each is
+    /// reported with its own address (the IPv4 one not v4-mapped). On a
+    /// kernel without IPv6 the listener falls back to 0.0.0.0 and only the
+    /// IPv4 half runs.
+    #[test]
+    fn the_listener_is_dual_stack() {
+        let listener = listen_any(0).unwrap();
+        let local = listener.local_addr().unwrap();
+        let mut clients: Vec<IpAddr> = vec![Ipv4Addr::LOCALHOST.into()];
+        if local.is_ipv6() {
+            clients.push(Ipv6Addr::LOCALHOST.into());
+        }
+        let served = clients.len();
+        let server = std::thread::spawn(move || {
+            for conn in listener.incoming().take(served) {
+                let stream = conn.unwrap();
+                let peer = stream.peer_addr().unwrap();
+                serve_http(stream, "rs1", peer).unwrap();
+            }
+        });
+        for client in clients {
+            let timeout = Duration::from_secs(5);
+            let said = connect(client, 0, client, local.port(), timeout).and_then(|s| converse(s, client, ListenerKind::Http));
+            let (server, peer) = parse_facts(&said.unwrap());
+            assert_eq!((server.as_deref(), peer), (Some("rs1"), Some(client.to_string())));
+        }
+        server.join().unwrap();
+    }
+
     #[test]
     fn a_client_of_the_other_family_is_refused_before_any_packet() {
         let err = client_socket("192.168.1.100".parse().unwrap(), 40000, "2001:db8::1".parse().unwrap()).unwrap_err();
