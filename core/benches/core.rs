@@ -37,7 +37,7 @@ fn scheduler_topology(scheduler: &str) -> lvsdr_core::Topology {
 fn million_connections() -> Vec<Event> {
     (0..1_000_000u32)
         .map(|i| Event::Connect {
-            client: Ipv4Addr::from(0x0a02_0000 + (i % 50_000)),
+            client: std::net::IpAddr::V4(Ipv4Addr::from(0x0a02_0000 + (i % 50_000))),
             port: (i % 60_000) as u16 + 1024,
         })
         .collect()

@@ -63,10 +63,10 @@ pub static READERS: &[RuleMeta] = &[
     },
     RuleMeta {
         code: "DR102",
-        name: "import-several-vips",
+        name: "import-unread-mark-rule",
         severity: Severity::Warning,
-        summary: "the imported file uses more than one VIP",
-        doc: doc_text!("## What it does\nReports services on an address other than the first VIP found.\n\n## Why it matters\nA topology models one director with one VIP; the other services are read as if they were on that VIP.\n\n## Example\n```sh\nipvsadm -A -t 192.168.1.192:80 -s wrr\nipvsadm -A -t 192.168.1.193:80 -s wrr\n```\n\n## Fix\nSplit the file into one topology per VIP.\n\n## References\n- lvsdr README, \"Topology format\"\n"),
+        summary: "a firewall rule marks packets in a way lvsdr cannot read",
+        doc: doc_text!("## What it does\nReports `iptables`/`ip6tables`/`nft` rules that set a firewall mark but that lvsdr could not read as a marking rule for a fwmark service: no destination address, a port list it cannot parse, the rule in a chain other than mangle PREROUTING, an IPv6 address given to `iptables`.\n\n## Why it matters\nA fwmark service serves whatever its marking rules send it. A rule lvsdr cannot read leaves the service without known VIPs or ports, so lint, render and the lab cannot check it. A MARK rule outside PREROUTING is set after IPVS has already looked at the packet.\n\n## Example\n```sh\niptables -t mangle -A PREROUTING -p tcp --dport 80 -j MARK --set-mark 1\n```\n\n## Fix\nName the VIP and the ports:\n```sh\niptables -t mangle -A PREROUTING -d 192.168.1.192 -p tcp -m multiport --dports 80,443 -j MARK --set-mark 1\n```\n\n## References\n- `ipvsadm(8)`, `-f, --fwmark-service`\n- `iptables-extensions(8)`, MARK\n"),
     },
     RuleMeta {
         code: "DR103",

@@ -8,36 +8,139 @@ use crate::source::{At, Span};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// An IPv4 prefix such as `192.168.1.0/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// An IP prefix such as `192.168.1.0/24` or `2001:db8::/64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Subnet {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub prefix: u8,
 }
 
-impl Subnet {
-    pub fn mask(&self) -> u32 {
-        if self.prefix == 0 {
-            0
+/// IPv4 or IPv6, as IPVS keys a service by it (`AF_INET`, `AF_INET6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(ip: &IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::V4
         } else {
-            u32::MAX << (32 - u32::from(self.prefix))
+            Family::V6
         }
     }
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        (u32::from(ip) & self.mask()) == (u32::from(self.address) & self.mask())
+    /// The longest prefix: 32 or 128.
+    pub fn host_prefix(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
+/// The address as `ipvsadm` and keepalived write it after a service flag:
+/// IPv6 in brackets when a port follows.
+pub fn host_port(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// The mask of an IPv4 prefix length, as a number (`/24` is `0xffffff00`).
+pub fn v4_mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    }
+}
+
+/// The prefix length of a contiguous IPv4 netmask (`255.255.255.0` is 24).
+pub fn v4_prefix_of(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let p = m.leading_ones();
+    (m.checked_shl(p).unwrap_or(0) == 0).then_some(p as u8)
+}
+
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+impl Subnet {
+    pub fn family(&self) -> Family {
+        Family::of(&self.address)
+    }
+    /// The IPv4 mask as a number; 0 for an IPv6 subnet.
+    pub fn mask(&self) -> u32 {
+        match self.address {
+            IpAddr::V4(_) => v4_mask(self.prefix),
+            IpAddr::V6(_) => 0,
+        }
+    }
+    fn mask_bits(&self) -> u128 {
+        let width = u32::from(self.family().host_prefix());
+        let p = u32::from(self.prefix).min(width);
+        let all = if width == 32 { u128::from(u32::MAX) } else { u128::MAX };
+        if p == 0 {
+            0
+        } else {
+            (all << (width - p)) & all
+        }
+    }
+    /// Whether `ip` lies in this subnet (never across families).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.address.is_ipv4() == ip.is_ipv4() && bits(ip) & self.mask_bits() == bits(self.address) & self.mask_bits()
+    }
+    /// The first address of the subnet.
+    pub fn network(&self) -> IpAddr {
+        let n = bits(self.address) & self.mask_bits();
+        match self.address {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(n as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(n)),
+        }
+    }
+    /// The address `host` places into the subnet (`.100` in a /24).
+    pub fn host(&self, host: u128) -> IpAddr {
+        let n = bits(self.network()) | (host & !self.mask_bits());
+        match self.address {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(n as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(n)),
+        }
+    }
+    /// The subnet lvsdr assumes around an address whose LAN is not stated: a /24 or a /64.
+    pub fn assumed_around(ip: IpAddr) -> Subnet {
+        let prefix = if ip.is_ipv4() { 24 } else { 64 };
+        let s = Subnet { address: ip, prefix };
+        Subnet {
+            address: s.network(),
+            prefix,
+        }
     }
     pub fn parse(text: &str) -> Result<Subnet, String> {
         let (addr, prefix) = text
             .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not a subnet: write it as ADDRESS/PREFIX, e.g. 192.168.1.0/24"))?;
-        let address: Ipv4Addr = addr.parse().map_err(|_| format!("`{addr}` is not an IPv4 address"))?;
+            .ok_or_else(|| format!("`{text}` is not a subnet: write it as ADDRESS/PREFIX, e.g. 192.168.1.0/24 or 2001:db8::/64"))?;
+        let address: IpAddr = addr.parse().map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let width = Family::of(&address).host_prefix();
         let prefix: u8 = prefix
             .parse()
             .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("`{prefix}` is not a prefix length between 0 and 32"))?;
+            .filter(|p| *p <= width)
+            .ok_or_else(|| format!("`{prefix}` is not a prefix length between 0 and {width}"))?;
         Ok(Subnet { address, prefix })
     }
 }
@@ -281,28 +384,135 @@ impl Sysctls {
     }
 }
 
+/// A host's addresses on the LAN: one or two (an IPv4 and an IPv6 one), the first the main one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses(pub Vec<At<IpAddr>>);
+
+impl Addresses {
+    pub fn one(a: At<IpAddr>) -> Addresses {
+        Addresses(vec![a])
+    }
+    /// The main address (the first written).
+    pub fn main(&self) -> &At<IpAddr> {
+        &self.0[0]
+    }
+    /// The host's address of a family, if it has one.
+    pub fn of(&self, family: Family) -> Option<&At<IpAddr>> {
+        self.0.iter().find(|a| Family::of(&a.value) == family)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &At<IpAddr>> {
+        self.0.iter()
+    }
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|a| a.value == ip)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub name: HostName,
-    pub address: At<Ipv4Addr>,
+    pub address: Addresses,
+}
+
+/// A virtual IP on a director's NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub address: At<IpAddr>,
+    pub prefix: At<u8>,
+    /// For an IPv6 VIP added without `nodad`: where. Duplicate address
+    /// detection then holds it tentative, and fails it if another host has it.
+    pub dad: Option<Span>,
+}
+
+impl Vip {
+    pub fn family(&self) -> Family {
+        Family::of(&self.address.value)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Director {
     pub name: HostName,
-    pub address: At<Ipv4Addr>,
-    /// The NIC facing the LAN, which also carries the VIP.
+    pub address: Addresses,
+    /// The NIC facing the LAN, which also carries the VIPs.
     pub interface: At<IfName>,
-    pub vip: At<Ipv4Addr>,
-    pub vip_prefix: At<u8>,
+    /// Every VIP the director carries, IPv4 and IPv6.
+    pub vips: Vec<Vip>,
     pub sysctls: Sysctls,
     pub span: Span,
+}
+
+impl Director {
+    pub fn vip(&self, ip: IpAddr) -> Option<&Vip> {
+        self.vips.iter().find(|v| v.address.value == ip)
+    }
+}
+
+/// Where the firewall mark of a fwmark service comes from: a rule in the
+/// `mangle` table (`iptables -t mangle -A PREROUTING -d VIP -p tcp --dport 80
+/// -j MARK --set-mark 1`, or its nft form) on the director.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkRule {
+    pub mark: At<u32>,
+    /// Destination addresses that get the mark (the VIP, or a prefix of VIPs).
+    pub destination: At<Subnet>,
+    /// `None` marks every protocol.
+    pub protocol: Option<At<Protocol>>,
+    /// Destination ports that get the mark; empty means every port.
+    pub ports: At<Vec<u16>>,
+    /// The tool the input wrote it with, so that rendering speaks the same.
+    pub tool: MarkTool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkTool {
+    Nft,
+    Iptables,
+}
+
+impl MarkTool {
+    pub fn name(self) -> &'static str {
+        match self {
+            MarkTool::Nft => "nft",
+            MarkTool::Iptables => "iptables",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MarkTool> {
+        match s {
+            "nft" | "nftables" => Some(MarkTool::Nft),
+            "iptables" | "ip6tables" => Some(MarkTool::Iptables),
+            _ => None,
+        }
+    }
+}
+
+impl MarkRule {
+    pub fn family(&self) -> Family {
+        self.destination.family()
+    }
+    /// Whether a packet to `ip`, `protocol`, `port` gets this mark.
+    pub fn matches(&self, ip: IpAddr, protocol: Protocol, port: u16) -> bool {
+        self.destination.contains(ip)
+            && self.protocol.as_ref().is_none_or(|p| p.value == protocol)
+            && (self.ports.is_empty() || self.ports.contains(&port))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persistence {
     pub timeout: At<u32>,
-    pub netmask: At<Ipv4Addr>,
+    /// The persistence granularity as a prefix length (`-M 255.255.255.0` is 24;
+    /// IPv6 services take the prefix length itself).
+    pub netmask: At<u8>,
+}
+
+impl Persistence {
+    /// The granularity as IPVS's IPv4 netmask attribute wants it.
+    pub fn v4_netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(v4_mask(self.netmask.value))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,6 +556,11 @@ pub fn default_health_check(port: u16) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualService {
     pub key: At<ServiceKey>,
+    /// The VIP of a protocol/port service; `None` for a fwmark service,
+    /// whose addresses are its [`MarkRule`]s'.
+    pub vip: Option<At<IpAddr>>,
+    /// IPv4 or IPv6 (`ipvsadm -6` for a fwmark service).
+    pub family: Family,
     pub scheduler: At<Scheduler>,
     pub flags: Vec<At<SchedFlag>>,
     pub persistence: Option<Persistence>,
@@ -368,16 +583,38 @@ impl VirtualService {
     pub fn has_flag(&self, flag: SchedFlag) -> bool {
         self.flags.iter().any(|f| f.value == flag)
     }
+    /// Whether two services are the same one to the kernel.
+    pub fn same_as(&self, other: &VirtualService) -> bool {
+        self.key.value == other.key.value
+            && self.family == other.family
+            && self.vip.as_ref().map(|v| v.value) == other.vip.as_ref().map(|v| v.value)
+    }
+    /// How `ipvsadm` names the service: `-t 192.168.1.192:80`, `-f 1 -6`.
+    pub fn ipvsadm_id(&self) -> String {
+        match (self.key.value, &self.vip) {
+            (ServiceKey::Port { protocol, port }, Some(v)) => {
+                let flag = match protocol {
+                    Protocol::Tcp => "-t",
+                    Protocol::Udp => "-u",
+                    Protocol::Sctp => "--sctp-service",
+                };
+                format!("{flag} {}", host_port(v.value, port))
+            }
+            (ServiceKey::Fwmark(m), _) if self.family == Family::V6 => format!("-f {m} -6"),
+            (ServiceKey::Fwmark(m), _) => format!("-f {m}"),
+            (ServiceKey::Port { protocol, port }, None) => format!("-{} :{port}", &protocol.name()[..1]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealServer {
     pub name: At<HostName>,
-    pub address: At<Ipv4Addr>,
+    pub address: Addresses,
     /// The NIC that faces the director.
     pub interface: At<IfName>,
-    /// Prefix length of the VIP on `lo`, or `None` when the VIP is not on `lo`.
-    pub vip_on_lo: Option<At<u8>>,
+    /// Addresses on `lo`: the VIPs this server answers for, each with its prefix.
+    pub lo: Vec<At<Subnet>>,
     pub sysctls: Sysctls,
     /// Ports with a listener. `None` means "whatever the services need".
     pub listen: Option<At<Vec<u16>>>,
@@ -393,7 +630,7 @@ pub struct RealServer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nic {
     pub interface: At<IfName>,
-    pub address: At<Ipv4Addr>,
+    pub address: At<IpAddr>,
 }
 
 /// `ip route add TO dev DEVICE`
@@ -407,26 +644,123 @@ impl RealServer {
     pub fn listens_on(&self, port: u16) -> bool {
         self.listen.as_ref().is_none_or(|l| l.contains(&port))
     }
+    /// The address on `lo` that holds `vip`, if any.
+    pub fn lo_vip(&self, vip: IpAddr) -> Option<&At<Subnet>> {
+        self.lo.iter().find(|a| a.address == vip)
+    }
 }
 
-/// A whole LVS-DR setup: one director with one VIP, its virtual services,
-/// the real servers behind them, and a client to test from, on one LAN.
+/// A whole LVS-DR setup: the directors with their VIPs, the virtual services
+/// on them, the real servers behind them, and a client to test from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     pub name: String,
-    pub lan: At<Subnet>,
+    /// The subnets of the LAN the directors share with the real servers, as
+    /// stated by the input. Empty means the input did not say: rules that
+    /// need it report what they assume, at info level.
+    pub lans: Vec<At<Subnet>>,
     pub client: Client,
-    pub director: Director,
+    /// At least one. The first is the one that carries the VIPs in the lab;
+    /// a pair's backup comes second.
+    pub directors: Vec<Director>,
     pub services: Vec<VirtualService>,
     pub real_servers: Vec<RealServer>,
+    /// The director's firewall marking rules, for fwmark services.
+    pub marks: Vec<MarkRule>,
 }
 
 impl Topology {
+    /// The (first) director.
+    pub fn director(&self) -> &Director {
+        &self.directors[0]
+    }
     pub fn real_server(&self, name: &str) -> Option<&RealServer> {
         self.real_servers.iter().find(|r| r.name.value == name)
     }
+    /// The service written as `tcp/80` (one VIP), `tcp 192.0.2.1:80` or `fwmark/1`.
     pub fn service(&self, key: &str) -> Option<&VirtualService> {
-        self.services.iter().find(|s| s.key.to_string() == key)
+        self.services.iter().find(|s| self.label(s) == key)
+    }
+    /// Every VIP of every director, once, in order.
+    pub fn vips(&self) -> Vec<&Vip> {
+        let mut out: Vec<&Vip> = Vec::new();
+        for v in self.directors.iter().flat_map(|d| &d.vips) {
+            if !out.iter().any(|o| o.address.value == v.address.value) {
+                out.push(v);
+            }
+        }
+        out
+    }
+    /// Whether the topology holds more than one VIP, so that services need their VIP to be told apart.
+    pub fn many_vips(&self) -> bool {
+        self.vips().len() > 1
+    }
+    /// How reports and findings name a service: `tcp/80` while the topology
+    /// has one VIP (as the first release did), `tcp 192.0.2.1:80` or
+    /// `tcp [2001:db8::1]:80` once it has several.
+    pub fn label(&self, s: &VirtualService) -> String {
+        match (&s.vip, s.key.value) {
+            (Some(v), ServiceKey::Port { protocol, port }) if self.many_vips() => {
+                format!("{} {}", protocol.name(), host_port(v.value, port))
+            }
+            _ => s.key.value.to_string(),
+        }
+    }
+    /// The VIPs a service answers on: its own, or the director VIPs its mark rules cover.
+    pub fn service_vips(&self, s: &VirtualService) -> Vec<IpAddr> {
+        match (&s.vip, s.key.value) {
+            (Some(v), _) => vec![v.value],
+            (None, ServiceKey::Fwmark(m)) => {
+                let mut out: Vec<IpAddr> = self
+                    .vips()
+                    .into_iter()
+                    .map(|v| v.address.value)
+                    .filter(|ip| self.marks.iter().any(|r| r.mark.value == m && r.destination.contains(*ip)))
+                    .collect();
+                out.dedup();
+                out
+            }
+            (None, _) => vec![],
+        }
+    }
+    /// The mark rules that feed a fwmark service.
+    pub fn marks_of(&self, s: &VirtualService) -> Vec<&MarkRule> {
+        match s.key.value {
+            ServiceKey::Fwmark(m) => self.marks.iter().filter(|r| r.mark.value == m && r.family() == s.family).collect(),
+            ServiceKey::Port { .. } => vec![],
+        }
+    }
+    /// The VIPs a real server serves, through any service.
+    pub fn vips_served_by(&self, server: &str) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for s in &self.services {
+            if s.destinations.iter().any(|d| d.server.value == server) {
+                for v in self.service_vips(s) {
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        out
+    }
+    /// The LAN subnet an address is on: a stated one, or the one lvsdr
+    /// assumes (a /24 or /64 around the director's address of that family).
+    pub fn lan_of(&self, family: Family) -> (Subnet, bool) {
+        if let Some(l) = self.lans.iter().find(|l| l.family() == family) {
+            return (l.value, true);
+        }
+        let around = self
+            .director()
+            .address
+            .of(family)
+            .map(|a| a.value)
+            .or_else(|| self.real_servers.iter().find_map(|r| r.address.of(family).map(|a| a.value)))
+            .unwrap_or(match family {
+                Family::V4 => IpAddr::V4(Ipv4Addr::new(192, 168, 1, 0)),
+                Family::V6 => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0)),
+            });
+        (Subnet::assumed_around(around), false)
     }
 
     /// The same topology with every span cleared, for comparing two
@@ -440,27 +774,43 @@ impl Topology {
                 values: s.values.iter().map(|(k, v)| (k.clone(), c(v))).collect(),
             }
         }
+        fn ca(a: &Addresses) -> Addresses {
+            Addresses(a.0.iter().map(c).collect())
+        }
         Topology {
             name: self.name.clone(),
-            lan: c(&self.lan),
+            lans: self.lans.iter().map(c).collect(),
             client: Client {
                 name: self.client.name.clone(),
-                address: c(&self.client.address),
+                address: ca(&self.client.address),
             },
-            director: Director {
-                name: self.director.name.clone(),
-                address: c(&self.director.address),
-                interface: c(&self.director.interface),
-                vip: c(&self.director.vip),
-                vip_prefix: c(&self.director.vip_prefix),
-                sysctls: cs(&self.director.sysctls),
-                span: Span::NONE,
-            },
+            directors: self
+                .directors
+                .iter()
+                .map(|d| Director {
+                    name: d.name.clone(),
+                    address: ca(&d.address),
+                    interface: c(&d.interface),
+                    vips: d
+                        .vips
+                        .iter()
+                        .map(|v| Vip {
+                            address: c(&v.address),
+                            prefix: c(&v.prefix),
+                            dad: v.dad.map(|_| Span::NONE),
+                        })
+                        .collect(),
+                    sysctls: cs(&d.sysctls),
+                    span: Span::NONE,
+                })
+                .collect(),
             services: self
                 .services
                 .iter()
                 .map(|s| VirtualService {
                     key: c(&s.key),
+                    vip: s.vip.as_ref().map(c),
+                    family: s.family,
                     scheduler: c(&s.scheduler),
                     flags: s.flags.iter().map(c).collect(),
                     persistence: s.persistence.as_ref().map(|p| Persistence {
@@ -490,9 +840,9 @@ impl Topology {
                 .iter()
                 .map(|r| RealServer {
                     name: c(&r.name),
-                    address: c(&r.address),
+                    address: ca(&r.address),
                     interface: c(&r.interface),
-                    vip_on_lo: r.vip_on_lo.as_ref().map(c),
+                    lo: r.lo.iter().map(c).collect(),
                     sysctls: cs(&r.sysctls),
                     listen: r.listen.as_ref().map(c),
                     extra_nics: r
@@ -511,6 +861,18 @@ impl Topology {
                             device: c(&x.device),
                         })
                         .collect(),
+                    span: Span::NONE,
+                })
+                .collect(),
+            marks: self
+                .marks
+                .iter()
+                .map(|m| MarkRule {
+                    mark: c(&m.mark),
+                    destination: c(&m.destination),
+                    protocol: m.protocol.as_ref().map(c),
+                    ports: c(&m.ports),
+                    tool: m.tool,
                     span: Span::NONE,
                 })
                 .collect(),

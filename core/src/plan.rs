@@ -14,7 +14,7 @@ use crate::names::{HostName, IfName, SysctlKey};
 use crate::predict;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,7 +27,8 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AddressPlan {
     pub device: IfName,
-    pub address: Ipv4Addr,
+    /// IPv6 addresses are added with `nodad`: the lab's addresses are unique by construction.
+    pub address: IpAddr,
     pub prefix: u8,
     /// The VIP (on the director's NIC or a real server's `lo`): part of the
     /// DR setup that the generated scripts configure, not of the host itself.
@@ -72,7 +73,7 @@ pub struct HostPlan {
 /// `ip route add ADDRESS/PREFIX dev DEVICE`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoutePlan {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub prefix: u8,
     pub device: IfName,
 }
@@ -80,7 +81,7 @@ pub struct RoutePlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DestPlan {
     pub server: HostName,
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     /// IP_VS_CONN_F_* forwarding method (3 = direct routing).
     pub forward: u32,
@@ -94,13 +95,16 @@ pub struct DestPlan {
 pub struct ServicePlan {
     pub name: String,
     pub protocol: u16,
-    pub address: Ipv4Addr,
+    /// The VIP; for a fwmark service the unspecified address of its family (`0.0.0.0`, `::`).
+    pub address: IpAddr,
     pub port: u16,
     pub fwmark: u32,
     pub scheduler: String,
     pub flags: u32,
     pub timeout: u32,
-    pub netmask: Ipv4Addr,
+    /// The persistence granularity as a mask of the service's family
+    /// (IPVS takes IPv6's as its prefix length).
+    pub netmask: IpAddr,
     /// In the order they are added (the kernel's list holds them reversed).
     pub destinations: Vec<DestPlan>,
 }
@@ -108,7 +112,7 @@ pub struct ServicePlan {
 /// One connection the client opens: from this address and source port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ConnectionPlan {
-    pub client: Ipv4Addr,
+    pub client: IpAddr,
     pub port: u16,
 }
 
@@ -117,7 +121,8 @@ pub struct ConnectionPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbePlan {
     pub service: String,
-    pub address: Ipv4Addr,
+    /// The VIP the client connects to.
+    pub address: IpAddr,
     pub port: u16,
     pub kind: ListenerKind,
     pub connections: Vec<ConnectionPlan>,
@@ -136,11 +141,35 @@ pub struct ProbePlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LabPlan {
     pub topology: String,
+    /// The prefix of the LAN of the main address family.
     pub lan_prefix: u8,
-    pub vip: Ipv4Addr,
+    /// The first VIP.
+    pub vip: IpAddr,
+    /// Every VIP, when there are several: the client checks the neighbour entry of each.
+    #[serde(skip_serializing_if = "many_lt_2")]
+    pub vips: Vec<IpAddr>,
     pub hosts: Vec<HostPlan>,
     pub services: Vec<ServicePlan>,
+    /// Firewall marking rules the director applies (nft), for fwmark services.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<MarkPlan>,
     pub probes: Vec<ProbePlan>,
+}
+
+fn many_lt_2(v: &[IpAddr]) -> bool {
+    v.len() < 2
+}
+
+/// One marking rule on the director: packets to `destination`/`prefix`,
+/// of `protocol` (IANA number, 0 = any) and one of `ports` (empty = any),
+/// get firewall mark `mark` in the mangle PREROUTING hook, before IPVS sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkPlan {
+    pub mark: u32,
+    pub destination: IpAddr,
+    pub prefix: u8,
+    pub protocol: u16,
+    pub ports: Vec<u16>,
 }
 
 impl LabPlan {
@@ -162,96 +191,126 @@ fn listener_kind(port: u16) -> ListenerKind {
 
 /// Plans a lab for a topology, with `connections` connections per TCP
 /// service from `clients` client addresses in turn (the client's own
-/// address, then the next ones up).
+/// address of the service's family, then the next ones up).
 pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
     let clients = clients.max(1);
-    let events = predict::sequential(connections, clients, t.client.address.value);
-    let planned: Vec<ConnectionPlan> = events
-        .iter()
-        .filter_map(|e| match e {
-            predict::Event::Connect { client, port } => Some(ConnectionPlan {
-                client: *client,
-                port: *port,
-            }),
-            _ => None,
-        })
-        .collect();
-    let mut client_addresses: Vec<Ipv4Addr> = planned.iter().map(|c| c.client).collect();
-    client_addresses.sort();
-    client_addresses.dedup();
-    let lan_prefix = t.lan.value.prefix;
+    // The connections of each address family the client has.
+    let mut events: BTreeMap<Family, Vec<predict::Event>> = BTreeMap::new();
+    for a in t.client.address.iter() {
+        events.insert(Family::of(&a.value), predict::sequential(connections, clients, a.value));
+    }
+    let planned = |family: Family| -> Vec<ConnectionPlan> {
+        events
+            .get(&family)
+            .map(|e| {
+                e.iter()
+                    .filter_map(|e| match e {
+                        predict::Event::Connect { client, port } => Some(ConnectionPlan {
+                            client: *client,
+                            port: *port,
+                        }),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let prefix_of = |a: &IpAddr| t.lan_of(Family::of(a)).0.prefix;
+    let mut client_addresses: Vec<IpAddr> = Vec::new();
+    for a in t.client.address.iter() {
+        client_addresses.push(a.value);
+        let mut more: Vec<IpAddr> = planned(Family::of(&a.value))
+            .iter()
+            .map(|c| c.client)
+            .filter(|c| *c != a.value)
+            .collect();
+        more.sort();
+        more.dedup();
+        client_addresses.extend(more);
+    }
     let sysctls = |s: &Sysctls| s.values.iter().map(|(k, v)| (k.clone(), v.value)).collect::<Vec<_>>();
-    let mut hosts = vec![
-        HostPlan {
-            name: t.client.name.clone(),
-            role: Role::Client,
-            interface: IfName::known("eth0"),
-            extra_interfaces: vec![],
-            routes: vec![],
-            addresses: std::iter::once(t.client.address.value)
-                .chain(client_addresses.iter().copied().filter(|a| *a != t.client.address.value))
-                .map(|address| AddressPlan {
-                    device: IfName::known("eth0"),
-                    address,
-                    prefix: lan_prefix,
-                    vip: false,
-                })
-                .collect(),
-            sysctls: vec![],
-            listeners: vec![],
-        },
-        HostPlan {
-            name: t.director.name.clone(),
+    let mut hosts = vec![HostPlan {
+        name: t.client.name.clone(),
+        role: Role::Client,
+        interface: IfName::known("eth0"),
+        extra_interfaces: vec![],
+        routes: vec![],
+        addresses: client_addresses
+            .iter()
+            .map(|address| AddressPlan {
+                device: IfName::known("eth0"),
+                address: *address,
+                prefix: prefix_of(address),
+                vip: false,
+            })
+            .collect(),
+        sysctls: vec![],
+        listeners: vec![],
+    }];
+    for (k, d) in t.directors.iter().enumerate() {
+        let mut addresses: Vec<AddressPlan> = d
+            .address
+            .iter()
+            .map(|a| AddressPlan {
+                device: d.interface.device(),
+                address: a.value,
+                prefix: prefix_of(&a.value),
+                vip: false,
+            })
+            .collect();
+        // The VIPs live on the first director; a backup takes them over only when it fails over.
+        if k == 0 {
+            addresses.extend(d.vips.iter().map(|v| AddressPlan {
+                device: d.interface.device(),
+                address: v.address.value,
+                prefix: v.prefix.value,
+                vip: true,
+            }));
+        }
+        hosts.push(HostPlan {
+            name: d.name.clone(),
             role: Role::Director,
-            interface: t.director.interface.device(),
+            interface: d.interface.device(),
             extra_interfaces: vec![],
             routes: vec![],
-            addresses: vec![
-                AddressPlan {
-                    device: t.director.interface.device(),
-                    address: t.director.address.value,
-                    prefix: lan_prefix,
-                    vip: false,
-                },
-                AddressPlan {
-                    device: t.director.interface.device(),
-                    address: t.director.vip.value,
-                    prefix: t.director.vip_prefix.value,
-                    vip: true,
-                },
-            ],
-            sysctls: sysctls(&t.director.sysctls),
+            addresses,
+            sysctls: sysctls(&d.sysctls),
             listeners: vec![],
-        },
-    ];
+        });
+    }
     for rs in &t.real_servers {
-        let mut addresses = vec![AddressPlan {
-            device: rs.interface.device(),
-            address: rs.address.value,
-            prefix: lan_prefix,
-            vip: false,
-        }];
+        let mut addresses: Vec<AddressPlan> = rs
+            .address
+            .iter()
+            .map(|a| AddressPlan {
+                device: rs.interface.device(),
+                address: a.value,
+                prefix: prefix_of(&a.value),
+                vip: false,
+            })
+            .collect();
         addresses.extend(rs.extra_nics.iter().map(|n| AddressPlan {
             device: n.interface.device(),
             address: n.address.value,
-            prefix: lan_prefix,
+            prefix: prefix_of(&n.address.value),
             vip: false,
         }));
-        if let Some(p) = &rs.vip_on_lo {
-            addresses.push(AddressPlan {
-                device: IfName::known("lo"),
-                address: t.director.vip.value,
-                prefix: p.value,
-                vip: true,
-            });
-        }
+        addresses.extend(rs.lo.iter().map(|a| AddressPlan {
+            device: IfName::known("lo"),
+            address: a.address,
+            prefix: a.prefix,
+            vip: true,
+        }));
         let mut ports: Vec<u16> = match &rs.listen {
             Some(l) => l.value.clone(),
             None => t
                 .services
                 .iter()
                 .filter(|s| s.destinations.iter().any(|d| d.server.value == rs.name.value))
-                .filter_map(|s| s.port())
+                .flat_map(|s| match s.port() {
+                    Some(p) => vec![p],
+                    None => t.marks_of(s).iter().flat_map(|m| m.ports.value.clone()).collect(),
+                })
                 .filter(|p| *p != 0)
                 .collect(),
         };
@@ -282,6 +341,10 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 .collect(),
         });
     }
+    let unspecified = |f: Family| match f {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
     let services: Vec<ServicePlan> = t
         .services
         .iter()
@@ -290,16 +353,20 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 ServiceKey::Port { protocol, port } => (protocol.number(), port, 0),
                 ServiceKey::Fwmark(m) => (0, 0, m),
             };
+            let prefix = s.persistence.as_ref().map(|p| p.netmask.value).unwrap_or(s.family.host_prefix());
             ServicePlan {
-                name: s.key.value.to_string(),
+                name: t.label(s),
                 protocol,
-                address: if fwmark == 0 { t.director.vip.value } else { Ipv4Addr::UNSPECIFIED },
+                address: s.vip.as_ref().map(|v| v.value).unwrap_or(unspecified(s.family)),
                 port,
                 fwmark,
                 scheduler: s.scheduler.name().to_string(),
                 flags: s.flag_bits() | if s.persistence.is_some() { 0x1 } else { 0 } | if s.one_packet.value { 0x4 } else { 0 },
                 timeout: s.persistence.as_ref().map(|p| p.timeout.value).unwrap_or(0),
-                netmask: s.persistence.as_ref().map(|p| p.netmask.value).unwrap_or(Ipv4Addr::BROADCAST),
+                netmask: match s.family {
+                    Family::V4 => IpAddr::V4(Ipv4Addr::from(v4_mask(prefix))),
+                    Family::V6 => IpAddr::V6(Ipv6Addr::from(if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) })),
+                },
                 destinations: s
                     .destinations
                     .iter()
@@ -307,7 +374,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                         let rs = t.real_server(&d.server.value)?;
                         Some(DestPlan {
                             server: rs.name.value.clone(),
-                            address: rs.address.value,
+                            address: rs.address.of(s.family)?.value,
                             port: d.port.value,
                             forward: d.forward.kernel_value(),
                             weight: d.weight.value,
@@ -322,29 +389,63 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
     let probes = t
         .services
         .iter()
-        .filter_map(|s| match s.key.value {
-            ServiceKey::Port {
-                protocol: Protocol::Tcp,
-                port,
-            } if port != 0 => Some(ProbePlan {
-                service: s.key.value.to_string(),
-                address: t.director.vip.value,
+        .filter_map(|s| {
+            // Where a client's TCP connection reaches this service: its VIP and port, or
+            // for a fwmark service the first VIP and port its marking rules cover.
+            let (address, port) = match (s.key.value, &s.vip) {
+                (
+                    ServiceKey::Port {
+                        protocol: Protocol::Tcp,
+                        port,
+                    },
+                    Some(v),
+                ) if port != 0 => (v.value, port),
+                (ServiceKey::Fwmark(_), _) => {
+                    let vip = *t.service_vips(s).first()?;
+                    let port = t
+                        .marks_of(s)
+                        .iter()
+                        .filter(|m| m.protocol.as_ref().is_none_or(|p| p.value == Protocol::Tcp) && m.destination.contains(vip))
+                        .find_map(|m| m.ports.first().copied())?;
+                    (vip, port)
+                }
+                _ => return None,
+            };
+            let family = Family::of(&address);
+            let no_events = Vec::new();
+            let evs = events.get(&family).unwrap_or(&no_events);
+            Some(ProbePlan {
+                service: t.label(s),
+                address,
                 port,
                 kind: listener_kind(port),
-                connections: planned.clone(),
-                expected: predict::predict(t, s, &events),
+                connections: planned(family),
+                expected: predict::predict(t, s, evs),
                 weights: weights_asked(s),
                 overlap: !counts_open_connections(s),
-            }),
-            _ => None,
+            })
         })
+        .filter(|p| !p.connections.is_empty())
         .collect();
+    let vips: Vec<IpAddr> = t.vips().iter().map(|v| v.address.value).collect();
     LabPlan {
         topology: t.name.clone(),
-        lan_prefix,
-        vip: t.director.vip.value,
+        lan_prefix: prefix_of(&t.director().address.main().value),
+        vip: vips[0],
+        vips,
         hosts,
         services,
+        marks: t
+            .marks
+            .iter()
+            .map(|m| MarkPlan {
+                mark: m.mark.value,
+                destination: m.destination.address,
+                prefix: m.destination.prefix,
+                protocol: m.protocol.as_ref().map(|p| p.number()).unwrap_or(0),
+                ports: m.ports.value.clone(),
+            })
+            .collect(),
         probes,
     }
 }

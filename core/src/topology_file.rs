@@ -10,7 +10,7 @@ use crate::names::{check_title, HostName, IfName, NameError, SysctlKey};
 use crate::source::{At, Span};
 use crate::LoadError;
 use serde_json::{json, Map, Value};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// A value as read, before it means anything: TOML and JSON both become this.
 #[derive(Debug, Clone)]
@@ -153,6 +153,53 @@ impl<'a> Obj<'a> {
     fn req_str(&self, name: &str) -> Result<At<String>, LoadError> {
         self.str(name)?.ok_or_else(|| self.missing(name))
     }
+    /// A field that holds one string or an array of them.
+    fn strs(&self, name: &str) -> Result<Vec<At<String>>, LoadError> {
+        match self.get(name) {
+            None => Ok(vec![]),
+            Some(L { v: Loose::Str(s), span }) => Ok(vec![At::new(s.clone(), *span)]),
+            Some(L { v: Loose::Array(a), .. }) => a
+                .iter()
+                .map(|x| match &x.v {
+                    Loose::Str(s) => Ok(At::new(s.clone(), x.span)),
+                    other => Err(err(
+                        format!("`{name}` in {} must hold strings, not {}", self.what, kind(other)),
+                        x.span,
+                        "",
+                    )),
+                })
+                .collect(),
+            Some(l) => Err(err(
+                format!(
+                    "`{name}` in {} must be a string or an array of strings, not {}",
+                    self.what,
+                    kind(&l.v)
+                ),
+                l.span,
+                "",
+            )),
+        }
+    }
+    /// A host's addresses: one string, or an array of at most one IPv4 and one IPv6 address.
+    fn addresses(&self, what: &str) -> Result<Addresses, LoadError> {
+        let list = self.strs("address")?;
+        if list.is_empty() {
+            return Err(self.missing("address"));
+        }
+        let mut out: Vec<At<IpAddr>> = Vec::new();
+        for a in &list {
+            let a = ip(a, what)?;
+            if out.iter().any(|o| o.is_ipv4() == a.is_ipv4()) {
+                return Err(err(
+                    format!("{what} has two addresses of the same family"),
+                    a.span,
+                    "give a host one IPv4 and at most one IPv6 address: address = [\"192.168.1.10\", \"2001:db8::10\"]",
+                ));
+            }
+            out.push(a);
+        }
+        Ok(Addresses(out))
+    }
     fn int(&self, name: &str) -> Result<Option<At<i64>>, LoadError> {
         match self.get(name) {
             None => Ok(None),
@@ -201,14 +248,36 @@ impl<'a> Obj<'a> {
     }
 }
 
-fn ipv4(s: &At<String>, what: &str) -> Result<At<Ipv4Addr>, LoadError> {
+fn ip(s: &At<String>, what: &str) -> Result<At<IpAddr>, LoadError> {
     s.value.parse().map(|a| At::new(a, s.span)).map_err(|_| {
         err(
-            format!("{what} `{}` is not an IPv4 address", s.value),
+            format!("{what} `{}` is not an IP address", s.value),
             s.span,
-            "write a dotted quad such as 192.168.1.10",
+            "write a dotted quad such as 192.168.1.10, or an IPv6 address such as 2001:db8::10",
         )
     })
+}
+
+fn subnet(s: &At<String>, example: &str) -> Result<At<Subnet>, LoadError> {
+    Subnet::parse(&s.value)
+        .map(|v| At::new(v, s.span))
+        .map_err(|m| err(m, s.span, &format!("for example: {example}")))
+}
+
+/// An address with an optional prefix (`192.168.1.192`, `2001:db8::1/128`);
+/// without one, the host prefix of its family.
+fn prefixed(s: &At<String>, what: &str) -> Result<At<Subnet>, LoadError> {
+    if s.value.contains('/') {
+        return subnet(s, "192.168.1.192/32");
+    }
+    let a = ip(s, what)?;
+    Ok(At::new(
+        Subnet {
+            address: a.value,
+            prefix: Family::of(&a.value).host_prefix(),
+        },
+        s.span,
+    ))
 }
 
 fn int<T: TryFrom<i64>>(s: &At<i64>, what: &str, range: &str) -> Result<At<T>, LoadError> {
@@ -251,44 +320,87 @@ pub fn from_json(text: &str) -> Result<Topology, LoadError> {
     validate(&from_json_value(&value))
 }
 
+/// The format versions lvsdr reads: 1 (one director, one VIP, IPv4; files
+/// without `version`) and 2 (several VIPs and directors, IPv6, fwmark rules).
+pub const FORMAT_VERSION: i64 = 2;
+
 fn validate(root: &L) -> Result<Topology, LoadError> {
     let top = Obj::of(root, "the topology")?;
-    top.only(&["name", "lan", "client", "director", "service", "real_server"])?;
-    let lan_l = top.get("lan").ok_or_else(|| top.missing("lan"))?;
-    let lan_o = Obj::of(lan_l, "[lan]")?;
-    lan_o.only(&["subnet"])?;
-    let subnet = lan_o.req_str("subnet")?;
-    let lan = Subnet::parse(&subnet.value).map_err(|m| err(m, subnet.span, "for example: subnet = \"192.168.1.0/24\""))?;
+    top.only(&["version", "name", "lan", "client", "director", "service", "real_server", "mark"])?;
+    if let Some(v) = top.int("version")? {
+        if !(1..=FORMAT_VERSION).contains(&v.value) {
+            return Err(err(
+                format!("topology format version {} is not one lvsdr reads", v.value),
+                v.span,
+                "lvsdr reads versions 1 and 2; `lvsdr import FILE` writes version 2",
+            ));
+        }
+    }
+    let mut lans = Vec::new();
+    if let Some(lan_l) = top.get("lan") {
+        let lan_o = Obj::of(lan_l, "[lan]")?;
+        lan_o.only(&["subnet"])?;
+        for sn in lan_o.strs("subnet")? {
+            lans.push(subnet(&sn, "subnet = \"192.168.1.0/24\"")?);
+        }
+    }
 
-    let d_l = top.get("director").ok_or_else(|| top.missing("director"))?;
-    let d = Obj::of(d_l, "[director]")?;
-    d.only(&["name", "address", "interface", "vip", "sysctl"])?;
-    let vip_s = d.req_str("vip")?;
-    let (vip_text, vip_prefix) = match vip_s.value.split_once('/') {
-        Some((a, p)) => (a.to_string(), p.parse::<u8>().ok().filter(|p| *p <= 32)),
-        None => (vip_s.value.clone(), Some(32)),
+    let mut directors: Vec<Director> = Vec::new();
+    let d_ls: Vec<&L> = match top.get("director") {
+        None => return Err(top.missing("director")),
+        Some(L { v: Loose::Array(a), .. }) => a.iter().collect(),
+        Some(l) => vec![l],
     };
-    let vip_prefix = vip_prefix.ok_or_else(|| {
-        err(
-            format!("`{}` has no valid prefix length", vip_s.value),
-            vip_s.span,
-            "write the VIP as an address, or ADDRESS/32",
-        )
-    })?;
-    let director = Director {
-        name: d
+    for d_l in d_ls {
+        let d = Obj::of(d_l, "[director]")?;
+        d.only(&["name", "address", "interface", "vip", "ipv6_dad", "sysctl"])?;
+        // lvsdr adds IPv6 VIPs with `nodad`; `ipv6_dad = true` says this director does not.
+        let dad = d.bool("ipv6_dad")?.filter(|b| b.value).map(|b| b.span);
+        let mut vips: Vec<Vip> = Vec::new();
+        for v in d.strs("vip")? {
+            let sn = prefixed(&v, "the VIP")?;
+            if vips.iter().any(|x| x.address.value == sn.address) {
+                return Err(err(format!("VIP {} is listed twice", sn.address), v.span, "list each VIP once"));
+            }
+            vips.push(Vip {
+                address: At::new(sn.address, v.span),
+                prefix: At::new(sn.prefix, v.span),
+                dad: dad.filter(|_| sn.address.is_ipv6()),
+            });
+        }
+        let name = d
             .checked("name", HostName::parse)?
             .map(|n| n.value)
-            .unwrap_or_else(|| HostName::known("director")),
-        address: ipv4(&d.req_str("address")?, "the director address")?,
-        interface: d
-            .checked("interface", IfName::parse)?
-            .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
-        vip: ipv4(&At::new(vip_text, vip_s.span), "the VIP")?,
-        vip_prefix: At::new(vip_prefix, vip_s.span),
-        sysctls: d.sysctls()?,
-        span: d_l.span,
-    };
+            .unwrap_or_else(|| HostName::known(if directors.is_empty() { "director" } else { "director2" }));
+        if directors.iter().any(|x| x.name == name) {
+            return Err(err(
+                format!("director `{name}` is defined twice"),
+                d_l.span,
+                "give each director its own `name`",
+            ));
+        }
+        directors.push(Director {
+            name,
+            address: d.addresses("the director address")?,
+            interface: d
+                .checked("interface", IfName::parse)?
+                .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+            vips,
+            sysctls: d.sysctls()?,
+            span: d_l.span,
+        });
+    }
+    if directors.is_empty() {
+        return Err(top.missing("director"));
+    }
+    if directors.iter().all(|d| d.vips.is_empty()) {
+        return Err(err(
+            "no director carries a VIP",
+            directors[0].span,
+            "add `vip = \"192.168.1.192\"` (or a list of VIPs) to [director]",
+        ));
+    }
+    let first_address = directors[0].address.main().value;
     let client = match top.get("client") {
         Some(c_l) => {
             let c = Obj::of(c_l, "[client]")?;
@@ -298,19 +410,42 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                     .checked("name", HostName::parse)?
                     .map(|n| n.value)
                     .unwrap_or_else(|| HostName::known("client")),
-                address: ipv4(&c.req_str("address")?, "the client address")?,
+                address: c.addresses("the client address")?,
             }
         }
-        None => Client {
-            name: HostName::known("client"),
-            address: At::implied(default_client_address(&lan)),
-        },
+        None => {
+            let mut address: Vec<At<IpAddr>> = Vec::new();
+            for family in [Family::V4, Family::V6] {
+                if directors[0].address.of(family).is_some() {
+                    let lan = lans.iter().find(|l| l.family() == family).map(|l| l.value).unwrap_or_else(|| {
+                        Subnet::assumed_around(directors[0].address.of(family).map(|a| a.value).unwrap_or(first_address))
+                    });
+                    address.push(At::implied(default_client_address(&lan)));
+                }
+            }
+            Client {
+                name: HostName::known("client"),
+                address: Addresses(address),
+            }
+        }
     };
 
+    // `vip_on_lo` is shorthand for "every VIP this server serves", known once the services are read.
+    let mut lo_shorthand: Vec<Option<At<u8>>> = Vec::new();
     let mut real_servers: Vec<RealServer> = Vec::new();
     for r_l in top.array("real_server")? {
         let r = Obj::of(r_l, "a [[real_server]]")?;
-        r.only(&["name", "address", "interface", "vip_on_lo", "sysctl", "listen", "nic", "route"])?;
+        r.only(&[
+            "name",
+            "address",
+            "interface",
+            "vip_on_lo",
+            "lo",
+            "sysctl",
+            "listen",
+            "nic",
+            "route",
+        ])?;
         let name = r.checked("name", HostName::parse)?.ok_or_else(|| r.missing("name"))?;
         if real_servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
@@ -319,7 +454,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                 "give each real server its own name",
             ));
         }
-        let vip_on_lo = match r.get("vip_on_lo") {
+        lo_shorthand.push(match r.get("vip_on_lo") {
             None | Some(L { v: Loose::Bool(false), .. }) => None,
             Some(L {
                 v: Loose::Bool(true),
@@ -333,7 +468,20 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                     "write `vip_on_lo = 32`",
                 ))
             }
-        };
+        });
+        if let Some(p) = lo_shorthand.last().cloned().flatten() {
+            if p.value > 32 {
+                return Err(err(
+                    format!("prefix {} is out of range", p.value),
+                    p.span,
+                    "use a value in 0..=32 (IPv6 VIPs go on lo as /128)",
+                ));
+            }
+        }
+        let mut lo = Vec::new();
+        for a in r.strs("lo")? {
+            lo.push(prefixed(&a, "an address on lo")?);
+        }
         let listen = match r.get("listen") {
             None => None,
             Some(l) => {
@@ -364,7 +512,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                 ));
             }
             extra_nics.push(Nic {
-                address: ipv4(&n.req_str("address")?, "the NIC's address")?,
+                address: ip(&n.req_str("address")?, "the NIC's address")?,
                 interface: nic_if,
             });
         }
@@ -372,29 +520,25 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         for x_l in r.array("route")? {
             let x = Obj::of(x_l, "a `route`")?;
             x.only(&["to", "dev"])?;
-            let to_s = x.req_str("to")?;
-            let to = Subnet::parse(&to_s.value).map_err(|m| err(m, to_s.span, "for example: to = \"192.168.1.100/32\""))?;
+            let to = subnet(&x.req_str("to")?, "to = \"192.168.1.100/32\"")?;
             let device = x.checked("dev", IfName::parse)?.ok_or_else(|| x.missing("dev"))?;
             if device.value != interface.value && !extra_nics.iter().any(|n| n.interface.value == device.value) {
                 return Err(err(
                     format!(
-                        "route to {to} leaves by `{}`, which real server `{}` does not have",
-                        device.value, name.value
+                        "route to {} leaves by `{}`, which real server `{}` does not have",
+                        to.value, device.value, name.value
                     ),
                     device.span,
                     "name the real server's `interface` or one of its `nic`s",
                 ));
             }
-            routes.push(HostRoute {
-                to: At::new(to, to_s.span),
-                device,
-            });
+            routes.push(HostRoute { to, device });
         }
         real_servers.push(RealServer {
-            address: ipv4(&r.req_str("address")?, "the real server address")?,
+            address: r.addresses("the real server address")?,
             name,
             interface,
-            vip_on_lo,
+            lo,
             sysctls: r.sysctls()?,
             listen,
             extra_nics,
@@ -403,33 +547,94 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         });
     }
 
-    let mut services = Vec::new();
-    for s_l in top.array("service")? {
-        services.push(validate_service(s_l, &real_servers)?);
+    let mut marks = Vec::new();
+    for m_l in top.array("mark")? {
+        marks.push(validate_mark(m_l)?);
     }
-    Ok(Topology {
+
+    let all_vips: Vec<IpAddr> = directors.iter().flat_map(|d| d.vips.iter().map(|v| v.address.value)).collect();
+    let mut services: Vec<VirtualService> = Vec::new();
+    for s_l in top.array("service")? {
+        services.push(validate_service(s_l, &real_servers, &all_vips)?);
+    }
+    let mut topology = Topology {
         name: top
             .checked("name", check_title)?
             .map(|n| n.value)
             .unwrap_or_else(|| "lvs-dr".into()),
-        lan: At::new(lan, subnet.span),
+        lans,
         client,
-        director,
+        directors,
         services,
         real_servers,
+        marks,
+    };
+    for (i, short) in lo_shorthand.into_iter().enumerate() {
+        let Some(p) = short else { continue };
+        let name = topology.real_servers[i].name.value.to_string();
+        for vip in topology.vips_served_by(&name) {
+            if topology.real_servers[i].lo_vip(vip).is_some() {
+                continue;
+            }
+            let prefix = if vip.is_ipv4() { p.value } else { 128 };
+            topology.real_servers[i].lo.push(At::new(Subnet { address: vip, prefix }, p.span));
+        }
+    }
+    Ok(topology)
+}
+
+/// A client address for topologies that do not name one: `.100` in the LAN
+/// (`::100` in an IPv6 one), or the first free host address.
+pub fn default_client_address(lan: &Subnet) -> IpAddr {
+    match lan.address {
+        IpAddr::V4(_) => lan.host(u128::from(100u32.min(!lan.mask()).max(1))),
+        IpAddr::V6(_) => lan.host(0x100),
+    }
+}
+
+fn validate_mark(m_l: &L) -> Result<MarkRule, LoadError> {
+    let m = Obj::of(m_l, "a [[mark]]")?;
+    m.only(&["mark", "destination", "protocol", "ports", "tool"])?;
+    let mark = m.int("mark")?.ok_or_else(|| m.missing("mark"))?;
+    let mark = int::<u32>(&mark, "fwmark", "1..=4294967295")?;
+    let destination = prefixed(&m.req_str("destination")?, "the marked destination")?;
+    let protocol = match m.str("protocol")? {
+        None => None,
+        Some(p) => Some(At::new(
+            Protocol::parse(&p.value).ok_or_else(|| err(format!("unknown protocol `{}`", p.value), p.span, "use tcp, udp or sctp"))?,
+            p.span,
+        )),
+    };
+    let mut ports = Vec::new();
+    for p in m.array("ports")? {
+        match &p.v {
+            Loose::Int(i) => {
+                ports.push(u16::try_from(*i).map_err(|_| err(format!("port {i} is out of range"), p.span, "ports are 0..=65535"))?)
+            }
+            other => return Err(err(format!("ports must be integers, not {}", kind(other)), p.span, "")),
+        }
+    }
+    let tool = match m.str("tool")? {
+        None => MarkTool::Nft,
+        Some(t) => {
+            MarkTool::parse(&t.value).ok_or_else(|| err(format!("unknown marking tool `{}`", t.value), t.span, "use nft or iptables"))?
+        }
+    };
+    Ok(MarkRule {
+        ports: At::new(ports, m.get("ports").map(|l| l.span).unwrap_or(Span::NONE)),
+        mark,
+        destination,
+        protocol,
+        tool,
+        span: m_l.span,
     })
 }
 
-/// A client address for topologies that do not name one: `.100` in the LAN,
-/// or the first free host address.
-pub fn default_client_address(lan: &Subnet) -> Ipv4Addr {
-    let base = u32::from(lan.address) & lan.mask();
-    Ipv4Addr::from(base | 100u32.min(!lan.mask()).max(1))
-}
-
-fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, LoadError> {
+fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<VirtualService, LoadError> {
     let r = Obj::of(s_l, "a [[service]]")?;
     r.only(&[
+        "vip",
+        "family",
         "protocol",
         "port",
         "fwmark",
@@ -473,6 +678,51 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
             ))
         }
     };
+    let vip = match (key.value, r.str("vip")?) {
+        (ServiceKey::Fwmark(_), Some(v)) => {
+            return Err(err(
+                "a fwmark service has no VIP of its own",
+                v.span,
+                "remove `vip`; the [[mark]] rules with this mark say which addresses it serves",
+            ))
+        }
+        (ServiceKey::Fwmark(_), None) => None,
+        (ServiceKey::Port { .. }, Some(v)) => {
+            let a = ip(&v, "the service's VIP")?;
+            if !vips.contains(&a.value) {
+                return Err(err(
+                    format!("service VIP {} is not carried by any director", a.value),
+                    a.span,
+                    "add it to the director's `vip` list",
+                ));
+            }
+            Some(a)
+        }
+        (ServiceKey::Port { .. }, None) => match vips {
+            [only] => Some(At::implied(*only)),
+            _ => {
+                return Err(err(
+                    format!("service {} does not say its VIP, and the directors carry {}", key.value, vips.len()),
+                    key.span,
+                    "add `vip = \"…\"` to the service",
+                ))
+            }
+        },
+    };
+    let family = match (&vip, r.str("family")?) {
+        (Some(v), None) => Family::of(&v.value),
+        (Some(v), Some(f)) if f.value == family_name(Family::of(&v.value)) => Family::of(&v.value),
+        (None, None) => Family::V4,
+        (None, Some(f)) if f.value == "ipv4" => Family::V4,
+        (None, Some(f)) if f.value == "ipv6" => Family::V6,
+        (_, Some(f)) => {
+            return Err(err(
+                format!("`family = \"{}\"` does not fit this service", f.value),
+                f.span,
+                "use \"ipv4\" or \"ipv6\"; a service on a VIP has the VIP's family",
+            ))
+        }
+    };
     let scheduler = match r.str("scheduler")? {
         None => At::implied(Scheduler::Wlc),
         Some(sc) => At::new(
@@ -506,9 +756,33 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
         None => None,
         Some(t) => Some(Persistence {
             timeout: int::<u32>(&t, "persistence timeout", "1..=4294967295 seconds")?,
-            netmask: match r.str("persistence_netmask")? {
-                Some(m) => ipv4(&m, "persistence netmask")?,
-                None => At::implied(Ipv4Addr::BROADCAST),
+            netmask: match r.get("persistence_netmask") {
+                None => At::implied(family.host_prefix()),
+                Some(L { v: Loose::Int(p), span }) => {
+                    let p = int::<u8>(&At::new(*p, *span), "persistence prefix", "0..=128")?;
+                    if p.value > family.host_prefix() {
+                        return Err(err(format!("prefix {} is too long for {}", p.value, family.name()), p.span, ""));
+                    }
+                    p
+                }
+                Some(_) => {
+                    let m = r.req_str("persistence_netmask")?;
+                    let mask: Ipv4Addr = m.value.parse().map_err(|_| {
+                        err(
+                            format!("persistence netmask `{}` is not an IPv4 netmask", m.value),
+                            m.span,
+                            "write 255.255.255.0, or a prefix length such as 24",
+                        )
+                    })?;
+                    let prefix = v4_prefix_of(mask).ok_or_else(|| {
+                        err(
+                            format!("persistence netmask {mask} is not contiguous"),
+                            m.span,
+                            "write a netmask of leading ones, such as 255.255.255.0",
+                        )
+                    })?;
+                    At::new(prefix, m.span)
+                }
             },
         }),
     };
@@ -529,11 +803,24 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
             "health_check",
         ])?;
         let name = dd.checked("server", HostName::parse)?.ok_or_else(|| dd.missing("server"))?;
-        if !servers.iter().any(|x| x.name.value == name.value) {
+        let Some(server) = servers.iter().find(|x| x.name.value == name.value) else {
             return Err(err(
                 format!("service {} names real server `{}`, which is not defined", key.value, name.value),
                 name.span,
                 "add a [[real_server]] with this name, or fix the spelling",
+            ));
+        };
+        if server.address.of(family).is_none() {
+            return Err(err(
+                format!(
+                    "{} service {} names real server `{}`, which has no {} address",
+                    family.name(),
+                    key.value,
+                    name.value,
+                    family.name()
+                ),
+                name.span,
+                "add an address of that family to the real server: address = [\"192.168.1.10\", \"2001:db8::10\"]",
             ));
         }
         if destinations.iter().any(|x: &Destination| x.server.value == name.value) {
@@ -587,6 +874,8 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
     }
     Ok(VirtualService {
         key,
+        vip,
+        family,
         scheduler,
         flags,
         persistence,
@@ -596,24 +885,75 @@ fn validate_service(s_l: &L, servers: &[RealServer]) -> Result<VirtualService, L
     })
 }
 
-/// The topology as a JSON value in the file shape, in canonical order.
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
+/// One value, or an array when there are several.
+fn one_or_many(items: Vec<String>) -> Value {
+    match items.as_slice() {
+        [one] => json!(one),
+        _ => json!(items),
+    }
+}
+
+fn addresses_value(a: &Addresses) -> Value {
+    one_or_many(a.iter().map(|x| x.value.to_string()).collect())
+}
+
+/// An address with its prefix, the prefix left out when it is the host prefix.
+fn prefixed_text(address: IpAddr, prefix: u8) -> String {
+    if prefix == Family::of(&address).host_prefix() {
+        address.to_string()
+    } else {
+        format!("{address}/{prefix}")
+    }
+}
+
+/// Whether a real server's `lo` is exactly what `vip_on_lo = N` expands to, and N.
+fn lo_shorthand(t: &Topology, r: &RealServer) -> Option<u8> {
+    let served = t.vips_served_by(&r.name.value);
+    if served.is_empty() || r.lo.len() != served.len() {
+        return None;
+    }
+    let v4: Vec<u8> = r.lo.iter().filter(|a| a.address.is_ipv4()).map(|a| a.prefix).collect();
+    let p = v4.first().copied().unwrap_or(32);
+    let fits =
+        r.lo.iter()
+            .all(|a| served.contains(&a.address) && if a.address.is_ipv4() { a.prefix == p } else { a.prefix == 128 });
+    fits.then_some(p)
+}
+
+/// The topology as a JSON value in the file shape (version 2), in canonical order.
 pub fn to_value(t: &Topology) -> Value {
     fn sysctl_map(s: &Sysctls) -> Value {
         Value::Object(s.values.iter().map(|(k, v)| (k.to_string(), json!(v.value))).collect())
     }
-    let mut director = Map::new();
-    director.insert("name".into(), json!(t.director.name));
-    director.insert("address".into(), json!(t.director.address.to_string()));
-    director.insert("interface".into(), json!(t.director.interface.value));
-    let vip = if t.director.vip_prefix.value == 32 {
-        t.director.vip.to_string()
-    } else {
-        format!("{}/{}", t.director.vip.value, t.director.vip_prefix.value)
-    };
-    director.insert("vip".into(), json!(vip));
-    if !t.director.sysctls.values.is_empty() {
-        director.insert("sysctl".into(), sysctl_map(&t.director.sysctls));
-    }
+    let directors: Vec<Value> = t
+        .directors
+        .iter()
+        .map(|d| {
+            let mut director = Map::new();
+            director.insert("name".into(), json!(d.name));
+            director.insert("address".into(), addresses_value(&d.address));
+            director.insert("interface".into(), json!(d.interface.value));
+            director.insert(
+                "vip".into(),
+                one_or_many(d.vips.iter().map(|v| prefixed_text(v.address.value, v.prefix.value)).collect()),
+            );
+            if d.vips.iter().any(|v| v.dad.is_some()) {
+                director.insert("ipv6_dad".into(), json!(true));
+            }
+            if !d.sysctls.values.is_empty() {
+                director.insert("sysctl".into(), sysctl_map(&d.sysctls));
+            }
+            Value::Object(director)
+        })
+        .collect();
+    let many = t.many_vips();
     let services: Vec<Value> = t
         .services
         .iter()
@@ -621,11 +961,17 @@ pub fn to_value(t: &Topology) -> Value {
             let mut m = Map::new();
             match s.key.value {
                 ServiceKey::Port { protocol, port } => {
+                    if let (true, Some(v)) = (many, &s.vip) {
+                        m.insert("vip".into(), json!(v.value.to_string()));
+                    }
                     m.insert("protocol".into(), json!(protocol.name()));
                     m.insert("port".into(), json!(port));
                 }
                 ServiceKey::Fwmark(f) => {
                     m.insert("fwmark".into(), json!(f));
+                    if s.family == Family::V6 {
+                        m.insert("family".into(), json!("ipv6"));
+                    }
                 }
             }
             m.insert("scheduler".into(), json!(s.scheduler.name()));
@@ -634,8 +980,11 @@ pub fn to_value(t: &Topology) -> Value {
             }
             if let Some(p) = &s.persistence {
                 m.insert("persistence".into(), json!(p.timeout.value));
-                if p.netmask.value != Ipv4Addr::BROADCAST {
-                    m.insert("persistence_netmask".into(), json!(p.netmask.to_string()));
+                if p.netmask.value != s.family.host_prefix() {
+                    match s.family {
+                        Family::V4 => m.insert("persistence_netmask".into(), json!(p.v4_netmask().to_string())),
+                        Family::V6 => m.insert("persistence_netmask".into(), json!(p.netmask.value)),
+                    };
                 }
             }
             if s.one_packet.value {
@@ -672,11 +1021,15 @@ pub fn to_value(t: &Topology) -> Value {
         .map(|r| {
             let mut m = Map::new();
             m.insert("name".into(), json!(r.name.value));
-            m.insert("address".into(), json!(r.address.to_string()));
+            m.insert("address".into(), addresses_value(&r.address));
             m.insert("interface".into(), json!(r.interface.value));
-            match &r.vip_on_lo {
-                Some(p) => m.insert("vip_on_lo".into(), json!(p.value)),
-                None => m.insert("vip_on_lo".into(), json!(false)),
+            match (lo_shorthand(t, r), r.lo.is_empty()) {
+                (_, true) => m.insert("vip_on_lo".into(), json!(false)),
+                (Some(p), false) => m.insert("vip_on_lo".into(), json!(p)),
+                (None, false) => m.insert(
+                    "lo".into(),
+                    json!(r.lo.iter().map(|a| prefixed_text(a.address, a.prefix)).collect::<Vec<_>>()),
+                ),
             };
             if let Some(l) = &r.listen {
                 m.insert("listen".into(), json!(l.value));
@@ -703,16 +1056,48 @@ pub fn to_value(t: &Topology) -> Value {
             Value::Object(m)
         })
         .collect();
+    let marks: Vec<Value> = t
+        .marks
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            m.insert("mark".into(), json!(r.mark.value));
+            m.insert(
+                "destination".into(),
+                json!(prefixed_text(r.destination.address, r.destination.prefix)),
+            );
+            if let Some(p) = &r.protocol {
+                m.insert("protocol".into(), json!(p.name()));
+            }
+            if !r.ports.is_empty() {
+                m.insert("ports".into(), json!(r.ports.value));
+            }
+            m.insert("tool".into(), json!(r.tool.name()));
+            Value::Object(m)
+        })
+        .collect();
     let mut top = Map::new();
+    top.insert("version".into(), json!(FORMAT_VERSION));
     top.insert("name".into(), json!(t.name));
-    top.insert("lan".into(), json!({ "subnet": t.lan.to_string() }));
+    if !t.lans.is_empty() {
+        top.insert(
+            "lan".into(),
+            json!({ "subnet": one_or_many(t.lans.iter().map(|l| l.to_string()).collect()) }),
+        );
+    }
     top.insert(
         "client".into(),
-        json!({ "name": t.client.name, "address": t.client.address.to_string() }),
+        json!({ "name": t.client.name, "address": addresses_value(&t.client.address) }),
     );
-    top.insert("director".into(), Value::Object(director));
+    match <[Value; 1]>::try_from(directors) {
+        Ok([one]) => top.insert("director".into(), one),
+        Err(many) => top.insert("director".into(), Value::Array(many)),
+    };
     top.insert("service".into(), Value::Array(services));
     top.insert("real_server".into(), Value::Array(servers));
+    if !marks.is_empty() {
+        top.insert("mark".into(), Value::Array(marks));
+    }
     Value::Object(top)
 }
 

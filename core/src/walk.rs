@@ -4,7 +4,7 @@
 //! that answers ARP for the VIP, or one without the VIP on `lo`), the walk
 //! shows what the kernel does instead. The playground animates it.
 
-use crate::model::{Forward, ServiceKey, Topology};
+use crate::model::{Family, Forward, ServiceKey, Topology};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,18 +40,28 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
     let Some(s) = service.and_then(|k| t.service(k)).or(t.services.first()) else {
         return vec![];
     };
-    let vip = t.director.vip.value.to_string();
-    let client = t.client.address.value.to_string();
+    let Some(vip_ip) = t.service_vips(s).first().copied() else {
+        return vec![];
+    };
+    let family = Family::of(&vip_ip);
+    let Some(client_ip) = t.client.address.of(family).map(|a| a.value) else {
+        return vec![];
+    };
+    let v6 = family == Family::V6;
+    let vip = vip_ip.to_string();
+    let client = client_ip.to_string();
+    let director = t.director();
     let port = match s.key.value {
         ServiceKey::Port { port, .. } => format!(":{port}"),
         ServiceKey::Fwmark(m) => format!(" (fwmark {m})"),
     };
-    let events = crate::predict::sequential(1, 1, t.client.address.value);
+    let events = crate::predict::sequential(1, 1, client_ip);
     let picked = crate::predict::predict(t, s, &events).pick(0).map(str::to_string);
     let mut steps = Vec::new();
     // Who answers ARP for the VIP?
+    // IPv6 has no ARP: Linux answers a neighbour solicitation only for addresses on the NIC it came in on.
     let arp_thief = t.real_servers.iter().find(|rs| {
-        rs.vip_on_lo.is_some()
+        !v6 && rs.lo_vip(vip_ip).is_some()
             && (rs.sysctls.effective_max(&rs.interface.value, "arp_ignore") < 1
                 || rs.sysctls.effective_max(&rs.interface.value, "arp_announce") < 2)
     });
@@ -59,8 +69,18 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         from: t.client.name.to_string(),
         to: "lan".into(),
         title: "The client asks who has the VIP".into(),
-        explanation: format!("Before sending anything to {vip}, the client broadcasts an ARP request on the LAN. Every host receives it: the director and the real servers, which all hold the VIP."),
-        frame: Frame { eth_src: mac(&t.client.name), eth_dst: "ff:ff:ff:ff:ff:ff".into(), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("ARP who-has {vip}") },
+        explanation: if v6 {
+            format!("Before sending anything to {vip}, the client multicasts a neighbour solicitation for it. The director and the real servers hold the VIP, but only the director holds it on the NIC the solicitation arrives on.")
+        } else {
+            format!("Before sending anything to {vip}, the client broadcasts an ARP request on the LAN. Every host receives it: the director and the real servers, which all hold the VIP.")
+        },
+        frame: Frame {
+            eth_src: mac(&t.client.name),
+            eth_dst: if v6 { "33:33:ff:…".into() } else { "ff:ff:ff:ff:ff:ff".into() },
+            ip_src: client.clone(),
+            ip_dst: vip.clone(),
+            what: if v6 { format!("ICMPv6 neighbour solicitation for {vip}") } else { format!("ARP who-has {vip}") },
+        },
         changed: vec![],
         problem: false,
     });
@@ -86,15 +106,29 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         }
         None => {
             steps.push(Step {
-                from: t.director.name.to_string(),
+                from: director.name.to_string(),
                 to: t.client.name.to_string(),
                 title: "Only the director answers".into(),
-                explanation: "The real servers ignore ARP requests for the VIP (arp_ignore=1: it is not on the NIC the request came in on) and never announce it (arp_announce=2). The client caches the director's MAC for the VIP.".into(),
-                frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&t.director.name)) },
+                explanation: if v6 {
+                    "The real servers hold the VIP on lo, not on the NIC the solicitation came in on, so they stay silent without any sysctl. The client caches the director's MAC for the VIP.".into()
+                } else {
+                    "The real servers ignore ARP requests for the VIP (arp_ignore=1: it is not on the NIC the request came in on) and never announce it (arp_announce=2). The client caches the director's MAC for the VIP.".into()
+                },
+                frame: Frame {
+                    eth_src: mac(&director.name),
+                    eth_dst: mac(&t.client.name),
+                    ip_src: vip.clone(),
+                    ip_dst: client.clone(),
+                    what: if v6 {
+                        format!("ICMPv6 neighbour advertisement {vip} is-at {}", mac(&director.name))
+                    } else {
+                        format!("ARP {vip} is-at {}", mac(&director.name))
+                    },
+                },
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: false,
             });
-            t.director.name.to_string()
+            director.name.to_string()
         }
     };
     steps.push(Step {
@@ -117,16 +151,16 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
     } else {
         let Some(rs) = picked.clone() else {
             steps.push(Step {
-                from: t.director.name.to_string(),
-                to: t.director.name.to_string(),
+                from: director.name.to_string(),
+                to: director.name.to_string(),
                 title: "No real server available".into(),
                 explanation: format!(
                     "IPVS has no real server with a weight above 0 for {}: the connection is dropped (DR015, DR016).",
-                    s.key.value
+                    t.label(s)
                 ),
                 frame: Frame {
                     eth_src: mac(&t.client.name),
-                    eth_dst: mac(&t.director.name),
+                    eth_dst: mac(&director.name),
                     ip_src: client.clone(),
                     ip_dst: vip.clone(),
                     what: format!("TCP SYN {vip}{port}"),
@@ -139,7 +173,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         let dest = s.destinations.iter().find(|d| d.server.value == rs);
         let method = dest.map(|d| d.forward.value).unwrap_or(Forward::Route);
         steps.push(Step {
-            from: t.director.name.to_string(),
+            from: director.name.to_string(),
             to: rs.clone(),
             title: format!("IPVS picks {rs} and rewrites only the destination MAC"),
             explanation: format!(
@@ -147,21 +181,21 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 s.scheduler.name(),
                 if method == Forward::Route { "" } else { " (This destination is not DR: see DR019.)" }
             ),
-            frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&rs), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port}") },
+            frame: Frame { eth_src: mac(&director.name), eth_dst: mac(&rs), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port}") },
             changed: vec!["eth_src", "eth_dst"],
             problem: method != Forward::Route,
         });
         rs
     };
     let rs = t.real_server(&server);
-    let has_vip = rs.map(|r| r.vip_on_lo.is_some()).unwrap_or(true);
+    let has_vip = rs.map(|r| r.lo_vip(vip_ip).is_some()).unwrap_or(true);
     if !has_vip {
         steps.push(Step {
             from: server.clone(),
             to: server.clone(),
             title: format!("{server} drops the packet: the VIP is not on lo"),
             explanation: format!("The packet is addressed to {vip}, which {server} does not own. The kernel drops it (IpInAddrErrors); the client retries its SYN until it times out. Fix: the VIP on lo as /32 (DR003)."),
-            frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (dropped)") },
+            frame: Frame { eth_src: mac(&director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (dropped)") },
             changed: vec!["what"],
             problem: true,
         });
@@ -172,7 +206,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         to: server.clone(),
         title: format!("{server} accepts it: the VIP is on lo"),
         explanation: format!("{server} holds {vip} on its loopback interface, so the packet is for one of its own addresses. Its server sees the peer {client}."),
-        frame: Frame { eth_src: mac(&t.director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (accepted)") },
+        frame: Frame { eth_src: mac(&director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (accepted)") },
         changed: vec!["what"],
         problem: false,
     });

@@ -3,7 +3,7 @@
 
 use lvsdr_core::predict::{predict, sequential, Event};
 use lvsdr_core::topology_file::from_toml;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 fn topology(scheduler: &str, weights: &[u32], extra: &str) -> lvsdr_core::Topology {
     let mut text = format!(
@@ -22,13 +22,13 @@ fn topology(scheduler: &str, weights: &[u32], extra: &str) -> lvsdr_core::Topolo
 
 fn picks(scheduler: &str, weights: &[u32], n: usize) -> Vec<String> {
     let t = topology(scheduler, weights, "");
-    let p = predict(&t, &t.services[0], &sequential(n, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    let p = predict(&t, &t.services[0], &sequential(n, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))));
     p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect()
 }
 
 fn counts(scheduler: &str, weights: &[u32], n: usize) -> Vec<usize> {
     let t = topology(scheduler, weights, "");
-    let p = predict(&t, &t.services[0], &sequential(n, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    let p = predict(&t, &t.services[0], &sequential(n, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))));
     (1..=weights.len()).map(|i| p.counts[&format!("rs{i}")]).collect()
 }
 
@@ -63,16 +63,16 @@ fn lc_counts_open_connections_first() {
     let t = topology("lc", &[1, 1], "");
     let events = vec![
         Event::Connect {
-            client: Ipv4Addr::new(10, 0, 0, 100),
+            client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)),
             port: 1,
         },
         Event::Connect {
-            client: Ipv4Addr::new(10, 0, 0, 100),
+            client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)),
             port: 2,
         },
         Event::Close { connection: 0 },
         Event::Connect {
-            client: Ipv4Addr::new(10, 0, 0, 100),
+            client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)),
             port: 3,
         },
     ];
@@ -100,30 +100,30 @@ fn fo_and_ovf_pick_the_highest_weight() {
 #[test]
 fn sh_is_sticky_per_client_and_weighted() {
     let t = topology("sh", &[1, 1], "");
-    let ev = sequential(20, 1, Ipv4Addr::new(10, 0, 0, 100));
+    let ev = sequential(20, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)));
     let p = predict(&t, &t.services[0], &ev);
     let first = p.picks[0];
     assert!(p.picks.iter().all(|x| *x == first), "one client, one server");
     // With many clients the 3:1 weights show in the bucket table.
     let t = topology("sh", &[3, 1], "");
-    let p = predict(&t, &t.services[0], &sequential(400, 400, Ipv4Addr::new(10, 0, 1, 0)));
+    let p = predict(&t, &t.services[0], &sequential(400, 400, IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0))));
     assert!(p.counts["rs1"] > p.counts["rs2"] * 2, "{:?}", p.counts);
 }
 
 #[test]
 fn sh_port_spreads_one_client() {
     let t = topology("sh", &[1, 1], "flags = [\"sh-port\"]");
-    let p = predict(&t, &t.services[0], &sequential(20, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    let p = predict(&t, &t.services[0], &sequential(20, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))));
     assert!(p.counts["rs1"] > 0 && p.counts["rs2"] > 0, "{:?}", p.counts);
 }
 
 #[test]
 fn sh_without_fallback_refuses_a_quiesced_bucket() {
     let t = topology("sh", &[1, 0], "");
-    let p = predict(&t, &t.services[0], &sequential(50, 50, Ipv4Addr::new(10, 0, 1, 0)));
+    let p = predict(&t, &t.services[0], &sequential(50, 50, IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0))));
     assert!(p.unscheduled > 0);
     let t = topology("sh", &[1, 0], "flags = [\"sh-fallback\"]");
-    let p = predict(&t, &t.services[0], &sequential(50, 50, Ipv4Addr::new(10, 0, 1, 0)));
+    let p = predict(&t, &t.services[0], &sequential(50, 50, IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0))));
     assert_eq!(p.unscheduled, 0);
     assert_eq!(p.counts["rs2"], 0);
 }
@@ -137,9 +137,9 @@ fn dh_sends_everything_for_one_vip_to_one_server() {
 #[test]
 fn mh_is_consistent_and_uses_every_server() {
     let t = topology("mh", &[1, 1, 1], "");
-    let p = predict(&t, &t.services[0], &sequential(300, 300, Ipv4Addr::new(10, 0, 1, 0)));
+    let p = predict(&t, &t.services[0], &sequential(300, 300, IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0))));
     assert!(p.counts.values().all(|c| *c > 50), "{:?}", p.counts);
-    let again = predict(&t, &t.services[0], &sequential(300, 300, Ipv4Addr::new(10, 0, 1, 0)));
+    let again = predict(&t, &t.services[0], &sequential(300, 300, IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0))));
     assert_eq!(p.picks, again.picks);
 }
 
@@ -158,16 +158,16 @@ fn mh_hash_matches_the_kernel_siphash() {
 #[test]
 fn persistence_pins_a_client() {
     let t = topology("rr", &[1, 1], "persistence = 300");
-    let p = predict(&t, &t.services[0], &sequential(6, 1, Ipv4Addr::new(10, 0, 0, 100)));
+    let p = predict(&t, &t.services[0], &sequential(6, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))));
     assert!(p.picks.iter().all(|x| *x == p.picks[0]));
-    let p = predict(&t, &t.services[0], &sequential(6, 2, Ipv4Addr::new(10, 0, 0, 100)));
+    let p = predict(&t, &t.services[0], &sequential(6, 2, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))));
     assert_ne!(p.picks[0], p.picks[1]);
 }
 
 #[test]
 fn weight_changes_and_removals_apply() {
     let t = topology("rr", &[1, 1], "");
-    let c = Ipv4Addr::new(10, 0, 0, 100);
+    let c = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
     let events = vec![
         Event::SetWeight {
             server: "rs2".into(),
@@ -187,7 +187,7 @@ fn weight_changes_and_removals_apply() {
 fn every_scheduler_runs() {
     for s in lvsdr_core::model::Scheduler::ALL {
         let t = topology(s.name(), &[2, 1], "");
-        let p = predict(&t, &t.services[0], &sequential(10, 3, Ipv4Addr::new(10, 0, 0, 100)));
+        let p = predict(&t, &t.services[0], &sequential(10, 3, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))));
         assert_eq!(p.picks.len(), 10, "{}", s.name());
         assert_eq!(p.unscheduled, 0, "{}", s.name());
     }

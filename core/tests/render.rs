@@ -107,10 +107,10 @@ fn director_script_and_restore_file_import_back() {
     let (_, back) = lvsdr_core::load(&render(&t, Artifact::Director), Some(lvsdr_core::Format::Script));
     let (back, _) = back.unwrap();
     assert_eq!(back.without_spans().services, t.without_spans().services);
-    assert_eq!(back.director.vip.value, t.director.vip.value);
+    assert_eq!(back.director().vips[0].address.value, t.director().vips[0].address.value);
     assert_eq!(
-        back.director.sysctls.values.keys().collect::<Vec<_>>(),
-        t.director.sysctls.values.keys().collect::<Vec<_>>()
+        back.director().sysctls.values.keys().collect::<Vec<_>>(),
+        t.director().sysctls.values.keys().collect::<Vec<_>>()
     );
     let (_, back) = lvsdr_core::load(&render(&t, Artifact::Restore), None);
     let (back, _) = back.unwrap();

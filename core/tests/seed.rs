@@ -97,7 +97,7 @@ fn keepalived_config_imports_with_keepalived_defaults() {
     let a = analyze(&text, None);
     assert_eq!(a.format, Format::Keepalived);
     let t = a.topology.as_ref().unwrap();
-    assert_eq!(t.director.vip.value.to_string(), "192.168.1.192");
+    assert_eq!(t.director().vips[0].address.value.to_string(), "192.168.1.192");
     let web = t.service("tcp/80").unwrap();
     assert_eq!(
         web.persistence.as_ref().unwrap().timeout.value,

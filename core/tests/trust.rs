@@ -68,7 +68,7 @@ fn ordinary_names_and_keys_still_read() {
     );
     let (_, result) = load(&text, None);
     let (t, _) = result.expect("reads");
-    let keys: Vec<&str> = t.director.sysctls.values.keys().map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = t.director().sysctls.values.keys().map(|k| k.as_str()).collect();
     assert_eq!(
         keys,
         ["net.ipv4.conf.eth0.send_redirects", "net.ipv4.ip_forward", "net.ipv4.vs.conntrack"]

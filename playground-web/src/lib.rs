@@ -43,8 +43,7 @@ pub fn render_value(source: &str, artifact: &str) -> Value {
 pub fn predict_value(source: &str, connections: usize, clients: usize) -> Value {
     match load(source) {
         Ok(t) => {
-            let events = lvsdr_core::predict::sequential(connections.min(100_000), clients.max(1), t.client.address.value);
-            json!({ "ok": true, "predictions": lvsdr_core::predict::predict_all(&t, &events) })
+            json!({ "ok": true, "predictions": lvsdr_core::predict::predict_sequential(&t, connections.min(100_000), clients.max(1)) })
         }
         Err(e) => json!({ "ok": false, "error": e }),
     }

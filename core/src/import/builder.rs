@@ -7,29 +7,25 @@ use crate::names::{HostName, IfName, NameError, SysctlKey};
 use crate::source::{At, Span};
 use crate::topology_file::default_client_address;
 use crate::LoadError;
-use std::net::Ipv4Addr;
-
-/// A virtual service as far as it has been read.
-#[derive(Debug, Clone)]
-pub struct ServiceDraft {
-    pub address: At<Ipv4Addr>,
-    pub service: VirtualService,
-}
+use std::net::IpAddr;
 
 #[derive(Debug, Default)]
 pub struct Builder {
-    pub director_address: Option<At<Ipv4Addr>>,
+    pub director_address: Option<At<IpAddr>>,
     pub lan: Option<At<Subnet>>,
     pub director_interface: Option<At<IfName>>,
-    pub vip: Option<At<Ipv4Addr>>,
-    pub vip_prefix: Option<At<u8>>,
+    /// VIPs the input puts on the director's NIC, with their prefixes.
+    pub vips: Vec<Vip>,
     pub director_sysctls: Sysctls,
     /// Settings from the real-server part of a script; every real server gets them.
     pub real_server_sysctls: Sysctls,
-    pub real_server_vip_on_lo: Option<At<u8>>,
-    pub services: Vec<ServiceDraft>,
+    /// Addresses the real-server part of a script puts on `lo`.
+    pub real_server_lo: Vec<At<Subnet>>,
+    pub services: Vec<VirtualService>,
+    /// The director's firewall marking rules.
+    pub marks: Vec<MarkRule>,
     /// Real servers in order of first mention: (address, where).
-    pub servers: Vec<At<Ipv4Addr>>,
+    pub servers: Vec<At<IpAddr>>,
     pub diagnostics: Vec<Diagnostic>,
     /// For sources that say nothing of the real servers (an `ipvsadm -S` dump).
     pub assume_real_servers_configured: bool,
@@ -66,7 +62,7 @@ impl Builder {
     }
 
     /// The name of the real server at `address`, adding it if new.
-    pub fn server_name(&mut self, address: At<Ipv4Addr>) -> HostName {
+    pub fn server_name(&mut self, address: At<IpAddr>) -> HostName {
         let index = match self.servers.iter().position(|s| s.value == address.value) {
             Some(i) => i,
             None => {
@@ -77,68 +73,120 @@ impl Builder {
         HostName::known(format!("rs{}", index + 1))
     }
 
-    pub fn service_mut(&mut self, key: ServiceKey) -> Option<&mut ServiceDraft> {
-        self.services.iter_mut().find(|s| s.service.key.value == key)
+    /// The service with this key on this VIP (`None` for fwmark) and family.
+    pub fn service_mut(&mut self, key: ServiceKey, vip: Option<IpAddr>, family: Family) -> Option<&mut VirtualService> {
+        self.services
+            .iter_mut()
+            .find(|s| s.key.value == key && s.vip.as_ref().map(|v| v.value) == vip && s.family == family)
+    }
+
+    /// Adds a VIP the input puts on the director, once.
+    pub fn add_vip(&mut self, address: At<IpAddr>, prefix: At<u8>) {
+        if !self.vips.iter().any(|v| v.address.value == address.value) {
+            self.vips.push(Vip {
+                address,
+                prefix,
+                dad: None,
+            });
+        }
     }
 
     pub fn finish(mut self) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
         if let Some(e) = self.refused.take() {
             return Err(e);
         }
-        let vip = match (&self.vip, self.services.first()) {
-            (Some(v), _) => v.clone(),
-            (None, Some(s)) => s.address.clone(),
-            (None, None) => {
-                return Err(LoadError {
-                    code: "DR000",
-                    message: "no virtual service and no VIP found in this file".into(),
-                    span: Span::NONE,
-                    help: Some("an importable script runs `ipvsadm -A -t VIP:PORT …`; to start from scratch, write a topology in TOML (see fixtures/seed-dr.toml)".into()),
-                })
-            }
-        };
-        let other_vips: Vec<_> = self
-            .services
+        // Every VIP a service uses is on the director, whether or not the input put it there.
+        let service_vips: Vec<At<IpAddr>> = self.services.iter().filter_map(|s| s.vip.clone()).collect();
+        for v in service_vips {
+            let host = Family::of(&v.value).host_prefix();
+            self.add_vip(v, At::implied(host));
+        }
+        let mark_vips: Vec<At<IpAddr>> = self
+            .marks
             .iter()
-            .filter(|s| s.address.value != vip.value)
-            .map(|s| s.address.clone())
+            .filter(|m| m.destination.prefix == m.destination.family().host_prefix())
+            .map(|m| At::new(m.destination.address, m.destination.span))
             .collect();
-        for a in other_vips {
+        for v in mark_vips {
+            let host = Family::of(&v.value).host_prefix();
+            self.add_vip(v, At::implied(host));
+        }
+        if self.vips.is_empty() {
+            if let Some(a) = self.real_server_lo.iter().find(|a| !a.address.is_loopback()) {
+                // A real-server-only script: its VIP is the one on lo.
+                self.vips.push(Vip {
+                    address: At::new(a.address, a.span),
+                    prefix: At::implied(Family::of(&a.address).host_prefix()),
+                    dad: None,
+                });
+            }
+        }
+        if self.vips.is_empty() {
+            let fwmarks = self.services.iter().any(|s| s.vip.is_none());
+            return Err(LoadError {
+                code: "DR000",
+                message: if fwmarks {
+                    "this file holds only fwmark services, and no marking rule or address says which VIP they serve".into()
+                } else {
+                    "no virtual service and no VIP found in this file".into()
+                },
+                span: Span::NONE,
+                help: Some(if fwmarks {
+                    "add the marking rule beside the ipvsadm lines (iptables -t mangle -A PREROUTING -d VIP -p tcp --dport 80 -j MARK --set-mark 1, or its nft form), or the VIP on the director's NIC".into()
+                } else {
+                    "an importable script runs `ipvsadm -A -t VIP:PORT …`; to start from scratch, write a topology in TOML (see fixtures/seed-dr.toml)".into()
+                }),
+            });
+        }
+        let main_family = self
+            .director_address
+            .as_ref()
+            .map(|a| Family::of(&a.value))
+            .unwrap_or_else(|| self.vips[0].family());
+        let lans: Vec<At<Subnet>> = self.lan.iter().cloned().collect();
+        let assumed_lan = |family: Family, b: &Builder| -> Subnet {
+            let around = b
+                .director_address
+                .iter()
+                .chain(b.servers.iter())
+                .map(|a| a.value)
+                .find(|a| Family::of(a) == family)
+                .or_else(|| b.vips.iter().map(|v| v.address.value).find(|a| Family::of(a) == family))
+                .unwrap_or(b.vips[0].address.value);
+            Subnet::assumed_around(around)
+        };
+        let families: Vec<Family> = {
+            let mut f: Vec<Family> = self.vips.iter().map(|v| v.family()).collect();
+            f.sort();
+            f.dedup();
+            f
+        };
+        if lans.is_empty() {
+            let guessed: Vec<String> = families.iter().map(|f| assumed_lan(*f, &self).to_string()).collect();
             self.note(
-                "DR102",
+                "DR103",
                 format!(
-                    "service address {} is not the VIP {}; lvsdr models one VIP and reads it as {}",
-                    a.value, vip.value, vip.value
+                    "the LAN is not in this file; where a rule needs it, lvsdr assumes {}",
+                    guessed.join(" and ")
                 ),
-                a.span,
-                "split setups with several VIPs into one topology per VIP",
+                Span::NONE,
+                "add the director's own address (ip addr add ADDR/24 dev eth0) to the script, or state `[lan] subnet` in the topology",
             );
         }
-        let lan = match &self.lan {
-            Some(l) => l.clone(),
-            None => {
-                let base = Subnet {
-                    address: Ipv4Addr::from(u32::from(vip.value) & 0xffff_ff00),
-                    prefix: 24,
-                };
-                self.note(
-                    "DR103",
-                    format!("the LAN is not in this file; assumed {base} around the VIP"),
-                    Span::NONE,
-                    "add the director's own address (ip addr add ADDR/24 dev eth0) to the script, or edit the imported topology",
-                );
-                At::implied(base)
-            }
-        };
-        let used: Vec<Ipv4Addr> = self.servers.iter().map(|s| s.value).chain([vip.value]).collect();
+        let vip_addrs: Vec<IpAddr> = self.vips.iter().map(|v| v.address.value).collect();
+        let used: Vec<IpAddr> = self.servers.iter().map(|s| s.value).chain(vip_addrs.iter().copied()).collect();
         let director_address = match &self.director_address {
             Some(a) => a.clone(),
             None => {
-                let base = u32::from(lan.address) & lan.mask();
-                let guess = (1..=254)
-                    .map(|h| Ipv4Addr::from(base | h))
+                let lan = lans
+                    .iter()
+                    .map(|l| l.value)
+                    .find(|l| l.family() == main_family)
+                    .unwrap_or_else(|| assumed_lan(main_family, &self));
+                let guess = (1..=254u128)
+                    .map(|h| lan.host(h))
                     .find(|a| !used.contains(a) && lan.contains(*a))
-                    .unwrap_or(vip.value);
+                    .unwrap_or(self.vips[0].address.value);
                 self.note(
                     "DR103",
                     format!("the director's own address is not in this file; assumed {guess}"),
@@ -148,21 +196,35 @@ impl Builder {
                 At::implied(guess)
             }
         };
+        let client_address: Vec<At<IpAddr>> = families
+            .iter()
+            .map(|f| {
+                let lan = lans
+                    .iter()
+                    .map(|l| l.value)
+                    .find(|l| l.family() == *f)
+                    .unwrap_or_else(|| assumed_lan(*f, &self));
+                At::implied(default_client_address(&lan))
+            })
+            .collect();
         let mut real_servers = Vec::new();
         for (i, address) in self.servers.iter().enumerate() {
-            let (vip_on_lo, sysctls) = if self.assume_real_servers_configured {
+            let name = format!("rs{}", i + 1);
+            let (lo, sysctls) = if self.assume_real_servers_configured {
                 let mut s = Sysctls::default();
-                s.set(SysctlKey::known("net.ipv4.conf.all.arp_ignore"), 1, Span::NONE);
-                s.set(SysctlKey::known("net.ipv4.conf.all.arp_announce"), 2, Span::NONE);
-                (Some(At::implied(32)), s)
+                if address.is_ipv4() {
+                    s.set(SysctlKey::known("net.ipv4.conf.all.arp_ignore"), 1, Span::NONE);
+                    s.set(SysctlKey::known("net.ipv4.conf.all.arp_announce"), 2, Span::NONE);
+                }
+                (vec![], s)
             } else {
-                (self.real_server_vip_on_lo.clone(), self.real_server_sysctls.clone())
+                (self.real_server_lo.clone(), self.real_server_sysctls.clone())
             };
             real_servers.push(RealServer {
-                name: At::new(HostName::known(format!("rs{}", i + 1)), address.span),
-                address: address.clone(),
+                name: At::new(HostName::known(name), address.span),
+                address: Addresses::one(address.clone()),
                 interface: At::implied(IfName::known("eth0")),
-                vip_on_lo,
+                lo,
                 sysctls,
                 listen: None,
                 extra_nics: vec![],
@@ -173,36 +235,47 @@ impl Builder {
         if self.assume_real_servers_configured && !real_servers.is_empty() {
             self.note(
                 "DR103",
-                "this file says nothing of the real servers; assumed VIP on lo as /32, arp_ignore=1 and arp_announce=2",
+                "this file says nothing of the real servers; assumed each holds its VIPs on lo (/32, /128), with arp_ignore=1 and arp_announce=2",
                 Span::NONE,
                 "lint the real servers' own scripts too",
             );
         }
-        let topology = Topology {
+        let mut topology = Topology {
             name: "imported".into(),
-            lan,
+            lans,
             client: Client {
                 name: HostName::known("client"),
-                address: At::implied(default_client_address(&self.lan.as_ref().map(|l| l.value).unwrap_or(Subnet {
-                    address: Ipv4Addr::from(u32::from(vip.value) & 0xffff_ff00),
-                    prefix: 24,
-                }))),
+                address: Addresses(client_address),
             },
-            director: Director {
+            directors: vec![Director {
                 name: HostName::known("director"),
-                address: director_address,
+                address: Addresses::one(director_address),
                 interface: self
                     .director_interface
                     .clone()
                     .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
-                vip,
-                vip_prefix: self.vip_prefix.clone().unwrap_or_else(|| At::implied(32)),
+                vips: self.vips.clone(),
                 sysctls: self.director_sysctls.clone(),
                 span: self.director_span.unwrap_or(Span::NONE),
-            },
-            services: self.services.into_iter().map(|s| s.service).collect(),
+            }],
+            services: self.services,
             real_servers,
+            marks: self.marks,
         };
+        if self.assume_real_servers_configured {
+            for i in 0..topology.real_servers.len() {
+                let served = topology.vips_served_by(&topology.real_servers[i].name.value);
+                topology.real_servers[i].lo = served
+                    .into_iter()
+                    .map(|v| {
+                        At::implied(Subnet {
+                            address: v,
+                            prefix: Family::of(&v).host_prefix(),
+                        })
+                    })
+                    .collect();
+            }
+        }
         Ok((topology, self.diagnostics))
     }
 }

@@ -3,12 +3,12 @@
 //! differ from ipvsadm's and are applied as keepalived applies them: NAT when
 //! `lb_kind` is missing, 360 s for a bare `persistence_timeout`.
 
-use super::builder::{Builder, ServiceDraft};
+use super::builder::Builder;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
 use crate::source::{At, Span};
 use crate::LoadError;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Debug, Clone)]
 struct Token {
@@ -153,18 +153,29 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
     };
     let mut i = 0;
     let stmts = parse_block(&toks, &mut i, 0, &mut b.diagnostics);
+    let mut vrrp_addresses: Vec<Vip> = Vec::new();
     for s in &stmts {
         match (keyword(s), &s.body) {
             ("virtual_server", Some(body)) => virtual_server(&mut b, s, body),
-            ("vrrp_instance", Some(body)) => vrrp_instance(&mut b, body),
+            ("vrrp_instance", Some(body)) => vrrp_instance(&mut b, body, &mut vrrp_addresses),
             ("global_defs" | "vrrp_sync_group" | "vrrp_script" | "virtual_server_group" | "static_ipaddress" | "static_routes", _) => {}
             (k, _) => b.note("DR100", format!("`{k}` is not something lvsdr imports; skipped"), s.span, ""),
+        }
+    }
+    // A VRRP address is a VIP only when a virtual_server serves it; it then
+    // tells the prefix. Other VRRP addresses (management) are not services.
+    for v in vrrp_addresses {
+        if b.services
+            .iter()
+            .any(|s| s.vip.as_ref().is_some_and(|a| a.value == v.address.value))
+        {
+            b.add_vip(v.address, v.prefix);
         }
     }
     b.finish()
 }
 
-fn vrrp_instance(b: &mut Builder, body: &[Stmt]) {
+fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
     for s in body {
         match (keyword(s), &s.body) {
             ("interface", None) => {
@@ -173,15 +184,22 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt]) {
                 }
             }
             ("virtual_ipaddress", Some(addrs)) => {
-                if let Some(first) = addrs.first().and_then(|a| word(a, 0)) {
+                for first in addrs.iter().filter_map(|a| word(a, 0)) {
                     let (addr, prefix) = first
                         .text
                         .split_once('/')
                         .map(|(a, p)| (a, p.parse::<u8>().ok()))
-                        .unwrap_or((first.text.as_str(), Some(32)));
-                    if let (Ok(a), Some(p)) = (addr.parse::<Ipv4Addr>(), prefix) {
-                        b.vip.get_or_insert(At::new(a, first.span));
-                        b.vip_prefix.get_or_insert(At::new(p, first.span));
+                        .unwrap_or((first.text.as_str(), None));
+                    if let Ok(a) = addr.parse::<IpAddr>() {
+                        let host = Family::of(&a).host_prefix();
+                        if let Some(p) = prefix.or(Some(host)).filter(|p| *p <= host) {
+                            addresses.push(Vip {
+                                address: At::new(a, first.span),
+                                prefix: At::new(p, first.span),
+                                // keepalived adds its IPv6 VIPs with IFA_F_NODAD.
+                                dad: None,
+                            });
+                        }
                     }
                 }
             }
@@ -194,12 +212,12 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
     b.director_span.get_or_insert(s.span);
     let (key_span, address, port, fwmark) = match (word(s, 1), word(s, 2)) {
         (Some(f), Some(m)) if f.text == "fwmark" => match m.text.parse::<u32>() {
-            Ok(mark) => (m.span, At::new(Ipv4Addr::UNSPECIFIED, m.span), 0, Some(mark)),
+            Ok(mark) => (m.span, None, 0, Some(mark)),
             Err(_) => return b.note("DR101", format!("fwmark `{}` is not a number", m.text), m.span, ""),
         },
-        (Some(a), Some(p)) if a.text.parse::<Ipv4Addr>().is_ok() && p.text.parse::<u16>().is_ok() => (
+        (Some(a), Some(p)) if a.text.parse::<IpAddr>().is_ok() && p.text.parse::<u16>().is_ok() => (
             p.span,
-            At::new(a.text.parse().unwrap_or(Ipv4Addr::UNSPECIFIED), a.span),
+            a.text.parse().ok().map(|ip| At::new(ip, a.span)),
             p.text.parse().unwrap_or(0),
             None,
         ),
@@ -218,7 +236,8 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
     let mut kind_given = false;
     let mut flags = Vec::new();
     let mut persistence: Option<At<u32>> = None;
-    let mut netmask: Option<At<Ipv4Addr>> = None;
+    let mut netmask: Option<At<String>> = None;
+    let mut ipv6 = false;
     let mut one_packet = At::implied(false);
     let mut reals: Vec<(&Stmt, &Vec<Stmt>)> = Vec::new();
     for st in body {
@@ -259,7 +278,8 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
                     At::new(360, st.span)
                 })
             }
-            ("persistence_granularity", None) => netmask = word(st, 1).and_then(|w| w.text.parse().ok().map(|m| At::new(m, w.span))),
+            ("persistence_granularity", None) => netmask = word(st, 1).map(|w| At::new(w.text.clone(), w.span)),
+            ("ip_family", None) => ipv6 = word(st, 1).is_some_and(|w| w.text == "inet6"),
             ("ops", None) => one_packet = At::new(true, st.span),
             (k @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback"), None) => {
                 if let Some(f) = SchedFlag::parse(k) {
@@ -286,27 +306,58 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
         Some(m) => ServiceKey::Fwmark(m),
         None => ServiceKey::Port { protocol, port },
     };
-    if fwmark.is_none() && b.vip.is_none() {
-        b.vip = Some(address.clone());
-    }
+    let family = match &address {
+        Some(a) => Family::of(&a.value),
+        None if ipv6 => Family::V6,
+        None => Family::V4,
+    };
+    let netmask = match netmask {
+        None => At::implied(family.host_prefix()),
+        Some(m) => match (family, m.value.parse::<Ipv4Addr>(), m.value.parse::<u8>()) {
+            (Family::V4, Ok(mask), _) if v4_prefix_of(mask).is_some() => At::new(v4_prefix_of(mask).unwrap_or(32), m.span),
+            (Family::V6, _, Ok(p)) if (1..=128).contains(&p) => At::new(p, m.span),
+            _ => {
+                b.note(
+                    "DR101",
+                    format!("persistence_granularity `{}` is not a netmask for {}", m.value, family.name()),
+                    m.span,
+                    "IPv4 takes a netmask such as 255.255.255.0, IPv6 a prefix length such as 64",
+                );
+                At::implied(family.host_prefix())
+            }
+        },
+    };
     let mut service = VirtualService {
         key: At::new(key, key_span),
+        vip: address,
+        family,
         scheduler,
         flags,
-        persistence: persistence.map(|t| Persistence {
-            timeout: t,
-            netmask: netmask.unwrap_or_else(|| At::implied(Ipv4Addr::BROADCAST)),
-        }),
+        // `persistence_timeout 0` is keepalived's way to say "not persistent".
+        persistence: persistence.filter(|t| t.value > 0).map(|t| Persistence { timeout: t, netmask }),
         one_packet,
         destinations: vec![],
         span: s.span,
     };
     for (st, rb) in reals {
         let (Some(a), p) = (word(st, 1), word(st, 2)) else { continue };
-        let Ok(addr) = a.text.parse::<Ipv4Addr>() else {
-            b.note("DR101", format!("real_server `{}` is not an IPv4 address", a.text), a.span, "");
+        let Ok(addr) = a.text.parse::<IpAddr>() else {
+            b.note("DR101", format!("real_server `{}` is not an IP address", a.text), a.span, "");
             continue;
         };
+        if Family::of(&addr) != family {
+            b.note(
+                "DR101",
+                format!(
+                    "real_server {addr} is {} but the virtual_server is {}",
+                    Family::of(&addr).name(),
+                    family.name()
+                ),
+                a.span,
+                "direct routing needs the real server and the service in one address family",
+            );
+            continue;
+        }
         let rport = match p.map(|p| (p, p.text.parse::<u16>())) {
             Some((p, Ok(v))) => At::new(v, p.span),
             _ => At::implied(port),
@@ -334,5 +385,5 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
         }
         service.destinations.push(d);
     }
-    b.services.push(ServiceDraft { address, service });
+    b.services.push(service);
 }

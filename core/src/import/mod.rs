@@ -5,6 +5,7 @@
 //!   and `sysctl`, like the ones in LVS-DR walkthroughs.
 //! - [`ipvsadm_save`]: the output of `ipvsadm -S -n`.
 //! - [`keepalived`]: keepalived.conf `virtual_server` blocks.
+//! - [`marks`]: the iptables/nft rules that mark packets for fwmark services.
 //!
 //! Both share the `ipvsadm` command-line reader in [`ipvsadm`] and the
 //! [`builder::Builder`] that turns collected facts into a topology.
@@ -13,5 +14,6 @@ pub mod builder;
 pub mod ipvsadm;
 pub mod ipvsadm_save;
 pub mod keepalived;
+pub mod marks;
 pub mod script;
 pub mod shell;

@@ -9,15 +9,16 @@
 //! part, each line goes where it obviously belongs.
 
 use super::builder::Builder;
-use super::ipvsadm;
 use super::shell::{self, Word};
+use super::{ipvsadm, marks};
 use crate::diagnostic::Diagnostic;
+use crate::model::Family;
 use crate::model::{Subnet, Topology};
 use crate::names::SysctlKey;
 use crate::source::{At, Span};
 use crate::LoadError;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Role {
@@ -119,6 +120,10 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
         let part_role = if parts > 1 { role_of_part[line.part] } else { None };
         match name.as_str() {
             "ipvsadm" => ipvsadm::apply(&mut b, &words[1..], line.span),
+            "iptables" | "ip6tables" | "iptables-legacy" | "ip6tables-legacy" | "iptables-nft" | "ip6tables-nft" => {
+                marks::iptables(&mut b, words, line.span)
+            }
+            "nft" => marks::nft(&mut b, words, line.span),
             "sysctl" => {
                 for w in words[1..].iter().filter(|w| !w.text.starts_with('-')) {
                     let Some((key, value)) = w.text.split_once('=') else {
@@ -191,42 +196,52 @@ fn ifconfig(b: &mut Builder, words: &[Word], span: Span) {
         }
         None => At::new(classful_prefix(addr), addr_word.span),
     };
-    place_address(b, &iface.text, At::new(addr, addr_word.span), prefix, span);
+    place_address(b, &iface.text, At::new(IpAddr::V4(addr), addr_word.span), prefix, span);
 }
 
-fn place_address(b: &mut Builder, iface: &str, addr: At<Ipv4Addr>, prefix: At<u8>, span: Span) {
+fn place_address(b: &mut Builder, iface: &str, addr: At<IpAddr>, prefix: At<u8>, span: Span) {
     let base = iface.split(':').next().unwrap_or(iface);
+    let host = Family::of(&addr.value).host_prefix();
     if base == "lo" {
-        b.real_server_vip_on_lo = Some(prefix);
-        if b.vip.is_none() {
-            b.vip = Some(addr);
+        if !addr.value.is_loopback() {
+            b.real_server_lo.push(At::new(
+                Subnet {
+                    address: addr.value,
+                    prefix: prefix.value,
+                },
+                prefix.span.or(addr.span),
+            ));
         }
-    } else if iface.contains(':') || prefix.value == 32 {
+    } else if iface.contains(':') || prefix.value == host {
         b.director_span.get_or_insert(span);
-        b.vip = Some(addr);
-        b.vip_prefix = Some(prefix);
+        b.add_vip(addr, prefix);
         b.director_interface = b.interface(base, span);
     } else {
         let lan = Subnet {
-            address: Ipv4Addr::from(
-                u32::from(addr.value)
-                    & Subnet {
-                        address: addr.value,
-                        prefix: prefix.value,
-                    }
-                    .mask(),
-            ),
+            address: addr.value,
             prefix: prefix.value,
         };
         b.director_span = Some(span);
-        b.director_address = Some(addr.clone());
-        b.lan = Some(At::new(lan, addr.span));
+        if b.director_address.as_ref().is_none_or(|a| a.is_ipv4() == addr.is_ipv4()) {
+            b.director_address = Some(addr.clone());
+        }
+        b.lan = Some(At::new(
+            Subnet {
+                address: lan.network(),
+                prefix: lan.prefix,
+            },
+            addr.span,
+        ));
         b.director_interface = b.interface(base, span);
     }
 }
 
 /// `ip addr add ADDR/P dev IFACE`, `ip route …`, `ip link …`
 fn ip(b: &mut Builder, words: &[Word], span: Span) {
+    // `ip -6 addr add …`, `ip -4 …`: the address says its family itself.
+    let flags = words.iter().skip(1).take_while(|w| w.text == "-6" || w.text == "-4").count();
+    let words: Vec<Word> = words[..1].iter().chain(&words[1 + flags..]).cloned().collect();
+    let words = words.as_slice();
     let object = words.get(1).map(|w| w.text.as_str()).unwrap_or("");
     let verb = words.get(2).map(|w| w.text.as_str()).unwrap_or("");
     if "address".starts_with(object) && !object.is_empty() && (verb == "add" || verb == "replace") {
@@ -234,9 +249,15 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
         let dev = words.windows(2).find(|p| p[0].text == "dev").map(|p| p[1].text.clone());
         let (text, prefix) = match a.text.split_once('/') {
             Some((t, p)) => (t, p.parse::<u8>().ok()),
-            None => (a.text.as_str(), Some(32)),
+            None => (a.text.as_str(), None),
         };
-        let (Ok(addr), Some(prefix), Some(dev)) = (text.parse::<Ipv4Addr>(), prefix, dev) else {
+        let addr = text.parse::<IpAddr>();
+        let prefix = match (&addr, prefix) {
+            (Ok(a), None) => Some(Family::of(a).host_prefix()),
+            (Ok(a), Some(p)) => Some(p).filter(|p| *p <= Family::of(a).host_prefix()),
+            _ => None,
+        };
+        let (Ok(addr), Some(prefix), Some(dev)) = (addr, prefix, dev) else {
             return b.note(
                 "DR101",
                 "`ip addr add` needs ADDRESS/PREFIX and `dev IFACE`",
@@ -244,7 +265,13 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
                 "for example: ip addr add 192.168.1.192/32 dev lo",
             );
         };
+        let nodad = words.iter().any(|w| w.text == "nodad");
         place_address(b, &dev, At::new(addr, a.span), At::new(prefix, a.span), span);
+        if addr.is_ipv6() && !nodad {
+            if let Some(v) = b.vips.iter_mut().find(|v| v.address.value == addr) {
+                v.dad = Some(span);
+            }
+        }
     } else if !("link".starts_with(object) || "route".starts_with(object)) || object.is_empty() {
         b.note("DR100", "this `ip` command is not something lvsdr imports; line skipped", span, "");
     }

@@ -2,7 +2,7 @@
 //! table size 4093 (the default `CONFIG_IP_VS_MH_TAB_INDEX` of 12), fixed
 //! hash keys, and the kernel's 64-bit `hsiphash` (SipHash-1-3 on a u32).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub const TABLE_SIZE: u32 = 4093;
 const TABLE_BITS: u32 = 6;
@@ -45,8 +45,8 @@ pub fn hsiphash_u32(value: u32, key: &[u64; 2]) -> u32 {
     ((v[0] ^ v[1]) ^ (v[2] ^ v[3])) as u32
 }
 
-fn hashkey(addr: Ipv4Addr, port: u16, key: &[u64; 2], offset: u32) -> u32 {
-    hsiphash_u32(offset.wrapping_add(u32::from(port)).wrapping_add(u32::from(addr)), key)
+fn hashkey(addr: IpAddr, port: u16, key: &[u64; 2], offset: u32) -> u32 {
+    hsiphash_u32(offset.wrapping_add(u32::from(port)).wrapping_add(super::fold(addr)), key)
 }
 
 /// A populated lookup table: for each slot, an index into the kernel-ordered destination list.
@@ -65,7 +65,7 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 impl Table {
     /// `entries` are (address, port, weight) in kernel list order.
-    pub fn build(entries: &[(Ipv4Addr, u16, i64)]) -> Table {
+    pub fn build(entries: &[(IpAddr, u16, i64)]) -> Table {
         let size = TABLE_SIZE as usize;
         let mut slots = vec![None; size];
         let g = entries
@@ -132,7 +132,7 @@ impl Table {
     }
 
     /// The destination for a client, as `ip_vs_mh_get`/`ip_vs_mh_get_fallback` choose it.
-    pub fn lookup(&self, client: Ipv4Addr, port: u16, fallback: bool, available: impl Fn(usize) -> bool) -> Option<usize> {
+    pub fn lookup(&self, client: IpAddr, port: u16, fallback: bool, available: impl Fn(usize) -> bool) -> Option<usize> {
         let ihash = hashkey(client, port, &KEY1, 0) % TABLE_SIZE;
         let first = self.slots[ihash as usize]?;
         if available(first) {

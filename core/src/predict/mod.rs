@@ -11,17 +11,17 @@
 //! inactive connection counts; [`Event::Close`] moves a connection from
 //! active to inactive, as a TCP connection in TIME_WAIT is counted.
 
-use crate::model::{SchedFlag, Scheduler, ServiceKey, Topology, VirtualService};
+use crate::model::{Family, SchedFlag, Scheduler, ServiceKey, Topology, VirtualService};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Something that happens to a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A new connection from a client address and source port.
-    Connect { client: Ipv4Addr, port: u16 },
+    Connect { client: IpAddr, port: u16 },
     /// The `n`-th connection (0-based, counting `Connect` events) closes.
     Close { connection: usize },
     /// A real server's weight changes (0 quiesces it).
@@ -76,11 +76,11 @@ impl Serialize for Prediction {
 /// `n` connections, one after the other, each closed before the next one
 /// opens; from `clients` client addresses in turn, starting at `first_client`,
 /// with source ports counting up from 40000.
-pub fn sequential(n: usize, clients: usize, first_client: Ipv4Addr) -> Vec<Event> {
+pub fn sequential(n: usize, clients: usize, first_client: IpAddr) -> Vec<Event> {
     let clients = clients.max(1);
     let mut events = Vec::with_capacity(n * 2);
     for i in 0..n {
-        let client = Ipv4Addr::from(u32::from(first_client).wrapping_add((i % clients) as u32));
+        let client = next_address(first_client, (i % clients) as u32);
         events.push(Event::Connect {
             client,
             port: 40000u16.wrapping_add(i as u16),
@@ -90,12 +90,48 @@ pub fn sequential(n: usize, clients: usize, first_client: Ipv4Addr) -> Vec<Event
     events
 }
 
+/// The address `n` above `ip` (the lab's extra client addresses).
+pub fn next_address(ip: IpAddr, n: u32) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a).wrapping_add(n))),
+        IpAddr::V6(a) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(a).wrapping_add(u128::from(n)))),
+    }
+}
+
+/// The 32 bits the kernel's hashing schedulers (sh, dh, mh, lblc) take from
+/// an address, in host order: IPv4 as is, IPv6 as the XOR of its four words
+/// (`addr->ip6[0] ^ addr->ip6[1] ^ addr->ip6[2] ^ addr->ip6[3]`).
+pub fn fold(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => a
+            .octets()
+            .chunks_exact(4)
+            .fold(0, |acc, w| acc ^ u32::from_be_bytes([w[0], w[1], w[2], w[3]])),
+    }
+}
+
+/// An address masked to a prefix, as persistence templates key clients.
+fn masked(ip: IpAddr, prefix: u8) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a) & crate::model::v4_mask(prefix)),
+        IpAddr::V6(a) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix.min(128)))
+            };
+            u128::from(a) & m
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Dest {
     /// Position in the topology's destination list (stable across removals).
     id: u32,
     name: String,
-    address: Ipv4Addr,
+    address: IpAddr,
     port: u16,
     weight: i64,
     active: i64,
@@ -160,8 +196,9 @@ impl State {
                     name: d.server.value.to_string(),
                     address: topology
                         .real_server(&d.server.value)
-                        .map(|r| r.address.value)
-                        .unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        .and_then(|r| r.address.of(service.family))
+                        .map(|a| a.value)
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                     port: d.port.value,
                     weight: i64::from(d.weight.value),
                     active: 0,
@@ -214,7 +251,7 @@ impl State {
                 }
             }
             Scheduler::Mh => {
-                let entries: Vec<(Ipv4Addr, u16, i64)> = self.dests.iter().map(|d| (d.address, d.port, d.weight)).collect();
+                let entries: Vec<(IpAddr, u16, i64)> = self.dests.iter().map(|d| (d.address, d.port, d.weight)).collect();
                 self.mh = Some(maglev::Table::build(&entries));
             }
             Scheduler::Rr if self.cursor.is_some_and(|c| c >= self.dests.len()) => {
@@ -228,7 +265,7 @@ impl State {
         self.dests[i].weight > 0
     }
 
-    fn schedule(&mut self, client: Ipv4Addr, port: u16, vip: Ipv4Addr) -> Option<usize> {
+    fn schedule(&mut self, client: IpAddr, port: u16, vip: IpAddr) -> Option<usize> {
         let n = self.dests.len();
         match self.scheduler {
             Scheduler::Rr => {
@@ -311,8 +348,7 @@ impl State {
             Scheduler::Sh => {
                 let port = if self.flags & SchedFlag::ShPort.bits() != 0 { port } else { 0 };
                 let key = |offset: u32| {
-                    ((offset.wrapping_add(hash_32(u32::from(port).wrapping_add(u32::from(client)), SH_TAB_BITS))) as usize)
-                        & (SH_TAB_SIZE - 1)
+                    ((offset.wrapping_add(hash_32(u32::from(port).wrapping_add(fold(client)), SH_TAB_BITS))) as usize) & (SH_TAB_SIZE - 1)
                 };
                 let pick = |s: &State, h: usize| s.buckets[h].as_ref().and_then(|name| s.dests.iter().position(|d| &d.name == name));
                 let first = pick(self, key(0))?;
@@ -335,7 +371,7 @@ impl State {
             }
             Scheduler::Dh => {
                 // Kernels since 6.x hash the destination with hash_32, as sh does.
-                let h = hash_32(u32::from(vip), SH_TAB_BITS) as usize;
+                let h = hash_32(fold(vip), SH_TAB_BITS) as usize;
                 let name = self.buckets.get(h)?.as_ref()?;
                 let i = self.dests.iter().position(|d| &d.name == name)?;
                 self.available(i).then_some(i)
@@ -427,11 +463,16 @@ impl State {
 /// Predicts the real server for every connection event on one service.
 pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) -> Prediction {
     let mut state = State::new(topology, service);
-    let vip = topology.director.vip.value;
-    let netmask = service.persistence.as_ref().map(|p| u32::from(p.netmask.value));
+    // The destination address the packets carry: the service's VIP, or the first its marks cover.
+    let vip = topology
+        .service_vips(service)
+        .first()
+        .copied()
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let netmask = service.persistence.as_ref().map(|p| p.netmask.value);
     let servers: Vec<String> = service.destinations.iter().map(|d| d.server.value.to_string()).collect();
     let position = |state: &State, id: u32| state.dests.iter().position(|d| d.id == id);
-    let mut templates: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut templates: std::collections::HashMap<u128, u32> = std::collections::HashMap::new();
     let connects = events.iter().filter(|e| matches!(e, Event::Connect { .. })).count();
     let mut picks: Vec<Option<u32>> = Vec::with_capacity(connects);
     let mut per_server = vec![0usize; servers.len()];
@@ -440,7 +481,7 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
         match event {
             Event::Connect { client, port } => {
                 let sticky = netmask.and_then(|m| {
-                    let id = *templates.get(&(u32::from(*client) & m))?;
+                    let id = *templates.get(&masked(*client, m))?;
                     let i = position(&state, id)?;
                     state.available(i).then_some(i)
                 });
@@ -453,7 +494,7 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
                     Some(id) => {
                         per_server[id as usize] += 1;
                         if let Some(m) = netmask {
-                            templates.insert(u32::from(*client) & m, id);
+                            templates.insert(masked(*client, m), id);
                         }
                     }
                     None => unscheduled += 1,
@@ -487,7 +528,7 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
     }
     let counts = servers.iter().cloned().zip(per_server).collect();
     Prediction {
-        service: service.key.value.to_string(),
+        service: topology.label(service),
         scheduler: service.scheduler.name(),
         servers,
         picks,
@@ -499,6 +540,27 @@ pub fn predict(topology: &Topology, service: &VirtualService, events: &[Event]) 
 /// Predicts every service of a topology for the same events.
 pub fn predict_all(topology: &Topology, events: &[Event]) -> Vec<Prediction> {
     topology.services.iter().map(|s| predict(topology, s, events)).collect()
+}
+
+/// Predicts every service for `n` sequential connections from `clients`
+/// client addresses, each service from the client's address of its family.
+pub fn predict_sequential(topology: &Topology, n: usize, clients: usize) -> Vec<Prediction> {
+    let mut by_family: BTreeMap<Family, Vec<Event>> = BTreeMap::new();
+    topology
+        .services
+        .iter()
+        .map(|s| {
+            let events = by_family.entry(s.family).or_insert_with(|| {
+                topology
+                    .client
+                    .address
+                    .of(s.family)
+                    .map(|a| sequential(n, clients, a.value))
+                    .unwrap_or_default()
+            });
+            predict(topology, s, events)
+        })
+        .collect()
 }
 
 /// The port a service key listens on, for callers that build events.

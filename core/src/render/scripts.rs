@@ -3,17 +3,17 @@ use crate::model::*;
 use crate::names::SysctlKey;
 use std::fmt::Write;
 
-fn service_arg(t: &Topology, s: &VirtualService) -> String {
-    match s.key.value {
-        ServiceKey::Port { protocol, port } => {
+fn service_arg(s: &VirtualService) -> String {
+    match (s.key.value, &s.vip) {
+        (ServiceKey::Port { protocol, port }, Some(v)) => {
             let flag = match protocol {
                 Protocol::Tcp => "-t",
                 Protocol::Udp => "-u",
                 Protocol::Sctp => "--sctp-service",
             };
-            format!("{flag} {}", q(&format!("{}:{}", t.director.vip.value, port)))
+            format!("{flag} {}", q(&host_port(v.value, port)))
         }
-        ServiceKey::Fwmark(m) => format!("-f {m}"),
+        _ => s.ipvsadm_id(),
     }
 }
 
@@ -25,8 +25,15 @@ fn service_options(s: &VirtualService) -> String {
     }
     if let Some(p) = &s.persistence {
         let _ = write!(o, " -p {}", p.timeout.value);
-        if p.netmask.value != std::net::Ipv4Addr::BROADCAST {
-            let _ = write!(o, " -M {}", p.netmask.value);
+        if p.netmask.value != s.family.host_prefix() {
+            match s.family {
+                Family::V4 => {
+                    let _ = write!(o, " -M {}", p.v4_netmask());
+                }
+                Family::V6 => {
+                    let _ = write!(o, " -M {}", p.netmask.value);
+                }
+            }
         }
     }
     if s.one_packet.value {
@@ -35,17 +42,13 @@ fn service_options(s: &VirtualService) -> String {
     o
 }
 
-fn dest_options(t: &Topology, d: &Destination) -> String {
+fn dest_options(t: &Topology, s: &VirtualService, d: &Destination) -> String {
     let addr = t
         .real_server(&d.server.value)
-        .map(|r| r.address.value.to_string())
+        .and_then(|r| r.address.of(s.family))
+        .map(|a| host_port(a.value, d.port.value))
         .unwrap_or_default();
-    let mut o = format!(
-        "-r {} {} -w {}",
-        q(&format!("{addr}:{}", d.port.value)),
-        d.forward.ipvsadm_flag(),
-        d.weight.value
-    );
+    let mut o = format!("-r {} {} -w {}", q(&addr), d.forward.ipvsadm_flag(), d.weight.value);
     if let Some(x) = &d.upper_threshold {
         let _ = write!(o, " -x {}", x.value);
     }
@@ -53,6 +56,76 @@ fn dest_options(t: &Topology, d: &Destination) -> String {
         let _ = write!(o, " -y {}", y.value);
     }
     o
+}
+
+/// `ip addr replace ADDRESS/PREFIX dev DEV`, with `-6` and `nodad` for IPv6
+/// (a VIP must not wait for duplicate address detection, nor fail it).
+fn addr_replace(address: std::net::IpAddr, prefix: u8, dev: &str) -> String {
+    let a = q(&format!("{address}/{prefix}"));
+    if address.is_ipv4() {
+        format!("ip addr replace {a} dev {dev}")
+    } else {
+        format!("ip -6 addr replace {a} dev {dev} nodad")
+    }
+}
+
+/// The marking rules, as the tool the input used writes them. nft's go in
+/// a table of lvsdr's own, flushed first; iptables' are checked before added.
+fn mark_rules(out: &mut String, t: &Topology) {
+    if t.marks.is_empty() {
+        return;
+    }
+    out.push_str("# Firewall marks for the fwmark services, set before IPVS sees the packets.\n");
+    if t.marks.iter().any(|m| m.tool == MarkTool::Nft) {
+        out.push_str("nft add table inet lvsdr\n");
+        out.push_str("nft add chain inet lvsdr prerouting '{ type filter hook prerouting priority mangle; }'\n");
+        out.push_str("nft flush chain inet lvsdr prerouting\n");
+    }
+    for m in &t.marks {
+        let dst = format!("{}/{}", m.destination.address, m.destination.prefix);
+        let ports: Vec<String> = m.ports.iter().map(u16::to_string).collect();
+        match m.tool {
+            MarkTool::Nft => {
+                let family = if m.family() == Family::V4 { "ip" } else { "ip6" };
+                let mut rule = format!("{family} daddr {dst}");
+                match (&m.protocol, ports.as_slice()) {
+                    (Some(p), []) => {
+                        let _ = write!(rule, " meta l4proto {}", p.name());
+                    }
+                    (Some(p), [one]) => {
+                        let _ = write!(rule, " {} dport {one}", p.name());
+                    }
+                    (Some(p), many) => {
+                        let _ = write!(rule, " {} dport {{ {} }}", p.name(), many.join(", "));
+                    }
+                    (None, []) => {}
+                    (None, many) => {
+                        let _ = write!(rule, " th dport {{ {} }}", many.join(", "));
+                    }
+                }
+                let _ = writeln!(out, "nft add rule inet lvsdr prerouting {rule} meta mark set {}", m.mark.value);
+            }
+            MarkTool::Iptables => {
+                let tool = if m.family() == Family::V4 { "iptables" } else { "ip6tables" };
+                let mut rule = format!("PREROUTING -d {}", q(&dst));
+                if let Some(p) = &m.protocol {
+                    let _ = write!(rule, " -p {}", p.name());
+                    match ports.as_slice() {
+                        [] => {}
+                        [one] => {
+                            let _ = write!(rule, " --dport {one}");
+                        }
+                        many => {
+                            let _ = write!(rule, " -m multiport --dports {}", many.join(","));
+                        }
+                    }
+                }
+                let _ = write!(rule, " -j MARK --set-mark {}", m.mark.value);
+                let _ = writeln!(out, "{tool} -t mangle -C {rule} 2>/dev/null || {tool} -t mangle -A {rule}");
+            }
+        }
+    }
+    out.push('\n');
 }
 
 fn header(out: &mut String, what: &str, t: &Topology) {
@@ -65,17 +138,30 @@ fn header(out: &mut String, what: &str, t: &Topology) {
     out.push('\n');
 }
 
-/// The director's setup: VIP on its NIC, sysctls, and the IPVS table,
-/// rebuilt from scratch (`ipvsadm -C`) so that a second run gives the same state.
+/// The director's setup: VIPs on its NIC, sysctls, marking rules and the
+/// IPVS table, rebuilt from scratch (`ipvsadm -C`) so that a second run
+/// gives the same state.
 pub fn director_script(t: &Topology) -> String {
-    let d = &t.director;
+    let d = t.director();
     let mut out = String::new();
     header(&mut out, "Director setup", t);
-    let _ = writeln!(out, "vip={}", q(&d.vip.value.to_string()));
-    let _ = writeln!(out, "dev={}", q(&d.interface.value));
-    out.push('\n');
-    out.push_str("# The VIP lives on the director's LAN interface. `replace` keeps this idempotent.\n");
-    let _ = writeln!(out, "ip addr replace \"$vip/{}\" dev \"$dev\"", d.vip_prefix.value);
+    match d.vips.as_slice() {
+        [v] if v.address.is_ipv4() => {
+            let _ = writeln!(out, "vip={}", q(&v.address.value.to_string()));
+            let _ = writeln!(out, "dev={}", q(&d.interface.value));
+            out.push('\n');
+            out.push_str("# The VIP lives on the director's LAN interface. `replace` keeps this idempotent.\n");
+            let _ = writeln!(out, "ip addr replace \"$vip/{}\" dev \"$dev\"", v.prefix.value);
+        }
+        vips => {
+            let _ = writeln!(out, "dev={}", q(&d.interface.value));
+            out.push('\n');
+            out.push_str("# The VIPs live on the director's LAN interface. `replace` keeps this idempotent.\n");
+            for v in vips {
+                let _ = writeln!(out, "{}", addr_replace(v.address.value, v.prefix.value, "\"$dev\""));
+            }
+        }
+    }
     out.push('\n');
     if !d.sysctls.values.is_empty() {
         for (k, v) in &d.sysctls.values {
@@ -83,34 +169,53 @@ pub fn director_script(t: &Topology) -> String {
         }
         out.push('\n');
     }
+    mark_rules(&mut out, t);
     out.push_str("# Rebuild the IPVS table from scratch.\nipvsadm -C\n");
     for s in &t.services {
         out.push('\n');
-        let _ = writeln!(out, "ipvsadm -A {} {}", service_arg(t, s), service_options(s));
+        let _ = writeln!(out, "ipvsadm -A {} {}", service_arg(s), service_options(s));
         for dest in &s.destinations {
-            let _ = writeln!(out, "ipvsadm -a {} {}", service_arg(t, s), dest_options(t, dest));
+            let _ = writeln!(out, "ipvsadm -a {} {}", service_arg(s), dest_options(t, s, dest));
         }
     }
     out
 }
 
-/// The real servers' setup: VIP on `lo` as /32, ARP sysctls on `all` and on
-/// the NIC that faces the director. Takes the real server's name as `$1` to
-/// apply that server's own sysctls.
+/// The real servers' setup: the VIPs on `lo` (/32, /128), ARP sysctls on
+/// `all` and on the NIC that faces the director. Takes the real server's
+/// name as `$1` to apply that server's own settings.
 pub fn real_server_script(t: &Topology) -> String {
     let mut out = String::new();
     header(&mut out, "Real-server setup", t);
-    let _ = writeln!(out, "vip={}", q(&t.director.vip.value.to_string()));
+    let vips = t.vips();
+    let single = match vips.as_slice() {
+        [v] if v.address.is_ipv4() => Some(v.address.value),
+        _ => None,
+    };
+    if let Some(v) = single {
+        let _ = writeln!(out, "vip={}", q(&v.to_string()));
+    }
     out.push_str("server=\"${1:-}\"\n\n");
-    out.push_str(
-        "# Never answer ARP for the VIP, and never use it as an ARP source:\n# the kernel uses max(all, <nic>), so `all` is what counts.\n",
-    );
-    out.push_str("sysctl -q -w net.ipv4.conf.all.arp_ignore=1\nsysctl -q -w net.ipv4.conf.all.arp_announce=2\n\n");
-    out.push_str("# The VIP on lo as a /32: the host accepts packets for it without owning the subnet.\n");
-    out.push_str("ip addr replace \"$vip/32\" dev lo\n\n");
+    if vips.iter().any(|v| v.address.is_ipv4()) {
+        out.push_str(
+            "# Never answer ARP for the VIP, and never use it as an ARP source:\n# the kernel uses max(all, <nic>), so `all` is what counts.\n",
+        );
+        out.push_str("sysctl -q -w net.ipv4.conf.all.arp_ignore=1\nsysctl -q -w net.ipv4.conf.all.arp_announce=2\n\n");
+    }
+    if single.is_some() {
+        out.push_str("# The VIP on lo as a /32: the host accepts packets for it without owning the subnet.\n");
+        out.push_str("ip addr replace \"$vip/32\" dev lo\n\n");
+    } else {
+        out.push_str("# Each server's VIPs on lo as /32 or /128: the host accepts packets for them\n# without owning a subnet. IPv6 needs no ARP settings: Linux answers neighbour\n# solicitations only for addresses on the NIC that receives them.\n");
+    }
     out.push_str("case \"$server\" in\n");
     for rs in &t.real_servers {
         let _ = writeln!(out, "  {})", q(&rs.name.value));
+        if single.is_none() {
+            for v in t.vips_served_by(&rs.name.value) {
+                let _ = writeln!(out, "    {}", addr_replace(v, Family::of(&v).host_prefix(), "lo"));
+            }
+        }
         for (k, v) in real_server_sysctls(rs) {
             let _ = writeln!(out, "    sysctl -q -w {}", q(&format!("{k}={v}")));
         }
@@ -138,9 +243,9 @@ pub fn real_server_sysctls(rs: &RealServer) -> Vec<(SysctlKey, i64)> {
 pub fn restore_file(t: &Topology) -> String {
     let mut out = String::new();
     for s in &t.services {
-        let _ = writeln!(out, "-A {} {}", service_arg(t, s), service_options(s));
+        let _ = writeln!(out, "-A {} {}", service_arg(s), service_options(s));
         for d in &s.destinations {
-            let _ = writeln!(out, "-a {} {}", service_arg(t, s), dest_options(t, d));
+            let _ = writeln!(out, "-a {} {}", service_arg(s), dest_options(t, s, d));
         }
     }
     out
@@ -149,7 +254,7 @@ pub fn restore_file(t: &Topology) -> String {
 /// `sysctl.d` files: one for the director, one per real server.
 pub fn sysctl_files(t: &Topology) -> String {
     let mut out = String::new();
-    let d = &t.director;
+    let d = t.director();
     let _ = writeln!(out, "# /etc/sysctl.d/90-lvs-director.conf (on {})", d.name);
     let mut director = d.sysctls.clone();
     for k in ["all", d.interface.value.as_str()] {

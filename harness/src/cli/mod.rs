@@ -226,15 +226,14 @@ pub fn run(cli: Cli) -> Outcome {
             from,
         } => {
             let (_, t) = load(&file, from)?;
-            let events = lvsdr_core::predict::sequential(connections, clients, t.client.address.value);
-            let mut predictions = lvsdr_core::predict::predict_all(&t, &events);
+            let mut predictions = lvsdr_core::predict::predict_sequential(&t, connections, clients);
             if let Some(s) = &service {
                 predictions.retain(|p| &p.service == s);
                 if predictions.is_empty() {
                     eprintln!(
                         "error: no service `{s}` in {}; it has: {}",
                         file.display(),
-                        t.services.iter().map(|s| s.key.value.to_string()).collect::<Vec<_>>().join(", ")
+                        t.services.iter().map(|s| t.label(s)).collect::<Vec<_>>().join(", ")
                     );
                     return Err(Exit::Unusable);
                 }

@@ -207,10 +207,10 @@ impl Lab {
                             rtnl::set_up(&handle, x).await?;
                         }
                         for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
-                            rtnl::add_address(&handle, &a.device, a.address.into(), a.prefix).await?;
+                            rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
                         }
                         for r in &h.routes {
-                            rtnl::add_route(&handle, r.address.into(), r.prefix, &r.device).await?;
+                            rtnl::add_route(&handle, r.address, r.prefix, &r.device).await?;
                         }
                         // The MAC, for telling who sent a frame; it does not change while the lab lives.
                         rtnl::mac(&handle, &h.interface).await
@@ -347,7 +347,7 @@ impl Lab {
         )?;
 
         // Every reply frame the client receives, to see who sent it on the wire.
-        let vip = std::net::IpAddr::from(plan.vip);
+        let vip = plan.vip;
         let capture = client_ns.run(|| Capture::start(vip))?.map_err(|source| LabError::Io {
             step: "client: capturing reply frames (AF_PACKET)".into(),
             source,
@@ -363,11 +363,11 @@ impl Lab {
             ));
             let results = client_ns.run(|| {
                 if p.overlap {
-                    let order: Vec<_> = p.connections.iter().map(|c| (c.client.into(), c.port)).collect();
+                    let order: Vec<_> = p.connections.iter().map(|c| (c.client, c.port)).collect();
                     probe::probe_overlapped(
                         &p.service,
                         &order,
-                        p.address.into(),
+                        p.address,
                         p.port,
                         p.kind,
                         options.connect_timeout,
@@ -376,17 +376,7 @@ impl Lab {
                 } else {
                     p.connections
                         .iter()
-                        .map(|c| {
-                            probe::probe_once(
-                                &p.service,
-                                c.client.into(),
-                                c.port,
-                                p.address.into(),
-                                p.port,
-                                p.kind,
-                                options.connect_timeout,
-                            )
-                        })
+                        .map(|c| probe::probe_once(&p.service, c.client, c.port, p.address, p.port, p.kind, options.connect_timeout))
                         .collect::<Vec<_>>()
                 }
             })?;
@@ -506,17 +496,17 @@ pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> Result<ipvs::Service, 
         step: format!("service {}", s.name),
         source: std::io::Error::other(what),
     };
-    // The core's plans are IPv4 only so far: a mark service is an IPv4 one.
+    // A fwmark service's address is the unspecified one of its family.
     let id = if s.fwmark != 0 {
         ipvs::ServiceId::Fwmark {
             mark: s.fwmark,
-            family: ipvs::Family::Ipv4,
+            family: ipvs::Family::of(s.address),
         }
     } else {
         ipvs::ServiceId::Port {
             protocol: ipvs::Protocol::from_number(s.protocol)
                 .ok_or_else(|| invalid(format!("protocol {} is not tcp, udp or sctp", s.protocol)))?,
-            address: s.address.into(),
+            address: s.address,
             port: s.port,
         }
     };
@@ -525,13 +515,17 @@ pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> Result<ipvs::Service, 
         scheduler: s.scheduler.clone(),
         flags: ipvs::ServiceFlags(s.flags),
         timeout: s.timeout,
-        netmask: s.netmask.into(),
+        netmask: match s.netmask {
+            std::net::IpAddr::V4(m) => ipvs::Netmask::V4(m),
+            // IPVS takes an IPv6 service's granularity as a prefix length.
+            std::net::IpAddr::V6(m) => ipvs::Netmask::V6(u128::from(m).leading_ones() as u8),
+        },
     })
 }
 
 pub fn dest_spec(d: &lvsdr_core::plan::DestPlan) -> Result<ipvs::Dest, LabError> {
     Ok(ipvs::Dest {
-        address: d.address.into(),
+        address: d.address,
         port: d.port,
         forward: ipvs::ForwardMethod::from_value(d.forward).ok_or_else(|| LabError::Io {
             step: format!("real server {}", d.server),

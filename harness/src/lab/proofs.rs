@@ -10,7 +10,7 @@ use crate::rtnl::format_mac;
 use lvsdr_core::names::HostName;
 use lvsdr_core::plan::{honours_weights, CheckKind, HostPlan, LabPlan, ProbePlan, Role};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// The director's IPVS table: every service with its destinations.
 pub type IpvsTable = Vec<(ServiceEntry, Vec<DestEntry>)>;
@@ -59,7 +59,7 @@ impl Observed<'_> {
             .hosts
             .iter()
             .filter(|h| h.role == Role::RealServer)
-            .filter_map(|h| h.addresses.first().map(|a| (a.address.into(), h.name.to_string())))
+            .filter_map(|h| h.addresses.first().map(|a| (a.address, h.name.to_string())))
             .collect();
         let id = self.ids.get(&p.service);
         let Some((_, dests)) = self.table.iter().find(|(s, _)| Some(&s.service.id) == id) else {
@@ -105,7 +105,7 @@ pub fn source_ip(o: &Observed, p: &ProbePlan) -> Check {
     let wrong = mine
         .iter()
         .any(|c| c.source_seen.as_ref().is_some_and(|s| *s != c.client.to_string()));
-    let mut clients: Vec<Ipv4Addr> = p.connections.iter().map(|c| c.client).collect();
+    let mut clients: Vec<IpAddr> = p.connections.iter().map(|c| c.client).collect();
     clients.sort();
     clients.dedup();
     let mut uniq = sources.clone();

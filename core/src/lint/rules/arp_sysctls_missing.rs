@@ -40,9 +40,10 @@ The kernel uses `max(all, <iface>)`, so `all` (or the NIC itself) is what counts
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for rs in &cx.topology.real_servers {
-        if rs.vip_on_lo.is_none() {
-            continue; // without the VIP there is nothing to answer for (DR003 reports that)
-        }
+        // ARP is IPv4's; without an IPv4 VIP on lo there is nothing to answer for (DR003 reports a missing one).
+        let Some(vip) = rs.lo.iter().find(|a| a.address.is_ipv4() && cx.topology.director().vip(a.address).is_some()) else {
+            continue;
+        };
         let iface = &rs.interface.value;
         let ignore = rs.sysctls.effective_max(iface, "arp_ignore");
         let announce = rs.sysctls.effective_max(iface, "arp_announce");
@@ -58,7 +59,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             missing.push(format!("arp_announce is {announce} (needs 2)"));
         }
         out.push(
-            cx.diag(&META, format!("real server `{}` will answer ARP for the VIP {}", rs.name.value, cx.topology.director.vip.value), rs.name.span)
+            cx.diag(&META, format!("real server `{}` will answer ARP for the VIP {}", rs.name.value, vip.address), rs.name.span)
                 .label(missing.join(", "))
                 .help("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.all.arp_announce = 2 on this real server")
                 .node(rs.name.value.to_string()),

@@ -33,7 +33,7 @@ sysctl = { "net.ipv4.conf.all.arp_ignore" = 1, "net.ipv4.conf.all.arp_announce" 
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for rs in &cx.topology.real_servers {
-        if rs.vip_on_lo.is_none() {
+        if !rs.lo.iter().any(|a| a.address.is_ipv4()) {
             continue;
         }
         let iface = &rs.interface.value;

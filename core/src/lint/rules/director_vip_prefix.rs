@@ -30,12 +30,16 @@ vip = "192.168.1.192"   # /32
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
-    let d = &cx.topology.director;
-    if d.vip_prefix.value != 32 {
-        out.push(
-            cx.diag(&META, format!("the VIP is on the director as a /{}", d.vip_prefix.value), d.vip_prefix.span.or(d.span))
-                .help("put the VIP on the director as a /32")
-                .node("director"),
-        );
+    for d in &cx.topology.directors {
+        for v in &d.vips {
+            let host = v.family().host_prefix();
+            if v.prefix.value != host {
+                out.push(
+                    cx.diag(&META, format!("the VIP {} is on the director as a /{}", v.address.value, v.prefix.value), v.prefix.span.or(d.span))
+                        .help(format!("put the VIP on the director as a /{host}"))
+                        .node(d.name.to_string()),
+                );
+            }
+        }
     }
 }

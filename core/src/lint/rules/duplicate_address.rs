@@ -1,4 +1,5 @@
 use super::prelude::*;
+use std::net::IpAddr;
 
 pub static META: RuleMeta = RuleMeta {
     code: "DR017",
@@ -32,22 +33,35 @@ Give each host its own address.
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let t = cx.topology;
-    let mut seen: Vec<(&str, std::net::Ipv4Addr)> = vec![
-        (t.client.name.as_str(), t.client.address.value),
-        (t.director.name.as_str(), t.director.address.value),
-        ("the VIP", t.director.vip.value),
-    ];
-    if t.client.address.value == t.director.address.value {
-        out.push(cx.diag(&META, "the client and the director share an address", t.client.address.span.or(t.director.span)).help("give each host its own address"));
+    let mut seen: Vec<(String, IpAddr)> = Vec::new();
+    for a in t.client.address.iter() {
+        seen.push((t.client.name.to_string(), a.value));
+    }
+    for d in &t.directors {
+        for a in d.address.iter() {
+            if let Some((other, _)) = seen.iter().find(|(_, x)| *x == a.value) {
+                out.push(
+                    cx.diag(&META, format!("the {other} and `{}` share an address", d.name), a.span.or(d.span))
+                        .help("give each host its own address")
+                        .node(d.name.to_string()),
+                );
+            }
+            seen.push((d.name.to_string(), a.value));
+        }
+    }
+    for v in t.vips() {
+        seen.push((format!("the VIP {}", v.address.value), v.address.value));
     }
     for rs in &t.real_servers {
-        if let Some((other, _)) = seen.iter().find(|(_, a)| *a == rs.address.value) {
-            out.push(
-                cx.diag(&META, format!("real server `{}` has the same address as {other}", rs.name.value), rs.address.span.or(rs.span))
-                    .help("give each host its own address")
-                    .node(rs.name.value.to_string()),
-            );
+        for a in rs.address.iter() {
+            if let Some((other, _)) = seen.iter().find(|(_, x)| *x == a.value) {
+                out.push(
+                    cx.diag(&META, format!("real server `{}` has the same address as {other}", rs.name.value), a.span.or(rs.span))
+                        .help("give each host its own address")
+                        .node(rs.name.value.to_string()),
+                );
+            }
+            seen.push((rs.name.value.to_string(), a.value));
         }
-        seen.push((rs.name.value.as_str(), rs.address.value));
     }
 }

@@ -32,9 +32,9 @@ Merge the two services.
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let mut seen = std::collections::HashSet::new();
     for s in &cx.topology.services {
-        if !seen.insert(s.key.value) {
+        if !seen.insert((s.key.value, s.vip.as_ref().map(|v| v.value), s.family)) {
             out.push(
-                cx.diag(&META, format!("service {} is defined more than once", s.key.value), s.key.span.or(s.span))
+                cx.diag(&META, format!("service {} is defined more than once", cx.topology.label(s)), s.key.span.or(s.span))
                     .help("merge its real servers into the first definition")
                     .node("director"),
             );

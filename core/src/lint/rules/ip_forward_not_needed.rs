@@ -31,10 +31,10 @@ Leave `ip_forward` at 0 unless the director also routes (NAT mode does need it).
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let t = cx.topology;
     let all_dr = t.services.iter().all(|s| s.destinations.iter().all(|d| d.forward.value == Forward::Route));
-    if let Some(f) = t.director.sysctls.get("net.ipv4.ip_forward") {
+    if let Some(f) = t.director().sysctls.get("net.ipv4.ip_forward") {
         if f.value != 0 && all_dr {
             out.push(
-                cx.diag(&META, "ip_forward is on, but direct routing does not need it", f.span.or(t.director.span))
+                cx.diag(&META, "ip_forward is on, but direct routing does not need it", f.span.or(t.director().span))
                     .help("remove net.ipv4.ip_forward unless the director routes other traffic")
                     .node("director"),
             );

@@ -42,4 +42,9 @@ rules!(
     partial_membership,
     duplicate_service,
     director_vip_prefix,
+    mark_without_service,
+    fwmark_service_without_mark,
+    overlapping_marks,
+    ipv6_vip_dad,
+    ipv6_disabled,
 );

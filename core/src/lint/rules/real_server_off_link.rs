@@ -32,16 +32,32 @@ Put the real server on the director's LAN, or forward with `method = "tunnel"`.
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
-    let lan = cx.topology.lan.value;
-    for rs in &cx.topology.real_servers {
-        let dr = cx.is_direct_routed(&rs.name.value);
-        if dr && !lan.contains(rs.address.value) {
-            out.push(
-                cx.diag(&META, format!("real server `{}` ({}) is not on the LAN {lan}", rs.name.value, rs.address.value), rs.address.span.or(rs.span))
-                    .label("the director cannot reach it by MAC")
-                    .help(format!("give it an address in {lan}, or use `method = \"tunnel\"`"))
-                    .node(rs.name.value.to_string()),
-            );
+    let t = cx.topology;
+    for rs in &t.real_servers {
+        if !cx.is_direct_routed(&rs.name.value) {
+            continue;
+        }
+        for address in rs.address.iter() {
+            let family = Family::of(&address.value);
+            let (lan, stated) = t.lan_of(family);
+            if lan.contains(address.value) {
+                continue;
+            }
+            let mut d = cx
+                .diag(&META, format!("real server `{}` ({}) is not on the LAN {lan}", rs.name.value, address.value), address.span.or(rs.span))
+                .label("the director cannot reach it by MAC")
+                .help(format!("give it an address in {lan}, or use `method = \"tunnel\"`"))
+                .node(rs.name.value.to_string());
+            if !stated {
+                // The input never said which LAN the director is on: only a guess to check.
+                d.severity = Severity::Info;
+                d.message = format!(
+                    "real server `{}` ({}) is not in {lan}, the LAN lvsdr assumed around the director; DR needs it on the director's link",
+                    rs.name.value, address.value
+                );
+                d.help = Some("state the LAN (`[lan] subnet = …`, or the director's own `ip addr add ADDR/PREFIX dev eth0`) so this can be checked".into());
+            }
+            out.push(d);
         }
     }
 }

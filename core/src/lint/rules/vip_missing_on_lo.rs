@@ -35,13 +35,20 @@ vip_on_lo = 32     # ip addr add <VIP>/32 dev lo
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
-    for rs in &cx.topology.real_servers {
-        let used_by_dr = cx.is_direct_routed(&rs.name.value);
-        if used_by_dr && rs.vip_on_lo.is_none() {
+    let t = cx.topology;
+    for rs in &t.real_servers {
+        if !cx.is_direct_routed(&rs.name.value) {
+            continue;
+        }
+        for vip in t.vips_served_by(&rs.name.value) {
+            if rs.lo_vip(vip).is_some() {
+                continue;
+            }
+            let host = Family::of(&vip).host_prefix();
             out.push(
-                cx.diag(&META, format!("real server `{}` does not have the VIP {} on `lo`", rs.name.value, cx.topology.director.vip.value), rs.name.span)
+                cx.diag(&META, format!("real server `{}` does not have the VIP {vip} on `lo`", rs.name.value), rs.name.span)
                     .label("forwarded packets to the VIP will be dropped here")
-                    .help(format!("add `vip_on_lo = 32` (ip addr add {}/32 dev lo)", cx.topology.director.vip.value))
+                    .help(format!("add `vip_on_lo = 32` (ip addr add {vip}/{host} dev lo)"))
                     .node(rs.name.value.to_string()),
             );
         }

@@ -30,16 +30,20 @@ vip_on_lo = 32
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
+    let vips: Vec<std::net::IpAddr> = cx.topology.vips().iter().map(|v| v.address.value).collect();
     for rs in &cx.topology.real_servers {
-        let Some(prefix) = &rs.vip_on_lo else { continue };
-        if prefix.value != 32 {
+        for a in rs.lo.iter().filter(|a| vips.contains(&a.address)) {
+            let host = a.family().host_prefix();
+            if a.prefix == host {
+                continue;
+            }
             let mut d = cx
-                .diag(&META, format!("the VIP on `lo` of `{}` is a /{}, not a /32", rs.name.value, prefix.value), prefix.span.or(rs.span))
-                .label(format!("makes the whole /{} local to {}", prefix.value, rs.name.value))
-                .help("put the VIP on `lo` as a /32")
+                .diag(&META, format!("the VIP on `lo` of `{}` is a /{}, not a /{host}", rs.name.value, a.prefix), a.span.or(rs.span))
+                .label(format!("makes the whole /{} local to {}", a.prefix, rs.name.value))
+                .help(format!("put the VIP on `lo` as a /{host}"))
                 .node(rs.name.value.to_string());
-            if let Some(edit) = cx.replace_value(prefix.span, "32") {
-                d = d.fix("set the prefix to 32", Applicability::Safe, vec![edit]);
+            if let Some(edit) = cx.replace_value(a.span, &host.to_string()) {
+                d = d.fix(format!("set the prefix to {host}"), Applicability::Safe, vec![edit]);
             }
             out.push(d);
         }

@@ -4,15 +4,18 @@ pub static META: RuleMeta = RuleMeta {
     code: "DR018",
     name: "vip-placement",
     severity: Severity::Error,
-    summary: "the VIP must be in the LAN, distinct from every host",
+    summary: "the director and the client must be on the stated LAN; a VIP outside it needs a router",
     doc: crate::lint::doc_text!(r#"## What it does
-Checks that the VIP lies inside the LAN subnet, and that the client is on
-the LAN too.
+Checks, against the LAN the topology states, that the director's own
+address and the client are on it (errors), and reports a VIP outside it
+(information). A topology that does not state its LAN is not checked.
 
 ## Why it matters
-Clients on the LAN ARP for the VIP. A VIP outside the subnet needs a route
-pointing at the director, which this topology does not describe, and the
-lab cannot reach it.
+The client of the lab sits on the LAN and ARPs for the VIP. A VIP outside
+the subnet is common in production (a public VIP, private real servers on
+the same wire) and works when the router in front sends the VIP to the
+director; the topology should then say so, and the lab cannot reach the
+VIP from the LAN by ARP alone.
 
 ## Example
 ```toml
@@ -32,14 +35,33 @@ Choose a free address of the LAN for the VIP.
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let t = cx.topology;
-    let lan = t.lan.value;
-    if !lan.contains(t.director.vip.value) {
-        out.push(cx.diag(&META, format!("the VIP {} is outside the LAN {lan}", t.director.vip.value), t.director.vip.span.or(t.director.span)).help(format!("use a free address in {lan}")).node("director"));
+    // Only a stated LAN can be checked; an assumed one says nothing.
+    let stated = |a: &std::net::IpAddr| t.lans.iter().find(|l| l.family() == Family::of(a)).map(|l| (l.value, l.span));
+    for d in &t.directors {
+        for v in &d.vips {
+            let Some((lan, _)) = stated(&v.address.value) else { continue };
+            if !lan.contains(v.address.value) {
+                // A public VIP with the hosts on a private LAN is how DR is often deployed:
+                // the router in front sends the VIP to the director. Worth knowing, not wrong.
+                let mut diag = cx
+                    .diag(&META, format!("the VIP {} is outside the LAN {lan}", v.address.value), v.address.span.or(d.span))
+                    .help(format!("clients reach it only through a router that sends {} to the director; on the LAN itself use a free address in {lan}", v.address.value))
+                    .node(d.name.to_string());
+                diag.severity = Severity::Info;
+                out.push(diag);
+            }
+        }
+        for a in d.address.iter() {
+            let Some((lan, _)) = stated(&a.value) else { continue };
+            if !lan.contains(a.value) {
+                out.push(cx.diag(&META, format!("the director {} is outside the LAN {lan}", a.value), a.span.or(d.span)).help(format!("use an address in {lan}")).node(d.name.to_string()));
+            }
+        }
     }
-    if !lan.contains(t.director.address.value) {
-        out.push(cx.diag(&META, format!("the director {} is outside the LAN {lan}", t.director.address.value), t.director.address.span.or(t.director.span)).help(format!("use an address in {lan}")).node("director"));
-    }
-    if !lan.contains(t.client.address.value) {
-        out.push(cx.diag(&META, format!("the client {} is outside the LAN {lan}", t.client.address.value), t.client.address.span.or(t.lan.span)).help(format!("use an address in {lan}")).node("client"));
+    for a in t.client.address.iter() {
+        let Some((lan, span)) = stated(&a.value) else { continue };
+        if !lan.contains(a.value) {
+            out.push(cx.diag(&META, format!("the client {} is outside the LAN {lan}", a.value), a.span.or(span)).help(format!("use an address in {lan}")).node("client"));
+        }
     }
 }
