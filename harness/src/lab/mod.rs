@@ -17,7 +17,7 @@ use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServer};
 use crate::report::Report;
 use crate::rtnl;
-use lvsdr_core::names::HostName;
+use lvsdr_core::names::{HostName, SysctlKey};
 use lvsdr_core::plan::{LabPlan, Role};
 use lvsdr_core::Topology;
 use proofs::Observed;
@@ -155,8 +155,28 @@ impl Lab {
             specs,
             macs: BTreeMap::new(),
         };
+        // A fresh namespace's link-local IPv6 addresses sit through duplicate address
+        // detection for a second or two, and until then the kernel sends no neighbour
+        // solicitation for a packet whose source is not its own (a director forwarding
+        // the client's SYN, a real server answering from the VIP on lo): the first
+        // connections would find no neighbour. The lab's addresses are unique by
+        // construction, so its namespaces skip DAD.
+        let ipv6 = lab.plan.hosts.iter().flat_map(|h| &h.addresses).any(|a| a.address.is_ipv6());
         for h in &lab.plan.hosts {
             let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
+            if ipv6 {
+                ns.run(|| -> Result<(), LabError> {
+                    for key in ["net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"] {
+                        let io = |source| LabError::Io {
+                            step: format!("{}: sysctl {key}=0", h.name),
+                            source,
+                        };
+                        let key = SysctlKey::parse(key).map_err(|e| io(std::io::Error::other(e.message)))?;
+                        netns::write_sysctl(&key, 0).map_err(io)?;
+                    }
+                    Ok(())
+                })??;
+            }
             lab.hosts.insert(h.name.clone(), Arc::new(ns));
         }
         progress("bridge br0 and veth links");
