@@ -693,7 +693,9 @@ impl Topology {
     }
     /// Whether the topology holds more than one VIP, so that services need their VIP to be told apart.
     pub fn many_vips(&self) -> bool {
-        self.vips().len() > 1
+        let mut all = self.directors.iter().flat_map(|d| &d.vips);
+        let first = all.next().map(|v| v.address.value);
+        all.any(|v| Some(v.address.value) != first)
     }
     /// How reports and findings name a service: `tcp/80` while the topology
     /// has one VIP (as the first release did), `tcp 192.0.2.1:80` or

@@ -431,7 +431,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
     LabPlan {
         topology: t.name.clone(),
         lan_prefix: prefix_of(&t.director().address.main().value),
-        vip: vips[0],
+        vip: vips.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         vips,
         hosts,
         services,

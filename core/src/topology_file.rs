@@ -393,7 +393,12 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     if directors.is_empty() {
         return Err(top.missing("director"));
     }
-    if directors.iter().all(|d| d.vips.is_empty()) {
+    let services_l = top.array("service")?;
+    let only_fwmark = !services_l.is_empty()
+        && services_l
+            .iter()
+            .all(|s| matches!(&s.v, Loose::Table(f) if f.iter().any(|(k, _, _)| k == "fwmark")));
+    if directors.iter().all(|d| d.vips.is_empty()) && !only_fwmark {
         return Err(err(
             "no director carries a VIP",
             directors[0].span,

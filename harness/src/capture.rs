@@ -23,7 +23,7 @@ const IPPROTO_TCP: u8 = 6;
 /// Reads an Ethernet frame: `Some` when it is TCP from `vip`, over IPv4 or
 /// over IPv6 (where TCP must be the first next header: lvsdr's probes send
 /// no extension headers, and DR forwards the packet as it is).
-pub fn parse_reply(frame: &[u8], vip: IpAddr) -> Option<ReplyFrame> {
+pub fn parse_reply(frame: &[u8], vips: &[IpAddr]) -> Option<ReplyFrame> {
     let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
     let ip = frame.get(ETH_HEADER..)?;
     let (source, tcp) = match ethertype {
@@ -43,7 +43,7 @@ pub fn parse_reply(frame: &[u8], vip: IpAddr) -> Option<ReplyFrame> {
         }
         _ => return None,
     };
-    if source != vip || tcp.len() < 4 {
+    if !vips.contains(&source) || tcp.len() < 4 {
         return None;
     }
     let mut source_mac = [0u8; 6];
@@ -62,16 +62,22 @@ pub struct Capture {
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
+const ETH_P_ALL: u16 = 0x0003;
 
 impl Capture {
     /// Opens the socket in the calling thread's network namespace (call it
     /// inside [`crate::netns::NetNs::run`]) and starts reading on a thread of its own.
-    /// It takes the frames of the VIP's family only (`ETH_P_IP` or `ETH_P_IPV6`).
-    pub fn start(vip: IpAddr) -> std::io::Result<Capture> {
-        let ethertype = match vip {
-            IpAddr::V4(_) => ETH_P_IP,
-            IpAddr::V6(_) => ETH_P_IPV6,
+    /// It takes the frames of the VIPs' family only (`ETH_P_IP` or `ETH_P_IPV6`),
+    /// or every frame when the VIPs are of both families.
+    pub fn start(vips: &[IpAddr]) -> std::io::Result<Capture> {
+        let ethertype = if vips.iter().all(IpAddr::is_ipv4) {
+            ETH_P_IP
+        } else if vips.iter().all(IpAddr::is_ipv6) {
+            ETH_P_IPV6
+        } else {
+            ETH_P_ALL
         };
+        let vips = vips.to_vec();
         // SAFETY: plain socket(2) and setsockopt(2) calls; the descriptor is owned at once.
         #[allow(unsafe_code)]
         let fd = unsafe {
@@ -127,7 +133,7 @@ impl Capture {
                     }
                     continue;
                 }
-                if let Some(f) = parse_reply(&buf[..n as usize], vip) {
+                if let Some(f) = parse_reply(&buf[..n as usize], &vips) {
                     frames.push(f);
                 }
             }
@@ -181,28 +187,28 @@ mod tests {
         let vip = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 192));
         let mac = [0x0e, 1, 2, 3, 4, 5];
         assert_eq!(
-            parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), vip),
+            parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), &[vip]),
             Some(ReplyFrame {
                 source_mac: mac,
                 source_port: 80
             })
         );
         assert_eq!(
-            parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 213], 80), vip),
+            parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 213], 80), &[vip]),
             None,
             "another source"
         );
         assert_eq!(
-            parse_reply(&frame(mac, [0x08, 0], 17, [192, 168, 1, 192], 53), vip),
+            parse_reply(&frame(mac, [0x08, 0], 17, [192, 168, 1, 192], 53), &[vip]),
             None,
             "not TCP"
         );
-        assert_eq!(parse_reply(&frame(mac, [0x08, 6], 6, [192, 168, 1, 192], 80), vip), None, "ARP");
-        assert_eq!(parse_reply(&[0u8; 20], vip), None, "runt");
-        assert_eq!(parse_reply(&[0u8; 13], vip), None, "shorter than an Ethernet header");
+        assert_eq!(parse_reply(&frame(mac, [0x08, 6], 6, [192, 168, 1, 192], 80), &[vip]), None, "ARP");
+        assert_eq!(parse_reply(&[0u8; 20], &[vip]), None, "runt");
+        assert_eq!(parse_reply(&[0u8; 13], &[vip]), None, "shorter than an Ethernet header");
         let mut cut = frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80);
         cut.truncate(ETH_HEADER + 22);
-        assert_eq!(parse_reply(&cut, vip), None, "TCP header cut short");
+        assert_eq!(parse_reply(&cut, &[vip]), None, "TCP header cut short");
     }
 
     /// An IPv6 TCP segment: the fixed 40-byte header, then TCP.
@@ -229,19 +235,19 @@ mod tests {
         let f = frame6(mac, 6, vip6, 25);
         assert_eq!((f.len(), &f[12..14], f[14 + 6]), (14 + 40 + 20, &[0x86, 0xdd][..], 6));
         assert_eq!(
-            parse_reply(&f, vip),
+            parse_reply(&f, &[vip]),
             Some(ReplyFrame {
                 source_mac: mac,
                 source_port: 25
             })
         );
         let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
-        assert_eq!(parse_reply(&frame6(mac, 6, other, 25), vip), None, "another source");
-        assert_eq!(parse_reply(&frame6(mac, 17, vip6, 53), vip), None, "UDP");
-        assert_eq!(parse_reply(&frame6(mac, 58, vip6, 0), vip), None, "ICMPv6");
-        assert_eq!(parse_reply(&f[..14 + 40], vip), None, "no TCP header");
+        assert_eq!(parse_reply(&frame6(mac, 6, other, 25), &[vip]), None, "another source");
+        assert_eq!(parse_reply(&frame6(mac, 17, vip6, 53), &[vip]), None, "UDP");
+        assert_eq!(parse_reply(&frame6(mac, 58, vip6, 0), &[vip]), None, "ICMPv6");
+        assert_eq!(parse_reply(&f[..14 + 40], &[vip]), None, "no TCP header");
         let v4_vip = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 192));
-        assert_eq!(parse_reply(&f, v4_vip), None, "an IPv6 frame never matches an IPv4 VIP");
-        assert_eq!(parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), vip), None);
+        assert_eq!(parse_reply(&f, &[v4_vip]), None, "an IPv6 frame never matches an IPv4 VIP");
+        assert_eq!(parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), &[vip]), None);
     }
 }

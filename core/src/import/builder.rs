@@ -121,28 +121,29 @@ impl Builder {
                 });
             }
         }
-        if self.vips.is_empty() {
-            let fwmarks = self.services.iter().any(|s| s.vip.is_none());
+        // fwmark services whose marking rules are elsewhere have no known VIP:
+        // that is a finding (DR027), not a reason to refuse the file.
+        if self.vips.is_empty() && self.services.is_empty() {
             return Err(LoadError {
                 code: "DR000",
-                message: if fwmarks {
-                    "this file holds only fwmark services, and no marking rule or address says which VIP they serve".into()
-                } else {
-                    "no virtual service and no VIP found in this file".into()
-                },
+                message: "no virtual service and no VIP found in this file".into(),
                 span: Span::NONE,
-                help: Some(if fwmarks {
-                    "add the marking rule beside the ipvsadm lines (iptables -t mangle -A PREROUTING -d VIP -p tcp --dport 80 -j MARK --set-mark 1, or its nft form), or the VIP on the director's NIC".into()
-                } else {
-                    "an importable script runs `ipvsadm -A -t VIP:PORT …`; to start from scratch, write a topology in TOML (see fixtures/seed-dr.toml)".into()
-                }),
+                help: Some("an importable script runs `ipvsadm -A -t VIP:PORT …`; to start from scratch, write a topology in TOML (see fixtures/seed-dr.toml)".into()),
             });
         }
+        let some_address = self
+            .director_address
+            .iter()
+            .chain(self.servers.iter())
+            .map(|a| a.value)
+            .chain(self.vips.iter().map(|v| v.address.value))
+            .next()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 0)));
         let main_family = self
             .director_address
             .as_ref()
             .map(|a| Family::of(&a.value))
-            .unwrap_or_else(|| self.vips[0].family());
+            .unwrap_or_else(|| Family::of(&some_address));
         let lans: Vec<At<Subnet>> = self.lan.iter().cloned().collect();
         let assumed_lan = |family: Family, b: &Builder| -> Subnet {
             let around = b
@@ -152,11 +153,16 @@ impl Builder {
                 .map(|a| a.value)
                 .find(|a| Family::of(a) == family)
                 .or_else(|| b.vips.iter().map(|v| v.address.value).find(|a| Family::of(a) == family))
-                .unwrap_or(b.vips[0].address.value);
+                .unwrap_or(some_address);
             Subnet::assumed_around(around)
         };
         let families: Vec<Family> = {
-            let mut f: Vec<Family> = self.vips.iter().map(|v| v.family()).collect();
+            let mut f: Vec<Family> = self
+                .vips
+                .iter()
+                .map(|v| v.family())
+                .chain(self.services.iter().map(|s| s.family))
+                .collect();
             f.sort();
             f.dedup();
             f
@@ -186,7 +192,7 @@ impl Builder {
                 let guess = (1..=254u128)
                     .map(|h| lan.host(h))
                     .find(|a| !used.contains(a) && lan.contains(*a))
-                    .unwrap_or(self.vips[0].address.value);
+                    .unwrap_or(some_address);
                 self.note(
                     "DR103",
                     format!("the director's own address is not in this file; assumed {guess}"),

@@ -170,6 +170,11 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             ),
         }
     }
+    // A director-only script says nothing of the real servers: what they hold is
+    // assumed (and said, DR103), never reported as their mistake.
+    if b.real_server_lo.is_empty() && b.real_server_sysctls.values.is_empty() {
+        b.assume_real_servers_configured = true;
+    }
     b.finish()
 }
 

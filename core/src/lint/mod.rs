@@ -12,6 +12,7 @@ use crate::model::{Forward, RealServer, Topology};
 use crate::source::Span;
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 /// A rule: its documentation and its check.
 pub struct Rule {
@@ -29,6 +30,10 @@ pub struct LintContext<'a> {
     membership: HashMap<&'a str, Vec<usize>>,
     /// Real servers that at least one service reaches by direct routing.
     direct_routed: HashSet<&'a str>,
+    /// For each real server (by name), the VIPs it serves, in order.
+    served: HashMap<&'a str, Vec<IpAddr>>,
+    /// For each VIP, the indices of the services on it.
+    on_vip: HashMap<IpAddr, Vec<usize>>,
 }
 
 impl<'a> LintContext<'a> {
@@ -36,8 +41,20 @@ impl<'a> LintContext<'a> {
         let servers = topology.real_servers.iter().map(|r| (r.name.value.as_str(), r)).collect();
         let mut membership: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut direct_routed = HashSet::new();
+        let mut served: HashMap<&str, Vec<IpAddr>> = HashMap::new();
+        let mut on_vip: HashMap<IpAddr, Vec<usize>> = HashMap::new();
         for (i, s) in topology.services.iter().enumerate() {
+            let vips = topology.service_vips(s);
+            for v in &vips {
+                on_vip.entry(*v).or_default().push(i);
+            }
             for d in &s.destinations {
+                let list = served.entry(d.server.value.as_str()).or_default();
+                for v in &vips {
+                    if !list.contains(v) {
+                        list.push(*v);
+                    }
+                }
                 let list = membership.entry(d.server.value.as_str()).or_default();
                 if list.last() != Some(&i) {
                     list.push(i);
@@ -53,7 +70,19 @@ impl<'a> LintContext<'a> {
             servers,
             membership,
             direct_routed,
+            served,
+            on_vip,
         }
+    }
+
+    /// The VIPs a real server serves through any service (what it needs on `lo`).
+    pub fn vips_served_by(&self, name: &str) -> &[IpAddr] {
+        self.served.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Indices into `topology.services` of the services on a VIP.
+    pub fn services_on(&self, vip: IpAddr) -> &[usize] {
+        self.on_vip.get(&vip).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn real_server(&self, name: &str) -> Option<&'a RealServer> {

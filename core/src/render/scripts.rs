@@ -3,7 +3,18 @@ use crate::model::*;
 use crate::names::SysctlKey;
 use std::fmt::Write;
 
-fn service_arg(s: &VirtualService) -> String {
+/// A value for the generated shell scripts (quoted) or for `ipvsadm -R`, which
+/// splits its lines on blanks and takes quotes literally (values are validated
+/// addresses and numbers, so they never need quoting there).
+fn word(text: &str, shell: bool) -> String {
+    if shell {
+        q(text)
+    } else {
+        text.to_string()
+    }
+}
+
+fn service_arg(s: &VirtualService, shell: bool) -> String {
     match (s.key.value, &s.vip) {
         (ServiceKey::Port { protocol, port }, Some(v)) => {
             let flag = match protocol {
@@ -11,17 +22,17 @@ fn service_arg(s: &VirtualService) -> String {
                 Protocol::Udp => "-u",
                 Protocol::Sctp => "--sctp-service",
             };
-            format!("{flag} {}", q(&host_port(v.value, port)))
+            format!("{flag} {}", word(&host_port(v.value, port), shell))
         }
         _ => s.ipvsadm_id(),
     }
 }
 
-fn service_options(s: &VirtualService) -> String {
+fn service_options(s: &VirtualService, shell: bool) -> String {
     let mut o = format!("-s {}", s.scheduler.name());
     if !s.flags.is_empty() {
         let flags: Vec<&str> = s.flags.iter().map(|f| f.name()).collect();
-        let _ = write!(o, " -b {}", q(&flags.join(",")));
+        let _ = write!(o, " -b {}", word(&flags.join(","), shell));
     }
     if let Some(p) = &s.persistence {
         let _ = write!(o, " -p {}", p.timeout.value);
@@ -42,13 +53,13 @@ fn service_options(s: &VirtualService) -> String {
     o
 }
 
-fn dest_options(t: &Topology, s: &VirtualService, d: &Destination) -> String {
+fn dest_options(t: &Topology, s: &VirtualService, d: &Destination, shell: bool) -> String {
     let addr = t
         .real_server(&d.server.value)
         .and_then(|r| r.address.of(s.family))
         .map(|a| host_port(a.value, d.port.value))
         .unwrap_or_default();
-    let mut o = format!("-r {} {} -w {}", q(&addr), d.forward.ipvsadm_flag(), d.weight.value);
+    let mut o = format!("-r {} {} -w {}", word(&addr, shell), d.forward.ipvsadm_flag(), d.weight.value);
     if let Some(x) = &d.upper_threshold {
         let _ = write!(o, " -x {}", x.value);
     }
@@ -173,9 +184,9 @@ pub fn director_script(t: &Topology) -> String {
     out.push_str("# Rebuild the IPVS table from scratch.\nipvsadm -C\n");
     for s in &t.services {
         out.push('\n');
-        let _ = writeln!(out, "ipvsadm -A {} {}", service_arg(s), service_options(s));
+        let _ = writeln!(out, "ipvsadm -A {} {}", service_arg(s, true), service_options(s, true));
         for dest in &s.destinations {
-            let _ = writeln!(out, "ipvsadm -a {} {}", service_arg(s), dest_options(t, s, dest));
+            let _ = writeln!(out, "ipvsadm -a {} {}", service_arg(s, true), dest_options(t, s, dest, true));
         }
     }
     out
@@ -243,9 +254,9 @@ pub fn real_server_sysctls(rs: &RealServer) -> Vec<(SysctlKey, i64)> {
 pub fn restore_file(t: &Topology) -> String {
     let mut out = String::new();
     for s in &t.services {
-        let _ = writeln!(out, "-A {} {}", service_arg(s), service_options(s));
+        let _ = writeln!(out, "-A {} {}", service_arg(s, false), service_options(s, false));
         for d in &s.destinations {
-            let _ = writeln!(out, "-a {} {}", service_arg(s), dest_options(t, s, d));
+            let _ = writeln!(out, "-a {} {}", service_arg(s, false), dest_options(t, s, d, false));
         }
     }
     out
@@ -257,7 +268,9 @@ pub fn sysctl_files(t: &Topology) -> String {
     let d = t.director();
     let _ = writeln!(out, "# /etc/sysctl.d/90-lvs-director.conf (on {})", d.name);
     let mut director = d.sysctls.clone();
-    for k in ["all", d.interface.value.as_str()] {
+    // ICMP redirects are an IPv4 director's problem (DR012).
+    let v4 = d.vips.iter().any(|v| v.address.is_ipv4());
+    for k in ["all", d.interface.value.as_str()].into_iter().filter(|_| v4) {
         let Some(key) = SysctlKey::ipv4_conf(k, "send_redirects") else {
             continue;
         };

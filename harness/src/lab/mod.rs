@@ -367,8 +367,14 @@ impl Lab {
         )?;
 
         // Every reply frame the client receives, to see who sent it on the wire.
-        let vip = plan.vip;
-        let capture = client_ns.run(|| Capture::start(vip))?.map_err(|source| LabError::Io {
+        // The VIPs the client talks to: the neighbour entry of each is checked.
+        let mut vips: Vec<std::net::IpAddr> = plan.probes.iter().map(|p| p.address).collect();
+        vips.sort();
+        vips.dedup();
+        if vips.is_empty() {
+            vips.push(plan.vip);
+        }
+        let capture = client_ns.run(|| Capture::start(&vips))?.map_err(|source| LabError::Io {
             step: "client: capturing reply frames (AF_PACKET)".into(),
             source,
         })?;
@@ -409,9 +415,17 @@ impl Lab {
         })?;
 
         // ARP: whose MAC does the client hold for the VIP?
-        let neighbour = step(
+        let neighbours = step(
             "client neighbour table",
-            client_ns.run(|| rtnl::with_handle(async |h| rtnl::neighbour(&h, vip).await))?,
+            client_ns.run(|| {
+                rtnl::with_handle(async |h| {
+                    let mut out = Vec::new();
+                    for vip in &vips {
+                        out.push((*vip, rtnl::neighbour(&h, *vip).await?));
+                    }
+                    Ok(out)
+                })
+            })?,
         )?;
         let macs = &self.macs;
 
@@ -424,7 +438,9 @@ impl Lab {
             progress("director: polling IPVS statistics (refreshed every 2 s)");
             // When the client sent its traffic to another host's MAC, the director saw none of it:
             // one refresh of the counters is enough to show that.
-            let arp_elsewhere = neighbour.is_some() && neighbour != macs.get(&director.name).copied();
+            let arp_elsewhere = neighbours
+                .iter()
+                .any(|(_, n)| n.is_some() && *n != macs.get(&director.name).copied());
             let stats_timeout = if arp_elsewhere {
                 options.stats_timeout.min(Duration::from_millis(2500))
             } else {
@@ -447,7 +463,7 @@ impl Lab {
             connections: &connections,
             replies: &replies,
             table: &table,
-            neighbour,
+            neighbours: &neighbours,
             macs,
             director_packets: (
                 after.rx_packets.saturating_sub(before.rx_packets),
@@ -475,7 +491,7 @@ impl Lab {
             checks.push(proofs::ipvs_stats(&observed));
         }
         // 3. The client's ARP entry for the VIP is the director's.
-        checks.push(proofs::arp_owner(&observed));
+        checks.extend(proofs::arp_owner(&observed));
         // 4. The split is the predicted one (and, as a warning, the one the weights ask for).
         let mut split = BTreeMap::new();
         for p in &plan.probes {

@@ -24,8 +24,8 @@ pub struct Observed<'a> {
     /// The frames from the VIP that reached the client.
     pub replies: &'a [ReplyFrame],
     pub table: &'a IpvsTable,
-    /// The client's neighbour entry for the VIP.
-    pub neighbour: Option<[u8; 6]>,
+    /// The client's neighbour entry for each VIP it connected to.
+    pub neighbours: &'a [(IpAddr, Option<[u8; 6]>)],
     /// Each host's MAC on its LAN interface (not the client's).
     pub macs: &'a BTreeMap<HostName, [u8; 6]>,
     /// Packets through the director's interface during the probes: (rx, tx).
@@ -59,7 +59,7 @@ impl Observed<'_> {
             .hosts
             .iter()
             .filter(|h| h.role == Role::RealServer)
-            .filter_map(|h| h.addresses.first().map(|a| (a.address, h.name.to_string())))
+            .flat_map(|h| h.addresses.iter().filter(|a| !a.vip).map(|a| (a.address, h.name.to_string())))
             .collect();
         let id = self.ids.get(&p.service);
         let Some((_, dests)) = self.table.iter().find(|(s, _)| Some(&s.service.id) == id) else {
@@ -189,28 +189,34 @@ pub fn ipvs_stats(o: &Observed) -> Check {
     )
 }
 
-/// The client's neighbour entry for the VIP holds the director's MAC.
-pub fn arp_owner(o: &Observed) -> Check {
-    let vip = o.plan.vip;
+/// The client's neighbour entry for each VIP holds the director's MAC: one
+/// `arp-owner` check, or one per VIP (`arp-owner 2001:db8::1`) when there are several.
+pub fn arp_owner(o: &Observed) -> Vec<Check> {
     let director_mac = o.macs.get(&o.director.name).copied();
-    Check::new(
-        "arp-owner",
-        CheckKind::ArpOwner,
-        o.neighbour.is_some() && o.neighbour == director_mac,
-        format!(
-            "{vip} → {} ({})",
-            director_mac.map(|m| format_mac(&m)).unwrap_or_default(),
-            o.director.name
-        ),
-        match o.neighbour {
-            Some(m) => format!(
-                "{vip} → {} ({})",
-                format_mac(&m),
-                o.host_of_mac(&m).map(HostName::to_string).unwrap_or_else(|| "unknown host".into())
-            ),
-            None => format!("no neighbour entry for {vip}"),
-        },
-    )
+    let many = o.neighbours.len() > 1;
+    o.neighbours
+        .iter()
+        .map(|(vip, neighbour)| {
+            Check::new(
+                if many { format!("arp-owner {vip}") } else { "arp-owner".into() },
+                CheckKind::ArpOwner,
+                neighbour.is_some() && *neighbour == director_mac,
+                format!(
+                    "{vip} → {} ({})",
+                    director_mac.map(|m| format_mac(&m)).unwrap_or_default(),
+                    o.director.name
+                ),
+                match neighbour {
+                    Some(m) => format!(
+                        "{vip} → {} ({})",
+                        format_mac(m),
+                        o.host_of_mac(m).map(HostName::to_string).unwrap_or_else(|| "unknown host".into())
+                    ),
+                    None => format!("no neighbour entry for {vip}"),
+                },
+            )
+        })
+        .collect()
 }
 
 /// The kernel split the service's connections as `lvsdr predict` said, in

@@ -30,7 +30,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for s in &cx.topology.services {
         if !s.destinations.is_empty() && s.destinations.iter().all(|d| d.weight.value == 0) {
             out.push(
-                cx.diag(&META, format!("every real server of service {} has weight 0: no new connection will be accepted", s.key.value), s.key.span.or(s.span))
+                cx.diag(&META, format!("every real server of service {} has weight 0: no new connection will be accepted", cx.topology.label(s)), s.key.span.or(s.span))
                     .help("give at least one real server a weight of 1 or more")
                     .node("director"),
             );

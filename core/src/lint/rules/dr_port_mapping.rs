@@ -40,7 +40,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         for d in &s.destinations {
             if matches!(d.forward.value, Forward::Route | Forward::Tunnel) && d.port.value != vport {
                 let mut diag = cx
-                    .diag(&META, format!("`{}` is given port {} in service {}, but {} cannot map ports", d.server.value, d.port.value, s.key.value, d.forward.name()), d.port.span.or(d.span))
+                    .diag(&META, format!("`{}` is given port {} in service {}, but {} cannot map ports", d.server.value, d.port.value, cx.topology.label(s), d.forward.name()), d.port.span.or(d.span))
                     .label(format!("packets will still arrive on port {vport}"))
                     .help(format!("use port {vport}, the virtual port"))
                     .node(d.server.value.to_string());

@@ -53,7 +53,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         }
     }
     for rs in &t.real_servers {
-        if !t.vips_served_by(&rs.name.value).iter().any(|v| v.is_ipv6()) {
+        if !cx.vips_served_by(&rs.name.value).iter().any(|v| v.is_ipv6()) {
             continue;
         }
         if let Some((key, v)) = disabled(&rs.sysctls, &["all", "lo", &rs.interface.value]) {

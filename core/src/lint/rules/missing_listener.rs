@@ -44,9 +44,9 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             if d.weight.value > 0 && !rs.listens_on(listen_port) {
                 let span = rs.listen.as_ref().map(|l| l.span).unwrap_or(rs.span);
                 out.push(
-                    cx.diag(&META, format!("`{}` is in service {} but has no listener on port {listen_port}", rs.name.value, s.key.value), span)
+                    cx.diag(&META, format!("`{}` is in service {} but has no listener on port {listen_port}", rs.name.value, cx.topology.label(s)), span)
                         .label(format!("clients sent here get \"connection refused\" on {listen_port}"))
-                        .help(format!("start a server on port {listen_port} on `{}`, or remove it from {}", rs.name.value, s.key.value))
+                        .help(format!("start a server on port {listen_port} on `{}`, or remove it from {}", rs.name.value, cx.topology.label(s)))
                         .node(rs.name.value.to_string()),
                 );
             }

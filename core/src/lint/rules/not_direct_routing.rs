@@ -36,7 +36,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         for d in &s.destinations {
             if d.forward.value != Forward::Route {
                 let mut diag = cx
-                    .diag(&META, format!("`{}` in service {} uses {} forwarding, not direct routing", d.server.value, s.key.value, d.forward.name()), d.forward.span.or(d.span))
+                    .diag(&META, format!("`{}` in service {} uses {} forwarding, not direct routing", d.server.value, cx.topology.label(s), d.forward.name()), d.forward.span.or(d.span))
                     .help("use `method = \"route\"` (ipvsadm -g)")
                     .node(d.server.value.to_string());
                 if let Some(edit) = cx.replace_value(d.forward.span, "route") {

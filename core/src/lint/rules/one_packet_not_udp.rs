@@ -32,7 +32,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         let udp = matches!(s.key.value, ServiceKey::Port { protocol: Protocol::Udp, .. });
         if s.one_packet.value && !udp {
             out.push(
-                cx.diag(&META, format!("service {} uses one-packet scheduling, which only applies to UDP", s.key.value), s.one_packet.span.or(s.span))
+                cx.diag(&META, format!("service {} uses one-packet scheduling, which only applies to UDP", cx.topology.label(s)), s.one_packet.span.or(s.span))
                     .help("remove `one_packet`")
                     .node("director"),
             );

@@ -35,12 +35,25 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         if member_of.is_empty() || member_of.len() == t.services.len() {
             continue;
         }
-        let keys: std::collections::HashSet<ServiceKey> = member_of.iter().map(|i| t.services[*i].key.value).collect();
-        for s in &t.services {
-            if !keys.contains(&s.key.value) {
+        // A real server is expected in every service of the VIPs it serves, not in
+        // services of VIPs that other real servers carry.
+        let mut expected: Vec<usize> = cx
+            .vips_served_by(&rs.name.value)
+            .iter()
+            .flat_map(|v| cx.services_on(*v).iter().copied())
+            .collect();
+        expected.sort_unstable();
+        expected.dedup();
+        // By identity, so that a service defined twice (DR024) counts once.
+        let id = |s: &VirtualService| (s.key.value, s.vip.as_ref().map(|v| v.value), s.family);
+        let mine: std::collections::HashSet<_> = member_of.iter().map(|i| id(&t.services[*i])).collect();
+        for i in expected {
+            if !mine.contains(&id(&t.services[i])) {
+                let s = &t.services[i];
+                let label = t.label(s);
                 out.push(
-                    cx.diag(&META, format!("real server `{}` is not in service {}", rs.name.value, s.key.value), s.key.span.or(s.span))
-                        .help(format!("add `{}` to {}, or remove the service if it is not meant to be served", rs.name.value, s.key.value))
+                    cx.diag(&META, format!("real server `{}` is not in service {label}", rs.name.value), s.key.span.or(s.span))
+                        .help(format!("add `{}` to {label}, or remove the service if it is not meant to be served", rs.name.value))
                         .node(rs.name.value.to_string()),
                 );
             }

@@ -32,7 +32,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for s in &cx.topology.services {
         if let Some(p) = &s.persistence {
             out.push(
-                cx.diag(&META, format!("service {} is persistent for {} s: each client sticks to one real server", s.key.value, p.timeout.value), p.timeout.span.or(s.span))
+                cx.diag(&META, format!("service {} is persistent for {} s: each client sticks to one real server", cx.topology.label(s), p.timeout.value), p.timeout.span.or(s.span))
                     .help("the split across real servers follows clients, not connections")
                     .node("director"),
             );

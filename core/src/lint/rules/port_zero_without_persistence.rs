@@ -35,7 +35,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for s in &cx.topology.services {
         if s.port() == Some(0) && s.persistence.is_none() {
             out.push(
-                cx.diag(&META, format!("service {} covers every port but has no persistence", s.key.value), s.key.span.or(s.span))
+                cx.diag(&META, format!("service {} covers every port but has no persistence", cx.topology.label(s)), s.key.span.or(s.span))
                     .label("port 0 needs `-p`")
                     .help("add `persistence = 300` (ipvsadm -p 300)")
                     .node("director"),

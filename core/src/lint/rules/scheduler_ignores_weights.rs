@@ -44,7 +44,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         }
         let ratio = weights.iter().map(u32::to_string).collect::<Vec<_>>().join(":");
         let mut d = cx
-            .diag(&META, format!("scheduler `{}` ignores the weights {ratio} of service {}", s.scheduler.name(), s.key.value), s.scheduler.span.or(s.span))
+            .diag(&META, format!("scheduler `{}` ignores the weights {ratio} of service {}", s.scheduler.name(), cx.topology.label(s)), s.scheduler.span.or(s.span))
             .label(format!("`{}` gives every real server an equal share", s.scheduler.name()))
             .help(format!("use `{}` to honour the weights, or give every real server the same weight", weighted.name()));
         if let Some(edit) = cx.replace_value(s.scheduler.span, weighted.name()) {

@@ -31,7 +31,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for s in &cx.topology.services {
         if s.destinations.is_empty() {
             out.push(
-                cx.diag(&META, format!("service {} has no real servers", s.key.value), s.key.span.or(s.span))
+                cx.diag(&META, format!("service {} has no real servers", cx.topology.label(s)), s.key.span.or(s.span))
                     .help("add at least one [[service.real_server]]")
                     .node("director"),
             );

@@ -40,7 +40,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         if !cx.is_direct_routed(&rs.name.value) {
             continue;
         }
-        for vip in t.vips_served_by(&rs.name.value) {
+        for &vip in cx.vips_served_by(&rs.name.value) {
             if rs.lo_vip(vip).is_some() {
                 continue;
             }
