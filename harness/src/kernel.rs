@@ -24,6 +24,13 @@ pub const LAB_MODULES: &[&str] = &[
     "bridge",
 ];
 
+/// Modules only some labs need, loaded best-effort: a kernel without them
+/// still runs every lab that does not use them, and the layer that needs one
+/// reports its absence (nf_tables: [`crate::nft::apply_marks`], for fwmark
+/// services' marking rules; nfnetlink, which it needs, is built in where it
+/// is not a module).
+pub const OPTIONAL_LAB_MODULES: &[&str] = &["nf_tables"];
+
 pub fn release() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -41,7 +48,7 @@ pub fn try_load_host_ipvs() -> bool {
     if host_has_ipvs() {
         return true;
     }
-    for m in LAB_MODULES {
+    for m in LAB_MODULES.iter().chain(OPTIONAL_LAB_MODULES) {
         let _ = std::process::Command::new("modprobe")
             .arg("-q")
             .arg(m)

@@ -7,6 +7,7 @@
 //!
 //! - [`netns`]: named namespaces with a Drop guard.
 //! - [`rtnl`]: links, addresses and neighbours over rtnetlink.
+//! - [`nft`]: firewall marks for fwmark services, over nf_tables netlink.
 //! - [`ipvs`]: an IPVS client over generic netlink (neli).
 //! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
 //! - [`capture`]: the reply frames the client receives (AF_PACKET).
@@ -26,6 +27,7 @@ pub mod kernel;
 pub mod lab;
 pub mod leftovers;
 pub mod netns;
+pub mod nft;
 pub mod probe;
 pub mod report;
 pub mod rtnl;

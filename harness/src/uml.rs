@@ -386,9 +386,16 @@ fn guest_setup() -> Result<(Job, GuestProgress), String> {
     let text = std::fs::read_to_string(Path::new(GUEST_JOB_DIR).join("job.json")).map_err(|e| format!("job.json: {e}"))?;
     let job: Job = serde_json::from_str(&text).map_err(|e| format!("job.json: {e}"))?;
     let started = Instant::now();
-    let loaded = crate::kernel::load_modules(&job.modules, crate::kernel::LAB_MODULES).map_err(|e| e.to_string())?;
+    let mut loaded = crate::kernel::load_modules(&job.modules, crate::kernel::LAB_MODULES).map_err(|e| e.to_string())?;
+    let mut missing = String::new();
+    for m in crate::kernel::OPTIONAL_LAB_MODULES {
+        match crate::kernel::load_modules(&job.modules, &[*m]) {
+            Ok(more) => loaded.extend(more),
+            Err(e) => missing.push_str(&format!("; optional module not loaded: {e}")),
+        }
+    }
     progress.line(&format!(
-        "uml: kernel {} up, {} modules loaded in {} ms",
+        "uml: kernel {} up, {} modules loaded in {} ms{missing}",
         crate::kernel::release(),
         loaded.len(),
         started.elapsed().as_millis()
