@@ -414,6 +414,19 @@ pub struct Client {
     pub address: Addresses,
 }
 
+/// The router between the client and the LAN, for setups where the client is
+/// not on the LAN: the VIP is often public while the real servers are private,
+/// and the real servers' replies go back through this router, not the director.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub name: HostName,
+    /// Its addresses on the LAN: the real servers' default gateway.
+    pub address: Addresses,
+    /// Its addresses on the client's side: the client's default gateway.
+    pub outside: Addresses,
+    pub span: Span,
+}
+
 /// A virtual IP on a director's NIC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
@@ -667,6 +680,8 @@ pub struct Topology {
     pub real_servers: Vec<RealServer>,
     /// The director's firewall marking rules, for fwmark services.
     pub marks: Vec<MarkRule>,
+    /// The router in front of the LAN, when the client is not on it.
+    pub router: Option<Router>,
 }
 
 impl Topology {
@@ -878,6 +893,12 @@ impl Topology {
                     span: Span::NONE,
                 })
                 .collect(),
+            router: self.router.as_ref().map(|r| Router {
+                name: r.name.clone(),
+                address: ca(&r.address),
+                outside: ca(&r.outside),
+                span: Span::NONE,
+            }),
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Role {
     Client,
     Director,
     RealServer,
+    /// Between the client's link and the LAN (a topology's `[router]`).
+    Router,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +63,13 @@ pub struct HostPlan {
     /// Further NICs, each a veth to the same bridge (a multi-homed host).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_interfaces: Vec<IfName>,
+    /// Whether `interface` is on the outside link (the client's, behind a
+    /// router) rather than on the LAN.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub outside: bool,
+    /// NICs on the outside link: the router's side towards the client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside_interfaces: Vec<IfName>,
     /// Routes added after the addresses, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RoutePlan>,
@@ -70,11 +79,13 @@ pub struct HostPlan {
     pub listeners: Vec<ListenerPlan>,
 }
 
-/// `ip route add ADDRESS/PREFIX dev DEVICE`
+/// `ip route add ADDRESS/PREFIX [via GATEWAY] dev DEVICE`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoutePlan {
     pub address: IpAddr,
     pub prefix: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<IpAddr>,
     pub device: IfName,
 }
 
@@ -229,24 +240,96 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
         client_addresses.extend(more);
     }
     let sysctls = |s: &Sysctls| s.values.iter().map(|(k, v)| (k.clone(), v.value)).collect::<Vec<_>>();
+    let unspecified = |f: Family| match f {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    // The client's link: the LAN, or the outside of the router.
+    let client_prefix = |a: &IpAddr| match &t.router {
+        Some(r) => r
+            .outside
+            .of(Family::of(a))
+            .map(|o| Subnet::assumed_around(o.value).prefix)
+            .unwrap_or(Family::of(a).host_prefix()),
+        None => prefix_of(a),
+    };
     let mut hosts = vec![HostPlan {
         name: t.client.name.clone(),
         role: Role::Client,
         interface: IfName::known("eth0"),
         extra_interfaces: vec![],
-        routes: vec![],
+        outside: t.router.is_some(),
+        outside_interfaces: vec![],
+        routes: t
+            .router
+            .iter()
+            .flat_map(|r| r.outside.iter())
+            .map(|gw| RoutePlan {
+                address: unspecified(Family::of(&gw.value)),
+                prefix: 0,
+                via: Some(gw.value),
+                device: IfName::known("eth0"),
+            })
+            .collect(),
         addresses: client_addresses
             .iter()
             .map(|address| AddressPlan {
                 device: IfName::known("eth0"),
                 address: *address,
-                prefix: prefix_of(address),
+                prefix: client_prefix(address),
                 vip: false,
             })
             .collect(),
         sysctls: vec![],
         listeners: vec![],
     }];
+    if let Some(r) = &t.router {
+        let lan_if = IfName::known("eth0");
+        let out_if = IfName::known("eth1");
+        let mut forwarding = Vec::new();
+        for key in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
+            if let Ok(k) = SysctlKey::parse(key) {
+                forwarding.push((k, 1));
+            }
+        }
+        hosts.push(HostPlan {
+            name: r.name.clone(),
+            role: Role::Router,
+            interface: lan_if.clone(),
+            extra_interfaces: vec![],
+            outside: false,
+            outside_interfaces: vec![out_if.clone()],
+            // The VIPs are on the LAN link: the router asks there who has them, as the client would.
+            routes: t
+                .vips()
+                .iter()
+                .map(|v| RoutePlan {
+                    address: v.address.value,
+                    prefix: v.family().host_prefix(),
+                    via: None,
+                    device: lan_if.clone(),
+                })
+                .collect(),
+            addresses: r
+                .address
+                .iter()
+                .map(|a| AddressPlan {
+                    device: lan_if.clone(),
+                    address: a.value,
+                    prefix: prefix_of(&a.value),
+                    vip: false,
+                })
+                .chain(r.outside.iter().map(|a| AddressPlan {
+                    device: out_if.clone(),
+                    address: a.value,
+                    prefix: Subnet::assumed_around(a.value).prefix,
+                    vip: false,
+                }))
+                .collect(),
+            sysctls: forwarding,
+            listeners: vec![],
+        });
+    }
     for (k, d) in t.directors.iter().enumerate() {
         let mut addresses: Vec<AddressPlan> = d
             .address
@@ -272,6 +355,8 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             role: Role::Director,
             interface: d.interface.device(),
             extra_interfaces: vec![],
+            outside: false,
+            outside_interfaces: vec![],
             routes: vec![],
             addresses,
             sysctls: sysctls(&d.sysctls),
@@ -321,14 +406,31 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             role: Role::RealServer,
             interface: rs.interface.device(),
             extra_interfaces: rs.extra_nics.iter().map(|n| n.interface.device()).collect(),
+            outside: false,
+            outside_interfaces: vec![],
             routes: rs
                 .routes
                 .iter()
                 .map(|r| RoutePlan {
                     address: r.to.value.address,
                     prefix: r.to.value.prefix,
+                    via: None,
                     device: r.device.device(),
                 })
+                .chain(
+                    // Behind a router, the real servers answer the client through it.
+                    t.router.iter().flat_map(|router| {
+                        rs.address.iter().filter_map(|a| {
+                            let family = Family::of(&a.value);
+                            Some(RoutePlan {
+                                address: unspecified(family),
+                                prefix: 0,
+                                via: Some(router.address.of(family)?.value),
+                                device: rs.interface.device(),
+                            })
+                        })
+                    }),
+                )
                 .collect(),
             addresses,
             sysctls: sysctls(&rs.sysctls),
@@ -341,10 +443,6 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 .collect(),
         });
     }
-    let unspecified = |f: Family| match f {
-        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    };
     let services: Vec<ServicePlan> = t
         .services
         .iter()

@@ -326,7 +326,17 @@ pub const FORMAT_VERSION: i64 = 2;
 
 fn validate(root: &L) -> Result<Topology, LoadError> {
     let top = Obj::of(root, "the topology")?;
-    top.only(&["version", "name", "lan", "client", "director", "service", "real_server", "mark"])?;
+    top.only(&[
+        "version",
+        "name",
+        "lan",
+        "client",
+        "router",
+        "director",
+        "service",
+        "real_server",
+        "mark",
+    ])?;
     if let Some(v) = top.int("version")? {
         if !(1..=FORMAT_VERSION).contains(&v.value) {
             return Err(err(
@@ -432,6 +442,31 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                 name: HostName::known("client"),
                 address: Addresses(address),
             }
+        }
+    };
+
+    let router = match top.get("router") {
+        None => None,
+        Some(r_l) => {
+            let r = Obj::of(r_l, "[router]")?;
+            r.only(&["name", "address", "outside"])?;
+            let outside = r.strs("outside")?;
+            if outside.is_empty() {
+                return Err(r.missing("outside"));
+            }
+            let mut out: Vec<At<IpAddr>> = Vec::new();
+            for a in &outside {
+                out.push(ip(a, "the router's outside address")?);
+            }
+            Some(Router {
+                name: r
+                    .checked("name", HostName::parse)?
+                    .map(|n| n.value)
+                    .unwrap_or_else(|| HostName::known("router")),
+                address: r.addresses("the router's LAN address")?,
+                outside: Addresses(out),
+                span: r_l.span,
+            })
         }
     };
 
@@ -573,6 +608,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         services,
         real_servers,
         marks,
+        router,
     };
     for (i, short) in lo_shorthand.into_iter().enumerate() {
         let Some(p) = short else { continue };
@@ -1094,6 +1130,12 @@ pub fn to_value(t: &Topology) -> Value {
         "client".into(),
         json!({ "name": t.client.name, "address": addresses_value(&t.client.address) }),
     );
+    if let Some(r) = &t.router {
+        top.insert(
+            "router".into(),
+            json!({ "name": r.name, "address": addresses_value(&r.address), "outside": addresses_value(&r.outside) }),
+        );
+    }
     match <[Value; 1]>::try_from(directors) {
         Ok([one]) => top.insert("director".into(), one),
         Err(many) => top.insert("director".into(), Value::Array(many)),

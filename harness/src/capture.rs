@@ -69,7 +69,8 @@ impl Capture {
     /// inside [`crate::netns::NetNs::run`]) and starts reading on a thread of its own.
     /// It takes the frames of the VIPs' family only (`ETH_P_IP` or `ETH_P_IPV6`),
     /// or every frame when the VIPs are of both families.
-    pub fn start(vips: &[IpAddr]) -> std::io::Result<Capture> {
+    /// With `device`, only the frames that arrive on that interface (a router's LAN side).
+    pub fn start(vips: &[IpAddr], device: Option<&str>) -> std::io::Result<Capture> {
         let ethertype = if vips.iter().all(IpAddr::is_ipv4) {
             ETH_P_IP
         } else if vips.iter().all(IpAddr::is_ipv6) {
@@ -100,6 +101,25 @@ impl Capture {
             ) != 0
             {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(name) = device {
+                let cname = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+                let index = libc::if_nametoindex(cname.as_ptr());
+                if index == 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+                addr.sll_family = libc::AF_PACKET as libc::c_ushort;
+                addr.sll_protocol = ethertype.to_be();
+                addr.sll_ifindex = index as libc::c_int;
+                if libc::bind(
+                    fd.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             // Room for every reply of a long run (1,000 connections), so none is dropped.
             let size: libc::c_int = 8 << 20;

@@ -106,14 +106,17 @@ pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix:
     Ok(())
 }
 
-/// `ip route add ADDRESS/PREFIX dev DEVICE` (`ip -6 route add …` for an IPv6 prefix).
-pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, device: &str) -> Result<(), RtnlError> {
+/// `ip route add ADDRESS/PREFIX [via GATEWAY] dev DEVICE` (`ip -6 route add …` for an IPv6 prefix).
+pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, via: Option<IpAddr>, device: &str) -> Result<(), RtnlError> {
     let index = link_index(handle, device).await?;
-    let route = rtnetlink::RouteMessageBuilder::<IpAddr>::new()
+    let mut builder = rtnetlink::RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(address, prefix)
         .map_err(|e| RtnlError::Route(e.to_string()))?
-        .output_interface(index)
-        .build();
+        .output_interface(index);
+    if let Some(gateway) = via {
+        builder = builder.gateway(gateway).map_err(|e| RtnlError::Route(e.to_string()))?;
+    }
+    let route = builder.build();
     handle.route().add(route).execute().await?;
     Ok(())
 }

@@ -267,6 +267,7 @@ impl Builder {
             services: self.services,
             real_servers,
             marks: self.marks,
+            router: None,
         };
         if self.assume_real_servers_configured {
             for i in 0..topology.real_servers.len() {

@@ -179,28 +179,48 @@ impl Lab {
             }
             lab.hosts.insert(h.name.clone(), Arc::new(ns));
         }
-        progress("bridge br0 and veth links");
-        let ports: Vec<(String, String, i32)> = lab
+        // Every NIC is a veth whose peer sits on a bridge: br0 is the LAN, br1 the
+        // outside link between the client and a router, when the topology has one.
+        let outside = lab.plan.hosts.iter().any(|h| h.outside || !h.outside_interfaces.is_empty());
+        progress(if outside {
+            "bridges br0 (LAN) and br1 (outside), veth links"
+        } else {
+            "bridge br0 and veth links"
+        });
+        let ports: Vec<(String, String, i32, bool)> = lab
             .plan
             .hosts
             .iter()
             .enumerate()
             .flat_map(|(i, h)| {
                 let fd = lab.hosts[&h.name].fd();
-                std::iter::once((format!("port{i}"), h.interface.to_string(), fd)).chain(
-                    h.extra_interfaces
-                        .iter()
-                        .enumerate()
-                        .map(move |(j, x)| (format!("port{i}n{j}"), x.to_string(), fd)),
-                )
+                std::iter::once((format!("port{i}"), h.interface.to_string(), fd, h.outside))
+                    .chain(
+                        h.extra_interfaces
+                            .iter()
+                            .enumerate()
+                            .map(move |(j, x)| (format!("port{i}n{j}"), x.to_string(), fd, false)),
+                    )
+                    .chain(
+                        h.outside_interfaces
+                            .iter()
+                            .enumerate()
+                            .map(move |(j, x)| (format!("port{i}o{j}"), x.to_string(), fd, true)),
+                    )
             })
             .collect();
         lab.lan
             .run(|| {
                 rtnl::with_handle(async |handle| {
                     let br = rtnl::add_bridge(&handle, "br0").await?;
-                    for (port, peer, fd) in &ports {
-                        rtnl::add_veth_to_bridge(&handle, port, peer, *fd, br).await?;
+                    let br1 = if outside {
+                        Some(rtnl::add_bridge(&handle, "br1").await?)
+                    } else {
+                        None
+                    };
+                    for (port, peer, fd, on_outside) in &ports {
+                        let bridge = if *on_outside { br1.unwrap_or(br) } else { br };
+                        rtnl::add_veth_to_bridge(&handle, port, peer, *fd, bridge).await?;
                     }
                     Ok(())
                 })
@@ -223,14 +243,14 @@ impl Lab {
                     format!("{}: links and addresses", h.name),
                     rtnl::with_handle(async |handle| {
                         rtnl::set_up(&handle, &h.interface).await?;
-                        for x in &h.extra_interfaces {
+                        for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
                             rtnl::set_up(&handle, x).await?;
                         }
                         for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
                             rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
                         }
                         for r in &h.routes {
-                            rtnl::add_route(&handle, r.address, r.prefix, &r.device).await?;
+                            rtnl::add_route(&handle, r.address, r.prefix, r.via, &r.device).await?;
                         }
                         // The MAC, for telling who sent a frame; it does not change while the lab lives.
                         rtnl::mac(&handle, &h.interface).await
@@ -366,7 +386,14 @@ impl Lab {
             director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
         )?;
 
-        // Every reply frame the client receives, to see who sent it on the wire.
+        // Where the replies and the VIP's neighbour entry are seen: the client, or
+        // the router in front of the LAN when the client is behind one (on its LAN
+        // side, where the real servers' replies arrive).
+        let router = plan.hosts.iter().find(|h| h.role == Role::Router);
+        let (observer_ns, observer_if, observer) = match router {
+            Some(r) => (self.hosts[&r.name].clone(), Some(r.interface.to_string()), r.name.to_string()),
+            None => (client_ns.clone(), None, client.name.to_string()),
+        };
         // The VIPs the client talks to: the neighbour entry of each is checked.
         let mut vips: Vec<std::net::IpAddr> = plan.probes.iter().map(|p| p.address).collect();
         vips.sort();
@@ -374,10 +401,12 @@ impl Lab {
         if vips.is_empty() {
             vips.push(plan.vip);
         }
-        let capture = client_ns.run(|| Capture::start(&vips))?.map_err(|source| LabError::Io {
-            step: "client: capturing reply frames (AF_PACKET)".into(),
-            source,
-        })?;
+        let capture = observer_ns
+            .run(|| Capture::start(&vips, observer_if.as_deref()))?
+            .map_err(|source| LabError::Io {
+                step: format!("{observer}: capturing reply frames (AF_PACKET)"),
+                source,
+            })?;
         let mut connections: Vec<ConnectionResult> = Vec::new();
         for p in &plan.probes {
             progress(&format!(
@@ -416,8 +445,8 @@ impl Lab {
 
         // ARP: whose MAC does the client hold for the VIP?
         let neighbours = step(
-            "client neighbour table",
-            client_ns.run(|| {
+            format!("{observer} neighbour table"),
+            observer_ns.run(|| {
                 rtnl::with_handle(async |h| {
                     let mut out = Vec::new();
                     for vip in &vips {

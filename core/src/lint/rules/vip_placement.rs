@@ -8,14 +8,16 @@ pub static META: RuleMeta = RuleMeta {
     doc: crate::lint::doc_text!(r#"## What it does
 Checks, against the LAN the topology states, that the director's own
 address and the client are on it (errors), and reports a VIP outside it
-(information). A topology that does not state its LAN is not checked.
+(information). A topology that does not state its LAN is not checked, and
+one with a `[router]` expects the client and the VIP elsewhere.
 
 ## Why it matters
 The client of the lab sits on the LAN and ARPs for the VIP. A VIP outside
 the subnet is common in production (a public VIP, private real servers on
 the same wire) and works when the router in front sends the VIP to the
-director; the topology should then say so, and the lab cannot reach the
-VIP from the LAN by ARP alone.
+director. Say so with a `[router]` (its LAN and outside addresses): then
+neither the VIP nor the client needs to be on the LAN, and the lab builds
+the router and proves DR through it (`fixtures/routed-dr.toml`).
 
 ## Example
 ```toml
@@ -40,7 +42,7 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     for d in &t.directors {
         for v in &d.vips {
             let Some((lan, _)) = stated(&v.address.value) else { continue };
-            if !lan.contains(v.address.value) {
+            if !lan.contains(v.address.value) && t.router.is_none() {
                 // A public VIP with the hosts on a private LAN is how DR is often deployed:
                 // the router in front sends the VIP to the director. Worth knowing, not wrong.
                 let mut diag = cx
@@ -58,7 +60,8 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    for a in t.client.address.iter() {
+    // Behind a `[router]` the client is meant to be elsewhere.
+    for a in t.client.address.iter().filter(|_| t.router.is_none()) {
         let Some((lan, span)) = stated(&a.value) else { continue };
         if !lan.contains(a.value) {
             out.push(cx.diag(&META, format!("the client {} is outside the LAN {lan}", a.value), a.span.or(span)).help(format!("use an address in {lan}")).node("client"));
