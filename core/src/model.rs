@@ -435,6 +435,10 @@ pub struct Vip {
     /// For an IPv6 VIP added without `nodad`: where. Duplicate address
     /// detection then holds it tentative, and fails it if another host has it.
     pub dad: Option<Span>,
+    /// For an IPv6 VIP on the director added as a preferred address (without
+    /// `preferred_lft 0`): where. It can then be the source of the director's
+    /// own connections to the real servers.
+    pub preferred: Option<Span>,
 }
 
 impl Vip {
@@ -815,6 +819,7 @@ impl Topology {
                             address: c(&v.address),
                             prefix: c(&v.prefix),
                             dad: v.dad.map(|_| Span::NONE),
+                            preferred: v.preferred.map(|_| Span::NONE),
                         })
                         .collect(),
                     sysctls: cs(&d.sysctls),

@@ -35,6 +35,12 @@ pub struct AddressPlan {
     /// The VIP (on the director's NIC or a real server's `lo`): part of the
     /// DR setup that the generated scripts configure, not of the host itself.
     pub vip: bool,
+    /// Never chosen as a source address (`preferred_lft 0`): an IPv6 VIP on
+    /// the director's NIC, which would otherwise win the source selection for
+    /// the director's own connections to the real servers (health checks),
+    /// whose answers the real servers then keep, the VIP being on their `lo`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
 }
 
 /// What a probe server speaks.
@@ -260,17 +266,39 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
         extra_interfaces: vec![],
         outside: t.router.is_some(),
         outside_interfaces: vec![],
-        routes: t
-            .router
-            .iter()
-            .flat_map(|r| r.outside.iter())
-            .map(|gw| RoutePlan {
-                address: unspecified(Family::of(&gw.value)),
-                prefix: 0,
-                via: Some(gw.value),
-                device: IfName::known("eth0"),
-            })
-            .collect(),
+        routes: match &t.router {
+            Some(r) => r
+                .outside
+                .iter()
+                .map(|gw| RoutePlan {
+                    address: unspecified(Family::of(&gw.value)),
+                    prefix: 0,
+                    via: Some(gw.value),
+                    device: IfName::known("eth0"),
+                })
+                .collect(),
+            // Without a router, a VIP outside the client's subnet is reached on the
+            // link itself, as a router on the LAN would reach it: the client asks who has it.
+            None => t
+                .vips()
+                .iter()
+                .filter(|v| {
+                    !t.client.address.iter().any(|a| {
+                        Subnet {
+                            address: a.value,
+                            prefix: prefix_of(&a.value),
+                        }
+                        .contains(v.address.value)
+                    })
+                })
+                .map(|v| RoutePlan {
+                    address: v.address.value,
+                    prefix: v.family().host_prefix(),
+                    via: None,
+                    device: IfName::known("eth0"),
+                })
+                .collect(),
+        },
         addresses: client_addresses
             .iter()
             .map(|address| AddressPlan {
@@ -278,6 +306,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 address: *address,
                 prefix: client_prefix(address),
                 vip: false,
+                deprecated: false,
             })
             .collect(),
         sysctls: vec![],
@@ -318,12 +347,14 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     address: a.value,
                     prefix: prefix_of(&a.value),
                     vip: false,
+                    deprecated: false,
                 })
                 .chain(r.outside.iter().map(|a| AddressPlan {
                     device: out_if.clone(),
                     address: a.value,
                     prefix: Subnet::assumed_around(a.value).prefix,
                     vip: false,
+                    deprecated: false,
                 }))
                 .collect(),
             sysctls: forwarding,
@@ -339,6 +370,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 address: a.value,
                 prefix: prefix_of(&a.value),
                 vip: false,
+                deprecated: false,
             })
             .collect();
         // The VIPs live on the first director; a backup takes them over only when it fails over.
@@ -348,6 +380,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 address: v.address.value,
                 prefix: v.prefix.value,
                 vip: true,
+                deprecated: v.address.is_ipv6() && v.preferred.is_none(),
             }));
         }
         hosts.push(HostPlan {
@@ -372,6 +405,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 address: a.value,
                 prefix: prefix_of(&a.value),
                 vip: false,
+                deprecated: false,
             })
             .collect();
         addresses.extend(rs.extra_nics.iter().map(|n| AddressPlan {
@@ -379,12 +413,14 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             address: n.address.value,
             prefix: prefix_of(&n.address.value),
             vip: false,
+            deprecated: false,
         }));
         addresses.extend(rs.lo.iter().map(|a| AddressPlan {
             device: IfName::known("lo"),
             address: a.address,
             prefix: a.prefix,
             vip: true,
+            deprecated: false,
         }));
         let mut ports: Vec<u16> = match &rs.listen {
             Some(l) => l.value.clone(),

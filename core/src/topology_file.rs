@@ -363,9 +363,11 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     };
     for d_l in d_ls {
         let d = Obj::of(d_l, "[director]")?;
-        d.only(&["name", "address", "interface", "vip", "ipv6_dad", "sysctl"])?;
-        // lvsdr adds IPv6 VIPs with `nodad`; `ipv6_dad = true` says this director does not.
+        d.only(&["name", "address", "interface", "vip", "ipv6_dad", "ipv6_preferred", "sysctl"])?;
+        // lvsdr adds IPv6 VIPs with `nodad` and `preferred_lft 0`; `ipv6_dad = true`
+        // and `ipv6_preferred = true` say that this director does not.
         let dad = d.bool("ipv6_dad")?.filter(|b| b.value).map(|b| b.span);
+        let preferred = d.bool("ipv6_preferred")?.filter(|b| b.value).map(|b| b.span);
         let mut vips: Vec<Vip> = Vec::new();
         for v in d.strs("vip")? {
             let sn = prefixed(&v, "the VIP")?;
@@ -376,6 +378,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                 address: At::new(sn.address, v.span),
                 prefix: At::new(sn.prefix, v.span),
                 dad: dad.filter(|_| sn.address.is_ipv6()),
+                preferred: preferred.filter(|_| sn.address.is_ipv6()),
             });
         }
         let name = d
@@ -987,6 +990,9 @@ pub fn to_value(t: &Topology) -> Value {
             );
             if d.vips.iter().any(|v| v.dad.is_some()) {
                 director.insert("ipv6_dad".into(), json!(true));
+            }
+            if d.vips.iter().any(|v| v.preferred.is_some()) {
+                director.insert("ipv6_preferred".into(), json!(true));
             }
             if !d.sysctls.values.is_empty() {
                 director.insert("sysctl".into(), sysctl_map(&d.sysctls));

@@ -93,7 +93,9 @@ pub async fn add_veth_to_bridge(handle: &Handle, name: &str, peer: &str, peer_ns
 /// work at once, and a VIP (on the director's NIC, on a real server's `lo`)
 /// must not go through duplicate address detection, which would find the
 /// other hosts holding it and leave it tentative for good.
-pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix: u8) -> Result<(), RtnlError> {
+/// With `deprecated`, the address is valid but never preferred (`preferred_lft 0`):
+/// the kernel takes it for incoming traffic and never as a source address.
+pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix: u8, deprecated: bool) -> Result<(), RtnlError> {
     let index = link_index(handle, device).await?;
     let mut request = handle.address().add(index, address, prefix);
     if address.is_ipv6() {
@@ -101,6 +103,12 @@ pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix:
         let message = request.message_mut();
         message.header.flags |= AddressHeaderFlags::Nodad;
         message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        if deprecated {
+            let mut lifetimes = netlink_packet_route::address::CacheInfo::default();
+            lifetimes.ifa_preferred = 0;
+            lifetimes.ifa_valid = u32::MAX;
+            message.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+        }
     }
     request.execute().await?;
     Ok(())

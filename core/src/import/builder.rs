@@ -87,6 +87,7 @@ impl Builder {
                 address,
                 prefix,
                 dad: None,
+                preferred: None,
             });
         }
     }
@@ -118,6 +119,7 @@ impl Builder {
                     address: At::new(a.address, a.span),
                     prefix: At::implied(Family::of(&a.address).host_prefix()),
                     dad: None,
+                    preferred: None,
                 });
             }
         }

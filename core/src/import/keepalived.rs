@@ -198,6 +198,7 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
                                 prefix: At::new(p, first.span),
                                 // keepalived adds its IPv6 VIPs with IFA_F_NODAD.
                                 dad: None,
+                                preferred: None,
                             });
                         }
                     }

@@ -271,10 +271,16 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
             );
         };
         let nodad = words.iter().any(|w| w.text == "nodad");
+        let deprecated = words.windows(2).any(|p| p[0].text == "preferred_lft" && p[1].text == "0");
         place_address(b, &dev, At::new(addr, a.span), At::new(prefix, a.span), span);
         if addr.is_ipv6() && !nodad {
             if let Some(v) = b.vips.iter_mut().find(|v| v.address.value == addr) {
                 v.dad = Some(span);
+            }
+        }
+        if addr.is_ipv6() && !deprecated {
+            if let Some(v) = b.vips.iter_mut().find(|v| v.address.value == addr) {
+                v.preferred = Some(span);
             }
         }
     } else if !("link".starts_with(object) || "route".starts_with(object)) || object.is_empty() {

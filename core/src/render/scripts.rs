@@ -70,13 +70,15 @@ fn dest_options(t: &Topology, s: &VirtualService, d: &Destination, shell: bool) 
 }
 
 /// `ip addr replace ADDRESS/PREFIX dev DEV`, with `-6` and `nodad` for IPv6
-/// (a VIP must not wait for duplicate address detection, nor fail it).
-fn addr_replace(address: std::net::IpAddr, prefix: u8, dev: &str) -> String {
+/// (a VIP must not wait for duplicate address detection, nor fail it), and on
+/// the director `preferred_lft 0`, so that the VIP is never the source of the
+/// director's own connections (DR031).
+fn addr_replace(address: std::net::IpAddr, prefix: u8, dev: &str, director: bool) -> String {
     let a = q(&format!("{address}/{prefix}"));
-    if address.is_ipv4() {
-        format!("ip addr replace {a} dev {dev}")
-    } else {
-        format!("ip -6 addr replace {a} dev {dev} nodad")
+    match (address.is_ipv4(), director) {
+        (true, _) => format!("ip addr replace {a} dev {dev}"),
+        (false, true) => format!("ip -6 addr replace {a} dev {dev} nodad preferred_lft 0"),
+        (false, false) => format!("ip -6 addr replace {a} dev {dev} nodad"),
     }
 }
 
@@ -169,7 +171,7 @@ pub fn director_script(t: &Topology) -> String {
             out.push('\n');
             out.push_str("# The VIPs live on the director's LAN interface. `replace` keeps this idempotent.\n");
             for v in vips {
-                let _ = writeln!(out, "{}", addr_replace(v.address.value, v.prefix.value, "\"$dev\""));
+                let _ = writeln!(out, "{}", addr_replace(v.address.value, v.prefix.value, "\"$dev\"", true));
             }
         }
     }
@@ -224,7 +226,7 @@ pub fn real_server_script(t: &Topology) -> String {
         let _ = writeln!(out, "  {})", q(&rs.name.value));
         if single.is_none() {
             for v in t.vips_served_by(&rs.name.value) {
-                let _ = writeln!(out, "    {}", addr_replace(v, Family::of(&v).host_prefix(), "lo"));
+                let _ = writeln!(out, "    {}", addr_replace(v, Family::of(&v).host_prefix(), "lo", false));
             }
         }
         for (k, v) in real_server_sysctls(rs) {

@@ -231,7 +231,9 @@ impl Lab {
         for h in lab.plan.hosts.clone() {
             progress(&format!("{}: sysctls, addresses", h.name));
             let ns = lab.hosts[&h.name].clone();
-            let scripted = !apply.lvsdr_sets_hosts() && h.role != Role::Client;
+            // The generated scripts set up the director and the real servers; the client
+            // and the router are the lab's own.
+            let scripted = !apply.lvsdr_sets_hosts() && matches!(h.role, Role::Director | Role::RealServer);
             let mac = ns.run(|| -> Result<[u8; 6], LabError> {
                 for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
                     netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
@@ -247,7 +249,7 @@ impl Lab {
                             rtnl::set_up(&handle, x).await?;
                         }
                         for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
-                            rtnl::add_address(&handle, &a.device, a.address, a.prefix).await?;
+                            rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
                         }
                         for r in &h.routes {
                             rtnl::add_route(&handle, r.address, r.prefix, r.via, &r.device).await?;

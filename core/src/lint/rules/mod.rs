@@ -47,4 +47,5 @@ rules!(
     overlapping_marks,
     ipv6_vip_dad,
     ipv6_disabled,
+    ipv6_vip_as_source,
 );
