@@ -523,3 +523,69 @@ fn hostile_topologies_are_refused_by_lint_plan_and_render() {
         }
     }
 }
+
+/// Topology v2 on the kernel, in one boot: IPv6 DR, three VIPs of both
+/// families, real servers in a private subnet behind a router with a public
+/// VIP, an IPv6 keepalived.conf and a 12-service dump on three VIPs.
+#[test]
+#[ignore = "needs root"]
+fn v2_topologies_prove_dr_on_the_kernel() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let files: Vec<String> = [
+        "fixtures/ipv6-dr.toml",
+        "fixtures/dual-stack.toml",
+        "fixtures/routed-dr.toml",
+        "fixtures/ipv6-keepalived.conf",
+        "fixtures/multi-vip.dump",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, reports, stderr) = labs(&files, &["--clients", "6", "--connections", "12"]);
+    for (file, r) in files.iter().zip(&reports) {
+        for c in r["checks"].as_array().unwrap().iter().filter(|c| c["advisory"] != true) {
+            assert_eq!(c["pass"], true, "{file}: {c}\n{stderr}");
+        }
+    }
+    assert_eq!(code, 0, "{stderr}");
+    // IPv6: the real servers saw the client's IPv6 address, and the neighbour entry is the director's.
+    let v6 = &reports[0];
+    assert_eq!(check(v6, "source-ip tcp/80")["seen"].as_str().unwrap().split(", ").count(), 6);
+    assert!(check(v6, "source-ip tcp/80")["seen"].as_str().unwrap().starts_with("2001:db8:1::"));
+    assert_eq!(check(v6, "arp-owner")["pass"], true);
+    // Several VIPs: one neighbour check each, and services named by VIP.
+    let dual = &reports[1];
+    for vip in ["192.168.1.192", "192.168.1.193", "2001:db8:1::192"] {
+        assert_eq!(check(dual, &format!("arp-owner {vip}"))["pass"], true, "{vip}");
+    }
+    assert_eq!(dual["split"]["tcp [2001:db8:1::192]:80"]["matches"], true, "mh over IPv6, in order");
+    // Behind a router: the router holds the director's MAC for the public VIP, and
+    // every reply reaching it on the LAN came from a real server.
+    let routed = &reports[2];
+    assert_eq!(check(routed, "source-ip tcp/80")["seen"], "198.51.100.100, 198.51.100.101, 198.51.100.102, 198.51.100.103, 198.51.100.104, 198.51.100.105");
+    assert!(check(routed, "reply-bypass")["seen"].as_str().unwrap().contains("from rs1"));
+    // The dump's 12 services on 3 VIPs: every TCP service with a port was probed.
+    assert!(reports[4]["split"].as_object().unwrap().len() >= 9, "{}", reports[4]["split"]);
+}
+
+/// An IPv6 VIP added to the director as a preferred address becomes the source
+/// of keepalived's health checks; the real servers answer it on their own lo,
+/// and keepalived takes every real server out (DR031).
+#[test]
+#[ignore = "needs root"]
+fn a_preferred_ipv6_vip_breaks_keepalived_health_checks() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lint = lvsdr(&["lint", "fixtures/rules/DR031-fail.toml", "--format", "json"]);
+    assert!(String::from_utf8_lossy(&lint.stdout).contains("DR031"));
+    let (code, bad, _) = lab("fixtures/rules/DR031-fail.toml", &["--apply-with", "keepalived"]);
+    assert_eq!(code, 1);
+    assert_eq!(check(&bad, "connectivity tcp/80")["pass"], false);
+    let (_, good, stderr) = lab("fixtures/rules/DR031-pass.toml", &["--apply-with", "keepalived"]);
+    // keepalived adds the real servers as their checks pass, in no set order, so a
+    // hashing scheduler's split cannot be predicted there; everything else must pass.
+    for c in good["checks"].as_array().unwrap().iter().filter(|c| c["kind"] != "split") {
+        assert_eq!(c["pass"], true, "{c}\n{stderr}");
+    }
+}
