@@ -8,6 +8,7 @@
 //! - [`netns`]: named namespaces with a Drop guard.
 //! - [`rtnl`]: links, addresses and neighbours over rtnetlink.
 //! - [`nft`]: firewall marks for fwmark services, over nf_tables netlink.
+//! - [`tc`]: the same marks by tc ingress filters, over rtnetlink.
 //! - [`ipvs`]: an IPVS client over generic netlink (neli).
 //! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
 //! - [`capture`]: the reply frames the client receives (AF_PACKET).
@@ -32,6 +33,7 @@ pub mod probe;
 pub mod report;
 pub mod rtnl;
 pub mod run;
+pub mod tc;
 pub mod uml;
 
 pub use lab::{Lab, VerifyOptions};
