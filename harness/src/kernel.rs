@@ -29,8 +29,8 @@ pub const LAB_MODULES: &[&str] = &[
 /// reports its absence. All are for fwmark services' marking rules:
 /// nf_tables for [`crate::nft::apply_marks`] (nfnetlink, which it needs, is
 /// built in where it is not a module), and the ingress qdisc, the flower
-/// classifier and the skbedit action for [`crate::tc::apply_marks`], where
-/// nf_tables has no inet family.
+/// classifier and the skbedit action for [`crate::tc::apply_marks`], which
+/// [`crate::marks::apply`] falls back to where nf_tables has no inet family.
 pub const OPTIONAL_LAB_MODULES: &[&str] = &["nf_tables", "sch_ingress", "cls_flower", "act_skbedit"];
 
 pub fn release() -> String {
