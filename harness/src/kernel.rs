@@ -26,10 +26,12 @@ pub const LAB_MODULES: &[&str] = &[
 
 /// Modules only some labs need, loaded best-effort: a kernel without them
 /// still runs every lab that does not use them, and the layer that needs one
-/// reports its absence (nf_tables: [`crate::nft::apply_marks`], for fwmark
-/// services' marking rules; nfnetlink, which it needs, is built in where it
-/// is not a module).
-pub const OPTIONAL_LAB_MODULES: &[&str] = &["nf_tables"];
+/// reports its absence. All are for fwmark services' marking rules:
+/// nf_tables for [`crate::nft::apply_marks`] (nfnetlink, which it needs, is
+/// built in where it is not a module), and the ingress qdisc, the flower
+/// classifier and the skbedit action for [`crate::tc::apply_marks`], which
+/// [`crate::marks::apply`] falls back to where nf_tables has no inet family.
+pub const OPTIONAL_LAB_MODULES: &[&str] = &["nf_tables", "sch_ingress", "cls_flower", "act_skbedit"];
 
 pub fn release() -> String {
     nix::sys::utsname::uname()

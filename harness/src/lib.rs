@@ -8,6 +8,8 @@
 //! - [`netns`]: named namespaces with a Drop guard.
 //! - [`rtnl`]: links, addresses and neighbours over rtnetlink.
 //! - [`nft`]: firewall marks for fwmark services, over nf_tables netlink.
+//! - [`tc`]: the same marks by tc ingress filters, over rtnetlink.
+//! - [`marks`]: nf_tables where the kernel has it, tc ingress where not.
 //! - [`ipvs`]: an IPVS client over generic netlink (neli).
 //! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
 //! - [`capture`]: the reply frames the client receives (AF_PACKET).
@@ -26,12 +28,14 @@ pub mod ipvs;
 pub mod kernel;
 pub mod lab;
 pub mod leftovers;
+pub mod marks;
 pub mod netns;
 pub mod nft;
 pub mod probe;
 pub mod report;
 pub mod rtnl;
 pub mod run;
+pub mod tc;
 pub mod uml;
 
 pub use lab::{Lab, VerifyOptions};

@@ -431,7 +431,13 @@ fn hint(errno: i32, what: &str) -> &'static str {
 
 fn errno_error(errno: i32, what: &str) -> io::Error {
     let os = io::Error::from_raw_os_error(errno);
-    io::Error::new(os.kind(), format!("nf_tables {what} failed: {os}{}", hint(errno, what)))
+    // No nf_tables at all is Unsupported too, as EOPNOTSUPP already is: crate::marks falls back on it.
+    let kind = if errno == libc::EPROTONOSUPPORT {
+        io::ErrorKind::Unsupported
+    } else {
+        os.kind()
+    };
+    io::Error::new(kind, format!("nf_tables {what} failed: {os}{}", hint(errno, what)))
 }
 
 /// One netlink message the kernel sent back.
@@ -993,6 +999,12 @@ mod tests {
         assert!(errno_error(libc::EOPNOTSUPP, "batch begin")
             .to_string()
             .contains("has no nf_tables"));
+        // Both ways of "no nf_tables here" are Unsupported, which crate::marks falls back on.
+        assert_eq!(errno_error(libc::EOPNOTSUPP, "table inet lvsdr").kind(), io::ErrorKind::Unsupported);
+        assert_eq!(
+            errno_error(libc::EPROTONOSUPPORT, "netlink socket").kind(),
+            io::ErrorKind::Unsupported
+        );
     }
 
     /// Needs root and nf_tables with the inet family. Runs on the host with
