@@ -5,6 +5,7 @@
 
 use lvsdr_core::plan::MarkPlan;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What [`apply`] returns when nf_tables set the marks.
 pub const NF_TABLES: &str = "nf_tables";
@@ -32,17 +33,171 @@ pub fn apply(device: &str, marks: &[MarkPlan]) -> io::Result<&'static str> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    /// Needs root and IPVS. On the host (nf_tables with inet) it uses nft; under
-    /// UML, `lvsdr kernel-exec --kernel uml -- <test binary>
-    /// marks::tests::on_this_kernel --ignored --nocapture` shows the fallback to tc.
-    #[test]
-    #[ignore]
-    fn on_this_kernel() {
-        match crate::tc::tests::fwmark_reaches_ipvs(&super::apply) {
-            Ok(log) => print!("{log}"),
-            Err(e) => panic!("{e}"),
+/// `lvsdr marks-check`: on this kernel (run it in UML with `kernel-exec`),
+/// marks set by [`apply`] reach an IPVS fwmark service, and only they.
+pub fn self_check() -> Result<String, String> {
+    fwmark_reaches_ipvs(&apply)
+}
+
+/// Proves on the running kernel that an IPVS fwmark service receives
+/// what `apply` marks, and nothing else:
+///
+/// ```text
+///  client namespace                      director namespace
+///  br0 10.0.0.1/24 ── c0 ════ veth ════ d0 10.0.0.2/24, VIP 10.0.0.100/32
+///                                        IPVS fwmark 1 → 10.0.0.100:80 (local)
+///                                        listeners on :80 and :81
+/// ```
+///
+/// A connection to VIP:80 before the marks must miss the service; after
+/// them it must reach it; VIP:81 and 10.0.0.2:80 must still miss it.
+/// Returns one line per step and the name `apply` returned, or the first failure.
+fn fwmark_reaches_ipvs(apply: &(dyn Fn(&str, &[MarkPlan]) -> io::Result<&'static str> + Sync)) -> Result<String, String> {
+    use crate::ipvs::{Dest, Family, ForwardMethod, Ipvs, Netmask, Service, ServiceFlags, ServiceId};
+    use crate::netns::NetNs;
+    use crate::rtnl;
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const DIRECTOR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+    const MARK: u32 = 1;
+    let id = ServiceId::Fwmark {
+        mark: MARK,
+        family: Family::Ipv4,
+    };
+    let s = |e: &dyn std::fmt::Display| e.to_string();
+    let mut log = String::new();
+    let mut ok = |line: &str| log.push_str(&format!("ok   {line}\n"));
+
+    let prefix = crate::netns::unique_prefix();
+    let client = NetNs::create(&format!("{prefix}client")).map_err(|e| s(&e))?;
+    let director = NetNs::create(&format!("{prefix}director")).map_err(|e| s(&e))?;
+    let director_fd = director.fd();
+    client
+        .run(|| {
+            rtnl::with_handle(async |h| {
+                let br = rtnl::add_bridge(&h, "br0").await?;
+                rtnl::add_veth_to_bridge(&h, "c0", "d0", director_fd, br).await?;
+                rtnl::add_address(&h, "br0", IpAddr::V4(CLIENT), 24, false).await
+            })
+        })
+        .map_err(|e| s(&e))?
+        .map_err(|e| s(&e))?;
+    let listeners = director
+        .run(|| -> Result<Vec<TcpListener>, String> {
+            rtnl::with_handle(async |h| {
+                rtnl::set_up(&h, "d0").await?;
+                rtnl::add_address(&h, "d0", IpAddr::V4(DIRECTOR), 24, false).await?;
+                rtnl::add_address(&h, "d0", IpAddr::V4(VIP), 32, false).await
+            })
+            .map_err(|e| s(&e))?;
+            let ipvs = Ipvs::connect().map_err(|e| s(&e))?;
+            ipvs.add_service(&Service {
+                id,
+                scheduler: "rr".into(),
+                flags: ServiceFlags::default(),
+                timeout: 0,
+                netmask: Netmask::host(Family::Ipv4),
+            })
+            .map_err(|e| s(&e))?;
+            ipvs.add_dest(
+                &id,
+                &Dest {
+                    address: IpAddr::V4(VIP),
+                    port: 80,
+                    forward: ForwardMethod::Local,
+                    weight: 1,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                },
+            )
+            .map_err(|e| s(&e))?;
+            // Sockets stay in the namespace they were made in; the kernel
+            // completes handshakes into the backlog without an accept().
+            [80, 81]
+                .iter()
+                .map(|p| TcpListener::bind((Ipv4Addr::UNSPECIFIED, *p)).map_err(|e| format!("listen on :{p}: {e}")))
+                .collect()
+        })
+        .map_err(|e| s(&e))??;
+    ok("client and director namespaces, veth c0/d0, VIP 10.0.0.100 on d0");
+    ok("IPVS fwmark 1 (rr) → 10.0.0.100:80 local; listeners on :80 and :81");
+
+    // (active + inactive connections, connections ever) of the one destination.
+    let counts = || -> Result<(u32, u64), String> {
+        director
+            .run(|| -> Result<(u32, u64), String> {
+                let ipvs = Ipvs::connect().map_err(|e| s(&e))?;
+                let dests = ipvs.dests(&id).map_err(|e| s(&e))?;
+                let d = dests.first().ok_or("the fwmark service has no destination")?;
+                Ok((d.active_conns + d.inactive_conns, d.stats.conns))
+            })
+            .map_err(|e| s(&e))?
+    };
+    let connect = |to: Ipv4Addr, port: u16| -> Result<(), String> {
+        client
+            .run(|| {
+                TcpStream::connect_timeout(&SocketAddr::from((to, port)), Duration::from_secs(3))
+                    .map(drop)
+                    .map_err(|e| format!("FAIL connect to {to}:{port}: {e}"))
+            })
+            .map_err(|e| s(&e))?
+    };
+    // The stats counters follow the estimator (every 2 s); the connection counts at once.
+    let settle = |want_entries: u32| -> Result<(u32, u64), String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = counts()?;
+            if (now.0 == want_entries && now.1 >= u64::from(want_entries)) || Instant::now() > deadline {
+                return Ok(now);
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
+    };
+
+    connect(VIP, 80)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let before = counts()?;
+    if before != (0, 0) {
+        return Err(format!("FAIL without marks, VIP:80 reached the fwmark service: {before:?}"));
     }
+    ok("without marks: connect to 10.0.0.100:80 succeeds (local listener), the fwmark service sees nothing (0 conns)");
+
+    let marks = [MarkPlan {
+        mark: MARK,
+        destination: IpAddr::V4(VIP),
+        prefix: 32,
+        protocol: 6,
+        ports: vec![80],
+    }];
+    let used = director
+        .run(|| apply("d0", &marks))
+        .map_err(|e| s(&e))?
+        .map_err(|e| format!("FAIL apply marks on d0: {e}"))?;
+    ok(&format!("marks applied on d0 with {used}: mark 1, 10.0.0.100/32 tcp port 80"));
+
+    connect(VIP, 80)?;
+    let after = settle(1)?;
+    if after != (1, 1) {
+        return Err(format!("FAIL after marks, VIP:80 gave (entries, conns) {after:?}, not (1, 1)"));
+    }
+    ok("connect to 10.0.0.100:80: the fwmark service's destination has 1 connection (stats conns 1)");
+
+    connect(VIP, 81)?;
+    connect(DIRECTOR, 80)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let unmarked = counts()?;
+    if unmarked != (1, 1) {
+        return Err(format!("FAIL an unmarked connection reached the fwmark service: {unmarked:?}"));
+    }
+    ok("connect to 10.0.0.100:81 and 10.0.0.2:80 succeed locally; the fwmark service still has 1");
+
+    match director.run(|| apply("d0", &marks)).map_err(|e| s(&e))? {
+        Err(e) => ok(&format!("a second apply is refused: {e}")),
+        Ok(used) => return Err(format!("FAIL a second apply on d0 succeeded ({used})")),
+    }
+    drop(listeners);
+    Ok(log)
 }

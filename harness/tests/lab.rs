@@ -466,6 +466,21 @@ fn ipvs_client_agrees_with_the_kernel() {
     assert!(text.contains("15 passed, 0 failed"), "{text}");
 }
 
+/// The lab's firewall marks reach an IPVS fwmark service on the lab's kernel,
+/// and nothing they do not match does (nf_tables, or tc ingress under UML).
+#[test]
+#[ignore = "needs root"]
+fn marks_reach_the_fwmark_service_and_nothing_else() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let k = kernel();
+    let out = lvsdr(&["kernel-exec", "--kernel", &k, "--", env!("CARGO_BIN_EXE_lvsdr"), "marks-check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("the fwmark service's destination has 1 connection"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+}
+
 /// Hostile topologies are refused before the lab touches the kernel: run as
 /// root, `lvsdr lab` exits 2 naming the code, creates no namespace or link,
 /// and writes nothing where the hostile keys point.
@@ -526,7 +541,8 @@ fn hostile_topologies_are_refused_by_lint_plan_and_render() {
 
 /// Topology v2 on the kernel, in one boot: IPv6 DR, three VIPs of both
 /// families, real servers in a private subnet behind a router with a public
-/// VIP, an IPv6 keepalived.conf and a 12-service dump on three VIPs.
+/// VIP, an IPv6 keepalived.conf, a 12-service dump on three VIPs, and fwmark
+/// services with their nft and iptables marking rules.
 #[test]
 #[ignore = "needs root"]
 fn v2_topologies_prove_dr_on_the_kernel() {
@@ -538,6 +554,8 @@ fn v2_topologies_prove_dr_on_the_kernel() {
         "fixtures/routed-dr.toml",
         "fixtures/ipv6-keepalived.conf",
         "fixtures/multi-vip.dump",
+        "fixtures/fwmark-dr.toml",
+        "fixtures/fwmark-iptables.sh",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -563,10 +581,19 @@ fn v2_topologies_prove_dr_on_the_kernel() {
     // Behind a router: the router holds the director's MAC for the public VIP, and
     // every reply reaching it on the LAN came from a real server.
     let routed = &reports[2];
-    assert_eq!(check(routed, "source-ip tcp/80")["seen"], "198.51.100.100, 198.51.100.101, 198.51.100.102, 198.51.100.103, 198.51.100.104, 198.51.100.105");
+    assert_eq!(
+        check(routed, "source-ip tcp/80")["seen"],
+        "198.51.100.100, 198.51.100.101, 198.51.100.102, 198.51.100.103, 198.51.100.104, 198.51.100.105"
+    );
     assert!(check(routed, "reply-bypass")["seen"].as_str().unwrap().contains("from rs1"));
     // The dump's 12 services on 3 VIPs: every TCP service with a port was probed.
     assert!(reports[4]["split"].as_object().unwrap().len() >= 9, "{}", reports[4]["split"]);
+    // fwmark: the marking rule (nf_tables, or a tc ingress filter where the kernel's
+    // nf_tables has no inet family) sends port 80 of the VIP to the fwmark service.
+    for r in &reports[5..] {
+        assert_eq!(check(r, "connectivity fwmark/1")["pass"], true, "{r:#}");
+        assert_eq!(r["split"]["fwmark/1"]["matches"], true, "{r:#}");
+    }
 }
 
 /// An IPv6 VIP added to the director as a preferred address becomes the source

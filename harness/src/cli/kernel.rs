@@ -1,4 +1,4 @@
-//! The kernel commands: `ipvs-check`, `kernel-exec` and `clean`.
+//! The kernel commands: `ipvs-check`, `marks-check`, `kernel-exec` and `clean`.
 
 use super::{Exit, Outcome};
 use lvsdr_harness::run::{self, KernelChoice};
@@ -11,6 +11,20 @@ pub fn ipvs_check() -> Outcome {
                 println!("{l}");
             }
             println!("{} passed, 0 failed", lines.len());
+            Ok(Exit::Success)
+        }
+        Err(e) => {
+            println!("{e}");
+            Err(Exit::Failed)
+        }
+    }
+}
+
+/// `lvsdr marks-check`: the lab's firewall marks against this kernel's IPVS.
+pub fn marks_check() -> Outcome {
+    match lvsdr_harness::marks::self_check() {
+        Ok(log) => {
+            println!("{}", log.trim_end());
             Ok(Exit::Success)
         }
         Err(e) => {

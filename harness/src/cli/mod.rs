@@ -157,6 +157,10 @@ enum Cmd {
     /// namespace of its own (needs root and IPVS; run it in UML with `kernel-exec`).
     #[command(hide = true)]
     IpvsCheck,
+    /// Check that the lab's firewall marks (nf_tables, or tc ingress where nf_tables has no
+    /// inet family) reach an IPVS fwmark service, and only they (needs root and IPVS).
+    #[command(hide = true)]
+    MarksCheck,
     /// Run a command on the lab's kernel: here if it has IPVS, else inside User-Mode Linux
     /// (with IPVS, veth and bridge loaded). Used by the benchmarks' shell baseline.
     #[command(hide = true)]
@@ -272,6 +276,7 @@ pub fn run(cli: Cli) -> Outcome {
         }
         Cmd::Lab(a) => lab::lab(a, color),
         Cmd::IpvsCheck => kernel::ipvs_check(),
+        Cmd::MarksCheck => kernel::marks_check(),
         Cmd::KernelExec { kernel, timeout, command } => kernel::kernel_exec(kernel, timeout, command),
         Cmd::Clean => kernel::clean(),
     }

@@ -266,6 +266,24 @@ impl Lab {
 
         if let Some(director) = lab.plan.director().cloned() {
             let ns = lab.hosts[&director.name].clone();
+            if !lab.plan.marks.is_empty() {
+                if apply != ApplyWith::Netlink {
+                    return Err(LabError::Io {
+                        step: format!("{}: marking rules", director.name),
+                        source: std::io::Error::other(format!(
+                            "this topology has fwmark marking rules, which the lab applies only with --apply-with netlink (the generated scripts' nft/iptables commands need tools this lab does not run); drop --apply-with {}",
+                            apply.name()
+                        )),
+                    });
+                }
+                let marks = &lab.plan.marks;
+                let device = director.interface.to_string();
+                let how = ns.run(|| crate::marks::apply(&device, marks))?.map_err(|source| LabError::Io {
+                    step: format!("{}: marking rules for the fwmark services", director.name),
+                    source,
+                })?;
+                progress(&format!("{}: {} marking rule(s) with {how}", director.name, marks.len()));
+            }
             match apply {
                 ApplyWith::Netlink => {
                     progress(&format!("{}: IPVS services over generic netlink", director.name));
