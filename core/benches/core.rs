@@ -29,6 +29,57 @@ fn big_topology(services: usize, servers: usize) -> String {
     t
 }
 
+/// 1,000 services over 200 VIPs (five ports each), 32 real servers per
+/// service from a pool of 640 (each group of ten VIPs shares 32 servers).
+fn many_vips_topology() -> String {
+    let vip = |v: usize| format!("10.1.{}.{}", v / 250, v % 250 + 1);
+    let vips: Vec<String> = (0..200).map(|v| format!("\"{}\"", vip(v))).collect();
+    let mut t = format!(
+        "version = 2\n[lan]\nsubnet = \"10.0.0.0/8\"\n[director]\naddress = \"10.0.0.2\"\nvip = [{}]\nsysctl = {{ \"net.ipv4.conf.all.send_redirects\" = 0, \"net.ipv4.conf.eth0.send_redirects\" = 0 }}\n",
+        vips.join(", ")
+    );
+    for s in 0..1000 {
+        let v = s / 5;
+        t.push_str(&format!(
+            "[[service]]\nvip = \"{}\"\nport = {}\nscheduler = \"wrr\"\nreal_server = [",
+            vip(v),
+            80 + s % 5
+        ));
+        for r in 0..32 {
+            t.push_str(&format!("{{ server = \"rs{}\", weight = {} }},", (v / 10) * 32 + r + 1, 1 + r % 4));
+        }
+        t.push_str("]\n");
+    }
+    for r in 0..640 {
+        t.push_str(&format!(
+            "[[real_server]]\nname = \"rs{}\"\naddress = \"10.0.{}.{}\"\nvip_on_lo = 32\nsysctl = {{ \"net.ipv4.conf.all.arp_ignore\" = 1, \"net.ipv4.conf.all.arp_announce\" = 2 }}\n",
+            r + 1,
+            2 + r / 250,
+            r % 250 + 1
+        ));
+    }
+    t
+}
+
+/// An `ipvsadm -Sn` dump of 12,000 lines: 375 services on 125 VIPs, 31 real servers each.
+fn big_dump() -> String {
+    let mut d = String::new();
+    for s in 0..375 {
+        let vip = format!("198.51.{}.{}:{}", 100 + s / 3 / 250, (s / 3) % 250 + 1, [80, 443, 25][s % 3]);
+        d.push_str(&format!("-A -t {vip} -s wrr\n"));
+        for r in 0..31 {
+            d.push_str(&format!(
+                "-a -t {vip} -r 10.0.{}.{}:{} -g -w {}\n",
+                s % 40,
+                r + 1,
+                [80, 443, 25][s % 3],
+                1 + r % 3
+            ));
+        }
+    }
+    d
+}
+
 fn scheduler_topology(scheduler: &str) -> lvsdr_core::Topology {
     let text = big_topology(1, 32).replace("scheduler = \"wrr\"", &format!("scheduler = \"{scheduler}\""));
     lvsdr_core::topology_file::from_toml(&text).unwrap()
@@ -52,6 +103,20 @@ fn benches(c: &mut Criterion) {
         b.iter(|| lvsdr_core::topology_file::from_toml(black_box(&text)).unwrap())
     });
     g.bench_function("lint 1000x32", |b| b.iter(|| lvsdr_core::lint::lint(black_box(&topology), &text)));
+    let many = many_vips_topology();
+    let many_t = lvsdr_core::topology_file::from_toml(&many).unwrap();
+    assert_eq!(many_t.vips().len(), 200);
+    g.bench_function("lint 1000x32 over 200 VIPs", |b| {
+        b.iter(|| lvsdr_core::lint::lint(black_box(&many_t), &many))
+    });
+    let dump = big_dump();
+    assert_eq!(dump.lines().count(), 12_000);
+    g.bench_function("import 12000-line ipvsadm -Sn dump", |b| {
+        b.iter(|| lvsdr_core::import::ipvsadm_save::import(black_box(&dump)).unwrap())
+    });
+    g.bench_function("analyze 12000-line dump (import + lint)", |b| {
+        b.iter(|| lvsdr_core::analyze(black_box(&dump), None))
+    });
     g.finish();
 
     let events = million_connections();

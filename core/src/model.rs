@@ -702,13 +702,12 @@ impl Topology {
     }
     /// Every VIP of every director, once, in order.
     pub fn vips(&self) -> Vec<&Vip> {
-        let mut out: Vec<&Vip> = Vec::new();
-        for v in self.directors.iter().flat_map(|d| &d.vips) {
-            if !out.iter().any(|o| o.address.value == v.address.value) {
-                out.push(v);
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.directors
+            .iter()
+            .flat_map(|d| &d.vips)
+            .filter(|v| seen.insert(v.address.value))
+            .collect()
     }
     /// Whether the topology holds more than one VIP, so that services need their VIP to be told apart.
     pub fn many_vips(&self) -> bool {

@@ -26,6 +26,9 @@ pub struct Builder {
     pub marks: Vec<MarkRule>,
     /// Real servers in order of first mention: (address, where).
     pub servers: Vec<At<IpAddr>>,
+    /// Index of each address in `servers`, so that a dump with thousands of
+    /// real servers is read in linear time.
+    pub server_ids: std::collections::HashMap<IpAddr, usize>,
     pub diagnostics: Vec<Diagnostic>,
     /// For sources that say nothing of the real servers (an `ipvsadm -S` dump).
     pub assume_real_servers_configured: bool,
@@ -63,20 +66,20 @@ impl Builder {
 
     /// The name of the real server at `address`, adding it if new.
     pub fn server_name(&mut self, address: At<IpAddr>) -> HostName {
-        let index = match self.servers.iter().position(|s| s.value == address.value) {
-            Some(i) => i,
-            None => {
-                self.servers.push(address);
-                self.servers.len() - 1
-            }
-        };
+        let next = self.servers.len();
+        let index = *self.server_ids.entry(address.value).or_insert(next);
+        if index == next {
+            self.servers.push(address);
+        }
         HostName::known(format!("rs{}", index + 1))
     }
 
     /// The service with this key on this VIP (`None` for fwmark) and family.
     pub fn service_mut(&mut self, key: ServiceKey, vip: Option<IpAddr>, family: Family) -> Option<&mut VirtualService> {
+        // From the end: a real server's line follows its service's, so the search stops at once.
         self.services
             .iter_mut()
+            .rev()
             .find(|s| s.key.value == key && s.vip.as_ref().map(|v| v.value) == vip && s.family == family)
     }
 
@@ -272,9 +275,27 @@ impl Builder {
             router: None,
         };
         if self.assume_real_servers_configured {
-            for i in 0..topology.real_servers.len() {
-                let served = topology.vips_served_by(&topology.real_servers[i].name.value);
-                topology.real_servers[i].lo = served
+            // One pass over the services: which VIPs each real server serves.
+            let index: std::collections::HashMap<String, usize> = topology
+                .real_servers
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.value.to_string(), i))
+                .collect();
+            let mut served: Vec<Vec<IpAddr>> = vec![Vec::new(); topology.real_servers.len()];
+            for s in &topology.services {
+                let vips = topology.service_vips(s);
+                for d in &s.destinations {
+                    let Some(&i) = index.get(d.server.value.as_str()) else { continue };
+                    for v in &vips {
+                        if !served[i].contains(v) {
+                            served[i].push(*v);
+                        }
+                    }
+                }
+            }
+            for (rs, vips) in topology.real_servers.iter_mut().zip(served) {
+                rs.lo = vips
                     .into_iter()
                     .map(|v| {
                         At::implied(Subnet {

@@ -11,7 +11,29 @@ use crate::diagnostic::{Diagnostic, Edit};
 use crate::model::{Forward, RealServer, Topology};
 use crate::source::Span;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The multiply-rotate hash of rustc (FxHash): the lint context looks up a
+/// real server by name once per destination, tens of thousands of times in
+/// a large setup, and SipHash's resistance to crafted keys buys nothing there.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 use std::net::IpAddr;
 
 /// A rule: its documentation and its check.
@@ -25,59 +47,59 @@ pub struct LintContext<'a> {
     pub topology: &'a Topology,
     pub source: &'a str,
     /// Real servers by name, so that rules over every destination stay linear.
-    servers: HashMap<&'a str, &'a RealServer>,
-    /// For each real server (by name), the indices of the services it belongs to.
-    membership: HashMap<&'a str, Vec<usize>>,
-    /// Real servers that at least one service reaches by direct routing.
-    direct_routed: HashSet<&'a str>,
-    /// For each real server (by name), the VIPs it serves, in order.
-    served: HashMap<&'a str, Vec<IpAddr>>,
+    servers: FastMap<&'a str, &'a RealServer>,
+    /// What the services say of each real server (by name).
+    facts: FastMap<&'a str, ServerFacts>,
     /// For each VIP, the indices of the services on it.
-    on_vip: HashMap<IpAddr, Vec<usize>>,
+    on_vip: FastMap<IpAddr, Vec<usize>>,
+}
+
+/// What the services say of one real server, gathered in one pass.
+#[derive(Default)]
+struct ServerFacts {
+    /// Indices of the services it belongs to, ascending.
+    services: Vec<usize>,
+    /// The VIPs it serves, in order of first mention.
+    vips: Vec<IpAddr>,
+    /// Whether at least one service reaches it by direct routing.
+    direct: bool,
 }
 
 impl<'a> LintContext<'a> {
     pub fn new(topology: &'a Topology, source: &'a str) -> Self {
         let servers = topology.real_servers.iter().map(|r| (r.name.value.as_str(), r)).collect();
-        let mut membership: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut direct_routed = HashSet::new();
-        let mut served: HashMap<&str, Vec<IpAddr>> = HashMap::new();
-        let mut on_vip: HashMap<IpAddr, Vec<usize>> = HashMap::new();
+        let mut facts: FastMap<&str, ServerFacts> = FastMap::default();
+        let mut on_vip: FastMap<IpAddr, Vec<usize>> = FastMap::default();
         for (i, s) in topology.services.iter().enumerate() {
             let vips = topology.service_vips(s);
             for v in &vips {
                 on_vip.entry(*v).or_default().push(i);
             }
             for d in &s.destinations {
-                let list = served.entry(d.server.value.as_str()).or_default();
+                let f = facts.entry(d.server.value.as_str()).or_default();
                 for v in &vips {
-                    if !list.contains(v) {
-                        list.push(*v);
+                    if !f.vips.contains(v) {
+                        f.vips.push(*v);
                     }
                 }
-                let list = membership.entry(d.server.value.as_str()).or_default();
-                if list.last() != Some(&i) {
-                    list.push(i);
+                if f.services.last() != Some(&i) {
+                    f.services.push(i);
                 }
-                if d.forward.value == Forward::Route {
-                    direct_routed.insert(d.server.value.as_str());
-                }
+                f.direct |= d.forward.value == Forward::Route;
             }
         }
         LintContext {
             topology,
             source,
             servers,
-            membership,
-            direct_routed,
-            served,
+            facts,
             on_vip,
         }
     }
 
     /// The VIPs a real server serves through any service (what it needs on `lo`).
     pub fn vips_served_by(&self, name: &str) -> &[IpAddr] {
-        self.served.get(name).map(Vec::as_slice).unwrap_or(&[])
+        self.facts.get(name).map(|f| f.vips.as_slice()).unwrap_or(&[])
     }
 
     /// Indices into `topology.services` of the services on a VIP.
@@ -91,11 +113,11 @@ impl<'a> LintContext<'a> {
 
     /// Indices into `topology.services` of the services a real server is in.
     pub fn services_of(&self, name: &str) -> &[usize] {
-        self.membership.get(name).map(Vec::as_slice).unwrap_or(&[])
+        self.facts.get(name).map(|f| f.services.as_slice()).unwrap_or(&[])
     }
 
     pub fn is_direct_routed(&self, name: &str) -> bool {
-        self.direct_routed.contains(name)
+        self.facts.get(name).is_some_and(|f| f.direct)
     }
 }
 

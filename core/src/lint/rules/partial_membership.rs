@@ -45,10 +45,11 @@ pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
         expected.sort_unstable();
         expected.dedup();
         // By identity, so that a service defined twice (DR024) counts once.
-        let id = |s: &VirtualService| (s.key.value, s.vip.as_ref().map(|v| v.value), s.family);
-        let mine: std::collections::HashSet<_> = member_of.iter().map(|i| id(&t.services[*i])).collect();
+        let missing = |i: usize| {
+            member_of.binary_search(&i).is_err() && !member_of.iter().any(|m| t.services[*m].same_as(&t.services[i]))
+        };
         for i in expected {
-            if !mine.contains(&id(&t.services[i])) {
+            if missing(i) {
                 let s = &t.services[i];
                 let label = t.label(s);
                 out.push(

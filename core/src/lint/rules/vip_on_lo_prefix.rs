@@ -30,7 +30,7 @@ vip_on_lo = 32
 };
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
-    let vips: Vec<std::net::IpAddr> = cx.topology.vips().iter().map(|v| v.address.value).collect();
+    let vips: std::collections::HashSet<std::net::IpAddr> = cx.topology.vips().iter().map(|v| v.address.value).collect();
     for rs in &cx.topology.real_servers {
         for a in rs.lo.iter().filter(|a| vips.contains(&a.address)) {
             let host = a.family().host_prefix();
