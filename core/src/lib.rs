@@ -177,3 +177,122 @@ pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
         },
     }
 }
+
+/// One file of a setup read from several ([`analyze_files`]): where its text
+/// sits in the joined text that the spans point into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    pub name: String,
+    pub format: Format,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Several files read as one setup: the analysis, the joined text its spans
+/// point into, and where each file sits in it.
+#[derive(Debug, Clone)]
+pub struct SetupAnalysis {
+    pub analysis: Analysis,
+    pub text: String,
+    pub files: Vec<SourceFile>,
+}
+
+impl SetupAnalysis {
+    /// The file a span falls in, and the span made relative to that file.
+    pub fn locate(&self, span: Span) -> Option<(&SourceFile, Span)> {
+        let f = self
+            .files
+            .iter()
+            .find(|f| span.start >= f.start && span.start <= f.end && (span.start < f.end || f.start == f.end))
+            .or_else(|| self.files.iter().rev().find(|f| span.start >= f.start))?;
+        Some((
+            f,
+            Span::new(span.start - f.start, span.end.saturating_sub(f.start).min(f.end - f.start)),
+        ))
+    }
+}
+
+/// Reads several files as one setup, as `lvsdr lint a.sh b.sh` does: a
+/// director's script with the real servers' script, a keepalived.conf with a
+/// real-server script. Each file is read in its own format (given, or
+/// detected file by file) into one topology. A TOML or JSON topology is
+/// complete in itself and is read alone.
+pub fn analyze_files(files: &[(String, String)], format: Option<Format>) -> SetupAnalysis {
+    let mut text = String::new();
+    let mut sources = Vec::new();
+    for (name, body) in files {
+        let start = text.len();
+        text.push_str(body);
+        let end = text.len();
+        if !body.ends_with('\n') && !body.is_empty() {
+            text.push('\n');
+        }
+        sources.push(SourceFile {
+            name: name.clone(),
+            format: format.unwrap_or_else(|| Format::detect(body)),
+            start,
+            end,
+        });
+    }
+    if let [one] = files {
+        let analysis = analyze(&one.1, format);
+        sources[0].format = analysis.format;
+        return SetupAnalysis {
+            analysis,
+            text,
+            files: sources,
+        };
+    }
+    let first = sources.first().map(|f| f.format).unwrap_or(Format::Toml);
+    if let Some(whole) = sources.iter().find(|f| matches!(f.format, Format::Toml | Format::Json)) {
+        let e = LoadError {
+            code: "DR000",
+            message: format!(
+                "{} is a complete topology ({}); it cannot be merged with other files",
+                whole.name,
+                whole.format.name()
+            ),
+            span: Span::new(whole.start, whole.start),
+            help: Some("read it alone, or give only scripts, ipvsadm dumps and keepalived.conf files to read as one setup".into()),
+        };
+        return SetupAnalysis {
+            analysis: Analysis {
+                format: whole.format,
+                topology: None,
+                diagnostics: vec![e.to_diagnostic()],
+            },
+            text,
+            files: sources,
+        };
+    }
+    let mut b = import::builder::Builder::default();
+    for (f, (_, body)) in sources.iter().zip(files) {
+        match f.format {
+            Format::Script => import::script::read(&mut b, body, f.start),
+            Format::IpvsadmSave => import::ipvsadm_save::read(&mut b, body, f.start),
+            Format::Keepalived => import::keepalived::read(&mut b, body, f.start),
+            Format::Toml | Format::Json => {}
+        }
+    }
+    let analysis = match b.finish() {
+        Ok((topology, mut diagnostics)) => {
+            diagnostics.extend(lint::lint(&topology, &text));
+            diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+            Analysis {
+                format: first,
+                topology: Some(topology),
+                diagnostics,
+            }
+        }
+        Err(e) => Analysis {
+            format: first,
+            topology: None,
+            diagnostics: vec![e.to_diagnostic()],
+        },
+    };
+    SetupAnalysis {
+        analysis,
+        text,
+        files: sources,
+    }
+}

@@ -30,8 +30,6 @@ pub struct Builder {
     /// real servers is read in linear time.
     pub server_ids: std::collections::HashMap<IpAddr, usize>,
     pub diagnostics: Vec<Diagnostic>,
-    /// For sources that say nothing of the real servers (an `ipvsadm -S` dump).
-    pub assume_real_servers_configured: bool,
     /// Where the director's own configuration starts, for findings about it.
     pub director_span: Option<Span>,
     /// The first value refused at the trust boundary (a hostile sysctl key or
@@ -99,6 +97,10 @@ impl Builder {
         if let Some(e) = self.refused.take() {
             return Err(e);
         }
+        // An input that says nothing of the real servers (a dump, a keepalived.conf,
+        // a director-only script): what they hold is assumed (and said, DR103),
+        // never reported as their mistake.
+        let assume_real_servers_configured = self.real_server_lo.is_empty() && self.real_server_sysctls.values.is_empty();
         // Every VIP a service uses is on the director, whether or not the input put it there.
         let service_vips: Vec<At<IpAddr>> = self.services.iter().filter_map(|s| s.vip.clone()).collect();
         for v in service_vips {
@@ -221,7 +223,7 @@ impl Builder {
         let mut real_servers = Vec::new();
         for (i, address) in self.servers.iter().enumerate() {
             let name = format!("rs{}", i + 1);
-            let (lo, sysctls) = if self.assume_real_servers_configured {
+            let (lo, sysctls) = if assume_real_servers_configured {
                 let mut s = Sysctls::default();
                 if address.is_ipv4() {
                     s.set(SysctlKey::known("net.ipv4.conf.all.arp_ignore"), 1, Span::NONE);
@@ -243,7 +245,7 @@ impl Builder {
                 span: address.span,
             });
         }
-        if self.assume_real_servers_configured && !real_servers.is_empty() {
+        if assume_real_servers_configured && !real_servers.is_empty() {
             self.note(
                 "DR103",
                 "this file says nothing of the real servers; assumed each holds its VIPs on lo (/32, /128), with arp_ignore=1 and arp_announce=2",
@@ -274,7 +276,7 @@ impl Builder {
             marks: self.marks,
             router: None,
         };
-        if self.assume_real_servers_configured {
+        if assume_real_servers_configured {
             // One pass over the services: which VIPs each real server serves.
             let index: std::collections::HashMap<String, usize> = topology
                 .real_servers

@@ -9,20 +9,22 @@ use crate::LoadError;
 use std::collections::HashMap;
 
 pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
-    let mut b = Builder {
-        assume_real_servers_configured: true,
-        ..Builder::default()
-    };
+    let mut b = Builder::default();
+    read(&mut b, text, 0);
+    b.finish()
+}
+
+/// Reads one dump into `b`, its spans counted from `base`.
+pub fn read(b: &mut Builder, text: &str, base: usize) {
     let vars = HashMap::new();
-    let mut offset = 0;
+    let mut offset = base;
     for line in text.split_inclusive('\n') {
         let span = Span::new(offset, offset + line.trim_end().len());
         match shell::words(line, offset, &vars) {
             Some(words) if words.is_empty() => {}
-            Some(words) => ipvsadm::apply(&mut b, &words, span),
+            Some(words) => ipvsadm::apply(b, &words, span),
             None => b.note("DR101", "unterminated quote", span, ""),
         }
         offset += line.len();
     }
-    b.finish()
 }

@@ -24,9 +24,9 @@ struct Stmt {
     span: Span,
 }
 
-fn tokens(text: &str) -> Vec<Token> {
+fn tokens(text: &str, base: usize) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut offset = 0;
+    let mut offset = base;
     for line in text.split_inclusive('\n') {
         let content = match line.find(['#', '!']) {
             Some(i) => &line[..i],
@@ -146,18 +146,22 @@ fn number<T: std::str::FromStr>(b: &mut Builder, s: &Stmt) -> Option<At<T>> {
 }
 
 pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
-    let toks = tokens(text);
-    let mut b = Builder {
-        assume_real_servers_configured: true,
-        ..Builder::default()
-    };
+    let mut b = Builder::default();
+    read(&mut b, text, 0);
+    b.finish()
+}
+
+/// Reads one keepalived.conf into `b`, its spans counted from `base` (the
+/// file's place among several read as one setup).
+pub fn read(b: &mut Builder, text: &str, base: usize) {
+    let toks = tokens(text, base);
     let mut i = 0;
     let stmts = parse_block(&toks, &mut i, 0, &mut b.diagnostics);
     let mut vrrp_addresses: Vec<Vip> = Vec::new();
     for s in &stmts {
         match (keyword(s), &s.body) {
-            ("virtual_server", Some(body)) => virtual_server(&mut b, s, body),
-            ("vrrp_instance", Some(body)) => vrrp_instance(&mut b, body, &mut vrrp_addresses),
+            ("virtual_server", Some(body)) => virtual_server(b, s, body),
+            ("vrrp_instance", Some(body)) => vrrp_instance(b, body, &mut vrrp_addresses),
             ("global_defs" | "vrrp_sync_group" | "vrrp_script" | "virtual_server_group" | "static_ipaddress" | "static_routes", _) => {}
             (k, _) => b.note("DR100", format!("`{k}` is not something lvsdr imports; skipped"), s.span, ""),
         }
@@ -172,7 +176,6 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             b.add_vip(v.address, v.prefix);
         }
     }
-    b.finish()
 }
 
 fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {

@@ -75,10 +75,16 @@ fn classful_prefix(a: Ipv4Addr) -> u8 {
 
 pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
     let mut b = Builder::default();
+    read(&mut b, text, 0);
+    b.finish()
+}
+
+/// Reads one script into `b`, its spans counted from `base`.
+pub fn read(b: &mut Builder, text: &str, base: usize) {
     let mut vars: HashMap<String, String> = HashMap::new();
     let mut lines = Vec::new();
     let mut part = 0;
-    let mut offset = 0;
+    let mut offset = base;
     for (n, raw) in text.split_inclusive('\n').enumerate() {
         let content = raw.trim_end_matches(['\n', '\r']);
         let span = Span::new(offset + (content.len() - content.trim_start().len()), offset + content.len());
@@ -119,11 +125,11 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
         let name = command_name(&words[0]).to_string();
         let part_role = if parts > 1 { role_of_part[line.part] } else { None };
         match name.as_str() {
-            "ipvsadm" => ipvsadm::apply(&mut b, &words[1..], line.span),
+            "ipvsadm" => ipvsadm::apply(b, &words[1..], line.span),
             "iptables" | "ip6tables" | "iptables-legacy" | "ip6tables-legacy" | "iptables-nft" | "ip6tables-nft" => {
-                marks::iptables(&mut b, words, line.span)
+                marks::iptables(b, words, line.span)
             }
-            "nft" => marks::nft(&mut b, words, line.span),
+            "nft" => marks::nft(b, words, line.span),
             "sysctl" => {
                 for w in words[1..].iter().filter(|w| !w.text.starts_with('-')) {
                     let Some((key, value)) = w.text.split_once('=') else {
@@ -158,9 +164,9 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
                     }
                 }
             }
-            "ifconfig" => ifconfig(&mut b, words, line.span),
-            "ip" => ip(&mut b, words, line.span),
-            "route" => route(&mut b, words, line.span),
+            "ifconfig" => ifconfig(b, words, line.span),
+            "ip" => ip(b, words, line.span),
+            "route" => route(b, words, line.span),
             "echo" | "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" => {}
             _ => b.note(
                 "DR100",
@@ -170,12 +176,6 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
             ),
         }
     }
-    // A director-only script says nothing of the real servers: what they hold is
-    // assumed (and said, DR103), never reported as their mistake.
-    if b.real_server_lo.is_empty() && b.real_server_sysctls.values.is_empty() {
-        b.assume_real_servers_configured = true;
-    }
-    b.finish()
 }
 
 /// `ifconfig IFACE [ADDR] [netmask M] [broadcast B] [up|down]`
