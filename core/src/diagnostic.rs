@@ -97,11 +97,18 @@ impl Diagnostic {
     }
 
     /// The machine form, with line and column resolved against the source.
+    /// For many diagnostics use [`locate_all`], which indexes the text once.
     pub fn located(&self, source: &str) -> LocatedDiagnostic {
-        let map = SourceMap::new(source);
+        self.located_in(&SourceMap::new(source), None)
+    }
+
+    /// The machine form against an indexed source, naming its file when the
+    /// setup was read from several.
+    pub fn located_in(&self, map: &SourceMap, file: Option<&str>) -> LocatedDiagnostic {
         let start = map.line_col(self.span.start);
         let end = map.line_col(self.span.end);
         LocatedDiagnostic {
+            file: file.map(str::to_string),
             code: self.code,
             severity: self.severity,
             message: self.message.clone(),
@@ -116,9 +123,19 @@ impl Diagnostic {
     }
 }
 
+/// Every diagnostic in machine form, the source indexed once: linear in the
+/// size of the input and the number of findings.
+pub fn locate_all(diags: &[Diagnostic], source: &str) -> Vec<LocatedDiagnostic> {
+    let map = SourceMap::new(source);
+    diags.iter().map(|d| d.located_in(&map, None)).collect()
+}
+
 /// A diagnostic as JSON consumers see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LocatedDiagnostic {
+    /// The file it is in, when several were read as one setup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     pub code: &'static str,
     pub severity: Severity,
     pub message: String,

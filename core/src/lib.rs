@@ -156,6 +156,37 @@ pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Ve
     (format, result)
 }
 
+/// Sorts findings into source order and folds repeats: a real-server setting
+/// that several real servers share (one script run on each) is one finding
+/// at its line, not one per server.
+fn settle(diagnostics: &mut Vec<Diagnostic>) {
+    diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diagnostics.len());
+    let mut repeats = 0usize;
+    for d in diagnostics.drain(..) {
+        match out.last_mut() {
+            Some(last) if !d.span.is_none() && last.span == d.span && last.code == d.code && last.node != d.node && last.node.is_some() => {
+                repeats += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if repeats > 0 {
+            if let Some(last) = out.last_mut() {
+                last.message.push_str(&format!(" (and {repeats} more real server(s))"));
+            }
+            repeats = 0;
+        }
+        out.push(d);
+    }
+    if repeats > 0 {
+        if let Some(last) = out.last_mut() {
+            last.message.push_str(&format!(" (and {repeats} more real server(s))"));
+        }
+    }
+    *diagnostics = out;
+}
+
 /// Reads and lints a source text: what `lvsdr lint` and the playground do.
 pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
     let (format, result) = load(text, format);
@@ -163,7 +194,7 @@ pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
         Ok((topology, mut diagnostics)) => {
             diagnostics.extend(lint::lint(&topology, text));
             // One list in source order, whichever step found them.
-            diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+            settle(&mut diagnostics);
             Analysis {
                 format,
                 topology: Some(topology),
@@ -198,6 +229,54 @@ pub struct SetupAnalysis {
 }
 
 impl SetupAnalysis {
+    /// The diagnostics in machine form, each naming its file when there are several.
+    pub fn located(&self) -> Vec<diagnostic::LocatedDiagnostic> {
+        if self.files.len() < 2 {
+            return diagnostic::locate_all(&self.analysis.diagnostics, &self.text);
+        }
+        let maps: Vec<source::SourceMap> = self
+            .files
+            .iter()
+            .map(|f| source::SourceMap::new(&self.text[f.start..f.end]))
+            .collect();
+        self.analysis
+            .diagnostics
+            .iter()
+            .map(|d| match self.locate(d.span) {
+                Some((f, span)) => {
+                    let i = self.files.iter().position(|x| std::ptr::eq(x, f)).unwrap_or(0);
+                    let mut moved = d.clone();
+                    moved.span = span;
+                    moved.located_in(&maps[i], Some(&f.name))
+                }
+                None => d.located(&self.text),
+            })
+            .collect()
+    }
+
+    /// The rustc-style rendering, file by file, each finding under its own file's name.
+    pub fn render_human(&self, style: diagnostic::Style) -> String {
+        let mut out = String::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let mine: Vec<Diagnostic> = self
+                .analysis
+                .diagnostics
+                .iter()
+                .filter_map(|d| match self.locate(d.span) {
+                    Some((g, span)) if std::ptr::eq(g, f) => {
+                        let mut moved = d.clone();
+                        moved.span = span;
+                        Some(moved)
+                    }
+                    None if i == 0 => Some(d.clone()),
+                    _ => None,
+                })
+                .collect();
+            out.push_str(&diagnostic::render_human(&mine, &self.text[f.start..f.end], &f.name, style));
+        }
+        out
+    }
+
     /// The file a span falls in, and the span made relative to that file.
     pub fn locate(&self, span: Span) -> Option<(&SourceFile, Span)> {
         let f = self
@@ -218,9 +297,16 @@ impl SetupAnalysis {
 /// detected file by file) into one topology. A TOML or JSON topology is
 /// complete in itself and is read alone.
 pub fn analyze_files(files: &[(String, String)], format: Option<Format>) -> SetupAnalysis {
+    let formats = vec![format; files.len()];
+    analyze_files_as(files, &formats)
+}
+
+/// [`analyze_files`] with a format for each file (`None`: detected).
+pub fn analyze_files_as(files: &[(String, String)], formats: &[Option<Format>]) -> SetupAnalysis {
     let mut text = String::new();
     let mut sources = Vec::new();
-    for (name, body) in files {
+    for ((name, body), format) in files.iter().zip(formats.iter().chain(std::iter::repeat(&None))) {
+        let format = *format;
         let start = text.len();
         text.push_str(body);
         let end = text.len();
@@ -235,7 +321,7 @@ pub fn analyze_files(files: &[(String, String)], format: Option<Format>) -> Setu
         });
     }
     if let [one] = files {
-        let analysis = analyze(&one.1, format);
+        let analysis = analyze(&one.1, formats.first().copied().flatten());
         sources[0].format = analysis.format;
         return SetupAnalysis {
             analysis,
@@ -277,7 +363,7 @@ pub fn analyze_files(files: &[(String, String)], format: Option<Format>) -> Setu
     let analysis = match b.finish() {
         Ok((topology, mut diagnostics)) => {
             diagnostics.extend(lint::lint(&topology, &text));
-            diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+            settle(&mut diagnostics);
             Analysis {
                 format: first,
                 topology: Some(topology),

@@ -457,6 +457,10 @@ pub struct Director {
     pub vips: Vec<Vip>,
     pub sysctls: Sysctls,
     pub span: Span,
+    /// The input says nothing of the director (a real-server-only script):
+    /// it stands in so that the real servers have VIPs to serve, and the
+    /// director's rules do not judge it.
+    pub placeholder: bool,
 }
 
 impl Director {
@@ -823,6 +827,7 @@ impl Topology {
                         .collect(),
                     sysctls: cs(&d.sysctls),
                     span: Span::NONE,
+                    placeholder: d.placeholder,
                 })
                 .collect(),
             services: self

@@ -401,6 +401,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             vips,
             sysctls: d.sysctls()?,
             span: d_l.span,
+            placeholder: false,
         });
     }
     if directors.is_empty() {

@@ -186,6 +186,7 @@ impl Builder {
                 "add the director's own address (ip addr add ADDR/24 dev eth0) to the script, or state `[lan] subnet` in the topology",
             );
         }
+        let real_server_only = self.services.is_empty() && !assume_real_servers_configured && self.servers.is_empty();
         let vip_addrs: Vec<IpAddr> = self.vips.iter().map(|v| v.address.value).collect();
         let used: Vec<IpAddr> = self.servers.iter().map(|s| s.value).chain(vip_addrs.iter().copied()).collect();
         let director_address = match &self.director_address {
@@ -200,12 +201,14 @@ impl Builder {
                     .map(|h| lan.host(h))
                     .find(|a| !used.contains(a) && lan.contains(*a))
                     .unwrap_or(some_address);
-                self.note(
-                    "DR103",
-                    format!("the director's own address is not in this file; assumed {guess}"),
-                    Span::NONE,
-                    "add `ip addr add ADDR/PREFIX dev eth0` for the director, or edit the imported topology",
-                );
+                if !real_server_only {
+                    self.note(
+                        "DR103",
+                        format!("the director's own address is not in this file; assumed {guess}"),
+                        Span::NONE,
+                        "add `ip addr add ADDR/PREFIX dev eth0` for the director, or edit the imported topology",
+                    );
+                }
                 At::implied(guess)
             }
         };
@@ -220,6 +223,29 @@ impl Builder {
                 At::implied(default_client_address(&lan))
             })
             .collect();
+        // A real-server-only input (no service, but a VIP on lo or ARP settings): one
+        // real server stands for every host that runs it, and the director is a
+        // placeholder that the director's rules leave alone.
+        if real_server_only {
+            let family = self.real_server_lo.first().map(|a| a.family()).unwrap_or(main_family);
+            let lan = lans
+                .iter()
+                .map(|l| l.value)
+                .find(|l| l.family() == family)
+                .unwrap_or_else(|| assumed_lan(family, &self));
+            let used: Vec<IpAddr> = vip_addrs.iter().copied().chain([director_address.value]).collect();
+            let guess = (2..=254u128)
+                .map(|h| lan.host(h + 10))
+                .find(|a| !used.contains(a))
+                .unwrap_or(director_address.value);
+            self.note(
+                "DR103",
+                format!("this file sets up a real server only; lvsdr checks it as one, at an assumed address {guess}, and leaves the director alone"),
+                Span::NONE,
+                "lint it together with the director's file to check the whole setup: lvsdr lint director.sh real-server.sh",
+            );
+            self.servers.push(At::implied(guess));
+        }
         let mut real_servers = Vec::new();
         for (i, address) in self.servers.iter().enumerate() {
             let name = format!("rs{}", i + 1);
@@ -270,6 +296,7 @@ impl Builder {
                 vips: self.vips.clone(),
                 sysctls: self.director_sysctls.clone(),
                 span: self.director_span.unwrap_or(Span::NONE),
+                placeholder: real_server_only,
             }],
             services: self.services,
             real_servers,

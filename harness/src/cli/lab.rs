@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct LabArgs {
-    /// The topology (TOML, JSON, an ipvsadm script or dump, keepalived.conf).
+    /// The topology (TOML, JSON), or the files of one setup (ipvsadm scripts and dumps,
+    /// keepalived.conf: a director's script with the real servers' script); with `--each`,
+    /// several topologies, one lab each.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// With several FILEs: prove each as its own lab, one after the other, in one
@@ -39,8 +41,9 @@ pub struct LabArgs {
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
-    #[arg(long, value_enum)]
-    from: Option<InputFormat>,
+    /// Input format, for all files or one per file; guessed from the content when left out.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    from: Vec<InputFormat>,
     /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The kernel refreshes
     /// them every 2 s, so this waits up to one refresh; the four proofs need no timer.
     #[arg(long)]
@@ -76,17 +79,20 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         parallel,
         ..
     } = a;
-    if files.len() > 1 && !each {
-        eprintln!("error: several files make one setup only with `--each`, which proves each file as its own lab.\n  Reading several files as one setup (a director's script with the real servers' script) is not supported yet.");
-        return Err(Exit::Unusable);
-    }
-    if files.len() > 1 && (keep || parallel > 1) {
+    if files.len() > 1 && each && (keep || parallel > 1) {
         eprintln!("error: `--each` runs labs one after the other: it does not combine with `--keep` or `--parallel`.");
         return Err(Exit::Unusable);
     }
+    // Several files are one setup (a director's script with the real servers'), or
+    // with `--each` one lab each.
     let mut topologies = Vec::new();
-    for file in &files {
-        topologies.push(load(file, from)?.1);
+    let groups: Vec<Vec<PathBuf>> = if each {
+        files.iter().map(|f| vec![f.clone()]).collect()
+    } else {
+        vec![files.clone()]
+    };
+    for group in &groups {
+        topologies.push(load(group, &from)?.1);
     }
     let mut progress = |line: &str| {
         eprintln!("  · {line}");
@@ -98,10 +104,10 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
     if keep {
         return keep_lab(&topologies[0], &options);
     }
-    for (file, topology) in files.iter().zip(&topologies) {
+    for (group, topology) in groups.iter().zip(&topologies) {
         eprintln!(
             "lvsdr lab {}: {} service(s), {} real server(s), {connections} connection(s) per service",
-            file.display(),
+            group.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
             topology.services.len(),
             topology.real_servers.len()
         );

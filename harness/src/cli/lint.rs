@@ -1,14 +1,15 @@
 //! `lvsdr lint`, `explain` and `rules`: the diagnostics and the catalogue behind them.
 
-use super::{read, Exit, InputFormat, Outcome, OutputFormat};
-use lvsdr_core::diagnostic::{render_human, Style};
+use super::{Exit, InputFormat, Outcome, OutputFormat};
+use lvsdr_core::diagnostic::{Edit, Fix, Style};
+use lvsdr_core::source::Span;
 use lvsdr_core::Severity;
 use std::path::PathBuf;
 
 /// `lvsdr lint`
-pub fn lint(file: PathBuf, format: OutputFormat, from: Option<InputFormat>, fix: bool, color: bool) -> Outcome {
-    let text = read(&file)?;
-    let analysis = lvsdr_core::analyze(&text, from.map(InputFormat::core));
+pub fn lint(files: Vec<PathBuf>, format: OutputFormat, from: Vec<InputFormat>, fix: bool, color: bool) -> Outcome {
+    let setup = super::analyze(&files, &from)?;
+    let analysis = &setup.analysis;
     if fix {
         let fixes: Vec<_> = analysis
             .diagnostics
@@ -17,28 +18,50 @@ pub fn lint(file: PathBuf, format: OutputFormat, from: Option<InputFormat>, fix:
             .filter(|f| f.applicability == lvsdr_core::diagnostic::Applicability::Safe)
             .collect();
         if !fixes.is_empty() {
-            let fixed = lvsdr_core::diagnostic::apply_fixes(&text, fixes.iter().copied());
-            std::fs::write(&file, fixed).map_err(|e| {
-                eprintln!("error: cannot write {}: {e}", file.display());
-                Exit::Unusable
-            })?;
-            eprintln!("applied {} safe fix(es) to {}", fixes.len(), file.display());
-            // Lint the fixed file, as it now is.
-            return lint(file, format, from, false, color);
+            // Each file gets the edits that fall in it, made relative to it.
+            for (path, f) in files.iter().zip(&setup.files) {
+                let mine: Vec<Fix> = fixes
+                    .iter()
+                    .map(|fx| Fix {
+                        edits: fx
+                            .edits
+                            .iter()
+                            .filter(|e| e.span.start >= f.start && e.span.end <= f.end)
+                            .map(|e| Edit {
+                                span: Span::new(e.span.start - f.start, e.span.end - f.start),
+                                replacement: e.replacement.clone(),
+                            })
+                            .collect(),
+                        ..(*fx).clone()
+                    })
+                    .filter(|fx| !fx.edits.is_empty())
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let fixed = lvsdr_core::diagnostic::apply_fixes(&setup.text[f.start..f.end], mine.iter());
+                std::fs::write(path, fixed).map_err(|e| {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    Exit::Unusable
+                })?;
+                eprintln!("applied {} safe fix(es) to {}", mine.len(), path.display());
+            }
+            // Lint the fixed files, as they now are.
+            return lint(files, format, from, false, color);
         }
     }
-    let name = file.display().to_string();
+    let name = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
     match format {
         OutputFormat::Json => {
-            let located: Vec<_> = analysis.diagnostics.iter().map(|d| d.located(&text)).collect();
-            println!("{}", serde_json::to_string_pretty(&located).unwrap_or_default());
+            println!("{}", serde_json::to_string_pretty(&setup.located()).unwrap_or_default());
         }
         OutputFormat::Human => {
-            print!("{}", render_human(&analysis.diagnostics, &text, &name, Style { color }));
+            print!("{}", setup.render_human(Style { color }));
             let count = |s| analysis.diagnostics.iter().filter(|d| d.severity == s).count();
+            let formats: Vec<&str> = setup.files.iter().map(|f| f.format.name()).collect();
             println!(
                 "{name} ({}): {} error(s), {} warning(s), {} note(s)",
-                analysis.format.name(),
+                formats.join(", "),
                 count(Severity::Error),
                 count(Severity::Warning),
                 count(Severity::Info)

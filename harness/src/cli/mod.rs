@@ -8,7 +8,7 @@ mod lab;
 mod lint;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use lvsdr_core::diagnostic::{render_human, Style};
+use lvsdr_core::diagnostic::Style;
 use lvsdr_core::render::Artifact;
 use lvsdr_core::Format;
 use lvsdr_harness::run::KernelChoice;
@@ -92,13 +92,18 @@ impl InputFormat {
 enum Cmd {
     /// Check a topology for DR mistakes (exit 0: no errors, 1: errors, 2: unreadable input).
     Lint {
-        file: PathBuf,
+        /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
+        /// dumps, keepalived.conf files, read as one setup (a director's script with the real
+        /// servers' script, a keepalived.conf with a real-server script).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
-        /// Input format; guessed from the content when left out.
-        #[arg(long, value_enum)]
-        from: Option<InputFormat>,
-        /// Apply the safe fixes to FILE in place.
+        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
+        /// from the content when left out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        from: Vec<InputFormat>,
+        /// Apply the safe fixes to the files in place.
         #[arg(long)]
         fix: bool,
     },
@@ -111,21 +116,37 @@ enum Cmd {
     },
     /// Convert any supported input into a canonical TOML topology.
     Import {
-        file: PathBuf,
-        #[arg(long, value_enum)]
-        from: Option<InputFormat>,
+        /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
+        /// dumps, keepalived.conf files, read as one setup (a director's script with the real
+        /// servers' script, a keepalived.conf with a real-server script).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
+        /// from the content when left out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        from: Vec<InputFormat>,
     },
     /// Write an artifact: director, real-server, restore, sysctl, keepalived, toml, json.
     Render {
-        file: PathBuf,
+        /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
+        /// dumps, keepalived.conf files, read as one setup (a director's script with the real
+        /// servers' script, a keepalived.conf with a real-server script).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long)]
         artifact: String,
-        #[arg(long, value_enum)]
-        from: Option<InputFormat>,
+        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
+        /// from the content when left out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        from: Vec<InputFormat>,
     },
     /// Predict which real server each new connection gets, with the kernel schedulers' semantics.
     Predict {
-        file: PathBuf,
+        /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
+        /// dumps, keepalived.conf files, read as one setup (a director's script with the real
+        /// servers' script, a keepalived.conf with a real-server script).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Only this service, as `tcp/80`.
         #[arg(long)]
         service: Option<String>,
@@ -136,16 +157,24 @@ enum Cmd {
         clients: usize,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
-        #[arg(long, value_enum)]
-        from: Option<InputFormat>,
+        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
+        /// from the content when left out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        from: Vec<InputFormat>,
     },
     /// Print the lab plan (namespaces, addresses, sysctls, IPVS table, probes) as JSON.
     Plan {
-        file: PathBuf,
+        /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
+        /// dumps, keepalived.conf files, read as one setup (a director's script with the real
+        /// servers' script, a keepalived.conf with a real-server script).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long, default_value_t = 8)]
         connections: usize,
-        #[arg(long, value_enum)]
-        from: Option<InputFormat>,
+        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
+        /// from the content when left out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        from: Vec<InputFormat>,
     },
     /// Build the topology in network namespaces on real kernel IPVS and prove DR works (needs root).
     Lab(lab::LabArgs),
@@ -181,17 +210,44 @@ fn read(file: &Path) -> Result<String, Exit> {
     })
 }
 
-/// Loads a topology, printing a rustc-style error naming file, line and column.
-fn load(file: &Path, from: Option<InputFormat>) -> Result<(String, lvsdr_core::Topology), Exit> {
-    let text = read(file)?;
-    let (_, result) = lvsdr_core::load(&text, from.map(InputFormat::core));
-    match result {
-        Ok((t, _)) => Ok((text, t)),
-        Err(e) => {
+/// The formats given for the files: none (each detected), one for all, or one each.
+fn formats(files: &[PathBuf], from: &[InputFormat]) -> Result<Vec<Option<lvsdr_core::Format>>, Exit> {
+    match from {
+        [] => Ok(vec![None; files.len()]),
+        [one] => Ok(vec![Some(one.core()); files.len()]),
+        many if many.len() == files.len() => Ok(many.iter().map(|f| Some(f.core())).collect()),
+        many => {
+            eprintln!(
+                "error: {} formats for {} files: give one `--from` for all files, or one per file, in order",
+                many.len(),
+                files.len()
+            );
+            Err(Exit::Unusable)
+        }
+    }
+}
+
+/// Reads the files as one setup, linted.
+fn analyze(files: &[PathBuf], from: &[InputFormat]) -> Result<lvsdr_core::SetupAnalysis, Exit> {
+    let formats = formats(files, from)?;
+    let mut sources = Vec::new();
+    for f in files {
+        sources.push((f.display().to_string(), read(f)?));
+    }
+    Ok(lvsdr_core::analyze_files_as(&sources, &formats))
+}
+
+/// Loads a topology from one or more files, printing a rustc-style error
+/// naming the file, line and column when it cannot be read.
+fn load(files: &[PathBuf], from: &[InputFormat]) -> Result<(lvsdr_core::SetupAnalysis, lvsdr_core::Topology), Exit> {
+    let setup = analyze(files, from)?;
+    match setup.analysis.topology.clone() {
+        Some(t) => Ok((setup, t)),
+        None => {
             let style = Style {
                 color: std::io::stderr().is_terminal(),
             };
-            eprint!("{}", render_human(&[e.to_diagnostic()], &text, &file.display().to_string(), style));
+            eprint!("{}", setup.render_human(style));
             Err(Exit::Unusable)
         }
     }
@@ -201,15 +257,15 @@ fn load(file: &Path, from: Option<InputFormat>) -> Result<(String, lvsdr_core::T
 pub fn run(cli: Cli) -> Outcome {
     let color = std::io::stdout().is_terminal();
     match cli.command {
-        Cmd::Lint { file, format, from, fix } => lint::lint(file, format, from, fix, color),
+        Cmd::Lint { files, format, from, fix } => lint::lint(files, format, from, fix, color),
         Cmd::Explain { code } => lint::explain(code),
         Cmd::Rules { format } => lint::rules(format),
-        Cmd::Import { file, from } => {
-            let (_, t) = load(&file, from)?;
+        Cmd::Import { files, from } => {
+            let (_, t) = load(&files, &from)?;
             print!("{}", lvsdr_core::topology_file::to_toml(&t));
             Ok(Exit::Success)
         }
-        Cmd::Render { file, artifact, from } => {
+        Cmd::Render { files, artifact, from } => {
             let Some(a) = Artifact::parse(&artifact) else {
                 eprintln!(
                     "error: unknown artifact `{artifact}`; use one of: {}",
@@ -217,26 +273,26 @@ pub fn run(cli: Cli) -> Outcome {
                 );
                 return Err(Exit::Unusable);
             };
-            let (_, t) = load(&file, from)?;
+            let (_, t) = load(&files, &from)?;
             print!("{}", lvsdr_core::render::render(&t, a));
             Ok(Exit::Success)
         }
         Cmd::Predict {
-            file,
+            files,
             service,
             connections,
             clients,
             format,
             from,
         } => {
-            let (_, t) = load(&file, from)?;
+            let (_, t) = load(&files, &from)?;
             let mut predictions = lvsdr_core::predict::predict_sequential(&t, connections, clients);
             if let Some(s) = &service {
                 predictions.retain(|p| &p.service == s);
                 if predictions.is_empty() {
                     eprintln!(
                         "error: no service `{s}` in {}; it has: {}",
-                        file.display(),
+                        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
                         t.services.iter().map(|s| t.label(s)).collect::<Vec<_>>().join(", ")
                     );
                     return Err(Exit::Unusable);
@@ -266,8 +322,8 @@ pub fn run(cli: Cli) -> Outcome {
             }
             Ok(Exit::Success)
         }
-        Cmd::Plan { file, connections, from } => {
-            let (_, t) = load(&file, from)?;
+        Cmd::Plan { files, connections, from } => {
+            let (_, t) = load(&files, &from)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&lvsdr_core::plan::plan(&t, connections, 1)).unwrap_or_default()

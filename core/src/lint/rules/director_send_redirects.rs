@@ -33,8 +33,8 @@ sysctl = { "net.ipv4.conf.all.send_redirects" = 0, "net.ipv4.conf.eth0.send_redi
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let d = cx.topology.director();
-    // The IPv4 knob; an IPv6-only director sends no IPv4 redirects.
-    if !d.vips.iter().any(|v| v.address.is_ipv4()) {
+    // The IPv4 knob; an IPv6-only director sends no IPv4 redirects; a placeholder is not judged.
+    if d.placeholder || !d.vips.iter().any(|v| v.address.is_ipv4()) {
         return;
     }
     let iface = &d.interface.value;
