@@ -1,19 +1,36 @@
-//! Reads keepalived.conf: `virtual_server` blocks with their `real_server`s,
-//! and the VIP and interface of `vrrp_instance` blocks. keepalived's defaults
-//! differ from ipvsadm's and are applied as keepalived applies them: NAT when
-//! `lb_kind` is missing, 360 s for a bare `persistence_timeout`.
+//! Reads keepalived.conf as keepalived's checker reads it, into what it
+//! installs in IPVS once every real server passes its checks:
+//!
+//! - the grammar of keepalived.conf(5): `!` and `#` comments (not inside a
+//!   quoted string), `"…"` as one word, a trailing `\` that continues the
+//!   line, `{`/`}` attached to words;
+//! - `virtual_server IP [PORT]`, `virtual_server fwmark N` and
+//!   `virtual_server group NAME`, whose `virtual_server_group` expands to one
+//!   service per member (`ADDR PORT`, `ADDR-END PORT`, `ADDR/LEN PORT`,
+//!   `fwmark N [inet|inet6]`);
+//! - keepalived's defaults, which differ from ipvsadm's: NAT when `lb_kind`
+//!   is missing, wlc, UDP when `protocol` is missing, 360 s for a bare
+//!   `persistence_timeout` and for a service on every port, the real server's
+//!   port from the service in DR and TUN.
+//!
+//! What only acts when checks fail (`sorry_server`, `quorum`, `alpha`,
+//! `inhibit_on_failure`, …) or runs outside IPVS (scripts, `include`d
+//! files) is not modelled, and each is said with its span (DR100).
 
 use super::builder::Builder;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
 use crate::source::{At, Span};
 use crate::LoadError;
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone)]
 struct Token {
     text: String,
     span: Span,
+    /// Written in quotes: never a brace, never a line end.
+    quoted: bool,
 }
 
 /// A statement: words, and an optional `{ … }` body.
@@ -24,51 +41,154 @@ struct Stmt {
     span: Span,
 }
 
-fn tokens(text: &str, base: usize) -> Vec<Token> {
+/// The words of one logical line, as keepalived's `decomment` and
+/// `alloc_strvec` split it.
+struct Line<'a> {
+    tokens: &'a mut Vec<Token>,
+    /// The word being read: where it starts, its text, where it ends so far.
+    word: Option<(usize, String, usize)>,
+}
+
+impl Line<'_> {
+    fn end_word(&mut self) {
+        if let Some((start, text, end)) = self.word.take() {
+            self.tokens.push(Token {
+                text,
+                span: Span::new(start, end),
+                quoted: false,
+            });
+        }
+    }
+    /// Adds `c`, written in the text from `at` to `end`.
+    fn push_char(&mut self, at: usize, end: usize, c: char) {
+        let w = self.word.get_or_insert_with(|| (at, String::new(), end));
+        w.1.push(c);
+        w.2 = end;
+    }
+}
+
+fn tokens(text: &str, base: usize, notes: &mut Vec<Diagnostic>) -> Vec<Token> {
     let mut out = Vec::new();
     let mut offset = base;
-    for line in text.split_inclusive('\n') {
-        let content = match line.find(['#', '!']) {
-            Some(i) => &line[..i],
-            None => line,
+    // A quoted string goes on over a continued line.
+    let mut quote: Option<(usize, String)> = None;
+    for raw in text.split_inclusive('\n') {
+        let content = raw.trim_end_matches(['\n', '\r']);
+        let mut line = Line {
+            tokens: &mut out,
+            word: None,
         };
-        let mut start = None;
-        for (i, c) in content.char_indices() {
-            let brace = c == '{' || c == '}';
-            if c.is_whitespace() || brace {
-                if let Some(s) = start.take() {
-                    out.push(Token {
-                        text: content[s..i].to_string(),
-                        span: Span::new(offset + s, offset + i),
-                    });
+        let mut continued = false;
+        let mut chars = content.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let at = offset + i;
+            if let Some((start, mut s)) = quote.take() {
+                // A continued line joins the string with one space, as
+                // keepalived drops the indentation of each line.
+                if s.ends_with('\n') {
+                    if c.is_whitespace() {
+                        quote = Some((start, s));
+                        continue;
+                    }
+                    s.pop();
+                    s.push(' ');
                 }
-                if brace {
-                    out.push(Token {
+                if c == '\\' && chars.peek().is_none() {
+                    s.truncate(s.trim_end().len());
+                    s.push('\n');
+                    quote = Some((start, s));
+                    continued = true;
+                    break;
+                }
+                if c == '"' {
+                    line.tokens.push(Token {
+                        text: s,
+                        span: Span::new(start, at + 1),
+                        quoted: true,
+                    });
+                } else {
+                    s.push(c);
+                    quote = Some((start, s));
+                }
+                continue;
+            }
+            match c {
+                '"' => {
+                    line.end_word();
+                    quote = Some((at, String::new()));
+                }
+                '#' | '!' => break,
+                '\\' => match chars.peek().copied() {
+                    None => {
+                        continued = true;
+                        break;
+                    }
+                    // `\#` and `\!` are the characters themselves, not comments.
+                    Some((j, n @ ('#' | '!'))) => {
+                        chars.next();
+                        line.push_char(at, offset + j + 1, n);
+                    }
+                    Some((j, n)) => {
+                        chars.next();
+                        line.push_char(at, offset + j, '\\');
+                        line.push_char(at, offset + j + n.len_utf8(), n);
+                    }
+                },
+                '{' | '}' => {
+                    line.end_word();
+                    line.tokens.push(Token {
                         text: c.to_string(),
-                        span: Span::new(offset + i, offset + i + 1),
+                        span: Span::new(at, at + 1),
+                        quoted: false,
                     });
                 }
-            } else if start.is_none() {
-                start = Some(i);
+                c if c.is_whitespace() => line.end_word(),
+                c => line.push_char(at, at + c.len_utf8(), c),
             }
         }
-        if let Some(s) = start {
-            let end = content.trim_end().len().max(s);
-            out.push(Token {
-                text: content[s..end].to_string(),
-                span: Span::new(offset + s, offset + end),
-            });
-            out.push(Token {
-                text: "\n".into(),
-                span: Span::new(offset + end, offset + end),
-            });
-        } else {
-            out.push(Token {
-                text: "\n".into(),
-                span: Span::new(offset + content.len(), offset + content.len()),
+        let end = offset + content.len();
+        if let Some((start, s)) = quote.take_if(|_| !continued) {
+            notes.push(
+                Diagnostic::new(
+                    "DR101",
+                    Severity::Warning,
+                    "a quoted string is not closed on its line",
+                    Span::new(start, end),
+                )
+                .help("add the closing `\"`"),
+            );
+            line.tokens.push(Token {
+                text: s,
+                span: Span::new(start, end),
+                quoted: true,
             });
         }
-        offset += line.len();
+        line.end_word();
+        if !continued {
+            out.push(Token {
+                text: "\n".into(),
+                span: Span::new(end, end),
+                quoted: false,
+            });
+        }
+        offset += raw.len();
+    }
+    if let Some((start, mut s)) = quote {
+        notes.push(
+            Diagnostic::new(
+                "DR101",
+                Severity::Warning,
+                "a quoted string is not closed at the end of the file",
+                Span::new(start, offset),
+            )
+            .help("add the closing `\"`"),
+        );
+        s.pop();
+        out.push(Token {
+            text: s,
+            span: Span::new(start, offset),
+            quoted: true,
+        });
     }
     out
 }
@@ -91,6 +211,10 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
     while *i < toks.len() {
         let t = &toks[*i];
         *i += 1;
+        if t.quoted {
+            words.push(t.clone());
+            continue;
+        }
         match t.text.as_str() {
             "\n" => {
                 end_statement(&mut words, &mut out);
@@ -134,8 +258,16 @@ fn keyword(s: &Stmt) -> &str {
     s.words.first().map(|w| w.text.as_str()).unwrap_or("")
 }
 
+/// The words after the keyword, as written.
+fn rest(s: &Stmt) -> String {
+    s.words.iter().skip(1).map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+}
+
 fn number<T: std::str::FromStr>(b: &mut Builder, s: &Stmt) -> Option<At<T>> {
-    let w = word(s, 1)?;
+    let Some(w) = word(s, 1) else {
+        b.note("DR101", format!("`{}` expects a number", keyword(s)), s.span, "");
+        return None;
+    };
     match w.text.parse::<T>() {
         Ok(v) => Some(At::new(v, w.span)),
         Err(_) => {
@@ -143,6 +275,48 @@ fn number<T: std::str::FromStr>(b: &mut Builder, s: &Stmt) -> Option<At<T>> {
             None
         }
     }
+}
+
+/// `lb_kind`/`lvs_method`: keepalived compares the word exactly, capitals only.
+fn forward_of(b: &mut Builder, s: &Stmt) -> Option<At<Forward>> {
+    let w = word(s, 1)?;
+    match w.text.as_str() {
+        "DR" => Some(At::new(Forward::Route, w.span)),
+        "TUN" => Some(At::new(Forward::Tunnel, w.span)),
+        "NAT" => Some(At::new(Forward::Masq, w.span)),
+        other => {
+            b.note(
+                "DR101",
+                format!(
+                    "`{} {other}`: keepalived knows DR, NAT and TUN, in capitals, and ignores this line",
+                    keyword(s)
+                ),
+                w.span,
+                "write DR, NAT or TUN",
+            );
+            None
+        }
+    }
+}
+
+/// Says that a line is read but not modelled, and why.
+fn not_modelled(b: &mut Builder, s: &Stmt, why: &str) {
+    let what = match rest(s) {
+        r if r.is_empty() || s.body.is_some() => keyword(s).to_string(),
+        r => format!("{} {r}", keyword(s)),
+    };
+    b.note("DR100", format!("`{what}` is not modelled: {why}"), s.span, "");
+}
+
+/// `include FILE` names a file lvsdr cannot open from here.
+fn include(b: &mut Builder, s: &Stmt) {
+    let file = rest(s);
+    b.note(
+        "DR100",
+        format!("`include {file}` is not followed: lvsdr opens no file named inside another, so what {file} holds is not in this topology"),
+        s.span,
+        "give the included files to lvsdr along with this one; they are read as one setup",
+    );
 }
 
 pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
@@ -154,15 +328,48 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
 /// Reads one keepalived.conf into `b`, its spans counted from `base` (the
 /// file's place among several read as one setup).
 pub fn read(b: &mut Builder, text: &str, base: usize) {
-    let toks = tokens(text, base);
+    let toks = tokens(text, base, &mut b.diagnostics);
     let mut i = 0;
     let stmts = parse_block(&toks, &mut i, 0, &mut b.diagnostics);
+    // keepalived links groups to virtual servers after reading the whole file.
+    let mut groups: HashMap<&str, Vec<Member>> = HashMap::new();
+    for s in &stmts {
+        if let ("virtual_server_group", Some(body)) = (keyword(s), &s.body) {
+            match word(s, 1) {
+                Some(name) => {
+                    let members = group_members(b, body);
+                    groups.insert(name.text.as_str(), members);
+                }
+                None => b.note(
+                    "DR101",
+                    "virtual_server_group needs a name",
+                    s.span,
+                    "for example: virtual_server_group WEB {",
+                ),
+            }
+        }
+    }
     let mut vrrp_addresses: Vec<Vip> = Vec::new();
     for s in &stmts {
         match (keyword(s), &s.body) {
-            ("virtual_server", Some(body)) => virtual_server(b, s, body),
+            ("virtual_server", Some(body)) => virtual_server(b, s, body, &groups),
             ("vrrp_instance", Some(body)) => vrrp_instance(b, body, &mut vrrp_addresses),
-            ("global_defs" | "vrrp_sync_group" | "vrrp_script" | "virtual_server_group" | "static_ipaddress" | "static_routes", _) => {}
+            ("include", None) => include(b, s),
+            (
+                "global_defs"
+                | "vrrp_sync_group"
+                | "vrrp_script"
+                | "virtual_server_group"
+                | "static_ipaddress"
+                | "static_routes"
+                | "static_rules"
+                | "vrrp_track_process"
+                | "vrrp_track_file"
+                | "track_file"
+                | "garp_group"
+                | "bfd_instance",
+                _,
+            ) => {}
             (k, _) => b.note("DR100", format!("`{k}` is not something lvsdr imports; skipped"), s.span, ""),
         }
     }
@@ -174,6 +381,22 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             .any(|s| s.vip.as_ref().is_some_and(|a| a.value == v.address.value))
         {
             b.add_vip(v.address, v.prefix);
+        } else {
+            let address = v.address.value;
+            let (why, help) = if b.services.iter().any(|s| s.vip.is_none()) {
+                (
+                    "a fwmark service may serve it, which only its marking rules can tell",
+                    "give lvsdr the iptables or nft rules that mark packets for the fwmark service along with this file",
+                )
+            } else {
+                ("read as the director's own (management or gateway), not as a VIP", "")
+            };
+            b.note(
+                "DR100",
+                format!("VRRP address {address} is not the address of any virtual_server here: {why}"),
+                v.address.span,
+                help,
+            );
         }
     }
 }
@@ -186,7 +409,7 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
                     b.director_interface = b.interface(&w.text, w.span);
                 }
             }
-            ("virtual_ipaddress", Some(addrs)) => {
+            ("virtual_ipaddress" | "virtual_ipaddress_excluded", Some(addrs)) => {
                 for first in addrs.iter().filter_map(|a| word(a, 0)) {
                     let (addr, prefix) = first
                         .text
@@ -207,187 +430,684 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
                     }
                 }
             }
+            ("include", None) => include(b, s),
             _ => {}
         }
     }
 }
 
-fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt]) {
-    b.director_span.get_or_insert(s.span);
-    let (key_span, address, port, fwmark) = match (word(s, 1), word(s, 2)) {
-        (Some(f), Some(m)) if f.text == "fwmark" => match m.text.parse::<u32>() {
-            Ok(mark) => (m.span, None, 0, Some(mark)),
-            Err(_) => return b.note("DR101", format!("fwmark `{}` is not a number", m.text), m.span, ""),
-        },
-        (Some(a), Some(p)) if a.text.parse::<IpAddr>().is_ok() && p.text.parse::<u16>().is_ok() => (
-            p.span,
-            a.text.parse().ok().map(|ip| At::new(ip, a.span)),
-            p.text.parse().unwrap_or(0),
-            None,
-        ),
-        _ => {
-            return b.note(
+/// What a virtual server (or one member of its group) is to IPVS.
+#[derive(Debug, Clone)]
+enum Member {
+    Address { address: At<IpAddr>, port: At<u16> },
+    Mark { mark: At<u32>, family: Option<Family> },
+}
+
+/// keepalived expands a range to one IPVS service per address; more than
+/// this many is read as a mistake.
+const MAX_RANGE: u128 = 256;
+
+fn group_members(b: &mut Builder, body: &[Stmt]) -> Vec<Member> {
+    let mut out = Vec::new();
+    for s in body {
+        let Some(first) = word(s, 0) else { continue };
+        if first.text == "fwmark" {
+            let Some(m) = number::<u32>(b, s) else { continue };
+            let family = match word(s, 2).map(|w| (w, w.text.as_str())) {
+                None => None,
+                Some((_, "inet")) => Some(Family::V4),
+                Some((_, "inet6")) => Some(Family::V6),
+                Some((w, other)) => {
+                    b.note(
+                        "DR101",
+                        format!("fwmark family `{other}` is not inet or inet6; keepalived skips this member"),
+                        w.span,
+                        "",
+                    );
+                    continue;
+                }
+            };
+            out.push(Member::Mark { mark: m, family });
+            continue;
+        }
+        if first.text == "include" {
+            include(b, s);
+            continue;
+        }
+        let port = match word(s, 1) {
+            None => At::new(0, first.span),
+            Some(p) => match p.text.parse::<u16>() {
+                Ok(v) => At::new(v, p.span),
+                Err(_) => {
+                    b.note(
+                        "DR101",
+                        format!("`{}` is not a port; keepalived skips this member", p.text),
+                        p.span,
+                        "",
+                    );
+                    continue;
+                }
+            },
+        };
+        match addresses(&first.text) {
+            Ok(list) => out.extend(list.into_iter().map(|a| Member::Address {
+                address: At::new(a, first.span),
+                port: port.clone(),
+            })),
+            Err(why) => b.note(
                 "DR101",
-                "virtual_server expects `ADDRESS PORT` or `fwmark N`",
+                format!("virtual_server_group member `{}`: {why}; keepalived skips it", first.text),
+                first.span,
+                "write ADDRESS PORT, ADDRESS-LAST PORT (10.0.0.1-5 80), ADDRESS/PREFIX PORT or fwmark N",
+            ),
+        }
+    }
+    out
+}
+
+/// The addresses of a group member: `A`, `A-N` (the last byte of IPv4, the
+/// last 16 bits of IPv6 in hex), `A-B`, or `A/LEN`.
+fn addresses(text: &str) -> Result<Vec<IpAddr>, String> {
+    let (start, end) = if let Some((a, len)) = text.split_once('/') {
+        let start: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an address"))?;
+        let bits = u32::from(Family::of(&start).host_prefix());
+        let len: u32 = len
+            .parse()
+            .ok()
+            .filter(|l| (1..=bits).contains(l))
+            .ok_or_else(|| format!("`/{len}` is not a prefix length"))?;
+        let host = if len == bits { 0 } else { (1u128 << (bits - len)) - 1 };
+        let first = as_number(start);
+        if first & host != 0 {
+            return Err("the address has host bits set".into());
+        }
+        (first, first | host)
+    } else if let Some((a, e)) = text.split_once('-') {
+        let start: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an address"))?;
+        let first = as_number(start);
+        let last = if e.contains(['.', ':']) {
+            let end: IpAddr = e.parse().map_err(|_| format!("`{e}` is not an address"))?;
+            if Family::of(&end) != Family::of(&start) {
+                return Err("the range mixes IPv4 and IPv6".into());
+            }
+            as_number(end)
+        } else {
+            let (n, low) = match start {
+                IpAddr::V4(_) => (e.parse::<u128>().ok().filter(|n| *n <= 0xff), 0xffu128),
+                IpAddr::V6(_) => (u128::from_str_radix(e, 16).ok().filter(|n| *n <= 0xffff), 0xffffu128),
+            };
+            let n = n.ok_or_else(|| format!("`{e}` is not the last part of an address"))?;
+            (first & !low) | n
+        };
+        if last <= first {
+            return Err("the range ends before it starts".into());
+        }
+        (first, last)
+    } else {
+        let a: IpAddr = text.parse().map_err(|_| format!("`{text}` is not an address"))?;
+        return Ok(vec![a]);
+    };
+    if end - start >= MAX_RANGE {
+        return Err(format!(
+            "{} addresses, more than the {MAX_RANGE} lvsdr reads from one member",
+            end - start + 1
+        ));
+    }
+    let v4 = text.contains('.') && !text.contains(':');
+    Ok((start..=end)
+        .map(|n| {
+            if v4 {
+                IpAddr::V4(Ipv4Addr::from(n as u32))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(n))
+            }
+        })
+        .collect())
+}
+
+fn as_number(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+/// A `real_server` as written, before it is placed in each service.
+struct Real<'a> {
+    stmt: &'a Stmt,
+    address: At<IpAddr>,
+    port: Option<At<u16>>,
+    forward: Option<At<Forward>>,
+    weight: Option<At<u32>>,
+    upper_threshold: Option<At<u32>>,
+    lower_threshold: Option<At<u32>>,
+    health_check: Option<At<String>>,
+}
+
+/// Settings of a `virtual_server` block that IPVS holds.
+#[derive(Default)]
+struct Settings {
+    protocol: Option<At<Protocol>>,
+    scheduler: Option<At<Scheduler>>,
+    forward: Option<At<Forward>>,
+    flags: Vec<At<SchedFlag>>,
+    persistence: Option<At<u32>>,
+    granularity: Option<At<String>>,
+    family: Option<Family>,
+    one_packet: Option<Span>,
+    weight: Option<At<u32>>,
+}
+
+/// The members a `virtual_server` line names, or why it names none.
+fn members(b: &mut Builder, s: &Stmt, groups: &HashMap<&str, Vec<Member>>) -> Option<Vec<Member>> {
+    match (word(s, 1), word(s, 2)) {
+        (Some(g), Some(name)) if g.text == "group" => match groups.get(name.text.as_str()) {
+            Some(m) if !m.is_empty() => Some(m.clone()),
+            Some(_) => {
+                b.note(
+                    "DR101",
+                    format!(
+                        "virtual_server_group {} has no member keepalived can read; it serves nothing",
+                        name.text
+                    ),
+                    name.span,
+                    "",
+                );
+                None
+            }
+            None => {
+                b.note(
+                    "DR101",
+                    format!("virtual_server_group {} is not defined in this file", name.text),
+                    name.span,
+                    "define it with `virtual_server_group NAME { ADDRESS PORT }`, or give lvsdr the file it is in along with this one",
+                );
+                None
+            }
+        },
+        (Some(f), Some(m)) if f.text == "fwmark" => match m.text.parse::<u32>() {
+            Ok(mark) => Some(vec![Member::Mark {
+                mark: At::new(mark, m.span),
+                family: None,
+            }]),
+            Err(_) => {
+                b.note("DR101", format!("fwmark `{}` is not a number", m.text), m.span, "");
+                None
+            }
+        },
+        (Some(a), p) if a.text.parse::<IpAddr>().is_ok() => {
+            let port = match p.map(|p| (p, p.text.parse::<u16>())) {
+                None => At::new(0, a.span),
+                Some((p, Ok(v))) => At::new(v, p.span),
+                Some((p, Err(_))) => {
+                    b.note("DR101", format!("`{}` is not a port", p.text), p.span, "");
+                    return None;
+                }
+            };
+            Some(vec![Member::Address {
+                address: At::new(a.text.parse().ok()?, a.span),
+                port,
+            }])
+        }
+        _ => {
+            b.note(
+                "DR101",
+                "virtual_server expects `ADDRESS [PORT]`, `fwmark N` or `group NAME`",
                 s.span,
                 "for example: virtual_server 192.168.1.192 80 {",
-            )
+            );
+            None
         }
-    };
-    let mut protocol = Protocol::Tcp;
-    let mut scheduler: Option<At<Scheduler>> = None;
-    let mut forward = At::new(Forward::Masq, s.span);
-    let mut kind_given = false;
-    let mut flags = Vec::new();
-    let mut persistence: Option<At<u32>> = None;
-    let mut netmask: Option<At<String>> = None;
-    let mut ipv6 = false;
-    let mut one_packet = At::implied(false);
-    let mut reals: Vec<(&Stmt, &Vec<Stmt>)> = Vec::new();
+    }
+}
+
+fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) -> Settings {
+    let mut v = Settings::default();
     for st in body {
         match (keyword(st), &st.body) {
-            ("lb_algo", None) => match word(st, 1).map(|w| (w, Scheduler::parse(&w.text))) {
-                Some((w, Some(sc))) => scheduler = Some(At::new(sc, w.span)),
+            ("lb_algo" | "lvs_sched", None) => match word(st, 1).map(|w| (w, Scheduler::parse(&w.text))) {
+                Some((w, Some(sc))) => v.scheduler = Some(At::new(sc, w.span)),
                 Some((w, None)) => b.note(
                     "DR101",
-                    format!("`{}` is not a scheduler", w.text),
+                    format!("`{}` is not a scheduler; keepalived ignores the line", w.text),
                     w.span,
                     "use rr, wrr, lc, wlc, sed, nq, sh, dh, fo, ovf, mh, lblc or lblcr",
                 ),
                 None => {}
             },
-            ("lb_kind", None) => {
-                if let Some(w) = word(st, 1) {
-                    kind_given = true;
-                    forward = match w.text.to_ascii_uppercase().as_str() {
-                        "DR" => At::new(Forward::Route, w.span),
-                        "TUN" => At::new(Forward::Tunnel, w.span),
-                        "NAT" => At::new(Forward::Masq, w.span),
-                        _ => {
-                            b.note("DR101", format!("lb_kind `{}` is not DR, NAT or TUN", w.text), w.span, "");
-                            forward
-                        }
-                    };
-                }
-            }
-            ("protocol", None) => {
-                if let Some(p) = word(st, 1).map(|w| w.text.to_ascii_lowercase()) {
-                    protocol = Protocol::parse(&p).unwrap_or(Protocol::Tcp)
-                }
-            }
+            ("lb_kind" | "lvs_method", None) => v.forward = forward_of(b, st).or(v.forward.take()),
+            ("protocol", None) => match word(st, 1).map(|w| (w, Protocol::parse(&w.text.to_ascii_lowercase()))) {
+                Some((w, Some(p))) => v.protocol = Some(At::new(p, w.span)),
+                Some((w, None)) => b.note(
+                    "DR101",
+                    format!("protocol `{}` is not TCP, UDP or SCTP; keepalived ignores the line", w.text),
+                    w.span,
+                    "",
+                ),
+                None => {}
+            },
+            // `persistence_timeout 0` is keepalived's way to say "not persistent".
             ("persistence_timeout", None) => {
-                persistence = Some(if word(st, 1).is_some() {
-                    number::<u32>(b, st).unwrap_or(At::new(360, st.span))
-                } else {
-                    At::new(360, st.span)
-                })
+                v.persistence = match word(st, 1) {
+                    None => Some(At::new(360, st.span)),
+                    Some(_) => number::<u32>(b, st).filter(|t| t.value > 0),
+                }
             }
-            ("persistence_granularity", None) => netmask = word(st, 1).map(|w| At::new(w.text.clone(), w.span)),
-            ("ip_family", None) => ipv6 = word(st, 1).is_some_and(|w| w.text == "inet6"),
-            ("ops", None) => one_packet = At::new(true, st.span),
+            ("persistence_granularity", None) => v.granularity = word(st, 1).map(|w| At::new(w.text.clone(), w.span)),
+            ("ip_family", None) => match word(st, 1).map(|w| w.text.as_str()) {
+                Some("inet") => v.family = Some(Family::V4),
+                Some("inet6") => v.family = Some(Family::V6),
+                _ => b.note("DR101", "ip_family takes inet or inet6", st.span, ""),
+            },
+            ("ops", None) => v.one_packet = Some(st.span),
+            ("weight", None) => v.weight = number::<u32>(b, st),
             (k @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback"), None) => {
                 if let Some(f) = SchedFlag::parse(k) {
-                    flags.push(At::new(f, st.span));
+                    v.flags.push(At::new(f, st.span));
                 }
             }
-            ("real_server", Some(rb)) => reals.push((st, rb)),
-            _ => {}
+            ("real_server", Some(rb)) => {
+                if let Some(r) = real_server(b, st, rb) {
+                    reals.push(r);
+                }
+            }
+            ("sorry_server", _) => not_modelled(
+                b,
+                st,
+                "keepalived adds the sorry server only when every real server is down; lvsdr models the table with them up",
+            ),
+            ("sorry_server_inhibit" | "sorry_server_lvs_method", _) => {}
+            ("quorum" | "hysteresis", _) => not_modelled(
+                b,
+                st,
+                "it decides when keepalived counts the pool as down, which only matters when checks fail",
+            ),
+            ("quorum_up" | "quorum_down", _) => {
+                not_modelled(b, st, "a script keepalived runs when the quorum is gained or lost, outside IPVS")
+            }
+            ("alpha", _) => not_modelled(
+                b,
+                st,
+                "keepalived adds each real server only after its first good check; lvsdr models the table once all checks pass",
+            ),
+            ("omega", _) => not_modelled(
+                b,
+                st,
+                "it clears the pool when the quorum is lost, which only happens when checks fail",
+            ),
+            ("inhibit_on_failure", _) => not_modelled(
+                b,
+                st,
+                "a failing real server stays in IPVS with weight 0 instead of being removed; lvsdr models the healthy table",
+            ),
+            ("persistence_engine", _) => not_modelled(b, st, "lvsdr does not model IPVS persistence engines"),
+            ("include", None) => include(b, st),
+            (
+                "delay_loop" | "retry" | "delay_before_retry" | "warmup" | "connect_timeout" | "ha_suspend" | "smtp_alert" | "virtualhost"
+                | "hashed" | "snmp_name",
+                _,
+            ) => {}
+            (k, _) => b.note(
+                "DR100",
+                format!("`{k}` in a virtual_server is not a setting lvsdr knows; skipped"),
+                st.span,
+                "",
+            ),
         }
     }
-    if !kind_given {
+    v
+}
+
+fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Real<'a>> {
+    let Some(a) = word(st, 1) else {
+        b.note(
+            "DR101",
+            "real_server needs an address",
+            st.span,
+            "for example: real_server 192.168.1.213 80 {",
+        );
+        return None;
+    };
+    let Ok(address) = a.text.parse::<IpAddr>() else {
+        b.note("DR101", format!("real_server `{}` is not an IP address", a.text), a.span, "");
+        return None;
+    };
+    // keepalived reads port 0 as no port.
+    let port = match word(st, 2).map(|p| (p, p.text.parse::<u16>())) {
+        None => None,
+        Some((_, Ok(0))) => None,
+        Some((p, Ok(v))) => Some(At::new(v, p.span)),
+        Some((p, Err(_))) => {
+            b.note(
+                "DR101",
+                format!("`{}` is not a port; keepalived skips this real server", p.text),
+                p.span,
+                "",
+            );
+            return None;
+        }
+    };
+    let mut r = Real {
+        stmt: st,
+        address: At::new(address, a.span),
+        port,
+        forward: None,
+        weight: None,
+        upper_threshold: None,
+        lower_threshold: None,
+        health_check: None,
+    };
+    for x in body {
+        match keyword(x) {
+            "weight" => r.weight = number::<u32>(b, x).or(r.weight.take()),
+            "lvs_method" => r.forward = forward_of(b, x).or(r.forward.take()),
+            "uthreshold" => r.upper_threshold = number::<u32>(b, x),
+            "lthreshold" => r.lower_threshold = number::<u32>(b, x),
+            "inhibit_on_failure" => not_modelled(
+                b,
+                x,
+                "a failing real server stays in IPVS with weight 0 instead of being removed; lvsdr models the healthy table",
+            ),
+            "alpha" => not_modelled(
+                b,
+                x,
+                "keepalived adds this real server only after its first good check; lvsdr models the table once all checks pass",
+            ),
+            "notify_up" | "notify_down" => not_modelled(b, x, "a script keepalived runs when the real server changes state, outside IPVS"),
+            "include" => include(b, x),
+            k if HEALTH_CHECKS.contains(&k) => {
+                checker_details(b, x);
+                r.health_check = Some(At::new(k.to_string(), x.span));
+            }
+            "delay_loop" | "retry" | "delay_before_retry" | "warmup" | "connect_timeout" | "smtp_alert" | "virtualhost" | "snmp_name" => {}
+            k => b.note(
+                "DR100",
+                format!("`{k}` in a real_server is not a setting lvsdr knows; skipped"),
+                x.span,
+                "",
+            ),
+        }
+    }
+    Some(r)
+}
+
+/// What a checker does that lvsdr keeps only by the checker's name.
+fn checker_details(b: &mut Builder, check: &Stmt) {
+    let Some(body) = &check.body else { return };
+    let mut stack: Vec<&Stmt> = body.iter().collect();
+    while let Some(s) = stack.pop() {
+        match keyword(s) {
+            "digest" => not_modelled(
+                b,
+                s,
+                &format!(
+                    "{} compares the page with this digest; lvsdr keeps the checker's name, and its own checks look for status 200",
+                    keyword(check)
+                ),
+            ),
+            "misc_path" => not_modelled(
+                b,
+                s,
+                "MISC_CHECK runs this script on the director; lvsdr keeps the checker's name, not the script",
+            ),
+            _ => stack.extend(s.body.iter().flatten()),
+        }
+    }
+}
+
+fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&str, Vec<Member>>) {
+    b.director_span.get_or_insert(s.span);
+    let mut reals = Vec::new();
+    let v = settings(b, body, &mut reals);
+    let Some(members) = members(b, s, groups) else { return };
+    let has_address = members.iter().any(|m| matches!(m, Member::Address { .. }));
+    let forward = v.forward.clone().unwrap_or_else(|| {
         b.note(
             "DR103",
             "no `lb_kind`: keepalived defaults to NAT",
             s.span,
             "add `lb_kind DR` for direct routing",
         );
-    }
-    let scheduler = scheduler.unwrap_or_else(|| {
+        At::new(Forward::Masq, s.span)
+    });
+    let scheduler = v.scheduler.clone().unwrap_or_else(|| {
         b.note("DR103", "no `lb_algo`: keepalived uses wlc", s.span, "");
         At::new(Scheduler::Wlc, s.span)
     });
-    let key = match fwmark {
-        Some(m) => ServiceKey::Fwmark(m),
-        None => ServiceKey::Port { protocol, port },
+    let protocol = match (&v.protocol, has_address) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            b.note(
+                "DR101",
+                "no `protocol`: keepalived installs this service as UDP",
+                s.span,
+                "add `protocol TCP` for a TCP service",
+            );
+            At::new(Protocol::Udp, s.span)
+        }
+        (None, false) => At::implied(Protocol::Tcp),
     };
-    let family = match &address {
-        Some(a) => Family::of(&a.value),
-        None if ipv6 => Family::V6,
-        None => Family::V4,
-    };
-    let netmask = match netmask {
-        None => At::implied(family.host_prefix()),
-        Some(m) => match (family, m.value.parse::<Ipv4Addr>(), m.value.parse::<u8>()) {
-            (Family::V4, Ok(mask), _) if v4_prefix_of(mask).is_some() => At::new(v4_prefix_of(mask).unwrap_or(32), m.span),
-            (Family::V6, _, Ok(p)) if (1..=128).contains(&p) => At::new(p, m.span),
-            _ => {
-                b.note(
-                    "DR101",
-                    format!("persistence_granularity `{}` is not a netmask for {}", m.value, family.name()),
-                    m.span,
-                    "IPv4 takes a netmask such as 255.255.255.0, IPv6 a prefix length such as 64",
-                );
-                At::implied(family.host_prefix())
-            }
-        },
-    };
-    let mut service = VirtualService {
-        key: At::new(key, key_span),
-        vip: address,
-        family,
-        scheduler,
-        flags,
-        // `persistence_timeout 0` is keepalived's way to say "not persistent".
-        persistence: persistence.filter(|t| t.value > 0).map(|t| Persistence { timeout: t, netmask }),
-        one_packet,
-        destinations: vec![],
-        span: s.span,
-    };
-    for (st, rb) in reals {
-        let (Some(a), p) = (word(st, 1), word(st, 2)) else { continue };
-        let Ok(addr) = a.text.parse::<IpAddr>() else {
-            b.note("DR101", format!("real_server `{}` is not an IP address", a.text), a.span, "");
-            continue;
-        };
-        if Family::of(&addr) != family {
+    let mut one_packet = v.one_packet.map(|at| At::new(true, at)).unwrap_or(At::implied(false));
+    if let (Some(at), true, false) = (v.one_packet, has_address, protocol.value == Protocol::Udp) {
+        b.note(
+            "DR101",
+            format!(
+                "`ops` needs UDP: keepalived clears it for this {} service",
+                protocol.value.name().to_ascii_uppercase()
+            ),
+            at,
+            "remove `ops`",
+        );
+        one_packet = At::implied(false);
+    }
+    let mut persistence = v.persistence.clone();
+    if let (None, Some(g)) = (&persistence, &v.granularity) {
+        b.note(
+            "DR103",
+            "persistence_granularity without persistence_timeout: keepalived makes the service persistent for 360 s",
+            g.span,
+            "",
+        );
+        persistence = Some(At::new(360, g.span));
+    }
+    let every_port = members.iter().find_map(|m| match m {
+        Member::Address { port, .. } if port.value == 0 => Some(port.span),
+        _ => None,
+    });
+    if let (None, Some(at)) = (&persistence, every_port) {
+        b.note(
+            "DR103",
+            "no port: the service takes every port, which IPVS allows only when persistent; keepalived sets persistence_timeout 360",
+            at,
+            "add `persistence_timeout` with the time you want",
+        );
+        persistence = Some(At::new(360, at));
+    }
+    // A fwmark service's family: its own, `ip_family`, or its first real server's.
+    let vs_family = v.family.or_else(|| {
+        reals
+            .iter()
+            .find(|r| r.forward.as_ref().unwrap_or(&forward).value != Forward::Tunnel)
+            .map(|r| Family::of(&r.address.value))
+    });
+    let mut placed = vec![false; reals.len()];
+    let mut seen: Vec<(IpAddr, Option<u16>)> = Vec::new();
+    for (i, r) in reals.iter().enumerate() {
+        let id = (r.address.value, r.port.as_ref().map(|p| p.value));
+        if seen.contains(&id) {
             b.note(
                 "DR101",
                 format!(
-                    "real_server {addr} is {} but the virtual_server is {}",
-                    Family::of(&addr).name(),
-                    family.name()
+                    "real_server {} is listed twice in this virtual_server; keepalived removes the second",
+                    r.address.value
                 ),
-                a.span,
+                r.address.span,
+                "",
+            );
+            placed[i] = true;
+        }
+        seen.push(id);
+    }
+    let duplicates = placed.clone();
+    for m in &members {
+        let (key, key_span, vip, family, port) = match m {
+            Member::Address { address, port } => (
+                ServiceKey::Port {
+                    protocol: protocol.value,
+                    port: port.value,
+                },
+                port.span,
+                Some(address.clone()),
+                Family::of(&address.value),
+                port.value,
+            ),
+            Member::Mark { mark, family } => (
+                ServiceKey::Fwmark(mark.value),
+                mark.span,
+                None,
+                family.or(vs_family).unwrap_or(Family::V4),
+                0,
+            ),
+        };
+        let netmask = granularity(b, &v.granularity, family);
+        let mut service = VirtualService {
+            key: At::new(key, key_span),
+            vip,
+            family,
+            scheduler: scheduler.clone(),
+            flags: v.flags.clone(),
+            persistence: persistence.clone().map(|t| Persistence { timeout: t, netmask }),
+            one_packet: one_packet.clone(),
+            destinations: vec![],
+            span: s.span,
+        };
+        for (i, r) in reals.iter().enumerate() {
+            if duplicates[i] || Family::of(&r.address.value) != family {
+                continue;
+            }
+            placed[i] = true;
+            let fwd = r.forward.clone().unwrap_or_else(|| forward.clone());
+            // DR and TUN cannot map ports: keepalived gives the real server the
+            // service's port (none for fwmark). A single virtual_server keeps a
+            // port written otherwise, for DR005 to point at.
+            let rport = match (&r.port, fwd.value == Forward::Masq, m, members.len()) {
+                (Some(p), true, _, _) => p.clone(),
+                (None, true, Member::Address { .. }, 1) => At::implied(port),
+                (None, true, _, _) => At::implied(0),
+                (_, false, Member::Mark { .. }, _) => At::implied(0),
+                (Some(p), false, Member::Address { .. }, 1) => p.clone(),
+                (_, false, Member::Address { .. }, _) => At::implied(port),
+            };
+            let name = b.server_name(r.address.clone());
+            service.destinations.push(Destination {
+                server: At::new(name, r.address.span),
+                port: rport,
+                forward: fwd,
+                weight: r.weight.clone().or(v.weight.clone()).unwrap_or(At::implied(1)),
+                upper_threshold: r.upper_threshold.clone(),
+                lower_threshold: r.lower_threshold.clone(),
+                // Kept as metadata only when it is not what lvsdr would generate for this port.
+                health_check: r.health_check.clone().filter(|h| h.value != default_health_check(port)),
+                span: r.stmt.span,
+            });
+        }
+        b.services.push(service);
+    }
+    for (r, placed) in reals.iter().zip(placed) {
+        if !placed {
+            b.note(
+                "DR101",
+                format!(
+                    "real_server {} is {} but this virtual_server serves no {} address; keepalived skips it",
+                    r.address.value,
+                    Family::of(&r.address.value).name(),
+                    Family::of(&r.address.value).name()
+                ),
+                r.address.span,
                 "direct routing needs the real server and the service in one address family",
             );
-            continue;
         }
-        let rport = match p.map(|p| (p, p.text.parse::<u16>())) {
-            Some((p, Ok(v))) => At::new(v, p.span),
-            _ => At::implied(port),
-        };
-        let name = b.server_name(At::new(addr, a.span));
-        let mut d = Destination {
-            server: At::new(name, a.span),
-            port: rport,
-            forward: forward.clone(),
-            weight: At::implied(1),
-            upper_threshold: None,
-            lower_threshold: None,
-            health_check: None,
-            span: st.span,
-        };
-        for x in rb {
-            match keyword(x) {
-                "weight" => d.weight = number::<u32>(b, x).unwrap_or(d.weight),
-                "uthreshold" => d.upper_threshold = number::<u32>(b, x),
-                "lthreshold" => d.lower_threshold = number::<u32>(b, x),
-                // Kept as metadata only when it is not what lvsdr would generate for this port.
-                k if HEALTH_CHECKS.contains(&k) && k != default_health_check(port) => d.health_check = Some(At::new(k.to_string(), x.span)),
-                _ => {}
-            }
-        }
-        service.destinations.push(d);
     }
-    b.services.push(service);
+}
+
+/// `persistence_granularity` as a prefix length for `family`.
+fn granularity(b: &mut Builder, g: &Option<At<String>>, family: Family) -> At<u8> {
+    let Some(m) = g else {
+        return At::implied(family.host_prefix());
+    };
+    match (family, m.value.parse::<Ipv4Addr>(), m.value.parse::<u8>()) {
+        (Family::V4, Ok(mask), _) if v4_prefix_of(mask).is_some() => At::new(v4_prefix_of(mask).unwrap_or(32), m.span),
+        (Family::V6, _, Ok(p)) if (1..=128).contains(&p) => At::new(p, m.span),
+        _ => {
+            b.note(
+                "DR101",
+                format!("persistence_granularity `{}` is not a netmask for {}", m.value, family.name()),
+                m.span,
+                "IPv4 takes a netmask such as 255.255.255.0, IPv6 a prefix length such as 64",
+            );
+            At::implied(family.host_prefix())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        tokens(text, 0, &mut Vec::new()).into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn comments_end_a_line_but_not_a_quoted_string() {
+        assert_eq!(
+            words("misc_path \"/bin/check #1 !a\" # note\n"),
+            ["misc_path", "/bin/check #1 !a", "\n"]
+        );
+        assert_eq!(words("weight 2 ! less\n"), ["weight", "2", "\n"]);
+        assert_eq!(words("tag a\\#b\n"), ["tag", "a#b", "\n"]);
+    }
+
+    #[test]
+    fn a_trailing_backslash_continues_the_line_and_braces_split_words() {
+        assert_eq!(
+            words("real_server 10.0.0.1 \\\n    80{\n"),
+            ["real_server", "10.0.0.1", "80", "{", "\n"]
+        );
+        assert_eq!(words("misc_path \"/bin/a \\\n    b\"\n"), ["misc_path", "/bin/a b", "\n"]);
+        assert_eq!(
+            words("TCP_CHECK {connect_timeout 3}\n"),
+            ["TCP_CHECK", "{", "connect_timeout", "3", "}", "\n"]
+        );
+    }
+
+    #[test]
+    fn group_members_expand_like_keepalived() {
+        let v4: Vec<String> = addresses("10.0.0.1-3").unwrap().iter().map(|a| a.to_string()).collect();
+        assert_eq!(v4, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+        let v6: Vec<String> = addresses("2001:db8::a-b").unwrap().iter().map(|a| a.to_string()).collect();
+        assert_eq!(v6, ["2001:db8::a", "2001:db8::b"], "the end of an IPv6 range is hex");
+        assert_eq!(addresses("10.0.0.4/30").unwrap().len(), 4);
+        assert_eq!(addresses("10.0.0.9-10.0.0.10").unwrap().len(), 2);
+        assert!(addresses("10.0.0.5-3").is_err());
+        assert!(addresses("10.0.0.0/8").is_err(), "too many services to be meant");
+    }
+
+    #[test]
+    fn a_group_with_two_vips_and_a_fwmark_is_one_service_each() {
+        let text = "virtual_server_group G {\n 10.0.0.1 80\n 10.0.0.2 80\n fwmark 7\n}\nvirtual_server group G {\n lb_kind DR\n protocol TCP\n real_server 10.0.0.11 {\n }\n}\n";
+        let (t, _) = import(text).unwrap();
+        let ids: Vec<String> = t.services.iter().map(|s| s.ipvsadm_id()).collect();
+        assert_eq!(ids, ["-t 10.0.0.1:80", "-t 10.0.0.2:80", "-f 7"]);
+        let ports: Vec<u16> = t.services.iter().map(|s| s.destinations[0].port.value).collect();
+        assert_eq!(ports, [80, 80, 0], "DR gives the real server the member's port, none for a mark");
+    }
+
+    #[test]
+    fn an_undefined_group_is_said_and_nothing_is_served() {
+        let mut b = Builder::default();
+        read(&mut b, "virtual_server group NOPE {\n lb_kind DR\n}\n", 0);
+        assert!(b.services.is_empty());
+        assert!(b.diagnostics.iter().any(|d| d.code == "DR101" && d.message.contains("NOPE")));
+    }
 }
