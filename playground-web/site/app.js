@@ -102,6 +102,51 @@ function selectDiagnostic(li) {
   renderDiagram();
 }
 
+const PROTOCOLS = { 0: "any", 6: "tcp", 17: "udp", 132: "sctp" };
+// Monospace advance at the diagram's 12px: what decides when a line is cut.
+const CHAR_WIDTH = 7.3;
+
+// The lines one host's box shows: its own addresses, every VIP it holds, and
+// on a director the IPVS services and marking rules.
+function hostLines(host, plan) {
+  const lines = [];
+  const outside = host.outside_interfaces || [];
+  const own = host.addresses.filter((a) => !a.vip);
+  for (const a of own) lines.push({ text: `${a.device} ${a.address}/${a.prefix}${outside.includes(a.device) ? " outside" : ""}` });
+  if (!own.length) lines.push({ text: host.interface });
+  const vips = host.addresses.filter((a) => a.vip);
+  for (const v of vips) lines.push({ text: `VIP ${v.address}/${v.prefix} ${v.device}${v.deprecated ? " deprecated" : ""}`, cls: "vip", vip: v.address });
+  if (host.role === "real_server") {
+    if (!vips.length) lines.push({ text: "no VIP on lo" });
+    lines.push({ text: `listens ${host.listeners.map((l) => `${l.port}/${l.kind}`).join(" ") || "no listener"}` });
+  }
+  if (host.role === "director") {
+    // One line per VIP: the services it carries (a fwmark service has no VIP of its own).
+    const groups = new Map();
+    for (const s of plan.services) {
+      const fwmark = s.fwmark !== 0;
+      const key = fwmark || !plan.vips ? "" : s.address;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(fwmark ? `fwmark/${s.fwmark}` : `${PROTOCOLS[s.protocol] || s.protocol}/${s.port}`);
+    }
+    for (const [vip, names] of groups) lines.push({ text: `IPVS${vip ? ` ${vip}` : ""}: ${names.join(", ")}` });
+    for (const m of plan.marks || []) {
+      const host = m.prefix === (m.destination.includes(":") ? 128 : 32);
+      const ports = m.ports.length ? ` ${m.ports.join(",")}` : "";
+      lines.push({ text: `marks: ${m.mark} → ${m.destination}${host ? "" : `/${m.prefix}`} ${PROTOCOLS[m.protocol] || m.protocol}${ports}`, cls: "mark" });
+    }
+  }
+  return lines;
+}
+
+// A line longer than the box keeps its start and end around an ellipsis
+// (an address's network and host parts); the full text stays in a <title>.
+function shorten(text, max) {
+  if (text.length <= max) return text;
+  const head = Math.ceil((max - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
+}
+
 function renderDiagram() {
   const plan = state.analysis && state.analysis.plan;
   const box = $("topology");
@@ -110,40 +155,80 @@ function renderDiagram() {
     return;
   }
   const problems = new Set(state.analysis.diagnostics.filter((d) => d.node && d.severity !== "info").map((d) => d.node));
-  const top = plan.hosts.filter((host) => host.role !== "real_server");
-  const bottom = plan.hosts.filter((host) => host.role === "real_server");
-  const nodeWidth = 236, nodeHeight = 92, gap = 22;
-  const width = Math.max(top.length, bottom.length, 2) * (nodeWidth + gap) + gap;
-  const busY = 150;
-  const ports = (host) => host.listeners.map((l) => `${l.port}/${l.kind}`).join(" ") || "no listener";
-  const node = (host, x, y) => {
-    const own = host.addresses.filter((a) => !a.vip).map((a) => `${a.address}/${a.prefix}`)[0] || "";
-    const vip = host.addresses.find((a) => a.vip);
-    const cls = ["node", problems.has(host.name) ? "problem" : "", state.selectedNode === host.name ? "highlight" : ""].join(" ");
-    const line = (dy, text, cls) => svg("text", { x: x + 10, y: y + dy, class: cls }, text);
-    const vipLine = vip ? line(56, `VIP ${vip.address}/${vip.prefix} ${vip.device}`, "vip") : host.role === "real_server" && line(56, "no VIP on lo");
-    const extra = host.role === "real_server" ? line(74, `listens ${ports(host)}`) : host.role === "director" && line(74, `IPVS: ${plan.services.map((s) => s.name).join(", ")}`);
-    const linkY = y < busY ? y + nodeHeight : y;
+  const router = plan.hosts.find((host) => host.role === "router");
+  // Behind a router the client sits on its own link, above the router.
+  const outside = router ? plan.hosts.filter((host) => host.outside) : [];
+  const upper = plan.hosts.filter((host) => host.role !== "real_server" && !outside.includes(host));
+  upper.sort((a, b) => (b.role === "router") - (a.role === "router"));
+  const servers = plan.hosts.filter((host) => host.role === "real_server");
+  // Real servers take two rows when there are many, the second between the first's boxes.
+  const columns = Math.max(2, upper.length, outside.length, Math.min(servers.length, Math.max(5, Math.ceil((servers.length + 1) / 2))));
+  const lower = [servers.slice(0, columns), servers.slice(columns)].filter((row) => row.length);
+  const lines = new Map(plan.hosts.map((host) => [host.name, hostLines(host, plan)]));
+  const longest = Math.max(0, ...[...lines.values()].flat().map((l) => l.text.length));
+  const nodeWidth = Math.min(330, Math.max(220, Math.ceil(longest * CHAR_WIDTH) + 20));
+  const maxChars = Math.floor((nodeWidth - 20) / CHAR_WIDTH);
+  const gap = 22, lineHeight = 18;
+  const width = columns * (nodeWidth + gap) + gap;
+  const rowHeight = (row) => 36 + lineHeight * Math.max(1, ...row.map((host) => lines.get(host.name).length));
+  const columnX = (column) => gap + column * (nodeWidth + gap);
+
+  const node = (host, x, y, height, link) => {
+    const cls = ["node", host.role.replace("_", "-"), problems.has(host.name) ? "problem" : "", state.selectedNode === host.name ? "highlight" : ""].join(" ");
+    const text = (dy, { text, cls, vip }) => {
+      const shown = shorten(text, maxChars);
+      return svg("text", { x: x + 10, y: y + dy, class: cls, "data-vip": vip }, shown, shown !== text && svg("title", {}, text));
+    };
     return svg(
       "g",
-      { class: cls, "data-testid": "node", "data-node": host.name },
-      svg("line", { class: "link", x1: x + nodeWidth / 2, y1: linkY, x2: x + nodeWidth / 2, y2: busY }),
-      svg("rect", { x, y, width: nodeWidth, height: nodeHeight }),
-      line(20, `${host.name} (${host.role.replace("_", " ")})`, "title"),
-      line(38, `${host.interface} ${own}`),
-      vipLine,
-      extra,
+      { class: cls, "data-testid": "node", "data-node": host.name, "data-role": host.role },
+      link,
+      svg("rect", { x, y, width: nodeWidth, height }),
+      svg("text", { x: x + 10, y: y + 20, class: "title" }, `${host.name} (${host.role.replace("_", " ")})`),
+      lines.get(host.name).map((l, i) => text(38 + i * lineHeight, l)),
     );
   };
+
+  const drawn = [];
+  let y = 20;
+  const routerX = columnX(0) + nodeWidth / 2;
+  if (outside.length) {
+    const height = rowHeight(outside);
+    outside.forEach((host, i) => {
+      const x = columnX(i);
+      const link = svg("line", { class: "link outside-link", x1: x + nodeWidth / 2, y1: y + height, x2: routerX, y2: y + height + 40 });
+      drawn.push(node(host, x, y, height, link));
+    });
+    drawn.push(svg("text", { x: routerX + 8, y: y + height + 24, class: "muted-label" }, "outside link"));
+    y += height + 40;
+  }
+  const upperHeight = rowHeight(upper);
+  const busY = y + upperHeight + 30;
+  upper.forEach((host, i) => {
+    const x = columnX(i);
+    drawn.push(node(host, x, y, upperHeight, svg("line", { class: "link", x1: x + nodeWidth / 2, y1: y + upperHeight, x2: x + nodeWidth / 2, y2: busY })));
+  });
+  y = busY + 30;
+  lower.forEach((row, r) => {
+    const height = rowHeight(row);
+    row.forEach((host, i) => {
+      const x = columnX(i + r / 2);
+      drawn.push(node(host, x, y, height, svg("line", { class: "link", x1: x + nodeWidth / 2, y1: y, x2: x + nodeWidth / 2, y2: busY })));
+    });
+    y += height + 24;
+  });
+  // An ipvsadm dump or a keepalived.conf does not name the LAN.
+  const lan = state.analysis.topology.lan;
+  const subnet = lan ? [lan.subnet].flat().join(", ") : "";
+  const summary = router ? "the client behind a router; the router, director and real servers on one LAN" : "client, director and real servers on one LAN";
   box.replaceChildren(
     svg(
       "svg",
-      { viewBox: `0 0 ${width} 300`, role: "img", "aria-label": "Topology diagram" },
-      svg("title", {}, "client, director and real servers on one LAN"),
+      { viewBox: `0 0 ${width} ${y}`, role: "img", "aria-label": "Topology diagram" },
+      svg("title", {}, summary),
       svg("line", { class: "bus", x1: gap / 2, y1: busY, x2: width - gap / 2, y2: busY }),
-      svg("text", { x: gap, y: busY - 6 }, `LAN ${state.analysis.topology.lan.subnet}`),
-      top.map((host, i) => node(host, gap + i * (nodeWidth + gap), 20)),
-      bottom.map((host, i) => node(host, gap + i * (nodeWidth + gap), 190)),
+      svg("text", { x: gap, y: busY - 6, class: "lan" }, subnet ? `LAN ${subnet}` : "LAN"),
+      drawn,
     ),
   );
 }
@@ -160,12 +245,19 @@ function renderArtifacts() {
   );
 }
 
-function renderSimulator() {
-  const services = state.analysis.topology ? state.analysis.topology.service.map((s) => (s.fwmark !== undefined ? `fwmark/${s.fwmark}` : `${s.protocol}/${s.port}`)) : [];
-  const select = $("sim-service");
+// Services by the core's label: `tcp/80` with one VIP, `tcp 192.0.2.1:80` or
+// `tcp [2001:db8::1]:80` with several, `fwmark/1`. The core takes the same
+// label back to pick a service for its prediction and its walk.
+function serviceOptions(select) {
+  const plan = state.analysis.plan;
+  const labels = plan ? plan.services.map((s) => s.name) : [];
   const previous = select.value;
-  select.replaceChildren(...services.map((s) => h("option", {}, s)));
-  if (services.includes(previous)) select.value = previous;
+  select.replaceChildren(...labels.map((s) => h("option", { value: s }, s)));
+  if (labels.includes(previous)) select.value = previous;
+}
+
+function renderSimulator() {
+  serviceOptions($("sim-service"));
   simulate();
 }
 
@@ -174,15 +266,17 @@ function simulate() {
   const clients = Math.min(1000, Math.max(1, Number($("sim-clients").value) || 1));
   const r = JSON.parse(core.predict(editor.value, n, clients));
   const p = r.ok && r.predictions.find((x) => x.service === $("sim-service").value);
-  if (!p) {
+  if (!p || !p.picks.length) {
     $("sim-picks").replaceChildren();
-    $("sim-counts").textContent = r.ok ? "no service" : r.error;
+    $("sim-counts").textContent = !r.ok ? r.error : p ? "No connections: the client has no address of this service's family." : "no service";
     $("sim-scheduler").textContent = "";
     return;
   }
   const names = Object.keys(p.counts);
   const color = (name) => COLORS[names.indexOf(name) % COLORS.length];
-  $("sim-scheduler").textContent = `${p.scheduler}: which real server the kernel picks for each new connection, in order.`;
+  const service = state.analysis.plan.services.find((s) => s.name === p.service);
+  const family = service && service.address.includes(":") ? "IPv6" : "IPv4";
+  $("sim-scheduler").textContent = `${p.scheduler}: which real server the kernel picks for each new ${family} connection, in order.`;
   $("sim-picks").replaceChildren(...p.picks.slice(0, 200).map((x, i) => h("span", { title: `connection ${i + 1}`, style: { background: x ? color(x) : "#777" } }, x || "none")));
   const max = Math.max(1, ...Object.values(p.counts));
   $("sim-counts").replaceChildren(
@@ -192,10 +286,12 @@ function simulate() {
 }
 
 function renderWalk() {
-  const r = JSON.parse(core.walk(editor.value, $("sim-service").value || ""));
+  serviceOptions($("walk-service"));
+  const r = JSON.parse(core.walk(editor.value, $("walk-service").value || ""));
   const steps = r.ok ? r.steps : [];
   // A different walk starts from its first hop; the same walk keeps its place.
-  if (JSON.stringify(steps.map((s) => s.title)) !== JSON.stringify(state.walk.map((s) => s.title))) state.step = 0;
+  const hops = (walk) => JSON.stringify(walk.map((s) => [s.title, s.frame]));
+  if (hops(steps) !== hops(state.walk)) state.step = 0;
   state.walk = steps;
   showStep();
 }
@@ -314,7 +410,8 @@ async function main() {
       selectDiagnostic(li);
     }
   });
-  for (const id of ["sim-service", "sim-connections", "sim-clients"]) $(id).addEventListener("input", () => (simulate(), renderWalk()));
+  for (const id of ["sim-service", "sim-connections", "sim-clients"]) $(id).addEventListener("input", simulate);
+  $("walk-service").addEventListener("input", () => (renderWalk(), renderDiagram()));
   $("walk-prev").addEventListener("click", () => (state.step--, showStep(), renderDiagram()));
   $("walk-next").addEventListener("click", () => (state.step++, showStep(), renderDiagram()));
   $("artifact-tabs").addEventListener("click", (ev) => {

@@ -97,6 +97,7 @@ mod tests {
 
     const SEED: &str = include_str!("../../fixtures/seed-dr.toml");
     const SCRIPT: &str = include_str!("../../fixtures/seed-dr.sh");
+    const DUAL_STACK: &str = include_str!("../../fixtures/dual-stack.toml");
 
     #[test]
     fn analyze_reports_format_lines_and_plan() {
@@ -127,5 +128,30 @@ mod tests {
             .position(|d| d["code"] == "DR004")
             .unwrap();
         assert!(apply_fix_text(&bad, idx).contains("vip_on_lo = 32"));
+    }
+
+    /// The page lists services by the plan's labels and hands them back to
+    /// `predict` and `walk`: with several VIPs, IPv6 ones in brackets.
+    #[test]
+    fn several_vips_go_by_label() {
+        let v = analyze_value(DUAL_STACK);
+        let labels: Vec<&str> = v["plan"]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(labels, ["tcp 192.168.1.192:80", "tcp 192.168.1.193:25", "tcp [2001:db8:1::192]:80"]);
+        let p = predict_value(DUAL_STACK, 8, 1);
+        for (i, label) in labels.iter().enumerate() {
+            assert_eq!(p["predictions"][i]["service"], *label);
+        }
+        let w = walk_value(DUAL_STACK, labels[2]);
+        assert!(w["steps"][0]["frame"]["what"]
+            .as_str()
+            .unwrap()
+            .contains("neighbour solicitation for 2001:db8:1::192"));
+        let w = walk_value(DUAL_STACK, labels[1]);
+        assert_eq!(w["steps"][0]["frame"]["ip_dst"], "192.168.1.193");
     }
 }

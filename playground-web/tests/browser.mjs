@@ -12,6 +12,7 @@ const [url, shots] = process.argv.slice(2);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 const seedScript = readFileSync(path.join(root, "fixtures/seed-dr.sh"), "utf8");
 const seedToml = readFileSync(path.join(root, "fixtures/seed-dr.toml"), "utf8");
+const fixture = (name) => readFileSync(path.join(root, "fixtures", name), "utf8");
 
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
@@ -74,6 +75,78 @@ await test("the diagram has one node per host", async (p) => {
   await setSource(p, seedToml);
   const nodes = await p.$$eval('[data-testid="topology"] [data-testid="node"]', (els) => els.map((e) => e.dataset.node));
   assert(JSON.stringify(nodes.sort()) === JSON.stringify(["client", "director", "rs1", "rs2"]), `nodes: ${nodes}`);
+});
+
+/** Picks the example whose name contains `needle` from the menu, as a visitor would. */
+async function pickExample(p, needle) {
+  const options = await p.$$eval('[data-testid="examples"] option', (els) => els.map((e) => ({ value: e.value, name: e.textContent })));
+  const option = options.find((o) => o.name.includes(needle));
+  assert(option, `no example named ${needle}: ${options.map((o) => o.name).join(" / ")}`);
+  await p.selectOption('[data-testid="examples"]', option.value);
+}
+
+await test("the dual-stack example draws every VIP, IPv6 too, and walks the IPv6 service by neighbour solicitation", async (p) => {
+  await pickExample(p, "Dual stack");
+  assert((await p.$eval('[data-testid="editor"]', (e) => e.value)) === fixture("dual-stack.toml"), "the editor holds fixtures/dual-stack.toml");
+  const vips = await p.$$eval('[data-testid="node"]', (els) => Object.fromEntries(els.map((g) => [g.dataset.node, [...g.querySelectorAll("[data-vip]")].map((t) => t.dataset.vip)])));
+  const all = ["192.168.1.192", "192.168.1.193", "2001:db8:1::192"];
+  assert(JSON.stringify(vips.director) === JSON.stringify(all), `director VIPs: ${JSON.stringify(vips)}`);
+  // Each real server holds on lo the VIPs of its services.
+  assert(JSON.stringify(vips.rs2) === JSON.stringify(all), `rs2's lo VIPs: ${vips.rs2}`);
+  assert(JSON.stringify(vips.rs3) === JSON.stringify(["192.168.1.193", "2001:db8:1::192"]), `rs3's lo VIPs: ${vips.rs3}`);
+  const director = await p.textContent('[data-testid="node"][data-node="director"]');
+  assert(director.includes("2001:db8:1::191/64") && director.includes("IPVS 2001:db8:1::192: tcp/80"), director);
+  // Services by label, in both the simulator and the walk.
+  const labels = await p.$$eval("#walk-service option", (els) => els.map((e) => e.value));
+  assert(JSON.stringify(labels) === JSON.stringify(["tcp 192.168.1.192:80", "tcp 192.168.1.193:25", "tcp [2001:db8:1::192]:80"]), `walk services: ${labels}`);
+  await p.selectOption('[data-testid="sim-service"]', "tcp [2001:db8:1::192]:80");
+  const counts = await p.textContent('[data-testid="sim-counts"]');
+  assert(["rs1", "rs2", "rs3"].every((rs) => counts.includes(`${rs}: `)), `IPv6 mh counts: ${counts}`);
+  assert((await p.textContent("#sim-scheduler")).includes("mh: which real server the kernel picks for each new IPv6 connection"), "the simulator names the IPv6 service's scheduler");
+  await p.selectOption('[data-testid="walk-service"]', "tcp [2001:db8:1::192]:80");
+  assert((await p.textContent('[data-testid="walk-pos"]')).startsWith("step 1 of"), "the walk starts over");
+  const what = await p.textContent("#f-what");
+  assert(what.includes("neighbour solicitation for 2001:db8:1::192"), `first hop: ${what}`);
+  assert((await p.textContent("#f-ip_src")) === "2001:db8:1::100", "from the client's IPv6 address");
+  const titles = [];
+  for (let i = 0; i < 10; i++) {
+    titles.push(await p.textContent('[data-testid="walk-title"]'));
+    if (await p.isDisabled('[data-testid="walk-next"]')) break;
+    await p.click('[data-testid="walk-next"]');
+  }
+  assert(titles.some((t) => t.includes("straight to the client")), titles.join(" / "));
+  // The IPv4 service on the second VIP still asks by ARP.
+  await p.selectOption('[data-testid="walk-service"]', "tcp 192.168.1.193:25");
+  assert((await p.textContent("#f-what")).includes("ARP"), await p.textContent("#f-what"));
+});
+
+await test("a long IPv6 address is cut in the diagram but kept whole in its tooltip", async (p) => {
+  const long = "2001:db8:1:0:aaaa:bbbb:cccc:192";
+  await setSource(p, fixture("ipv6-dr.toml").replace('vip = "2001:db8:1::192"', `vip = "${long}"`).replace('interface = "eth0"\n', 'interface = "eth0-uplink-x"\n'));
+  const line = await p.$eval('[data-testid="node"][data-node="director"] [data-vip]', (t) => ({ vip: t.dataset.vip, shown: t.firstChild.textContent, title: t.querySelector("title") && t.querySelector("title").textContent }));
+  assert(line.vip === long && line.shown.includes("…") && !line.shown.includes(long), `the line is cut: ${JSON.stringify(line)}`);
+  assert(line.title === `VIP ${long}/128 eth0-uplink-x deprecated`, `the tooltip holds it whole: ${JSON.stringify(line)}`);
+});
+
+await test("the routed example draws the router between the client and the LAN", async (p) => {
+  await pickExample(p, "behind a router");
+  const nodes = await p.$$eval('[data-testid="node"]', (els) => els.map((g) => ({ name: g.dataset.node, role: g.dataset.role, box: { y: Number(g.querySelector("rect").getAttribute("y")), height: Number(g.querySelector("rect").getAttribute("height")) }, text: g.textContent })));
+  const router = nodes.find((n) => n.role === "router");
+  const client = nodes.find((n) => n.role === "client");
+  const director = nodes.find((n) => n.role === "director");
+  assert(router && router.text.includes("10.0.0.1/24") && router.text.includes("198.51.100.1/24 outside"), `router: ${JSON.stringify(router)}`);
+  assert(client.box.y + client.box.height < router.box.y && router.box.y === director.box.y, `client above the router, router beside the director: ${JSON.stringify(nodes.map((n) => [n.name, n.box.y]))}`);
+  assert(director.text.includes("VIP 203.0.113.10/32 eth0"), director.text);
+  assert((await p.textContent('[data-testid="topology"] svg > title')).includes("behind a router"), "the diagram's title says so");
+});
+
+await test("the fwmark example shows its marking rule on the director", async (p) => {
+  await pickExample(p, "fwmark");
+  const director = await p.textContent('[data-testid="node"][data-node="director"]');
+  assert(director.includes("marks: 1 → 192.168.1.192 tcp 80,443") && director.includes("IPVS: fwmark/1"), director);
+  assert((await p.$$eval("#sim-service option", (els) => els.map((e) => e.value))).join() === "fwmark/1", "the simulator lists fwmark/1");
+  const counts = await p.textContent('[data-testid="sim-counts"]');
+  assert(counts.includes("rs1: ") && counts.includes("rs2: "), counts);
 });
 
 await test("every artifact tab is non-empty", async (p) => {

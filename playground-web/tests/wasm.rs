@@ -5,6 +5,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 const SEED: &str = include_str!("../../fixtures/seed-dr.toml");
 const SCRIPT: &str = include_str!("../../fixtures/seed-dr.sh");
+const DUAL_STACK: &str = include_str!("../../fixtures/dual-stack.toml");
 
 fn parse(s: String) -> serde_json::Value {
     serde_json::from_str(&s).unwrap()
@@ -38,4 +39,22 @@ fn walk_and_garbage() {
     assert_eq!(parse(lvsdr_wasm::walk(SEED, ""))["steps"].as_array().unwrap().len(), 6);
     let v = parse(lvsdr_wasm::analyze("{{{ not a topology"));
     assert_eq!(v["diagnostics"][0]["code"], "DR000");
+}
+
+#[wasm_bindgen_test]
+fn dual_stack_by_service_label() {
+    let v = parse(lvsdr_wasm::analyze(DUAL_STACK));
+    assert_eq!(
+        v["plan"]["vips"],
+        serde_json::json!(["192.168.1.192", "192.168.1.193", "2001:db8:1::192"])
+    );
+    let v6 = "tcp [2001:db8:1::192]:80";
+    assert_eq!(v["plan"]["services"][2]["name"], v6);
+    let p = parse(lvsdr_wasm::predict(DUAL_STACK, 9, 1));
+    let counts = &p["predictions"][2]["counts"];
+    assert_eq!(p["predictions"][2]["service"], v6);
+    assert_eq!(["rs1", "rs2", "rs3"].map(|rs| counts[rs].as_u64().unwrap()).iter().sum::<u64>(), 9);
+    let w = parse(lvsdr_wasm::walk(DUAL_STACK, v6));
+    assert_eq!(w["steps"][0]["frame"]["ip_src"], "2001:db8:1::100");
+    assert!(w["steps"][0]["frame"]["what"].as_str().unwrap().contains("neighbour solicitation"));
 }

@@ -52,6 +52,21 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
         ("The seed setup as a topology".to_string(), fixtures.join("seed-dr.toml")),
         ("A clean DR setup".to_string(), fixtures.join("clean-dr.toml")),
         ("keepalived.conf written by hand".to_string(), fixtures.join("seed-keepalived.conf")),
+        (
+            "Dual stack: three VIPs, IPv4 and IPv6".to_string(),
+            fixtures.join("dual-stack.toml"),
+        ),
+        ("IPv6 direct routing".to_string(), fixtures.join("ipv6-dr.toml")),
+        ("Clients behind a router".to_string(), fixtures.join("routed-dr.toml")),
+        (
+            "A fwmark service: ports 80 and 443 as one".to_string(),
+            fixtures.join("fwmark-dr.toml"),
+        ),
+        ("An ipvsadm -S dump with three VIPs".to_string(), fixtures.join("multi-vip.dump")),
+        (
+            "keepalived.conf on an IPv6 director".to_string(),
+            fixtures.join("ipv6-keepalived.conf"),
+        ),
     ];
     let mut faults: Vec<PathBuf> = std::fs::read_dir(fixtures.join("faults"))
         .map_err(|e| e.to_string())?
