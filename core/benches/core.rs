@@ -117,6 +117,20 @@ fn benches(c: &mut Criterion) {
     g.bench_function("analyze 12000-line dump (import + lint)", |b| {
         b.iter(|| lvsdr_core::analyze(black_box(&dump), None))
     });
+    let analysis = lvsdr_core::analyze(&dump, None);
+    g.bench_function("JSON findings of the 12000-line dump", |b| {
+        b.iter(|| serde_json::to_string_pretty(&lvsdr_core::diagnostic::locate_all(black_box(&analysis.diagnostics), &dump)).unwrap())
+    });
+    g.bench_function("human findings of the 12000-line dump", |b| {
+        b.iter(|| {
+            lvsdr_core::diagnostic::render_human(
+                black_box(&analysis.diagnostics),
+                &dump,
+                "dump",
+                lvsdr_core::diagnostic::Style { color: false },
+            )
+        })
+    });
     g.finish();
 
     let events = million_connections();
