@@ -1,6 +1,12 @@
 //! Reads shell scripts that set up a DR director and its real servers, in
-//! the style of the LVS-DR walkthroughs: shell variables, `ipvsadm`,
-//! `ifconfig`, `ip addr`, `route`/`ip route` and `sysctl -w`.
+//! the style of the LVS-DR walkthroughs and init scripts: shell variables,
+//! `ipvsadm`, `ifconfig`, `ip addr`, `route`/`ip route`, `sysctl -w` and
+//! knobs written under `/proc/sys` (`echo 1 > …`, `echo 1 | tee …`).
+//!
+//! The script is followed as it runs (see [`shell`]): the `start` path of an
+//! init script, functions with their arguments, `for` loops over word lists.
+//! Commands run through `sudo`, `env`, `nice` or `ip netns exec NS` are read
+//! as the command they run.
 //!
 //! A file may hold the director's script and the real servers' script one
 //! after the other, each starting with its own `#!` line. A part that runs
@@ -166,7 +172,7 @@ fn configures(run: &Run) -> bool {
         "ifconfig" => words.get(2).is_some_and(|w| w.text.parse::<Ipv4Addr>().is_ok()),
         "ip" => (has("add") || has("replace")) && has("dev"),
         "sysctl" => words[1..].iter().any(|w| w.text.contains('=')),
-        "echo" | "printf" | "cat" => run.redirects.iter().any(|r| writes_sysctl(r)),
+        "echo" | "printf" | "cat" => run.redirects.iter().any(writes_sysctl),
         "tee" => words[1..].iter().any(|w| sysctl_file(&w.text)),
         n if n.starts_with("iptables") || n.starts_with("ip6tables") || n == "nft" => {
             words.iter().any(|w| w.text.contains("MARK") || w.text == "mark")
@@ -275,8 +281,10 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
                 }
             }
             "echo" | "printf" | "cat" => {
+                // `cat >> /etc/sysctl.conf <<EOF`: the body comes with the heredoc's own redirection.
+                let heredoc = line.run.redirects.iter().find_map(|r| r.heredoc.as_ref());
                 for r in line.run.redirects.iter().filter(|r| writes_sysctl(r)) {
-                    let value = match (&r.heredoc, name.as_str()) {
+                    let value = match (heredoc, name.as_str()) {
                         (Some(body), _) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
                         (None, "echo") => echo_text(&words[1..]),
                         (None, "printf") => printf_text(&words[1..]),
@@ -316,7 +324,8 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             ),
         }
     }
-    if Snapshot::of(b) == before && (lines.iter().any(|l| modelled(l.run)) || !trace.not_applied.is_empty()) {
+    let sets_up_nothing = b.services.is_empty() && b.vips.is_empty() && b.real_server_lo.is_empty();
+    if sets_up_nothing && Snapshot::of(b) == before && (lines.iter().any(|l| modelled(l.run)) || !trace.not_applied.is_empty()) {
         let (message, span) = match trace.not_applied.first() {
             Some((_, span)) => {
                 let names: Vec<&str> = trace.not_applied.iter().take(4).map(|(n, _)| n.as_str()).collect();
@@ -400,6 +409,22 @@ fn write_sysctl_file(b: &mut Builder, target: &Word, value: &str, span: Span, pa
     }
     for l in value.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         match l.split_once('=') {
+            // A well-formed key of another subsystem (`kernel.sysrq`), written to a file and
+            // not applied here: skipped. Anything else meets the trust boundary.
+            Some((key, _))
+                if !key.trim().starts_with("net.")
+                    && key
+                        .trim()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
+            {
+                b.note(
+                    "DR100",
+                    format!("`{}` is not a networking setting; lvsdr skips it", key.trim()),
+                    span,
+                    "",
+                )
+            }
             Some((key, value)) => set_sysctl(b, key.trim(), value.trim(), target.span.or(span), part_role),
             None => b.note("DR101", format!("`{l}` written to {} is not KEY = VALUE", target.text), span, ""),
         }

@@ -109,7 +109,12 @@ impl RawWord {
         };
         let (name, rest) = text.split_once('=')?;
         let name = name.strip_suffix('+').unwrap_or(name);
-        if !valid_name(name) {
+        // `NAME[i]=value`: the name keeps its index, for the runner to set one element.
+        let plain = match name.split_once('[') {
+            Some((n, i)) if i.ends_with(']') => n,
+            _ => name,
+        };
+        if !valid_name(plain) {
             return None;
         }
         let mut parts = Vec::new();
@@ -270,11 +275,10 @@ impl<'a> Lexer<'a> {
         let start = self.pos();
         let mut op = String::new();
         while let Some(c) = self.peek(0) {
-            let more = match (op.as_str(), c) {
-                ("", '<' | '>' | '&') => true,
-                ("&", '>') | (">", '>' | '|' | '&') | ("<", '<' | '&' | '>') | ("<<", '<' | '-') | ("&>", '>') => true,
-                _ => false,
-            };
+            let more = matches!(
+                (op.as_str(), c),
+                ("", '<' | '>' | '&') | ("&", '>') | (">", '>' | '|' | '&') | ("<", '<' | '&' | '>') | ("<<", '<' | '-') | ("&>", '>')
+            );
             if !more {
                 break;
             }
@@ -636,7 +640,7 @@ fn parse_braced(inner: &str, offset: usize, quoted: bool) -> Part {
             rest = &r[close + 1..];
         }
     }
-    let op = ["::=", ":-", ":=", ":+", ":?", "-", "=", "+", "?"]
+    let op = [":-", ":=", ":+", ":?", "-", "=", "+", "?", "##", "#", "%%", "%"]
         .into_iter()
         .find(|o| rest.starts_with(o))
         .map(|o| {
@@ -649,6 +653,29 @@ fn parse_braced(inner: &str, offset: usize, quoted: bool) -> Part {
         op,
         length,
         quoted,
+    }
+}
+
+/// `${v#pat}`, `${v##pat}`, `${v%pat}`, `${v%%pat}` for the patterns scripts
+/// use: a literal text with `*` at the far end (`${vip##*.}`, `${path%/*}`).
+fn trim_pattern(value: &str, op: &str, pattern: &str) -> String {
+    let longest = op.len() == 2;
+    if op.starts_with('#') {
+        let lit = pattern.strip_prefix('*');
+        let found = match (lit, longest) {
+            (Some(l), true) => value.rfind(l).map(|i| i + l.len()),
+            (Some(l), false) => value.find(l).map(|i| i + l.len()),
+            (None, _) => value.starts_with(pattern).then_some(pattern.len()),
+        };
+        found.map(|i| value[i..].to_string()).unwrap_or_else(|| value.to_string())
+    } else {
+        let lit = pattern.strip_suffix('*');
+        let found = match (lit, longest) {
+            (Some(l), true) => value.find(l),
+            (Some(l), false) => value.rfind(l),
+            (None, _) => value.ends_with(pattern).then(|| value.len() - pattern.len()),
+        };
+        found.map(|i| value[..i].to_string()).unwrap_or_else(|| value.to_string())
     }
 }
 
@@ -952,10 +979,11 @@ impl Parser {
         let mut arms = Vec::new();
         let mut otherwise = None;
         let start = self.tok_span();
+        let mut arm_start = start;
         self.i += 1; // if
         loop {
             let cond = self.list();
-            let head = join(start, list_span(&cond));
+            let head = join(arm_start, list_span(&cond));
             if !self.expect("then", "`if`", start) {
                 arms.push((cond, vec![], head));
                 break;
@@ -963,6 +991,7 @@ impl Parser {
             let body = self.list();
             arms.push((cond, body, head));
             if self.at_keyword("elif") {
+                arm_start = self.tok_span();
                 self.i += 1;
                 continue;
             }
@@ -1210,10 +1239,7 @@ impl Env {
         if self.scopes.is_empty() {
             self.scopes.push(HashMap::new());
         }
-        let scope = match self.scopes.iter().rposition(|s| s.contains_key(name)) {
-            Some(i) => i,
-            None => 0,
-        };
+        let scope = self.scopes.iter().rposition(|s| s.contains_key(name)).unwrap_or_default();
         self.scopes[scope].insert(name.to_string(), value);
     }
     fn set_local(&mut self, name: &str, value: Vec<String>) {
@@ -1438,6 +1464,10 @@ impl<'a> Shell<'a> {
                     }
                     "+" if !null => (vec![self.expand_fragment(word, *offset)], false),
                     "+" => (vec![], false),
+                    "#" | "##" | "%" | "%%" => {
+                        let pattern = self.expand_fragment(word, *offset);
+                        (values.iter().map(|v| trim_pattern(v, op, &pattern)).collect(), multi)
+                    }
                     _ => (values, multi),
                 }
             }
@@ -1713,7 +1743,11 @@ impl<'a> Shell<'a> {
                 return Some(i);
             }
         }
-        let configuring: Vec<usize> = (0..alternatives.len()).filter(|i| self.trial(alternatives[*i].1)).collect();
+        // A branch named like `stop` tears down, whatever it writes: never the setup path.
+        let stop = |labels: &Vec<String>| !labels.is_empty() && labels.iter().all(|l| STOP_WORDS.contains(&label_word(l).as_str()));
+        let configuring: Vec<usize> = (0..alternatives.len())
+            .filter(|i| !stop(&alternatives[*i].0) && self.trial(alternatives[*i].1))
+            .collect();
         match configuring.as_slice() {
             [] => None,
             [one] => Some(*one),
@@ -1745,7 +1779,9 @@ impl<'a> Shell<'a> {
             let name = format!("`{})`", a.patterns.join("|"));
             let message = match &taken {
                 Some(t) => format!("the {name} branch of this `case` is not applied: lvsdr follows the {t} branch"),
-                None => format!("the {name} branch of this `case` is not applied: no branch sets anything up, so lvsdr follows none"),
+                None => format!(
+                    "the {name} branch of this `case` is not applied: lvsdr follows the branch that starts the service, and this `case` has none"
+                ),
             };
             self.leave_out(
                 name,
@@ -1973,7 +2009,18 @@ impl<'a> Shell<'a> {
         if s.words.is_empty() {
             for (name, value) in &s.assigns {
                 let v = self.value(value);
-                self.env.set(name, v);
+                match name.split_once('[') {
+                    Some((array, index)) => {
+                        let k: usize = index.trim_end_matches(']').trim().parse().unwrap_or(0).min(MAX_ITEMS);
+                        let mut all = self.env.get(array).cloned().unwrap_or_default();
+                        if all.len() <= k {
+                            all.resize(k + 1, String::new());
+                        }
+                        all[k] = v.join(" ");
+                        self.env.set(array, all);
+                    }
+                    None => self.env.set(name, v),
+                }
             }
             return (Flow::Next, None);
         }
@@ -2015,6 +2062,7 @@ impl<'a> Shell<'a> {
                 return (Flow::Next, None);
             }
             "exit" => return (Flow::Exit, None),
+            "let" => return (Flow::Next, None),
             "return" => return (Flow::Return, None),
             "break" => return (Flow::Break, None),
             "continue" => return (Flow::Continue, None),
@@ -2195,6 +2243,12 @@ mod tests {
     fn guards_that_give_up_are_not_followed() {
         let got = runs("IPVSADM=`which ipvsadm`\nif [ ! -x $IPVSADM ]; then\n echo no; exit 1\nfi\n$IPVSADM -C\n");
         assert_eq!(got, ["/usr/sbin/ipvsadm -C"]);
+    }
+
+    #[test]
+    fn indexed_arrays_and_pattern_trims() {
+        let got = runs("V[0]=10.0.0.5\nV[1]=10.0.0.6\nfor v in ${V[@]}; do ipvsadm lo:${v##*.} ${v%.*}; done\n");
+        assert_eq!(got, ["ipvsadm lo:5 10.0.0", "ipvsadm lo:6 10.0.0"]);
     }
 
     #[test]
