@@ -96,4 +96,11 @@ pub static READERS: &[RuleMeta] = &[
         summary: "a host name, interface name or topology name is not valid",
         doc: doc_text!("## What it does\nRefuses names the kernel would refuse, or that are not safe to use as they are: host names (1 to 15 letters, digits and `-`, starting with a letter), interface names (at most 15 letters, digits, `-`, `_` or `.`, with an optional alias `:N`; never `/`, whitespace or `..`) and topology names (one line of at most 80 characters).\n\n## Why it matters\nHost names become network namespace names and shell `case` labels; interface names become links in the lab and words in the generated scripts; all of them are drawn in the playground. A name that carries markup or shell syntax is refused here, so no face has to trust it.\n\n## Example\n```toml\n[director]\ninterface = \"eth0<img src=x>\"\n```\n\n## Fix\nUse the interface's real name, as `ip link` shows it.\n\n## References\n- kernel `net/core/dev.c`, `dev_valid_name()`\n"),
     },
+    RuleMeta {
+        code: "DR107",
+        name: "import-nothing-applied",
+        severity: Severity::Warning,
+        summary: "the imported script sets nothing up on the path it runs",
+        doc: doc_text!("## What it does\nWarns when a script holds `ipvsadm`, `ip` or `sysctl` commands but none of them sets up a virtual service, a VIP or a real server on the path lvsdr follows: every such command sits in a `stop)` branch, a function that is never called, a loop lvsdr cannot count, or the script only lists or clears the table.\n\n## Why it matters\nlvsdr reads an init script as `start` runs it. If that path configures nothing, there is nothing to check, and a script that looks complete may not be doing what its author thinks.\n\n## Example\n```sh\ncase \"$1\" in\n  stop) ipvsadm -C ;;\nesac\n```\n\n## Fix\nGive lvsdr the script (or the branch) that sets the director up, or an `ipvsadm -S -n` dump of the running table.\n\n## References\n- `lvsdr import --help`\n"),
+    },
 ];

@@ -35,6 +35,9 @@ pub struct Builder {
     /// The first value refused at the trust boundary (a hostile sysctl key or
     /// interface name): the whole file is refused with it.
     pub refused: Option<LoadError>,
+    /// A reader has said (DR107) why its file sets nothing up: an empty
+    /// topology is then the answer, with that warning, rather than DR000.
+    pub allow_empty: bool,
 }
 
 impl Builder {
@@ -130,7 +133,7 @@ impl Builder {
         }
         // fwmark services whose marking rules are elsewhere have no known VIP:
         // that is a finding (DR027), not a reason to refuse the file.
-        if self.vips.is_empty() && self.services.is_empty() {
+        if self.vips.is_empty() && self.services.is_empty() && !self.allow_empty {
             return Err(LoadError {
                 code: "DR000",
                 message: "no virtual service and no VIP found in this file".into(),
@@ -172,6 +175,9 @@ impl Builder {
                 .collect();
             f.sort();
             f.dedup();
+            if f.is_empty() {
+                f.push(main_family);
+            }
             f
         };
         if lans.is_empty() {

@@ -1,7 +1,15 @@
 //! Reads one `ipvsadm` command line (already split into words) and applies
 //! it to a [`Builder`]. Shared by the script and `ipvsadm -S` importers.
+//!
+//! Options are read the way ipvsadm's popt table reads them: long options
+//! (`--add-service`, `--scheduler=wrr`), short ones alone or combined
+//! (`-At VIP:80`, `-Ln`), a short option's value attached (`-swrr`, `-s=wrr`)
+//! or in the next word, and `-p` with or without its timeout. An option
+//! ipvsadm does not have makes it refuse the line: a DR101 warning, and the
+//! line is not applied.
 
 use super::builder::Builder;
+use super::ports;
 use super::shell::Word;
 
 use crate::model::*;
@@ -17,17 +25,225 @@ enum Action {
     EditDest,
     DeleteDest,
     Clear,
-    Other,
+    /// A command that changes nothing lvsdr models, with what it does.
+    Other(&'static str),
 }
 
-/// `192.168.1.192:80`, `192.168.1.192`, `[2001:db8::1]:80` or `[2001:db8::1]`.
-pub fn parse_addr_port(w: &Word) -> Option<(At<IpAddr>, Option<At<u16>>)> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    Nothing,
+    Value,
+    /// `-p [timeout]`: the next word when it does not start with `-`.
+    MaybeValue,
+}
+
+/// ipvsadm's options: long name, short letter, what follows.
+const OPTIONS: [(&str, Option<char>, Takes); 55] = [
+    ("add-service", Some('A'), Takes::Nothing),
+    ("edit-service", Some('E'), Takes::Nothing),
+    ("delete-service", Some('D'), Takes::Nothing),
+    ("clear", Some('C'), Takes::Nothing),
+    ("list", Some('L'), Takes::Nothing),
+    ("list", Some('l'), Takes::Nothing),
+    ("zero", Some('Z'), Takes::Nothing),
+    ("add-server", Some('a'), Takes::Nothing),
+    ("edit-server", Some('e'), Takes::Nothing),
+    ("delete-server", Some('d'), Takes::Nothing),
+    ("set", None, Takes::Nothing),
+    ("help", Some('h'), Takes::Nothing),
+    ("version", Some('v'), Takes::Nothing),
+    ("restore", Some('R'), Takes::Nothing),
+    ("save", Some('S'), Takes::Nothing),
+    ("start-daemon", None, Takes::Value),
+    ("stop-daemon", None, Takes::Value),
+    ("tcp-service", Some('t'), Takes::Value),
+    ("udp-service", Some('u'), Takes::Value),
+    ("sctp-service", None, Takes::Value),
+    ("fwmark-service", Some('f'), Takes::Value),
+    ("scheduler", Some('s'), Takes::Value),
+    ("pe", None, Takes::Value),
+    ("persistent", Some('p'), Takes::MaybeValue),
+    ("netmask", Some('M'), Takes::Value),
+    ("real-server", Some('r'), Takes::Value),
+    ("masquerading", Some('m'), Takes::Nothing),
+    ("ipip", Some('i'), Takes::Nothing),
+    ("gatewaying", Some('g'), Takes::Nothing),
+    ("weight", Some('w'), Takes::Value),
+    ("u-threshold", Some('x'), Takes::Value),
+    ("l-threshold", Some('y'), Takes::Value),
+    ("numeric", Some('n'), Takes::Nothing),
+    ("connection", Some('c'), Takes::Nothing),
+    ("mcast-interface", None, Takes::Value),
+    ("mcast-group", None, Takes::Value),
+    ("mcast-port", None, Takes::Value),
+    ("mcast-ttl", None, Takes::Value),
+    ("sync-maxlen", None, Takes::Value),
+    ("syncid", None, Takes::Value),
+    ("timeout", None, Takes::Nothing),
+    ("daemon", None, Takes::Nothing),
+    ("stats", None, Takes::Nothing),
+    ("rate", None, Takes::Nothing),
+    ("thresholds", None, Takes::Nothing),
+    ("persistent-conn", None, Takes::Nothing),
+    ("nosort", None, Takes::Nothing),
+    ("sort", None, Takes::Nothing),
+    ("exact", Some('X'), Takes::Nothing),
+    ("ipv6", Some('6'), Takes::Nothing),
+    ("ops", Some('o'), Takes::Nothing),
+    ("sched-flags", Some('b'), Takes::Value),
+    ("tun-type", None, Takes::Value),
+    ("tun-port", None, Takes::Value),
+    ("tun-nocsum", None, Takes::Nothing),
+];
+
+/// One option as read: its long name, where it was written, and its value.
+#[derive(Debug, Clone)]
+struct Opt {
+    name: &'static str,
+    /// The option as written (`-t`, `--scheduler`), for messages.
+    written: String,
+    span: Span,
+    value: Option<Word>,
+}
+
+/// Why a command line is refused, as ipvsadm would refuse it.
+struct Refusal {
+    message: String,
+    span: Span,
+    help: &'static str,
+}
+
+/// Splits ipvsadm's arguments into options, popt's way, and the words left over.
+fn options(args: &[Word]) -> Result<(Vec<Opt>, Vec<Word>), Refusal> {
+    let mut out = Vec::new();
+    let mut rest = Vec::new();
+    let mut i = 0;
+    let unknown = |written: &str, span: Span| Refusal {
+        message: format!("ipvsadm has no option `{written}`; it refuses the whole line, so the line was not read"),
+        span,
+        help: "see `ipvsadm --help` for the options it takes",
+    };
+    while i < args.len() {
+        let w = &args[i];
+        let t = w.text.as_str();
+        if t == "--" {
+            rest.extend(args[i + 1..].iter().cloned());
+            break;
+        }
+        if let Some(long) = t.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let Some(&(canonical, _, takes)) = OPTIONS.iter().find(|o| o.0 == name) else {
+                return Err(unknown(t, w.span));
+            };
+            let value_word = |text: &str| Word {
+                text: text.to_string(),
+                span: w.span,
+            };
+            let value = match (takes, inline) {
+                (Takes::Nothing, Some(_)) => {
+                    return Err(Refusal {
+                        message: format!("`--{name}` takes no value"),
+                        span: w.span,
+                        help: "",
+                    })
+                }
+                (Takes::Nothing, None) => None,
+                (_, Some(v)) => Some(value_word(v)),
+                (Takes::Value, None) => {
+                    i += 1;
+                    Some(args.get(i).cloned().ok_or_else(|| Refusal {
+                        message: format!("`{t}` expects a value after it"),
+                        span: w.span,
+                        help: "",
+                    })?)
+                }
+                (Takes::MaybeValue, None) => match args.get(i + 1) {
+                    Some(n) if !n.text.starts_with('-') => {
+                        i += 1;
+                        Some(n.clone())
+                    }
+                    _ => None,
+                },
+            };
+            out.push(Opt {
+                name: canonical,
+                written: format!("--{name}"),
+                span: w.span,
+                value,
+            });
+        } else if t.len() > 1 && t.starts_with('-') {
+            let cluster: Vec<char> = t[1..].chars().collect();
+            let mut k = 0;
+            while k < cluster.len() {
+                let c = cluster[k];
+                let Some(&(canonical, _, takes)) = OPTIONS.iter().find(|o| o.1 == Some(c)) else {
+                    return Err(unknown(&format!("-{c}"), w.span));
+                };
+                let attached: String = cluster[k + 1..].iter().collect();
+                let attached = attached.strip_prefix('=').unwrap_or(&attached).to_string();
+                let value = match takes {
+                    Takes::Nothing => None,
+                    _ if !attached.is_empty() => {
+                        k = cluster.len();
+                        Some(Word {
+                            text: attached,
+                            span: w.span,
+                        })
+                    }
+                    Takes::Value => {
+                        i += 1;
+                        Some(args.get(i).cloned().ok_or_else(|| Refusal {
+                            message: format!("`-{c}` expects a value after it"),
+                            span: w.span,
+                            help: "",
+                        })?)
+                    }
+                    Takes::MaybeValue => match args.get(i + 1) {
+                        Some(n) if !n.text.starts_with('-') => {
+                            i += 1;
+                            Some(n.clone())
+                        }
+                        _ => None,
+                    },
+                };
+                out.push(Opt {
+                    name: canonical,
+                    written: format!("-{c}"),
+                    span: w.span,
+                    value,
+                });
+                k += 1;
+            }
+        } else {
+            rest.push(w.clone());
+        }
+        i += 1;
+    }
+    Ok((out, rest))
+}
+
+/// Why an address could not be read.
+pub enum AddrError {
+    /// A name, which lvsdr never resolves.
+    HostName(String),
+    /// A port that is neither a number nor a service name lvsdr knows.
+    Port(String),
+    /// No address before the port (an empty variable, most often).
+    Empty,
+    Malformed,
+}
+
+/// `192.168.1.192:80`, `192.168.1.192:http`, `192.168.1.192`, `[2001:db8::1]:80` or `[2001:db8::1]`.
+pub fn parse_addr_port(w: &Word) -> Result<(At<IpAddr>, Option<At<u16>>), AddrError> {
     let text = w.text.as_str();
     let (a, p) = if let Some(rest) = text.strip_prefix('[') {
-        let (a, after) = rest.split_once(']')?;
+        let (a, after) = rest.split_once(']').ok_or(AddrError::Malformed)?;
         match after {
             "" => (a, None),
-            _ => (a, Some(after.strip_prefix(':')?)),
+            _ => (a, Some(after.strip_prefix(':').ok_or(AddrError::Malformed)?)),
         }
     } else {
         match text.rsplit_once(':') {
@@ -35,18 +251,57 @@ pub fn parse_addr_port(w: &Word) -> Option<(At<IpAddr>, Option<At<u16>>)> {
             _ => (text, None),
         }
     };
-    let addr: IpAddr = a.parse().ok()?;
+    let addr: IpAddr = match a.parse() {
+        Ok(a) => a,
+        Err(_) if a.is_empty() => return Err(AddrError::Empty),
+        Err(_)
+            if a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+                && a.chars().any(|c| c.is_ascii_alphabetic()) =>
+        {
+            return Err(AddrError::HostName(a.to_string()))
+        }
+        Err(_) => return Err(AddrError::Malformed),
+    };
     let port = match p {
-        Some(p) => Some(At::new(p.parse::<u16>().ok()?, w.span)),
+        Some(p) => Some(At::new(ports::port(p).ok_or_else(|| AddrError::Port(p.to_string()))?, w.span)),
         None => None,
     };
-    Some((At::new(addr, w.span), port))
+    Ok((At::new(addr, w.span), port))
+}
+
+/// Says why an address was not read; the line is then not applied.
+fn address_refused(b: &mut Builder, w: &Word, e: AddrError, example: &str) {
+    match e {
+        AddrError::HostName(name) => b.note(
+            "DR101",
+            format!("`{name}` is a host name; lvsdr never resolves names (the kernel's table holds addresses), so this line was not read"),
+            w.span,
+            "dump the table with `ipvsadm -S -n`, which writes addresses, or write the address itself",
+        ),
+        AddrError::Port(port) => b.note(
+            "DR101",
+            format!("`{port}` is not a port number nor a service name lvsdr knows, so this line was not read"),
+            w.span,
+            "write the port as a number (lvsdr knows the common names: http, https, smtp, domain, ssh, …)",
+        ),
+        AddrError::Empty => b.note(
+            "DR101",
+            format!("`{}`: no address before the port; is the variable that should hold it set?", w.text),
+            w.span,
+            example,
+        ),
+        AddrError::Malformed => b.note("DR101", format!("`{}`: not an ADDRESS[:PORT]", w.text), w.span, example),
+    }
 }
 
 /// Applies `ipvsadm ARGS…`. `command_span` covers the whole line.
 pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     b.director_span.get_or_insert(command_span);
-    let mut action = Action::Other;
+    let (opts, rest) = match options(args) {
+        Ok(o) => o,
+        Err(r) => return b.note("DR101", r.message, r.span, r.help),
+    };
+    let mut action: Option<Action> = None;
     let mut service: Option<(At<ServiceKey>, Option<At<IpAddr>>)> = None;
     let mut ipv6 = false;
     let mut scheduler: Option<At<Scheduler>> = None;
@@ -63,45 +318,79 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     let bad = |b: &mut Builder, w: &Word, what: &str, help: &str| {
         b.note("DR101", format!("`{}`: {what}", w.text), w.span, help);
     };
-    let mut i = 0;
-    while i < args.len() {
-        let w = &args[i];
-        let next = args.get(i + 1);
-        let opt = w.text.as_str();
-        let take = |i: &mut usize| {
-            *i += 1;
-            next
+    for o in &opts {
+        let command = match o.name {
+            "add-service" => Some(Action::AddService),
+            "edit-service" => Some(Action::EditService),
+            "delete-service" => Some(Action::DeleteService),
+            "add-server" => Some(Action::AddDest),
+            "edit-server" => Some(Action::EditDest),
+            "delete-server" => Some(Action::DeleteDest),
+            "clear" => Some(Action::Clear),
+            "list" => Some(Action::Other("lists the table")),
+            "zero" => Some(Action::Other("zeroes the counters")),
+            "save" => Some(Action::Other("prints the table")),
+            "restore" => Some(Action::Other("reads commands from its standard input")),
+            "set" => Some(Action::Other("sets connection timeouts")),
+            "start-daemon" | "stop-daemon" => Some(Action::Other("runs the connection sync daemon")),
+            "help" | "version" => Some(Action::Other("prints its help")),
+            _ => None,
         };
-        match opt {
-            "-A" | "--add-service" => action = Action::AddService,
-            "-E" | "--edit-service" => action = Action::EditService,
-            "-D" | "--delete-service" => action = Action::DeleteService,
-            "-a" | "--add-server" => action = Action::AddDest,
-            "-e" | "--edit-server" => action = Action::EditDest,
-            "-d" | "--delete-server" => action = Action::DeleteDest,
-            "-C" | "--clear" => action = Action::Clear,
-            "-n" | "--numeric" => {}
-            "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" => {
-                let protocol = match opt {
-                    "-t" | "--tcp-service" => Protocol::Tcp,
-                    "-u" | "--udp-service" => Protocol::Udp,
+        if let Some(c) = command {
+            if action.is_some() {
+                return b.note(
+                    "DR101",
+                    format!(
+                        "`{}` is a second command on one line; ipvsadm refuses it (\"multiple commands specified\")",
+                        o.written
+                    ),
+                    o.span,
+                    "one ipvsadm command a line",
+                );
+            }
+            action = Some(c);
+            continue;
+        }
+        let Some(v) = o.value.as_ref() else {
+            match o.name {
+                "ipv6" => ipv6 = true,
+                "ops" => one_packet = Some(At::new(true, o.span)),
+                "gatewaying" => forward = Some(At::new(Forward::Route, o.span)),
+                "masquerading" => forward = Some(At::new(Forward::Masq, o.span)),
+                "ipip" => forward = Some(At::new(Forward::Tunnel, o.span)),
+                "persistent" => persistence = Some(At::new(300, o.span)),
+                "tun-nocsum" => b.note(
+                    "DR100",
+                    format!("ipvsadm option `{}` is not modelled by lvsdr and was skipped", o.written),
+                    o.span,
+                    "",
+                ),
+                _ => {} // listing options: -n, -c, --stats, …
+            }
+            continue;
+        };
+        match o.name {
+            "tcp-service" | "udp-service" | "sctp-service" => {
+                let protocol = match o.name {
+                    "tcp-service" => Protocol::Tcp,
+                    "udp-service" => Protocol::Udp,
                     _ => Protocol::Sctp,
                 };
-                match take(&mut i).and_then(|v| parse_addr_port(v).map(|p| (v, p))) {
-                    Some((v, (addr, port))) => {
+                match parse_addr_port(v) {
+                    Ok((addr, port)) => {
                         let port = port.map(|p| p.value).unwrap_or(0);
                         service = Some((At::new(ServiceKey::Port { protocol, port }, v.span), Some(addr)));
                     }
-                    None => return bad(b, w, "expects VIP:PORT after it", "write it as -t 192.168.1.192:80"),
+                    Err(e) => return address_refused(b, v, e, "write it as -t 192.168.1.192:80"),
                 }
             }
-            "-f" | "--fwmark-service" => match take(&mut i).and_then(|v| v.text.parse::<u32>().ok().map(|m| (v, m))) {
-                Some((v, m)) => service = Some((At::new(ServiceKey::Fwmark(m), v.span), None)),
-                None => return bad(b, w, "expects a firewall mark number", "for example -f 1"),
+            "fwmark-service" => match v.text.parse::<u32>() {
+                Ok(m) => service = Some((At::new(ServiceKey::Fwmark(m), v.span), None)),
+                Err(_) => return bad(b, v, "is not a firewall mark number", "for example -f 1"),
             },
-            "-s" | "--scheduler" => match take(&mut i).map(|v| (v, Scheduler::parse(&v.text))) {
-                Some((v, Some(s))) => scheduler = Some(At::new(s, v.span)),
-                Some((v, None)) => {
+            "scheduler" => match Scheduler::parse(&v.text) {
+                Some(s) => scheduler = Some(At::new(s, v.span)),
+                None => {
                     return bad(
                         b,
                         v,
@@ -109,65 +398,83 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                         "use rr, wrr, lc, wlc, sed, nq, sh, dh, fo, ovf, mh, lblc or lblcr",
                     )
                 }
-                None => return bad(b, w, "expects a scheduler name", "for example -s wrr"),
             },
-            "-p" | "--persistent" => {
-                let t = next.and_then(|v| v.text.parse::<u32>().ok().map(|t| At::new(t, v.span)));
-                if t.is_some() {
-                    i += 1;
+            "persistent" => match v.text.parse::<u32>() {
+                Ok(t) if t > 0 => persistence = Some(At::new(t, v.span)),
+                _ => {
+                    return bad(
+                        b,
+                        v,
+                        "is not a persistence timeout in seconds",
+                        "for example -p 300, or -p alone for 300",
+                    )
                 }
-                persistence = Some(t.unwrap_or_else(|| At::new(300, w.span)));
-            }
-            "-M" | "--netmask" => match take(&mut i) {
-                Some(v) => netmask = Some(At::new(v.text.clone(), v.span)),
-                None => return bad(b, w, "expects a netmask", "for example -M 255.255.255.0"),
             },
-            "-6" | "--ipv6" => ipv6 = true,
-            "-b" | "--sched-flags" => match take(&mut i) {
-                Some(v) => {
-                    for f in v.text.split(',') {
-                        match SchedFlag::parse(f) {
-                            Some(f) => flags.push(At::new(f, v.span)),
-                            None => bad(
-                                b,
-                                v,
-                                "holds an unknown scheduler flag",
-                                "use sh-fallback, sh-port, mh-fallback or mh-port",
-                            ),
-                        }
+            "netmask" => netmask = Some(At::new(v.text.clone(), v.span)),
+            "sched-flags" => {
+                for f in v.text.split(',') {
+                    match SchedFlag::parse(f) {
+                        Some(f) => flags.push(At::new(f, v.span)),
+                        None => bad(
+                            b,
+                            v,
+                            "holds an unknown scheduler flag",
+                            "use sh-fallback, sh-port, mh-fallback or mh-port",
+                        ),
                     }
                 }
-                None => return bad(b, w, "expects scheduler flags", "for example -b sh-port"),
+            }
+            "real-server" => match parse_addr_port(v) {
+                Ok(r) => real = Some(r),
+                Err(e) => return address_refused(b, v, e, "write it as -r 192.168.1.213:80"),
             },
-            "-o" | "--ops" => one_packet = Some(At::new(true, w.span)),
-            "-r" | "--real-server" => match take(&mut i).and_then(parse_addr_port) {
-                Some(r) => real = Some(r),
-                None => return bad(b, w, "expects REAL-SERVER[:PORT]", "write it as -r 192.168.1.213:80"),
-            },
-            "-g" | "--gatewaying" => forward = Some(At::new(Forward::Route, w.span)),
-            "-m" | "--masquerading" => forward = Some(At::new(Forward::Masq, w.span)),
-            "-i" | "--ipip" => forward = Some(At::new(Forward::Tunnel, w.span)),
-            "-w" | "--weight" | "-x" | "--u-threshold" | "-y" | "--l-threshold" => {
-                match take(&mut i).and_then(|v| v.text.parse::<u32>().ok().map(|n| At::new(n, v.span))) {
-                    Some(n) => match opt {
-                        "-w" | "--weight" => weight = Some(n),
-                        "-x" | "--u-threshold" => upper = Some(n),
+            "weight" | "u-threshold" | "l-threshold" => match v.text.parse::<u32>() {
+                Ok(n) => {
+                    let n = At::new(n, v.span);
+                    match o.name {
+                        "weight" => weight = Some(n),
+                        "u-threshold" => upper = Some(n),
                         _ => lower = Some(n),
-                    },
-                    None => return bad(b, w, "expects a number", ""),
+                    }
                 }
-            }
-            _ => {
-                b.note(
-                    "DR100",
-                    format!("ipvsadm option `{opt}` is not modelled by lvsdr and was skipped"),
-                    w.span,
-                    "",
-                );
-            }
+                Err(_) => return bad(b, v, &format!("`{}` expects a number", o.written), ""),
+            },
+            "pe" | "tun-type" | "tun-port" => b.note(
+                "DR100",
+                format!("ipvsadm option `{}` is not modelled by lvsdr and was skipped", o.written),
+                o.span,
+                "",
+            ),
+            _ => {} // listing and sync-daemon options
         }
-        i += 1;
     }
+    if let Some(extra) = rest.first().filter(|_| action != Some(Action::Other("sets connection timeouts"))) {
+        return b.note(
+            "DR101",
+            format!(
+                "`{}` is not an option; ipvsadm refuses the line (\"unexpected argument\")",
+                extra.text
+            ),
+            extra.span,
+            "",
+        );
+    }
+    let Some(action) = action else {
+        if opts.is_empty() {
+            return b.note(
+                "DR100",
+                "`ipvsadm` alone lists the table; it changes nothing lvsdr models",
+                command_span,
+                "",
+            );
+        }
+        return b.note(
+            "DR101",
+            "this ipvsadm line has no command (-A, -E, -D, -a, -e, -d, -C, …); ipvsadm refuses it",
+            command_span,
+            "for example: ipvsadm -A -t 192.168.1.192:80 -s wrr",
+        );
+    };
 
     let family = match &service {
         Some((_, Some(a))) => Family::of(&a.value),
@@ -181,7 +488,12 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     };
     match action {
         Action::Clear => b.services.clear(),
-        Action::Other => b.note("DR100", "this ipvsadm command changes nothing lvsdr models", command_span, ""),
+        Action::Other(what) => b.note(
+            "DR100",
+            format!("this ipvsadm command {what}; it changes nothing lvsdr models"),
+            command_span,
+            "",
+        ),
         Action::AddService | Action::EditService => {
             let Some((key, vip)) = service else {
                 return b.note(

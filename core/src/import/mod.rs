@@ -15,5 +15,6 @@ pub mod ipvsadm;
 pub mod ipvsadm_save;
 pub mod keepalived;
 pub mod marks;
+pub mod ports;
 pub mod script;
 pub mod shell;

@@ -1,6 +1,12 @@
 //! Reads shell scripts that set up a DR director and its real servers, in
-//! the style of the LVS-DR walkthroughs: shell variables, `ipvsadm`,
-//! `ifconfig`, `ip addr`, `route`/`ip route` and `sysctl -w`.
+//! the style of the LVS-DR walkthroughs and init scripts: shell variables,
+//! `ipvsadm`, `ifconfig`, `ip addr`, `route`/`ip route`, `sysctl -w` and
+//! knobs written under `/proc/sys` (`echo 1 > …`, `echo 1 | tee …`).
+//!
+//! The script is followed as it runs (see [`shell`]): the `start` path of an
+//! init script, functions with their arguments, `for` loops over word lists.
+//! Commands run through `sudo`, `env`, `nice` or `ip netns exec NS` are read
+//! as the command they run.
 //!
 //! A file may hold the director's script and the real servers' script one
 //! after the other, each starting with its own `#!` line. A part that runs
@@ -9,7 +15,7 @@
 //! part, each line goes where it obviously belongs.
 
 use super::builder::Builder;
-use super::shell::{self, Word};
+use super::shell::{self, Event, Redirection, Run, Word};
 use super::{ipvsadm, marks};
 use crate::diagnostic::Diagnostic;
 use crate::model::Family;
@@ -17,7 +23,6 @@ use crate::model::{Subnet, Topology};
 use crate::names::SysctlKey;
 use crate::source::{At, Span};
 use crate::LoadError;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -26,10 +31,12 @@ enum Role {
     RealServer,
 }
 
-struct Line {
+struct Line<'a> {
     part: usize,
+    /// The command's own words, after `sudo`, `env` and the like.
     words: Vec<Word>,
     span: Span,
+    run: &'a Run,
 }
 
 fn command_name(w: &Word) -> &str {
@@ -79,34 +86,150 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
     b.finish()
 }
 
+/// Commands that run another command: `sudo ipvsadm …`, `ip netns exec NS ipvsadm …`.
+/// Returns the words of the command itself.
+fn strip_prefixes(words: &[Word]) -> &[Word] {
+    let mut w = words;
+    loop {
+        let Some(first) = w.first() else { return w };
+        let skip = match command_name(first) {
+            "sudo" | "doas" => {
+                let mut k = 1;
+                while let Some(o) = w.get(k).filter(|o| o.text.starts_with('-')) {
+                    k += if matches!(o.text.as_str(), "-u" | "-g" | "-p" | "-C" | "-h" | "-U" | "-r" | "-t" | "-D") {
+                        2
+                    } else {
+                        1
+                    };
+                    if o.text == "--" {
+                        break;
+                    }
+                }
+                k
+            }
+            "env" => {
+                let mut k = 1;
+                while let Some(o) = w.get(k) {
+                    if o.text == "-u" || o.text == "-C" {
+                        k += 2;
+                    } else if o.text.starts_with('-') || (o.text.contains('=') && !o.text.starts_with('=')) {
+                        k += 1;
+                    } else {
+                        break;
+                    }
+                }
+                k
+            }
+            "nice" | "ionice" | "chrt" | "taskset" => {
+                let mut k = 1;
+                while let Some(o) = w.get(k).filter(|o| o.text.starts_with('-')) {
+                    let takes = matches!(o.text.as_str(), "-n" | "-c" | "-p" | "--adjustment" | "--class" | "--classdata");
+                    k += if takes { 2 } else { 1 };
+                }
+                if matches!(command_name(first), "chrt" | "taskset") {
+                    k += 1; // the priority or the CPU mask
+                }
+                k
+            }
+            "timeout" => {
+                let mut k = 1;
+                while w.get(k).is_some_and(|o| o.text.starts_with('-')) {
+                    k += 1;
+                }
+                k + 1
+            }
+            "nohup" | "time" | "exec" | "builtin" | "stdbuf" => {
+                let mut k = 1;
+                while w.get(k).is_some_and(|o| o.text.starts_with('-')) {
+                    k += 1;
+                }
+                k
+            }
+            "command" if w.get(1).is_some_and(|o| o.text != "-v" && o.text != "-V") => {
+                1 + usize::from(w.get(1).is_some_and(|o| o.text == "-p"))
+            }
+            "ip" if w.get(1).is_some_and(|o| o.text == "netns") && w.get(2).is_some_and(|o| o.text == "exec") => 4,
+            _ => return w,
+        };
+        w = w.get(skip.min(w.len())..).unwrap_or(&[]);
+    }
+}
+
+/// Whether a command sets something up, so that the branch holding it is the
+/// one a script runs when it is started.
+fn configures(run: &Run) -> bool {
+    let words = strip_prefixes(&run.words);
+    let Some(first) = words.first() else { return false };
+    let has = |t: &str| words.iter().any(|w| w.text == t);
+    match command_name(first) {
+        "ipvsadm" => words[1..].iter().any(|w| {
+            let t = w.text.as_str();
+            t.starts_with("--add-") || t.starts_with("--edit-") || t == "--restore" || {
+                let short = t.strip_prefix('-').filter(|s| !s.starts_with('-')).unwrap_or("");
+                short.starts_with(['A', 'a', 'E', 'e', 'R'])
+            }
+        }),
+        "ifconfig" => words.get(2).is_some_and(|w| w.text.parse::<Ipv4Addr>().is_ok()),
+        "ip" => (has("add") || has("replace")) && has("dev"),
+        "sysctl" => words[1..].iter().any(|w| w.text.contains('=')),
+        "echo" | "printf" | "cat" => run.redirects.iter().any(writes_sysctl),
+        "tee" => words[1..].iter().any(|w| sysctl_file(&w.text)),
+        n if n.starts_with("iptables") || n.starts_with("ip6tables") || n == "nft" => {
+            words.iter().any(|w| w.text.contains("MARK") || w.text == "mark")
+        }
+        _ => false,
+    }
+}
+
+/// `/proc/sys/…`, `/etc/sysctl.conf` or `/etc/sysctl.d/*.conf`.
+fn sysctl_file(path: &str) -> bool {
+    path.starts_with("/proc/sys/") || path == "/etc/sysctl.conf" || path.starts_with("/etc/sysctl.d/")
+}
+
+fn writes_sysctl(r: &Redirection) -> bool {
+    matches!(r.op.as_str(), ">" | ">>" | ">|") && sysctl_file(&r.target.text)
+}
+
+/// Whether a command reads or changes anything lvsdr models, wherever it is.
+fn modelled(run: &Run) -> bool {
+    let words = strip_prefixes(&run.words);
+    words
+        .first()
+        .is_some_and(|w| matches!(command_name(w), "ipvsadm" | "ifconfig" | "ip" | "sysctl" | "route"))
+        || configures(run)
+}
+
 /// Reads one script into `b`, its spans counted from `base`.
 pub fn read(b: &mut Builder, text: &str, base: usize) {
-    let mut vars: HashMap<String, String> = HashMap::new();
-    let mut lines = Vec::new();
-    let mut part = 0;
+    let trace = shell::run(text, base, &configures);
+    // A second `#!` line starts another script in the same file.
+    let mut part_starts = Vec::new();
     let mut offset = base;
     for (n, raw) in text.split_inclusive('\n').enumerate() {
-        let content = raw.trim_end_matches(['\n', '\r']);
-        let span = Span::new(offset + (content.len() - content.trim_start().len()), offset + content.len());
-        let here = offset;
+        if n > 0 && raw.trim_start().starts_with("#!") {
+            part_starts.push(offset);
+        }
         offset += raw.len();
-        if content.trim_start().starts_with("#!") && n > 0 {
-            part += 1;
-        }
-        let Some(words) = shell::words(content, here, &vars) else {
-            b.note("DR101", "unterminated quote", span, "close the quote");
-            continue;
-        };
-        if words.is_empty() {
-            continue;
-        }
-        if let Some((name, value)) = shell::assignment(&words) {
-            vars.insert(name, value);
-            continue;
-        }
-        lines.push(Line { part, words, span });
     }
-    let parts = part + 1;
+    let part_of = |span: Span| part_starts.iter().filter(|s| **s <= span.start).count();
+    let parts = part_starts.len() + 1;
+    let mut lines = Vec::new();
+    for e in &trace.events {
+        match e {
+            Event::Note(n) => b.note(n.code, n.message.clone(), n.span, &n.help),
+            Event::Run(r) => {
+                let words = strip_prefixes(&r.words);
+                if !words.is_empty() {
+                    lines.push(Line {
+                        part: part_of(r.span),
+                        words: words.to_vec(),
+                        span: r.span,
+                        run: r,
+                    });
+                }
+            }
+        }
+    }
     let role_of_part: Vec<Option<Role>> = (0..parts)
         .map(|p| {
             let ls: Vec<&Line> = lines.iter().filter(|l| l.part == p).collect();
@@ -120,60 +243,251 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
         })
         .collect();
 
+    let before = Snapshot::of(b);
     for line in &lines {
         let words = &line.words;
         let name = command_name(&words[0]).to_string();
         let part_role = if parts > 1 { role_of_part[line.part] } else { None };
         match name.as_str() {
-            "ipvsadm" => ipvsadm::apply(b, &words[1..], line.span),
+            "ipvsadm" => ipvsadm_line(b, line),
             "iptables" | "ip6tables" | "iptables-legacy" | "ip6tables-legacy" | "iptables-nft" | "ip6tables-nft" => {
                 marks::iptables(b, words, line.span)
             }
             "nft" => marks::nft(b, words, line.span),
             "sysctl" => {
-                for w in words[1..].iter().filter(|w| !w.text.starts_with('-')) {
+                let mut args = words[1..].iter().peekable();
+                while let Some(w) = args.next() {
+                    if w.text == "-p" || w.text == "--load" || w.text == "--system" {
+                        let file = args
+                            .next_if(|f| !f.text.starts_with('-'))
+                            .map(|f| f.text.clone())
+                            .unwrap_or_else(|| "/etc/sysctl.conf".into());
+                        b.note(
+                            "DR100",
+                            format!("`sysctl {}` loads settings from {file}, which lvsdr does not open", w.text),
+                            line.span,
+                            "write the settings as `sysctl -w KEY=VALUE` in the script for lvsdr to read them",
+                        );
+                        continue;
+                    }
+                    if w.text.starts_with('-') {
+                        continue;
+                    }
                     let Some((key, value)) = w.text.split_once('=') else {
                         b.note("DR100", format!("`sysctl {}` reads a value; nothing to import", w.text), w.span, "");
                         continue;
                     };
-                    let key = key.trim();
-                    let Ok(value) = value.trim().parse::<i64>() else {
-                        b.note(
-                            "DR101",
-                            format!("sysctl `{key}` is set to `{value}`, which is not a number"),
-                            w.span,
-                            "",
-                        );
-                        continue;
+                    set_sysctl(b, key.trim(), value.trim(), w.span, part_role);
+                }
+            }
+            "echo" | "printf" | "cat" => {
+                // `cat >> /etc/sysctl.conf <<EOF`: the body comes with the heredoc's own redirection.
+                let heredoc = line.run.redirects.iter().find_map(|r| r.heredoc.as_ref());
+                for r in line.run.redirects.iter().filter(|r| writes_sysctl(r)) {
+                    let value = match (heredoc, name.as_str()) {
+                        (Some(body), _) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
+                        (None, "echo") => echo_text(&words[1..]),
+                        (None, "printf") => printf_text(&words[1..]),
+                        _ => continue,
                     };
-                    let role = part_role.unwrap_or(if real_server_sysctl(key) {
-                        Role::RealServer
-                    } else {
-                        Role::Director
-                    });
-                    let key = match SysctlKey::parse(key) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            b.refuse(e, w.span);
+                    write_sysctl_file(b, &r.target, &value, line.span, part_role);
+                }
+            }
+            "tee" => {
+                let value = match &line.run.piped {
+                    Some(p) if p.first().is_some_and(|w| w.text == "echo") => echo_text(&p[1..]),
+                    Some(p) if p.first().is_some_and(|w| w.text == "printf") => printf_text(&p[1..]),
+                    _ => match line.run.redirects.iter().find_map(|r| r.heredoc.as_ref()) {
+                        Some(body) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
+                        None => {
+                            if words[1..].iter().any(|w| sysctl_file(&w.text)) {
+                                b.note("DR100", "`tee` writes what it reads, which lvsdr cannot see here", line.span, "");
+                            }
                             continue;
                         }
-                    };
-                    match role {
-                        Role::Director => b.director_sysctls.set(key, value, w.span),
-                        Role::RealServer => b.real_server_sysctls.set(key, value, w.span),
-                    }
+                    },
+                };
+                for target in words[1..].iter().filter(|w| sysctl_file(&w.text)) {
+                    write_sysctl_file(b, target, &value, line.span, part_role);
                 }
             }
             "ifconfig" => ifconfig(b, words, line.span),
             "ip" => ip(b, words, line.span),
             "route" => route(b, words, line.span),
-            "echo" | "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" => {}
+            "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" | "logger" | "sleep" | "lsmod" | "grep" | "arping"
+            | "chkconfig" | "update-rc.d" | "touch" | "rm" | "mkdir" | "chmod" | "usage" => {}
             _ => b.note(
                 "DR100",
                 format!("`{name}` is not something lvsdr imports; line skipped"),
                 line.span,
                 "",
             ),
+        }
+    }
+    let sets_up_nothing = b.services.is_empty() && b.vips.is_empty() && b.real_server_lo.is_empty();
+    if sets_up_nothing && Snapshot::of(b) == before && (lines.iter().any(|l| modelled(l.run)) || !trace.not_applied.is_empty()) {
+        let (message, span) = match trace.not_applied.first() {
+            Some((_, span)) => {
+                let names: Vec<&str> = trace.not_applied.iter().take(4).map(|(n, _)| n.as_str()).collect();
+                let more = if trace.not_applied.len() > 4 { ", …" } else { "" };
+                (
+                    format!(
+                        "this script sets up no virtual service, VIP or real server on the path lvsdr follows; left out: {}{more}",
+                        names.join(", ")
+                    ),
+                    *span,
+                )
+            }
+            None => (
+                "this script runs commands but sets up no virtual service, VIP or real server".to_string(),
+                lines
+                    .iter()
+                    .find(|l| modelled(l.run))
+                    .map(|l| l.span)
+                    .unwrap_or(Span::new(base, base)),
+            ),
+        };
+        b.note(
+            "DR107",
+            message,
+            span,
+            "lvsdr follows the `start` path of an init script; a script that only tears down or lists has nothing to check",
+        );
+        b.allow_empty = true;
+    }
+}
+
+/// What a builder holds, to tell whether a file added anything.
+#[derive(PartialEq, Eq)]
+struct Snapshot([usize; 8]);
+
+impl Snapshot {
+    fn of(b: &Builder) -> Snapshot {
+        Snapshot([
+            b.services.len(),
+            b.services.iter().map(|s| s.destinations.len()).sum(),
+            b.vips.len(),
+            b.real_server_lo.len(),
+            b.real_server_sysctls.values.len(),
+            b.director_sysctls.values.len(),
+            b.marks.len(),
+            usize::from(b.director_address.is_some()),
+        ])
+    }
+}
+
+fn joined(words: &[Word]) -> String {
+    words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// What `echo [-n] [-e] WORDS…` prints.
+fn echo_text(args: &[Word]) -> String {
+    let skip = args
+        .iter()
+        .take_while(|w| matches!(w.text.as_str(), "-n" | "-e" | "-E" | "-ne" | "-en"))
+        .count();
+    joined(&args[skip..])
+}
+
+/// What `printf FORMAT [ARGS…]` prints, for the simple formats scripts use.
+fn printf_text(args: &[Word]) -> String {
+    let Some(format) = args.first() else { return String::new() };
+    let format = format.text.replace("\\n", "\n");
+    match args.get(1) {
+        Some(arg) if format.contains("%s") || format.contains("%d") => format.replacen("%s", &arg.text, 1).replacen("%d", &arg.text, 1),
+        _ => format,
+    }
+}
+
+/// `echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore` (one value), or lines
+/// `KEY = VALUE` written to `/etc/sysctl.conf`.
+fn write_sysctl_file(b: &mut Builder, target: &Word, value: &str, span: Span, part_role: Option<Role>) {
+    if let Some(path) = target.text.strip_prefix("/proc/sys/") {
+        let key = path.trim_matches('/').replace('/', ".");
+        set_sysctl(b, &key, value.trim(), target.span, part_role);
+        return;
+    }
+    for l in value.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        match l.split_once('=') {
+            // A well-formed key of another subsystem (`kernel.sysrq`), written to a file and
+            // not applied here: skipped. Anything else meets the trust boundary.
+            Some((key, _))
+                if !key.trim().starts_with("net.")
+                    && key
+                        .trim()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
+            {
+                b.note(
+                    "DR100",
+                    format!("`{}` is not a networking setting; lvsdr skips it", key.trim()),
+                    span,
+                    "",
+                )
+            }
+            Some((key, value)) => set_sysctl(b, key.trim(), value.trim(), target.span.or(span), part_role),
+            None => b.note("DR101", format!("`{l}` written to {} is not KEY = VALUE", target.text), span, ""),
+        }
+    }
+}
+
+/// One sysctl setting, checked at the trust boundary: a key outside the
+/// allow-list refuses the whole file, as in `sysctl -w`.
+fn set_sysctl(b: &mut Builder, key: &str, value: &str, span: Span, part_role: Option<Role>) {
+    let Ok(value) = value.trim_matches(|c| c == '"' || c == '\'').parse::<i64>() else {
+        b.note(
+            "DR101",
+            format!("sysctl `{key}` is set to `{value}`, which is not a number"),
+            span,
+            "",
+        );
+        return;
+    };
+    let role = part_role.unwrap_or(if real_server_sysctl(key) {
+        Role::RealServer
+    } else {
+        Role::Director
+    });
+    let key = match SysctlKey::parse(key) {
+        Ok(k) => k,
+        Err(e) => return b.refuse(e, span),
+    };
+    match role {
+        Role::Director => b.director_sysctls.set(key, value, span),
+        Role::RealServer => b.real_server_sysctls.set(key, value, span),
+    }
+}
+
+/// `ipvsadm …`, and `ipvsadm -R` fed by a heredoc: each of its lines is one command.
+fn ipvsadm_line(b: &mut Builder, line: &Line) {
+    let args = &line.words[1..];
+    let restore = args.iter().any(|w| w.text == "-R" || w.text == "--restore");
+    if !restore {
+        return ipvsadm::apply(b, args, line.span);
+    }
+    b.director_span.get_or_insert(line.span);
+    match line.run.redirects.iter().find_map(|r| r.heredoc.as_ref()) {
+        Some(body) => {
+            for (words, span) in body {
+                if !words.is_empty() && !words[0].text.starts_with('#') {
+                    ipvsadm::apply(b, words, *span);
+                }
+            }
+        }
+        None => {
+            let from = line
+                .run
+                .redirects
+                .iter()
+                .find(|r| r.op == "<")
+                .map(|r| r.target.text.clone())
+                .unwrap_or_else(|| "its standard input".into());
+            b.note(
+                "DR100",
+                format!("`ipvsadm -R` reads its table from {from}, which lvsdr does not open"),
+                line.span,
+                "give lvsdr that file too (it reads `ipvsadm -S -n` dumps), or write the table in the script with a heredoc",
+            );
         }
     }
 }
