@@ -68,8 +68,16 @@ pub fn lint(files: Vec<PathBuf>, format: OutputFormat, from: Vec<InputFormat>, f
             );
         }
     }
+    let empty = analysis
+        .topology
+        .as_ref()
+        .is_some_and(|t| t.services.is_empty() && t.real_servers.is_empty());
     if analysis.topology.is_none() {
         Err(Exit::Unusable)
+    } else if empty {
+        // An input that sets nothing up is never a clean pass.
+        eprintln!("error: nothing to check: {name} sets up no virtual service and no real server");
+        Err(Exit::Failed)
     } else if analysis.has_errors() {
         Err(Exit::Failed)
     } else {

@@ -242,6 +242,14 @@ fn analyze(files: &[PathBuf], from: &[InputFormat]) -> Result<lvsdr_core::SetupA
 fn load(files: &[PathBuf], from: &[InputFormat]) -> Result<(lvsdr_core::SetupAnalysis, lvsdr_core::Topology), Exit> {
     let setup = analyze(files, from)?;
     match setup.analysis.topology.clone() {
+        Some(t) if t.services.is_empty() && t.real_servers.is_empty() => {
+            let style = Style {
+                color: std::io::stderr().is_terminal(),
+            };
+            eprint!("{}", setup.render_human(style));
+            eprintln!("error: nothing to work with: the input sets up no virtual service and no real server");
+            Err(Exit::Failed)
+        }
         Some(t) => Ok((setup, t)),
         None => {
             let style = Style {
