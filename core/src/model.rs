@@ -727,6 +727,8 @@ impl Topology {
             (Some(v), ServiceKey::Port { protocol, port }) if self.many_vips() => {
                 format!("{} {}", protocol.name(), host_port(v.value, port))
             }
+            // An IPv4 and an IPv6 service may share a mark: they are two services.
+            (None, ServiceKey::Fwmark(m)) if s.family == Family::V6 => format!("fwmark/{m}/ipv6"),
             _ => s.key.value.to_string(),
         }
     }

@@ -65,8 +65,29 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
             && (rs.sysctls.effective_max(&rs.interface.value, "arp_ignore") < 1
                 || rs.sysctls.effective_max(&rs.interface.value, "arp_announce") < 2)
     });
+    // Behind a router, the client hands its SYN to the router, and the router is the
+    // one that asks the LAN who has the VIP; the replies come back through it.
+    let router = t.router.as_ref().map(|r| r.name.to_string());
+    let asker = router.clone().unwrap_or_else(|| t.client.name.to_string());
+    if let Some(r) = &router {
+        steps.push(Step {
+            from: t.client.name.to_string(),
+            to: r.clone(),
+            title: "The client sends its SYN to its gateway".into(),
+            explanation: format!("{vip} is not on the client's link: the SYN goes to the router, which reaches the VIP on the LAN side."),
+            frame: Frame {
+                eth_src: mac(&t.client.name),
+                eth_dst: mac(r),
+                ip_src: client.clone(),
+                ip_dst: vip.clone(),
+                what: format!("TCP SYN {vip}{port}"),
+            },
+            changed: vec![],
+            problem: false,
+        });
+    }
     steps.push(Step {
-        from: t.client.name.to_string(),
+        from: asker.to_string(),
         to: "lan".into(),
         title: "The client asks who has the VIP".into(),
         explanation: if v6 {
@@ -75,7 +96,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
             format!("Before sending anything to {vip}, the client broadcasts an ARP request on the LAN. Every host receives it: the director and the real servers, which all hold the VIP.")
         },
         frame: Frame {
-            eth_src: mac(&t.client.name),
+            eth_src: mac(&asker),
             eth_dst: if v6 { "33:33:ff:…".into() } else { "ff:ff:ff:ff:ff:ff".into() },
             ip_src: client.clone(),
             ip_dst: vip.clone(),
@@ -88,7 +109,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         Some(rs) => {
             steps.push(Step {
                 from: rs.name.value.to_string(),
-                to: t.client.name.to_string(),
+                to: asker.to_string(),
                 title: format!("{} answers the ARP request: the ARP trap", rs.name.value),
                 explanation: format!(
                     "{} holds the VIP on lo and does not ignore ARP for it (arp_ignore {}, arp_announce {} on {}). It races the director, and when it wins the client caches its MAC for the VIP. Every connection then goes straight to {}: no load balancing. Fix: arp_ignore=1 and arp_announce=2 on `all` (DR001, DR002).",
@@ -98,7 +119,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                     rs.interface.value,
                     rs.name.value
                 ),
-                frame: Frame { eth_src: mac(&rs.name.value), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&rs.name.value)) },
+                frame: Frame { eth_src: mac(&rs.name.value), eth_dst: mac(&asker), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&rs.name.value)) },
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: true,
             });
@@ -107,7 +128,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         None => {
             steps.push(Step {
                 from: director.name.to_string(),
-                to: t.client.name.to_string(),
+                to: asker.to_string(),
                 title: "Only the director answers".into(),
                 explanation: if v6 {
                     "The real servers hold the VIP on lo, not on the NIC the solicitation came in on, so they stay silent without any sysctl. The client caches the director's MAC for the VIP.".into()
@@ -116,7 +137,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 },
                 frame: Frame {
                     eth_src: mac(&director.name),
-                    eth_dst: mac(&t.client.name),
+                    eth_dst: mac(&asker),
                     ip_src: vip.clone(),
                     ip_dst: client.clone(),
                     what: if v6 {
@@ -132,12 +153,12 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         }
     };
     steps.push(Step {
-        from: t.client.name.to_string(),
+        from: asker.to_string(),
         to: owner.clone(),
         title: format!("The SYN goes to {owner}"),
         explanation: format!("The client sends its SYN to {vip}{port}, framed for the MAC it learned."),
         frame: Frame {
-            eth_src: mac(&t.client.name),
+            eth_src: mac(&asker),
             eth_dst: mac(&owner),
             ip_src: client.clone(),
             ip_dst: vip.clone(),
@@ -210,15 +231,37 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         changed: vec!["what"],
         problem: false,
     });
-    steps.push(Step {
-        from: server.clone(),
-        to: t.client.name.to_string(),
-        title: "The reply goes straight to the client".into(),
-        explanation: format!("{server} answers from {vip} directly to {client}: the reply never passes the director, whose IPVS counters show packets in and none out."),
-        frame: Frame { eth_src: mac(&server), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
-        changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
-        problem: false,
-    });
+    match &router {
+        None => steps.push(Step {
+            from: server.clone(),
+            to: t.client.name.to_string(),
+            title: "The reply goes straight to the client".into(),
+            explanation: format!("{server} answers from {vip} directly to {client}: the reply never passes the director, whose IPVS counters show packets in and none out."),
+            frame: Frame { eth_src: mac(&server), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
+            changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+            problem: false,
+        }),
+        Some(r) => {
+            steps.push(Step {
+                from: server.clone(),
+                to: r.clone(),
+                title: "The reply goes to the router, not the director".into(),
+                explanation: format!("{server} answers from {vip} to {client} through its default gateway, the router: the reply never passes the director, whose IPVS counters show packets in and none out."),
+                frame: Frame { eth_src: mac(&server), eth_dst: mac(r), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
+                changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+                problem: false,
+            });
+            steps.push(Step {
+                from: r.clone(),
+                to: t.client.name.to_string(),
+                title: "The router forwards the reply to the client".into(),
+                explanation: format!("The client sees {vip} answer, from the router's MAC as any routed reply; it never learns which real server answered."),
+                frame: Frame { eth_src: mac(r), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
+                changed: vec!["eth_src", "eth_dst"],
+                problem: false,
+            });
+        }
+    }
     steps
 }
 
@@ -237,6 +280,18 @@ mod tests {
         assert_eq!(steps[3].frame.ip_src, "192.168.1.100");
         assert_eq!(steps[5].frame.ip_src, "192.168.1.192");
         assert_eq!(steps[5].to, "client");
+    }
+
+    #[test]
+    fn behind_a_router_the_router_asks_and_the_reply_comes_back_through_it() {
+        let t = crate::topology_file::from_toml(include_str!("../../fixtures/routed-dr.toml")).unwrap();
+        let steps = walk(&t, None);
+        assert_eq!((steps[0].from.as_str(), steps[0].to.as_str()), ("client", "router"));
+        assert_eq!(steps[1].from, "router", "the router asks who has the VIP");
+        assert_eq!(steps[2].to, "router", "the director answers the router");
+        let n = steps.len();
+        assert_eq!((steps[n - 2].to.as_str(), steps[n - 1].to.as_str()), ("router", "client"));
+        assert!(steps.iter().all(|s| !s.problem));
     }
 
     #[test]
