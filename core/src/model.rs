@@ -427,6 +427,40 @@ pub struct Router {
     pub span: Span,
 }
 
+/// keepalived's VRRP settings of a director in an active/backup pair: the
+/// instance that moves the VIPs to the backup when the master goes silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vrrp {
+    /// `vrrp_instance NAME`
+    pub instance: At<String>,
+    /// `virtual_router_id`, 1..=255: the pair's shared id on the link.
+    pub router_id: At<u8>,
+    /// `priority`, 1..=254: the higher one is master.
+    pub priority: At<u8>,
+    /// `state MASTER|BACKUP`: the state it starts in.
+    pub master: At<bool>,
+    /// `advert_int`, in milliseconds (keepalived takes seconds, with decimals).
+    pub advert_ms: At<u32>,
+    /// `nopreempt`: a returning master does not take the VIPs back.
+    pub nopreempt: Option<Span>,
+    /// `authentication { auth_type PASS; auth_pass … }`, kept as written (not rendered back).
+    pub auth: Option<At<String>>,
+    /// The VIPs the instance carries (`virtual_ipaddress`).
+    pub vips: Vec<At<IpAddr>>,
+    pub span: Span,
+}
+
+/// keepalived's connection sync: the IPVS sync daemon that copies the
+/// connection table from master to backup (`lvs_sync_daemon IFACE INSTANCE
+/// [id N]`, or the older `lvs_sync_daemon_interface IFACE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    pub interface: At<IfName>,
+    /// The sync id (`id N`, 0..=255).
+    pub id: At<u8>,
+    pub span: Span,
+}
+
 /// A virtual IP on a director's NIC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
@@ -461,6 +495,14 @@ pub struct Director {
     /// it stands in so that the real servers have VIPs to serve, and the
     /// director's rules do not judge it.
     pub placeholder: bool,
+    /// VRRP, when the director is one of an active/backup pair.
+    pub vrrp: Option<Vrrp>,
+    /// IPVS connection sync, when it runs.
+    pub sync: Option<SyncDaemon>,
+    /// This director's own virtual services, when its configuration was read
+    /// apart from the first director's (a pair's two keepalived.conf files):
+    /// compared with [`Topology::services`] for drift. Empty means the same.
+    pub own_services: Vec<VirtualService>,
 }
 
 impl Director {
@@ -830,39 +872,26 @@ impl Topology {
                     sysctls: cs(&d.sysctls),
                     span: Span::NONE,
                     placeholder: d.placeholder,
-                })
-                .collect(),
-            services: self
-                .services
-                .iter()
-                .map(|s| VirtualService {
-                    key: c(&s.key),
-                    vip: s.vip.as_ref().map(c),
-                    family: s.family,
-                    scheduler: c(&s.scheduler),
-                    flags: s.flags.iter().map(c).collect(),
-                    persistence: s.persistence.as_ref().map(|p| Persistence {
-                        timeout: c(&p.timeout),
-                        netmask: c(&p.netmask),
+                    vrrp: d.vrrp.as_ref().map(|v| Vrrp {
+                        instance: c(&v.instance),
+                        router_id: c(&v.router_id),
+                        priority: c(&v.priority),
+                        master: c(&v.master),
+                        advert_ms: c(&v.advert_ms),
+                        nopreempt: v.nopreempt.map(|_| Span::NONE),
+                        auth: v.auth.as_ref().map(c),
+                        vips: v.vips.iter().map(c).collect(),
+                        span: Span::NONE,
                     }),
-                    one_packet: c(&s.one_packet),
-                    destinations: s
-                        .destinations
-                        .iter()
-                        .map(|d| Destination {
-                            server: c(&d.server),
-                            port: c(&d.port),
-                            forward: c(&d.forward),
-                            weight: c(&d.weight),
-                            upper_threshold: d.upper_threshold.as_ref().map(c),
-                            lower_threshold: d.lower_threshold.as_ref().map(c),
-                            health_check: d.health_check.as_ref().map(c),
-                            span: Span::NONE,
-                        })
-                        .collect(),
-                    span: Span::NONE,
+                    sync: d.sync.as_ref().map(|s| SyncDaemon {
+                        interface: c(&s.interface),
+                        id: c(&s.id),
+                        span: Span::NONE,
+                    }),
+                    own_services: d.own_services.iter().map(service_without_spans).collect(),
                 })
                 .collect(),
+            services: self.services.iter().map(service_without_spans).collect(),
             real_servers: self
                 .real_servers
                 .iter()
@@ -911,5 +940,39 @@ impl Topology {
                 span: Span::NONE,
             }),
         }
+    }
+}
+
+/// A service with every span cleared.
+fn service_without_spans(s: &VirtualService) -> VirtualService {
+    fn c<T: Clone>(a: &At<T>) -> At<T> {
+        At::implied(a.value.clone())
+    }
+    VirtualService {
+        key: c(&s.key),
+        vip: s.vip.as_ref().map(c),
+        family: s.family,
+        scheduler: c(&s.scheduler),
+        flags: s.flags.iter().map(c).collect(),
+        persistence: s.persistence.as_ref().map(|p| Persistence {
+            timeout: c(&p.timeout),
+            netmask: c(&p.netmask),
+        }),
+        one_packet: c(&s.one_packet),
+        destinations: s
+            .destinations
+            .iter()
+            .map(|d| Destination {
+                server: c(&d.server),
+                port: c(&d.port),
+                forward: c(&d.forward),
+                weight: c(&d.weight),
+                upper_threshold: d.upper_threshold.as_ref().map(c),
+                lower_threshold: d.lower_threshold.as_ref().map(c),
+                health_check: d.health_check.as_ref().map(c),
+                span: Span::NONE,
+            })
+            .collect(),
+        span: Span::NONE,
     }
 }

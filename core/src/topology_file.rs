@@ -363,7 +363,17 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     };
     for d_l in d_ls {
         let d = Obj::of(d_l, "[director]")?;
-        d.only(&["name", "address", "interface", "vip", "ipv6_dad", "ipv6_preferred", "sysctl"])?;
+        d.only(&[
+            "name",
+            "address",
+            "interface",
+            "vip",
+            "ipv6_dad",
+            "ipv6_preferred",
+            "sysctl",
+            "vrrp",
+            "sync",
+        ])?;
         // lvsdr adds IPv6 VIPs with `nodad` and `preferred_lft 0`; `ipv6_dad = true`
         // and `ipv6_preferred = true` say that this director does not.
         let dad = d.bool("ipv6_dad")?.filter(|b| b.value).map(|b| b.span);
@@ -392,6 +402,10 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
                 "give each director its own `name`",
             ));
         }
+        let vrrp = match d.get("vrrp") {
+            Some(v) => Some(validate_vrrp(v, &vips)?),
+            None => None,
+        };
         directors.push(Director {
             name,
             address: d.addresses("the director address")?,
@@ -402,6 +416,25 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             sysctls: d.sysctls()?,
             span: d_l.span,
             placeholder: false,
+            vrrp,
+            sync: match d.get("sync") {
+                Some(l) => {
+                    let o = Obj::of(l, "a director's `sync`")?;
+                    o.only(&["interface", "id"])?;
+                    Some(SyncDaemon {
+                        interface: o
+                            .checked("interface", IfName::parse)?
+                            .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+                        id: match o.int("id")? {
+                            Some(i) => int::<u8>(&i, "sync id", "0..=255")?,
+                            None => At::implied(0),
+                        },
+                        span: l.span,
+                    })
+                }
+                None => None,
+            },
+            own_services: vec![],
         });
     }
     if directors.is_empty() {
@@ -596,7 +629,13 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         marks.push(validate_mark(m_l)?);
     }
 
-    let all_vips: Vec<IpAddr> = directors.iter().flat_map(|d| d.vips.iter().map(|v| v.address.value)).collect();
+    // A pair's directors carry the same VIPs: each counts once.
+    let mut all_vips: Vec<IpAddr> = Vec::new();
+    for v in directors.iter().flat_map(|d| d.vips.iter().map(|v| v.address.value)) {
+        if !all_vips.contains(&v) {
+            all_vips.push(v);
+        }
+    }
     let mut services: Vec<VirtualService> = Vec::new();
     for s_l in top.array("service")? {
         services.push(validate_service(s_l, &real_servers, &all_vips)?);
@@ -635,6 +674,63 @@ pub fn default_client_address(lan: &Subnet) -> IpAddr {
         IpAddr::V4(_) => lan.host(u128::from(100u32.min(!lan.mask()).max(1))),
         IpAddr::V6(_) => lan.host(0x100),
     }
+}
+
+fn validate_vrrp(l: &L, vips: &[Vip]) -> Result<Vrrp, LoadError> {
+    let o = Obj::of(l, "a director's `vrrp`")?;
+    o.only(&[
+        "instance",
+        "router_id",
+        "priority",
+        "state",
+        "advert_int",
+        "advert_ms",
+        "nopreempt",
+        "auth",
+        "vips",
+    ])?;
+    let router_id = o.int("router_id")?.ok_or_else(|| o.missing("router_id"))?;
+    let router_id = int::<u8>(&router_id, "virtual_router_id", "1..=255")?;
+    let priority = match o.int("priority")? {
+        Some(p) => int::<u8>(&p, "priority", "1..=254")?,
+        None => At::implied(100),
+    };
+    let master = match o.str("state")? {
+        None => At::implied(false),
+        Some(s) if s.value.eq_ignore_ascii_case("master") => At::new(true, s.span),
+        Some(s) if s.value.eq_ignore_ascii_case("backup") => At::new(false, s.span),
+        Some(s) => {
+            return Err(err(
+                format!("VRRP state `{}` is not MASTER or BACKUP", s.value),
+                s.span,
+                "write state = \"MASTER\" or \"BACKUP\"",
+            ))
+        }
+    };
+    let advert_ms = match (o.int("advert_int")?, o.int("advert_ms")?) {
+        (Some(s), None) => At::new(int::<u32>(&s, "advert_int", "1..=255 seconds")?.value.saturating_mul(1000), s.span),
+        (None, Some(ms)) => int::<u32>(&ms, "advert_ms", "10..=255000")?,
+        (None, None) => At::implied(1000),
+        (Some(s), Some(_)) => return Err(err("give `advert_int` (seconds) or `advert_ms`, not both", s.span, "")),
+    };
+    let mut carried = Vec::new();
+    for v in o.strs("vips")? {
+        carried.push(ip(&v, "a VRRP address")?);
+    }
+    if o.get("vips").is_none() {
+        carried = vips.iter().map(|v| v.address.clone()).collect();
+    }
+    Ok(Vrrp {
+        instance: o.str("instance")?.unwrap_or_else(|| At::implied("VI_1".to_string())),
+        router_id,
+        priority,
+        master,
+        advert_ms,
+        nopreempt: o.bool("nopreempt")?.filter(|b| b.value).map(|b| b.span),
+        auth: o.str("auth")?,
+        vips: carried,
+        span: l.span,
+    })
 }
 
 fn validate_mark(m_l: &L) -> Result<MarkRule, LoadError> {
@@ -994,6 +1090,33 @@ pub fn to_value(t: &Topology) -> Value {
             }
             if d.vips.iter().any(|v| v.preferred.is_some()) {
                 director.insert("ipv6_preferred".into(), json!(true));
+            }
+            if let Some(v) = &d.vrrp {
+                let mut m = Map::new();
+                m.insert("instance".into(), json!(v.instance.value));
+                m.insert("router_id".into(), json!(v.router_id.value));
+                m.insert("priority".into(), json!(v.priority.value));
+                m.insert("state".into(), json!(if v.master.value { "MASTER" } else { "BACKUP" }));
+                if v.advert_ms.value % 1000 == 0 {
+                    m.insert("advert_int".into(), json!(v.advert_ms.value / 1000));
+                } else {
+                    m.insert("advert_ms".into(), json!(v.advert_ms.value));
+                }
+                if v.nopreempt.is_some() {
+                    m.insert("nopreempt".into(), json!(true));
+                }
+                if let Some(a) = &v.auth {
+                    m.insert("auth".into(), json!(a.value));
+                }
+                let own: Vec<IpAddr> = d.vips.iter().map(|x| x.address.value).collect();
+                let carried: Vec<IpAddr> = v.vips.iter().map(|x| x.value).collect();
+                if carried != own {
+                    m.insert("vips".into(), json!(carried.iter().map(|a| a.to_string()).collect::<Vec<_>>()));
+                }
+                director.insert("vrrp".into(), Value::Object(m));
+            }
+            if let Some(s) = &d.sync {
+                director.insert("sync".into(), json!({ "interface": s.interface.value, "id": s.id.value }));
             }
             if !d.sysctls.values.is_empty() {
                 director.insert("sysctl".into(), sysctl_map(&d.sysctls));

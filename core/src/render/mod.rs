@@ -7,7 +7,7 @@
 mod keepalived;
 mod scripts;
 
-pub use keepalived::keepalived;
+pub use keepalived::{keepalived, keepalived_director};
 pub use scripts::{director_script, real_server_script, restore_file, sysctl_files};
 
 use crate::model::Topology;
@@ -59,6 +59,11 @@ pub fn render(topology: &Topology, artifact: Artifact) -> String {
         Artifact::RealServer => real_server_script(topology),
         Artifact::Restore => restore_file(topology),
         Artifact::Sysctl => sysctl_files(topology),
+        // A pair gets one whole keepalived.conf per director, VRRP and sync included.
+        Artifact::Keepalived if topology.directors.iter().any(|d| d.vrrp.is_some()) => (0..topology.directors.len())
+            .filter_map(|i| keepalived_director(topology, i))
+            .collect::<Vec<_>>()
+            .join("\n"),
         Artifact::Keepalived => keepalived(topology),
         Artifact::Toml => crate::topology_file::to_toml(topology),
         Artifact::Json => crate::topology_file::to_json(topology),
