@@ -162,6 +162,7 @@ pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Ve
 fn settle(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
     let mut out: Vec<Diagnostic> = Vec::with_capacity(diagnostics.len());
+    let mut seen = std::collections::HashSet::new();
     let mut repeats = 0usize;
     for d in diagnostics.drain(..) {
         match out.last_mut() {
@@ -170,6 +171,10 @@ fn settle(diagnostics: &mut Vec<Diagnostic>) {
                 continue;
             }
             _ => {}
+        }
+        // The same note twice (two files assuming the same thing): once.
+        if !seen.insert((d.span.start, d.span.end, d.code, d.message.clone())) {
+            continue;
         }
         if repeats > 0 {
             if let Some(last) = out.last_mut() {
@@ -207,6 +212,73 @@ pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
             diagnostics: vec![e.to_diagnostic()],
         },
     }
+}
+
+/// Adds the director of `other` (read from its own keepalived.conf) to
+/// `topology` as director number `n`, with its own virtual services for the
+/// drift check; its real servers are the topology's, found by address.
+fn join_director(topology: &mut Topology, other: Topology, n: usize) -> Option<Diagnostic> {
+    let mut director = other.directors.into_iter().next()?;
+    if topology.directors.iter().any(|d| d.name == director.name) {
+        director.name = names::HostName::known(format!("director{n}"));
+    }
+    // An address assumed for each file alone may be the same twice: take the next free one.
+    let taken = |a: &std::net::IpAddr, t: &Topology| {
+        t.directors.iter().any(|d| d.address.contains(*a))
+            || t.real_servers.iter().any(|r| r.address.contains(*a))
+            || t.client.address.contains(*a)
+    };
+    let mut note = None;
+    if director.address.main().span.is_none() {
+        let (lan, _) = topology.lan_of(model::Family::of(&director.address.main().value));
+        if taken(&director.address.main().value, topology) {
+            if let Some(free) = (1..=254u128)
+                .map(|h| lan.host(h))
+                .find(|a| !taken(a, topology) && !topology.vips().iter().any(|v| v.address.value == *a))
+            {
+                director.address = model::Addresses::one(source::At::implied(free));
+            }
+        }
+        let msg = format!(
+            "{}'s own address is not in its file; assumed {}",
+            director.name,
+            director.address.main().value
+        );
+        note = Some(
+            Diagnostic::new("DR103", Severity::Info, msg, director.span)
+                .help("add `ip addr add ADDR/PREFIX dev eth0` for this director, or edit the imported topology"),
+        );
+    }
+    let mut services = other.services;
+    for s in &mut services {
+        for d in &mut s.destinations {
+            let Some(address) = other
+                .real_servers
+                .iter()
+                .find(|r| r.name.value == d.server.value)
+                .map(|r| r.address.main().value)
+            else {
+                continue;
+            };
+            let name = match topology.real_servers.iter().find(|r| r.address.contains(address)) {
+                Some(r) => r.name.value.clone(),
+                None => {
+                    // A real server only this director sends to (drift): it joins the topology.
+                    let name = names::HostName::known(format!("rs{}", topology.real_servers.len() + 1));
+                    if let Some(r) = other.real_servers.iter().find(|r| r.address.contains(address)) {
+                        let mut r = r.clone();
+                        r.name.value = name.clone();
+                        topology.real_servers.push(r);
+                    }
+                    name
+                }
+            };
+            d.server.value = name;
+        }
+    }
+    director.own_services = services;
+    topology.directors.push(director);
+    note
 }
 
 /// One file of a setup read from several ([`analyze_files`]): where its text
@@ -351,16 +423,46 @@ pub fn analyze_files_as(files: &[(String, String)], formats: &[Option<Format>]) 
             files: sources,
         };
     }
+    // Two keepalived.conf files or more are the directors of a pair: each is read
+    // into its own director; scripts and dumps go with the first.
+    let keepalived: Vec<usize> = sources
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.format == Format::Keepalived)
+        .map(|(i, _)| i)
+        .collect();
+    let pair = keepalived.len() >= 2;
     let mut b = import::builder::Builder::default();
-    for (f, (_, body)) in sources.iter().zip(files) {
+    let mut others: Vec<import::builder::Builder> = Vec::new();
+    for (i, (f, (_, body))) in sources.iter().zip(files).enumerate() {
+        let target = if pair && keepalived[1..].contains(&i) {
+            others.push(import::builder::Builder::default());
+            others.last_mut().expect("just pushed")
+        } else {
+            &mut b
+        };
         match f.format {
-            Format::Script => import::script::read(&mut b, body, f.start),
-            Format::IpvsadmSave => import::ipvsadm_save::read(&mut b, body, f.start),
-            Format::Keepalived => import::keepalived::read(&mut b, body, f.start),
+            Format::Script => import::script::read(target, body, f.start),
+            Format::IpvsadmSave => import::ipvsadm_save::read(target, body, f.start),
+            Format::Keepalived => import::keepalived::read(target, body, f.start),
             Format::Toml | Format::Json => {}
         }
     }
-    let analysis = match b.finish() {
+    let finished =
+        b.finish().and_then(|(mut topology, mut diagnostics)| {
+            for (n, other) in others.into_iter().enumerate() {
+                let (t2, d2) = other.finish()?;
+                // Its real servers are the first file's: what that file alone had to assume of them is moot.
+                diagnostics.extend(d2.into_iter().filter(|d| {
+                    !(d.code == "DR103" && (d.message.contains("real servers") || d.message.contains("director's own address")))
+                }));
+                if let Some(note) = join_director(&mut topology, t2, n + 2) {
+                    diagnostics.push(note);
+                }
+            }
+            Ok((topology, diagnostics))
+        });
+    let analysis = match finished {
         Ok((topology, mut diagnostics)) => {
             diagnostics.extend(lint::lint(&topology, &text));
             settle(&mut diagnostics);

@@ -356,6 +356,9 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     }
 
     let mut directors: Vec<Director> = Vec::new();
+    // A pair's director may list its own services (read from its own keepalived.conf),
+    // compared with the topology's for drift; read once the real servers are known.
+    let mut own_ls: Vec<&[L]> = Vec::new();
     let d_ls: Vec<&L> = match top.get("director") {
         None => return Err(top.missing("director")),
         Some(L { v: Loose::Array(a), .. }) => a.iter().collect(),
@@ -373,7 +376,9 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             "sysctl",
             "vrrp",
             "sync",
+            "service",
         ])?;
+        own_ls.push(d.array("service")?);
         // lvsdr adds IPv6 VIPs with `nodad` and `preferred_lft 0`; `ipv6_dad = true`
         // and `ipv6_preferred = true` say that this director does not.
         let dad = d.bool("ipv6_dad")?.filter(|b| b.value).map(|b| b.span);
@@ -639,6 +644,11 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     let mut services: Vec<VirtualService> = Vec::new();
     for s_l in top.array("service")? {
         services.push(validate_service(s_l, &real_servers, &all_vips)?);
+    }
+    for (d, ls) in directors.iter_mut().zip(own_ls) {
+        for s_l in ls {
+            d.own_services.push(validate_service(s_l, &real_servers, &all_vips)?);
+        }
     }
     let mut topology = Topology {
         name: top
@@ -1073,6 +1083,7 @@ pub fn to_value(t: &Topology) -> Value {
     fn sysctl_map(s: &Sysctls) -> Value {
         Value::Object(s.values.iter().map(|(k, v)| (k.to_string(), json!(v.value))).collect())
     }
+    let many = t.many_vips();
     let directors: Vec<Value> = t
         .directors
         .iter()
@@ -1118,74 +1129,19 @@ pub fn to_value(t: &Topology) -> Value {
             if let Some(s) = &d.sync {
                 director.insert("sync".into(), json!({ "interface": s.interface.value, "id": s.id.value }));
             }
+            if !d.own_services.is_empty() {
+                director.insert(
+                    "service".into(),
+                    Value::Array(d.own_services.iter().map(|s| service_value(s, many)).collect()),
+                );
+            }
             if !d.sysctls.values.is_empty() {
                 director.insert("sysctl".into(), sysctl_map(&d.sysctls));
             }
             Value::Object(director)
         })
         .collect();
-    let many = t.many_vips();
-    let services: Vec<Value> = t
-        .services
-        .iter()
-        .map(|s| {
-            let mut m = Map::new();
-            match s.key.value {
-                ServiceKey::Port { protocol, port } => {
-                    if let (true, Some(v)) = (many, &s.vip) {
-                        m.insert("vip".into(), json!(v.value.to_string()));
-                    }
-                    m.insert("protocol".into(), json!(protocol.name()));
-                    m.insert("port".into(), json!(port));
-                }
-                ServiceKey::Fwmark(f) => {
-                    m.insert("fwmark".into(), json!(f));
-                    if s.family == Family::V6 {
-                        m.insert("family".into(), json!("ipv6"));
-                    }
-                }
-            }
-            m.insert("scheduler".into(), json!(s.scheduler.name()));
-            if !s.flags.is_empty() {
-                m.insert("flags".into(), json!(s.flags.iter().map(|f| f.name()).collect::<Vec<_>>()));
-            }
-            if let Some(p) = &s.persistence {
-                m.insert("persistence".into(), json!(p.timeout.value));
-                if p.netmask.value != s.family.host_prefix() {
-                    match s.family {
-                        Family::V4 => m.insert("persistence_netmask".into(), json!(p.v4_netmask().to_string())),
-                        Family::V6 => m.insert("persistence_netmask".into(), json!(p.netmask.value)),
-                    };
-                }
-            }
-            if s.one_packet.value {
-                m.insert("one_packet".into(), json!(true));
-            }
-            let dests: Vec<Value> = s
-                .destinations
-                .iter()
-                .map(|d| {
-                    let mut dm = Map::new();
-                    dm.insert("server".into(), json!(d.server.value));
-                    dm.insert("port".into(), json!(d.port.value));
-                    dm.insert("method".into(), json!(d.forward.name()));
-                    dm.insert("weight".into(), json!(d.weight.value));
-                    if let Some(u) = &d.upper_threshold {
-                        dm.insert("upper_threshold".into(), json!(u.value));
-                    }
-                    if let Some(l) = &d.lower_threshold {
-                        dm.insert("lower_threshold".into(), json!(l.value));
-                    }
-                    if let Some(h) = &d.health_check {
-                        dm.insert("health_check".into(), json!(h.value));
-                    }
-                    Value::Object(dm)
-                })
-                .collect();
-            m.insert("real_server".into(), Value::Array(dests));
-            Value::Object(m)
-        })
-        .collect();
+    let services: Vec<Value> = t.services.iter().map(|s| service_value(s, many)).collect();
     let servers: Vec<Value> = t
         .real_servers
         .iter()
@@ -1276,6 +1232,65 @@ pub fn to_value(t: &Topology) -> Value {
         top.insert("mark".into(), Value::Array(marks));
     }
     Value::Object(top)
+}
+
+/// One service in the file shape.
+fn service_value(s: &VirtualService, many: bool) -> Value {
+    let mut m = Map::new();
+    match s.key.value {
+        ServiceKey::Port { protocol, port } => {
+            if let (true, Some(v)) = (many, &s.vip) {
+                m.insert("vip".into(), json!(v.value.to_string()));
+            }
+            m.insert("protocol".into(), json!(protocol.name()));
+            m.insert("port".into(), json!(port));
+        }
+        ServiceKey::Fwmark(f) => {
+            m.insert("fwmark".into(), json!(f));
+            if s.family == Family::V6 {
+                m.insert("family".into(), json!("ipv6"));
+            }
+        }
+    }
+    m.insert("scheduler".into(), json!(s.scheduler.name()));
+    if !s.flags.is_empty() {
+        m.insert("flags".into(), json!(s.flags.iter().map(|f| f.name()).collect::<Vec<_>>()));
+    }
+    if let Some(p) = &s.persistence {
+        m.insert("persistence".into(), json!(p.timeout.value));
+        if p.netmask.value != s.family.host_prefix() {
+            match s.family {
+                Family::V4 => m.insert("persistence_netmask".into(), json!(p.v4_netmask().to_string())),
+                Family::V6 => m.insert("persistence_netmask".into(), json!(p.netmask.value)),
+            };
+        }
+    }
+    if s.one_packet.value {
+        m.insert("one_packet".into(), json!(true));
+    }
+    let dests: Vec<Value> = s
+        .destinations
+        .iter()
+        .map(|d| {
+            let mut dm = Map::new();
+            dm.insert("server".into(), json!(d.server.value));
+            dm.insert("port".into(), json!(d.port.value));
+            dm.insert("method".into(), json!(d.forward.name()));
+            dm.insert("weight".into(), json!(d.weight.value));
+            if let Some(u) = &d.upper_threshold {
+                dm.insert("upper_threshold".into(), json!(u.value));
+            }
+            if let Some(l) = &d.lower_threshold {
+                dm.insert("lower_threshold".into(), json!(l.value));
+            }
+            if let Some(h) = &d.health_check {
+                dm.insert("health_check".into(), json!(h.value));
+            }
+            Value::Object(dm)
+        })
+        .collect();
+    m.insert("real_server".into(), Value::Array(dests));
+    Value::Object(m)
 }
 
 /// Canonical TOML form of a topology, written from [`to_value`]: scalars

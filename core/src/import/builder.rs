@@ -24,6 +24,12 @@ pub struct Builder {
     pub services: Vec<VirtualService>,
     /// The director's firewall marking rules.
     pub marks: Vec<MarkRule>,
+    /// The director's VRRP instance (keepalived), when it is one of a pair.
+    pub vrrp: Option<Vrrp>,
+    /// The director's own name, when the input gives one (keepalived's `router_id`).
+    pub director_name: Option<HostName>,
+    /// The director's IPVS connection sync daemon.
+    pub sync: Option<SyncDaemon>,
     /// Real servers in order of first mention: (address, where).
     pub servers: Vec<At<IpAddr>>,
     /// Index of each address in `servers`, so that a dump with thousands of
@@ -293,7 +299,7 @@ impl Builder {
                 address: Addresses(client_address),
             },
             directors: vec![Director {
-                name: HostName::known("director"),
+                name: self.director_name.clone().unwrap_or_else(|| HostName::known("director")),
                 address: Addresses::one(director_address),
                 interface: self
                     .director_interface
@@ -303,8 +309,8 @@ impl Builder {
                 sysctls: self.director_sysctls.clone(),
                 span: self.director_span.unwrap_or(Span::NONE),
                 placeholder: real_server_only,
-                vrrp: None,
-                sync: None,
+                vrrp: self.vrrp.clone(),
+                sync: self.sync.clone(),
                 own_services: vec![],
             }],
             services: self.services,

@@ -353,11 +353,11 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     for s in &stmts {
         match (keyword(s), &s.body) {
             ("virtual_server", Some(body)) => virtual_server(b, s, body, &groups),
-            ("vrrp_instance", Some(body)) => vrrp_instance(b, body, &mut vrrp_addresses),
+            ("vrrp_instance", Some(body)) => vrrp_instance(b, s, body, &mut vrrp_addresses),
+            ("global_defs", Some(body)) => global_defs(b, body),
             ("include", None) => include(b, s),
             (
-                "global_defs"
-                | "vrrp_sync_group"
+                "vrrp_sync_group"
                 | "vrrp_script"
                 | "virtual_server_group"
                 | "static_ipaddress"
@@ -401,9 +401,86 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     }
 }
 
-fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
+/// `global_defs`: the IPVS sync daemon (`lvs_sync_daemon IFACE INSTANCE [id N]`).
+fn global_defs(b: &mut Builder, body: &[Stmt]) {
+    for s in body {
+        match keyword(s) {
+            "lvs_sync_daemon" => sync_daemon(b, s, 1),
+            // The director's name, when it is a valid host name.
+            "router_id" => {
+                if let Some(name) = word(s, 1).and_then(|w| crate::names::HostName::parse(&w.text).ok()) {
+                    b.director_name = Some(name);
+                }
+            }
+            "lvs_sync_daemon_interface" => sync_daemon(b, s, 1),
+            "include" => include(b, s),
+            _ => {}
+        }
+    }
+}
+
+/// `lvs_sync_daemon IFACE [INSTANCE] [id N] …` or `lvs_sync_daemon_interface IFACE`.
+fn sync_daemon(b: &mut Builder, s: &Stmt, at: usize) {
+    let Some(w) = word(s, at) else {
+        return b.note(
+            "DR101",
+            "the sync daemon needs an interface",
+            s.span,
+            "for example: lvs_sync_daemon eth0 VI_1",
+        );
+    };
+    let Some(interface) = b.interface(&w.text, w.span) else { return };
+    let id = s
+        .words
+        .windows(2)
+        .find(|p| p[0].text == "id")
+        .and_then(|p| p[1].text.parse::<u8>().ok().map(|n| At::new(n, p[1].span)))
+        .unwrap_or_else(|| At::implied(0));
+    b.sync = Some(SyncDaemon {
+        interface,
+        id,
+        span: s.span,
+    });
+}
+
+fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], addresses: &mut Vec<Vip>) {
+    let name = word(head, 1)
+        .map(|w| At::new(w.text.clone(), w.span))
+        .unwrap_or_else(|| At::new("VI_1".into(), head.span));
+    let mut router_id: Option<At<u8>> = None;
+    let mut priority = At::implied(100u8);
+    let mut master = At::implied(false);
+    let mut advert_ms = At::implied(1000u32);
+    let mut nopreempt = None;
+    let mut auth = None;
+    let mut carried: Vec<At<IpAddr>> = Vec::new();
     for s in body {
         match (keyword(s), &s.body) {
+            ("state", None) => {
+                if let Some(w) = word(s, 1) {
+                    master = At::new(w.text.eq_ignore_ascii_case("MASTER"), w.span);
+                }
+            }
+            ("virtual_router_id", None) => router_id = number::<u8>(b, s),
+            ("priority", None) => priority = number::<u8>(b, s).unwrap_or(priority),
+            ("advert_int", None) => {
+                if let Some(w) = word(s, 1) {
+                    match w.text.parse::<f64>() {
+                        Ok(secs) if secs > 0.0 && secs <= 255.0 => advert_ms = At::new((secs * 1000.0).round() as u32, w.span),
+                        _ => b.note("DR101", format!("advert_int `{}` is not a number of seconds", w.text), w.span, ""),
+                    }
+                }
+            }
+            ("nopreempt", None) => nopreempt = Some(s.span),
+            ("authentication", Some(a)) => {
+                let kind = a
+                    .iter()
+                    .find(|x| keyword(x) == "auth_type")
+                    .and_then(|x| word(x, 1))
+                    .map(|w| w.text.clone());
+                auth = Some(At::new(kind.unwrap_or_else(|| "PASS".into()), s.span));
+            }
+            ("lvs_sync_daemon_interface", None) => sync_daemon(b, s, 1),
             ("interface", None) => {
                 if let Some(w) = word(s, 1) {
                     b.director_interface = b.interface(&w.text, w.span);
@@ -417,6 +494,7 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
                         .map(|(a, p)| (a, p.parse::<u8>().ok()))
                         .unwrap_or((first.text.as_str(), None));
                     if let Ok(a) = addr.parse::<IpAddr>() {
+                        carried.push(At::new(a, first.span));
                         let host = Family::of(&a).host_prefix();
                         if let Some(p) = prefix.or(Some(host)).filter(|p| *p <= host) {
                             addresses.push(Vip {
@@ -434,6 +512,36 @@ fn vrrp_instance(b: &mut Builder, body: &[Stmt], addresses: &mut Vec<Vip>) {
             _ => {}
         }
     }
+    let Some(router_id) = router_id else {
+        return b.note(
+            "DR101",
+            format!("vrrp_instance {} has no virtual_router_id; keepalived refuses it", name.value),
+            head.span,
+            "add `virtual_router_id 51` (1 to 255, the same on both directors of the pair)",
+        );
+    };
+    if let Some(first) = &b.vrrp {
+        return b.note(
+            "DR100",
+            format!(
+                "vrrp_instance {} is not modelled: lvsdr keeps the first instance, {}",
+                name.value, first.instance.value
+            ),
+            head.span,
+            "",
+        );
+    }
+    b.vrrp = Some(Vrrp {
+        instance: name,
+        router_id,
+        priority,
+        master,
+        advert_ms,
+        nopreempt,
+        auth,
+        vips: carried,
+        span: head.span,
+    });
 }
 
 /// What a virtual server (or one member of its group) is to IPVS.

@@ -48,4 +48,10 @@ rules!(
     ipv6_vip_dad,
     ipv6_disabled,
     ipv6_vip_as_source,
+    pair_drift,
+    no_connection_sync,
+    vrrp_settings,
+    vrrp_router_id,
+    vip_without_vrrp,
+    slow_failover,
 );
