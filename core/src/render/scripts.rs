@@ -267,21 +267,37 @@ pub fn restore_file(t: &Topology) -> String {
 /// `sysctl.d` files: one for the director, one per real server.
 pub fn sysctl_files(t: &Topology) -> String {
     let mut out = String::new();
-    let d = t.director();
-    let _ = writeln!(out, "# /etc/sysctl.d/90-lvs-director.conf (on {})", d.name);
-    let mut director = d.sysctls.clone();
-    // ICMP redirects are an IPv4 director's problem (DR012).
-    let v4 = d.vips.iter().any(|v| v.address.is_ipv4());
-    for k in ["all", d.interface.value.as_str()].into_iter().filter(|_| v4) {
-        let Some(key) = SysctlKey::ipv4_conf(k, "send_redirects") else {
-            continue;
-        };
-        if director.get(&key).is_none() {
-            director.set(key, 0, crate::Span::NONE);
+    let pair = t.directors.iter().filter(|d| d.vrrp.is_some()).count() > 1;
+    for (i, d) in t.directors.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
-    }
-    for (k, v) in &director.values {
-        let _ = writeln!(out, "{k} = {}", v.value);
+        let _ = writeln!(out, "# /etc/sysctl.d/90-lvs-director.conf (on {})", d.name);
+        let mut director = d.sysctls.clone();
+        // ICMP redirects are an IPv4 director's problem (DR012).
+        let v4 = d.vips.iter().any(|v| v.address.is_ipv4());
+        for k in ["all", d.interface.value.as_str()].into_iter().filter(|_| v4) {
+            let Some(key) = SysctlKey::ipv4_conf(k, "send_redirects") else {
+                continue;
+            };
+            if director.get(&key).is_none() {
+                director.set(key, 0, crate::Span::NONE);
+            }
+        }
+        // In a pair, a director answers ARP only for what sits on the NIC asked (the
+        // backup never for the VIP before VRRP gives it the address) and never uses the
+        // VIP as the source of its own ARP requests.
+        if pair && v4 {
+            for (name, need) in [("arp_ignore", 1), ("arp_announce", 2)] {
+                if let Some(key) = SysctlKey::ipv4_conf("all", name) {
+                    let have = director.get(&key).map(|v| v.value).unwrap_or(0);
+                    director.set(key, have.max(need), crate::Span::NONE);
+                }
+            }
+        }
+        for (k, v) in &director.values {
+            let _ = writeln!(out, "{k} = {}", v.value);
+        }
     }
     for rs in &t.real_servers {
         let _ = writeln!(out, "\n# /etc/sysctl.d/90-lvs-real-server.conf (on {})", rs.name.value);
