@@ -34,9 +34,141 @@ fn mac(host: &str) -> String {
     format!("MAC({host})")
 }
 
+/// What `walk(t, Some(FAILOVER))` shows for a director pair: the failover story.
+pub const FAILOVER: &str = "failover";
+
+/// A director pair's failover, for an established connection: the master
+/// goes silent, the backup takes the VIP with a gratuitous ARP, and the
+/// connection's next packet arrives at the backup, which forwards it by the
+/// entry the sync daemon copied (or, without sync, cannot, and the client
+/// gets a reset: DR033). Empty when the topology has no VRRP pair.
+pub fn failover(t: &Topology) -> Vec<Step> {
+    let pair: Vec<&crate::model::Director> = t.directors.iter().filter(|d| d.vrrp.is_some()).collect();
+    let (Some(master), Some(backup)) = (pair.first(), pair.get(1)) else {
+        return vec![];
+    };
+    let Some(s) = t.services.first() else { return vec![] };
+    let Some(vip_ip) = t.service_vips(s).first().copied() else {
+        return vec![];
+    };
+    let Some(client_ip) = t.client.address.of(Family::of(&vip_ip)).map(|a| a.value) else {
+        return vec![];
+    };
+    let (vip, client) = (vip_ip.to_string(), client_ip.to_string());
+    let picked = crate::predict::predict(t, s, &crate::predict::sequential(1, 1, client_ip))
+        .pick(0)
+        .map(str::to_string)
+        .unwrap_or_else(|| "a real server".into());
+    let synced = backup.sync.is_some() && master.sync.is_some();
+    let advert = master.vrrp.as_ref().map(|v| v.advert_ms.value).unwrap_or(1000);
+    let frame = |from: &str, to: &str, what: String| Frame {
+        eth_src: mac(from),
+        eth_dst: mac(to),
+        ip_src: client.clone(),
+        ip_dst: vip.clone(),
+        what,
+    };
+    let mut steps = vec![
+        Step {
+            from: master.name.to_string(),
+            to: picked.clone(),
+            title: format!("An established connection through {}", master.name),
+            explanation: format!(
+                "The client's connection to {vip} goes through the master, {}, to {picked}.{}",
+                master.name,
+                if synced {
+                    format!(" The sync daemon copies each new IPVS entry to {} as it is made.", backup.name)
+                } else {
+                    format!(" No sync daemon runs: {} knows nothing of this connection.", backup.name)
+                }
+            ),
+            frame: frame(&master.name, &picked, format!("TCP data {vip} (established)")),
+            changed: vec![],
+            problem: false,
+        },
+        Step {
+            from: master.name.to_string(),
+            to: master.name.to_string(),
+            title: format!("{} goes silent", master.name),
+            explanation: format!(
+                "{} stops sending VRRP adverts (every {advert} ms). After three missed adverts and a skew, {} declares it dead.",
+                master.name, backup.name
+            ),
+            frame: Frame {
+                eth_src: mac(&master.name),
+                eth_dst: "01:00:5e:00:00:12".into(),
+                ip_src: "—".into(),
+                ip_dst: "224.0.0.18".into(),
+                what: "VRRP advert (no longer sent)".into(),
+            },
+            changed: vec![],
+            problem: true,
+        },
+        Step {
+            from: backup.name.to_string(),
+            to: "lan".into(),
+            title: format!("{} takes the VIP and says so", backup.name),
+            explanation: format!(
+                "{} adds {vip} to its NIC and broadcasts a gratuitous ARP: every host on the LAN, the client (or its router) included, now holds {}'s MAC for {vip}.",
+                backup.name, backup.name
+            ),
+            frame: Frame {
+                eth_src: mac(&backup.name),
+                eth_dst: "ff:ff:ff:ff:ff:ff".into(),
+                ip_src: vip.clone(),
+                ip_dst: vip.clone(),
+                what: format!("ARP {vip} is-at {} (gratuitous)", mac(&backup.name)),
+            },
+            changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+            problem: false,
+        },
+        Step {
+            from: t.client.name.to_string(),
+            to: backup.name.to_string(),
+            title: format!("The next packet of the connection reaches {}", backup.name),
+            explanation: "The client knows nothing of the failover: it sends the next segment of the same connection, now framed for the backup's MAC.".into(),
+            frame: frame(&t.client.name, &backup.name, format!("TCP data {vip} (established)")),
+            changed: vec!["eth_dst"],
+            problem: false,
+        },
+    ];
+    steps.push(if synced {
+        Step {
+            from: backup.name.to_string(),
+            to: picked.clone(),
+            title: format!("The synced entry sends it to {picked}"),
+            explanation: format!("{}'s IPVS has the entry the sync daemon copied: it forwards the packet by MAC to {picked}, the same real server as before, and the connection carries on.", backup.name),
+            frame: frame(&backup.name, &picked, format!("TCP data {vip} (established)")),
+            changed: vec!["eth_src", "eth_dst"],
+            problem: false,
+        }
+    } else {
+        Step {
+            from: backup.name.to_string(),
+            to: t.client.name.to_string(),
+            title: "No entry: the connection is reset".into(),
+            explanation: format!("{} has no IPVS entry for this connection and a mid-stream segment is not a SYN, so IPVS does not schedule it; the packet reaches the director's own stack, which answers with a reset. Fix: the IPVS sync daemon on both directors (DR033).", backup.name),
+            frame: Frame {
+                eth_src: mac(&backup.name),
+                eth_dst: mac(&t.client.name),
+                ip_src: vip.clone(),
+                ip_dst: client.clone(),
+                what: "TCP RST".into(),
+            },
+            changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
+            problem: true,
+        }
+    });
+    steps
+}
+
 /// The walk of the first connection to `service` (by default the first
-/// service), to the real server the scheduler picks first.
+/// service), to the real server the scheduler picks first; for a director
+/// pair, `Some("failover")` is the failover story ([`failover`]).
 pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
+    if service == Some(FAILOVER) {
+        return failover(t);
+    }
     let Some(s) = service.and_then(|k| t.service(k)).or(t.services.first()) else {
         return vec![];
     };
@@ -292,6 +424,20 @@ mod tests {
         let n = steps.len();
         assert_eq!((steps[n - 2].to.as_str(), steps[n - 1].to.as_str()), ("router", "client"));
         assert!(steps.iter().all(|s| !s.problem));
+    }
+
+    #[test]
+    fn a_pair_fails_over_with_or_without_its_connections() {
+        let t = crate::topology_file::from_toml(include_str!("../../fixtures/pair-dr.toml")).unwrap();
+        let steps = walk(&t, Some(FAILOVER));
+        assert_eq!(steps[2].from, "lb2");
+        assert!(steps[2].frame.what.contains("gratuitous"));
+        assert!(!steps.last().unwrap().problem, "synced: the connection carries on");
+        let t = crate::topology_file::from_toml(include_str!("../../fixtures/rules/DR033-fail.toml")).unwrap();
+        let last = walk(&t, Some(FAILOVER)).pop().unwrap();
+        assert!(last.problem && last.explanation.contains("DR033"));
+        let seed = crate::topology_file::from_toml(include_str!("../../fixtures/seed-dr.toml")).unwrap();
+        assert!(walk(&seed, Some(FAILOVER)).is_empty());
     }
 
     #[test]

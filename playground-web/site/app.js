@@ -248,9 +248,11 @@ function renderArtifacts() {
 // Services by the core's label: `tcp/80` with one VIP, `tcp 192.0.2.1:80` or
 // `tcp [2001:db8::1]:80` with several, `fwmark/1`. The core takes the same
 // label back to pick a service for its prediction and its walk.
-function serviceOptions(select) {
+function serviceOptions(select, withFailover = false) {
   const plan = state.analysis.plan;
   const labels = plan ? plan.services.map((s) => s.name) : [];
+  // A director pair's failover story is one more walk.
+  if (withFailover && plan && plan.hosts.filter((x) => x.role === "director").length > 1) labels.push("failover");
   const previous = select.value;
   select.replaceChildren(...labels.map((s) => h("option", { value: s }, s)));
   if (labels.includes(previous)) select.value = previous;
@@ -286,7 +288,7 @@ function simulate() {
 }
 
 function renderWalk() {
-  serviceOptions($("walk-service"));
+  serviceOptions($("walk-service"), true);
   const r = JSON.parse(core.walk(editor.value, $("walk-service").value || ""));
   const steps = r.ok ? r.steps : [];
   // A different walk starts from its first hop; the same walk keeps its place.

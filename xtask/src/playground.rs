@@ -59,6 +59,10 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
         ("IPv6 direct routing".to_string(), fixtures.join("ipv6-dr.toml")),
         ("Clients behind a router".to_string(), fixtures.join("routed-dr.toml")),
         (
+            "An active/backup director pair (VRRP, sync)".to_string(),
+            fixtures.join("pair-dr.toml"),
+        ),
+        (
             "A fwmark service: ports 80 and 443 as one".to_string(),
             fixtures.join("fwmark-dr.toml"),
         ),
