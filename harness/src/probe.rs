@@ -98,8 +98,11 @@ pub struct ProbeServer {
     fd: i32,
     thread: Option<JoinHandle<()>>,
     /// The open connections, shut down on drop so that their threads end at once.
-    open: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>,
+    open: OpenConnections,
 }
+
+/// Each open connection's socket (a copy, to shut it down) and its thread.
+type OpenConnections = Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>;
 
 /// How long a connection may sit idle before the server drops it: longer
 /// than a failover, during which a held connection says nothing.
@@ -113,7 +116,7 @@ impl ProbeServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let open: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>> = Arc::default();
+        let open: OpenConnections = Arc::default();
         let open2 = open.clone();
         let thread = std::thread::Builder::new().name(format!("probe-{server}-{port}")).spawn(move || {
             let listener = ns
