@@ -641,6 +641,9 @@ pub enum CheckKind {
     Split,
     /// The split against what the weights ask for (a warning).
     Weights,
+    /// An active/backup pair's failover: the VIP moves, open connections
+    /// survive (with connection sync), new ones are scheduled by the backup.
+    Failover,
 }
 
 impl CheckKind {
@@ -655,6 +658,7 @@ impl CheckKind {
             CheckKind::ReplyBypass => &["DR001", "DR002", "DR019"],
             CheckKind::Split => &["DR001", "DR002", "DR008", "DR020", "DR005"],
             CheckKind::Weights => &["DR008"],
+            CheckKind::Failover => &["DR033", "DR032"],
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -25,24 +25,48 @@ fn facts(server: &str, peer: SocketAddr) -> String {
     format!("server={server} peer={}", SocketAddr::new(normalise(peer.ip()), peer.port()))
 }
 
+/// Answers HTTP requests on one connection: one with HTTP/1.0 (the probes),
+/// and as many as the client sends when it asks to keep the connection open
+/// (HTTP/1.1 without `Connection: close`, or `Connection: keep-alive`), as the
+/// failover lab's held connection does.
 fn serve_http(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
+        let mut keep_alive = None;
+        let mut first = true;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if first {
+                keep_alive = Some(lower.trim_end().ends_with("http/1.1"));
+                first = false;
+            } else if let Some(value) = lower.strip_prefix("connection:") {
+                keep_alive = Some(value.trim() == "keep-alive");
+            }
+        }
+        let keep_alive = keep_alive.unwrap_or(false);
+        let body = format!("{}\n", facts(server, peer));
+        // One write, one segment: piecewise writes would wait on Nagle and delayed ACKs.
+        stream.write_all(
+            format!(
+                "HTTP/1.{} 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{body}",
+                u8::from(keep_alive),
+                body.len(),
+                if keep_alive { "keep-alive" } else { "close" }
+            )
+            .as_bytes(),
+        )?;
+        if !keep_alive {
+            return Ok(());
         }
     }
-    let body = format!("{}\n", facts(server, peer));
-    // One write, one segment: piecewise writes would wait on Nagle and delayed ACKs.
-    stream.write_all(
-        format!(
-            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
 }
 
 fn serve_smtp(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io::Result<()> {
@@ -66,12 +90,23 @@ fn serve_smtp(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io:
     }
 }
 
-/// A listener thread serving one port until stopped.
+/// A listener thread serving one port until stopped, each connection on a
+/// thread of its own: keepalived's health checks and the probes must get
+/// through while the failover lab holds a connection open.
 pub struct ProbeServer {
     stop: Arc<AtomicBool>,
     fd: i32,
     thread: Option<JoinHandle<()>>,
+    /// The open connections, shut down on drop so that their threads end at once.
+    open: OpenConnections,
 }
+
+/// Each open connection's socket (a copy, to shut it down) and its thread.
+type OpenConnections = Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>;
+
+/// How long a connection may sit idle before the server drops it: longer
+/// than a failover, during which a held connection says nothing.
+const IDLE: Duration = Duration::from_secs(30);
 
 impl ProbeServer {
     /// Binds `[::]:port` dual-stack (IPv4 clients arrive v4-mapped, and
@@ -81,6 +116,8 @@ impl ProbeServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let open: OpenConnections = Arc::default();
+        let open2 = open.clone();
         let thread = std::thread::Builder::new().name(format!("probe-{server}-{port}")).spawn(move || {
             let listener = ns
                 .enter_current_thread()
@@ -101,13 +138,30 @@ impl ProbeServer {
                     break;
                 }
                 let Ok(stream) = conn else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.set_read_timeout(Some(IDLE));
                 let _ = stream.set_nodelay(true);
                 let Ok(peer) = stream.peer_addr() else { continue };
-                let _ = match kind {
-                    ListenerKind::Http => serve_http(stream, &server, peer),
-                    ListenerKind::Smtp => serve_smtp(stream, &server, peer),
-                };
+                let Ok(handle) = stream.try_clone() else { continue };
+                let server = server.clone();
+                // A connection's thread is spawned from this one, so it is in the namespace too.
+                let Ok(closer) = stream.try_clone() else { continue };
+                let talk = std::thread::Builder::new()
+                    .name(format!("probe-{port}-{}", peer.port()))
+                    .spawn(move || {
+                        let _ = match kind {
+                            ListenerKind::Http => serve_http(stream, &server, peer),
+                            ListenerKind::Smtp => serve_smtp(stream, &server, peer),
+                        };
+                        // The list of open connections holds a copy of the socket: closing
+                        // ours would not end the connection, and the client waits for its end.
+                        let _ = closer.shutdown(std::net::Shutdown::Both);
+                    });
+                if let Ok(talk) = talk {
+                    let mut open = open2.lock().unwrap_or_else(|e| e.into_inner());
+                    // Finished conversations leave the list as new ones come.
+                    open.retain(|(_, t)| !t.is_finished());
+                    open.push((handle, talk));
+                }
             }
         })?;
         let fd = rx.recv().map_err(|_| std::io::Error::other("probe thread died"))??;
@@ -115,6 +169,7 @@ impl ProbeServer {
             stop,
             fd,
             thread: Some(thread),
+            open,
         })
     }
 }
@@ -151,6 +206,11 @@ impl Drop for ProbeServer {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        let open = std::mem::take(&mut *self.open.lock().unwrap_or_else(|e| e.into_inner()));
+        for (stream, talk) in open {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            let _ = talk.join();
         }
     }
 }
@@ -274,6 +334,130 @@ pub fn probe_once(
     let started = std::time::Instant::now();
     let said = connect(client, client_port, vip, port, timeout).and_then(|s| converse(s, vip, kind));
     outcome(service, client, client_port, said, started.elapsed().as_millis() as u64)
+}
+
+/// A connection the client keeps open across a failover: an HTTP keep-alive
+/// connection or an SMTP session, which can carry one more request later.
+pub struct HeldConnection {
+    pub service: String,
+    pub client_port: u16,
+    /// The real server that answered when the connection was opened.
+    pub real_server: String,
+    kind: ListenerKind,
+    vip: IpAddr,
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl HeldConnection {
+    /// Opens the connection and has its first exchange: an HTTP/1.1 request
+    /// asking to keep the connection, or the SMTP banner and `EHLO`.
+    /// The kernel picks the client's port.
+    pub fn open(
+        service: &str,
+        client: IpAddr,
+        vip: IpAddr,
+        port: u16,
+        kind: ListenerKind,
+        timeout: Duration,
+    ) -> std::io::Result<HeldConnection> {
+        let stream = connect(client, 0, vip, port, timeout)?;
+        let client_port = stream.local_addr()?.port();
+        let reader = BufReader::new(stream.try_clone()?);
+        let mut held = HeldConnection {
+            service: service.to_string(),
+            client_port,
+            real_server: String::new(),
+            kind,
+            vip,
+            stream,
+            reader,
+        };
+        held.real_server = match kind {
+            ListenerKind::Http => held.request()?,
+            ListenerKind::Smtp => {
+                let mut banner = String::new();
+                held.reader.read_line(&mut banner)?;
+                let (server, _) = parse_facts(&banner);
+                held.stream.write_all(b"EHLO lvsdr\r\n")?;
+                held.read_smtp_reply()?;
+                server.ok_or_else(|| std::io::Error::other(format!("unexpected SMTP banner: {}", banner.trim())))?
+            }
+        };
+        Ok(held)
+    }
+
+    /// One more request on the open connection, with `timeout` for its
+    /// answer; returns the real server that answered.
+    pub fn again(&mut self, timeout: Duration) -> std::io::Result<String> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        match self.kind {
+            ListenerKind::Http => self.request(),
+            ListenerKind::Smtp => {
+                // `250 rs1 greets you`
+                self.stream.write_all(b"HELO lvsdr\r\n")?;
+                let reply = self.read_smtp_reply()?;
+                reply
+                    .strip_prefix("250 ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(str::to_string)
+                    .ok_or_else(|| std::io::Error::other(format!("unexpected SMTP reply: {}", reply.trim())))
+            }
+        }
+    }
+
+    fn request(&mut self) -> std::io::Result<String> {
+        let host = match self.vip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        self.stream
+            .write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lvsdr\r\nConnection: keep-alive\r\n\r\n").as_bytes())?;
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| std::io::Error::other(format!("bad header: {}", line.trim())))?;
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        parse_facts(&String::from_utf8_lossy(&body))
+            .0
+            .ok_or_else(|| std::io::Error::other("the answer names no server"))
+    }
+
+    /// Reads an SMTP reply up to its last line (`250 …`, not `250-…`) and returns that line.
+    fn read_smtp_reply(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(line);
+            }
+        }
+    }
+}
+
+/// What went wrong with a connection, in words (a reset, a timeout, …).
+pub fn error_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset => "connection reset by peer (a RST came back)".into(),
+        _ => describe(e),
+    }
 }
 
 /// Sends the SYN of a connection without waiting for the handshake: the

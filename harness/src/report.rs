@@ -123,6 +123,9 @@ pub struct Report {
     pub timings_ms: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// How the pair's master went away, when the lab proved a failover (`kill`, `link`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<String>,
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
@@ -247,6 +250,19 @@ impl Report {
             t("teardown"),
             t("total")
         );
+        if let Some(mode) = &self.failover {
+            let _ = writeln!(
+                out,
+                "  failover ({mode}): takeover {} ms (from the {} to the client's neighbour entry holding the backup's MAC), {}, failover proofs {} ms",
+                t("takeover"),
+                if mode == "link" { "link going down" } else { "kill" },
+                match self.timings_ms.get("sync_wait") {
+                    Some(ms) => format!("sync wait {ms} ms"),
+                    None => "no connection sync".to_string(),
+                },
+                t("failover")
+            );
+        }
         let warnings = self.checks.iter().filter(|c| c.advisory && !c.pass).count();
         let verdict = if self.pass && warnings > 0 {
             paint(

@@ -64,6 +64,17 @@ pub async fn set_up(handle: &Handle, name: &str) -> Result<(), RtnlError> {
     Ok(())
 }
 
+/// `ip link set NAME down`
+pub async fn set_down(handle: &Handle, name: &str) -> Result<(), RtnlError> {
+    let index = link_index(handle, name).await?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).down().build())
+        .execute()
+        .await?;
+    Ok(())
+}
+
 /// `ip link add NAME type bridge && ip link set NAME up`
 pub async fn add_bridge(handle: &Handle, name: &str) -> Result<u32, RtnlError> {
     handle.link().add(LinkBridge::new(name).up().build()).execute().await?;

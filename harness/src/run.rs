@@ -2,6 +2,7 @@
 //! report. Usable from a user's own `cargo test`.
 
 use crate::apply::ApplyWith;
+use crate::lab::failover::{Failover, Pair};
 use crate::lab::{Lab, VerifyOptions};
 use crate::report::Report;
 use crate::{kernel, uml};
@@ -31,6 +32,8 @@ pub enum RunError {
     Uml(#[from] uml::UmlError),
     #[error("`--apply-with {2}` needs `{0}`, which is not installed: install the Debian package `{1}` (apt-get install {1})")]
     MissingTool(&'static str, &'static str, &'static str),
+    #[error("{0}")]
+    NoPair(String),
     #[error("the lab inside UML failed (exit {0}):\n{1}")]
     Guest(i32, String),
 }
@@ -47,6 +50,9 @@ pub struct RunOptions {
     pub apply: ApplyWith,
     pub verify: VerifyOptions,
     pub timeout: Duration,
+    /// Prove an active/backup pair's failover after the DR proofs: keepalived
+    /// runs on both directors, and the master goes away this way.
+    pub failover: Option<Failover>,
 }
 
 impl Default for RunOptions {
@@ -59,6 +65,7 @@ impl Default for RunOptions {
             apply: ApplyWith::Netlink,
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
+            failover: None,
         }
     }
 }
@@ -78,10 +85,22 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
     }
     let started = Instant::now();
     let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
-    let lab = Lab::build(topology, plan, options.apply, progress)?;
+    let lab = match options.failover {
+        Some(_) => Lab::build_pair(topology, plan, progress)?,
+        None => Lab::build(topology, plan, options.apply, progress)?,
+    };
     let mut report = lab.verify(&options.verify, progress)?;
     report.ipvs_version = lab.ipvs_version().unwrap_or_default();
     report.applied_with = options.apply.name().to_string();
+    if let Some(mode) = options.failover {
+        let outcome = lab.failover(mode, &options.verify, progress)?;
+        report.checks.extend(outcome.checks);
+        report.connections.extend(outcome.connections);
+        report.timings_ms.extend(outcome.timings_ms);
+        report.pass = crate::report::verdict(&report.checks);
+        report.applied_with = "keepalived (active/backup pair)".to_string();
+        report.failover = Some(mode.name().to_string());
+    }
     let torn = Instant::now();
     drop(lab);
     report.timings_ms.insert("teardown".into(), torn.elapsed().as_millis() as u64);
@@ -94,6 +113,9 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
 /// own namespaces, to show that labs do not collide.
 pub fn run_parallel(topology: &Topology, options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
     let n = options.parallel;
+    if options.failover.is_some() {
+        Pair::of(topology, &lvsdr_core::plan::plan(topology, 1, 1)).map_err(RunError::NoPair)?;
+    }
     if let Some((program, package)) = options.apply.requires() {
         if !crate::apply::available(program) {
             return Err(RunError::MissingTool(program, package, options.apply.name()));
@@ -162,6 +184,7 @@ pub fn run_labs(topologies: &[Topology], options: &RunOptions, progress: &mut dy
         parallel: options.parallel,
         apply: options.apply,
         ipvs_stats: options.verify.ipvs_stats,
+        failover: options.failover,
     };
     let result = uml::run(&umlk, &task, options.timeout, progress)?;
     let reports =
@@ -203,6 +226,7 @@ pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress)
             parallel,
             apply,
             ipvs_stats,
+            failover,
         } => {
             // Read and validated again: the guest trusts nothing it is handed.
             let topologies = match topologies
@@ -223,6 +247,7 @@ pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress)
                     ipvs_stats: *ipvs_stats,
                     ..VerifyOptions::default()
                 },
+                failover: *failover,
                 ..RunOptions::default()
             };
             let mut all = Vec::new();

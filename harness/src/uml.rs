@@ -45,6 +45,9 @@ pub enum GuestTask {
         /// Also check IPVS's timer-refreshed statistics.
         #[serde(default)]
         ipvs_stats: bool,
+        /// Prove an active/backup pair's failover, the master going away this way.
+        #[serde(default)]
+        failover: Option<crate::lab::failover::Failover>,
     },
     /// Run a command and hand back its exit code and standard output.
     Exec { command: Vec<String> },

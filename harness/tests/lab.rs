@@ -616,3 +616,102 @@ fn a_preferred_ipv6_vip_breaks_keepalived_health_checks() {
         assert_eq!(c["pass"], true, "{c}\n{stderr}");
     }
 }
+
+/// The takeover time in a `failover-vip` check's `seen`: `… (lb2) after 3416 ms`.
+fn takeover_ms(report: &Value) -> u64 {
+    let seen = check(report, "failover-vip")["seen"].as_str().unwrap().to_string();
+    seen.rsplit_once(" after ")
+        .and_then(|(_, t)| t.strip_suffix(" ms"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no takeover time in `{seen}`"))
+}
+
+/// keepalived in both directors of a pair, kill -9 of the master's: with the
+/// sync daemon the held connections carry on through the backup, to the same
+/// real servers; without it they are reset, and the report names DR033. One
+/// UML boot for both labs.
+#[test]
+#[ignore = "needs root"]
+fn failover_kill_keeps_synced_connections_and_resets_unsynced_ones() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let files = ["fixtures/pair-dr.toml".to_string(), "fixtures/pair-nosync.toml".to_string()];
+    let (code, reports, stderr) = labs(&files, &["--failover"]);
+    assert_eq!(code, 1, "the pair without sync fails: {stderr}");
+    let (synced, unsynced) = (&reports[0], &reports[1]);
+
+    assert_eq!(synced["pass"], true, "{synced:#}\n{stderr}");
+    assert_eq!(synced["failover"], "kill");
+    for name in [
+        "arp-owner",
+        "failover-vip",
+        "failover-established",
+        "failover-new",
+        "connectivity tcp/80 after failover",
+        "connectivity tcp/25 after failover",
+        "source-ip tcp/80 after failover",
+        "source-ip tcp/25 after failover",
+        "reply-bypass after failover",
+        "arp-owner after failover",
+    ] {
+        assert_eq!(check(synced, name)["pass"], true, "{name}: {}", check(synced, name));
+    }
+    assert!(check(synced, "failover-vip")["seen"].as_str().unwrap().contains("(lb2)"));
+    let ms = takeover_ms(synced);
+    assert!((500..15_000).contains(&ms), "takeover {ms} ms");
+    assert_eq!(synced["timings_ms"]["takeover"], ms);
+    eprintln!("pair-dr: takeover after kill -9 in {ms} ms");
+
+    let established = check(unsynced, "failover-established");
+    assert_eq!(established["pass"], false, "{established}");
+    assert!(established["seen"].as_str().unwrap().contains("reset"), "{established}");
+    assert!(
+        established["explained_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("DR033")),
+        "names DR033: {established}"
+    );
+    assert_eq!(established["kind"], "failover");
+    for name in [
+        "failover-vip",
+        "failover-new",
+        "arp-owner after failover",
+        "reply-bypass after failover",
+    ] {
+        assert_eq!(check(unsynced, name)["pass"], true, "{name}: {}", check(unsynced, name));
+    }
+    assert_eq!(host_state(), before, "nothing left behind");
+}
+
+/// The master's LAN link goes down instead: its keepalived lives on, cut off,
+/// and the backup still takes the VIP.
+#[test]
+#[ignore = "needs root"]
+fn failover_link_down_moves_the_vip_to_the_backup() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let (code, r, stderr) = lab("fixtures/pair-dr.toml", &["--failover=link", "--connections", "4"]);
+    assert_eq!(code, 0, "{r:#}\n{stderr}");
+    assert_eq!(r["failover"], "link");
+    for name in ["failover-vip", "failover-established", "failover-new", "arp-owner after failover"] {
+        assert_eq!(check(&r, name)["pass"], true, "{name}: {}", check(&r, name));
+    }
+    let ms = takeover_ms(&r);
+    assert!((500..15_000).contains(&ms), "takeover {ms} ms");
+    eprintln!("pair-dr: takeover after link down in {ms} ms");
+    assert_eq!(host_state(), before, "nothing left behind");
+}
+
+/// `--failover` needs a VRRP pair: a single director is refused before anything runs.
+#[test]
+fn failover_without_a_vrrp_pair_is_a_clear_error() {
+    let out = lvsdr(&["lab", "fixtures/seed-dr.toml", "--failover"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--failover needs an active/backup pair"), "{stderr}");
+    assert!(stderr.contains("pair-dr.toml"), "{stderr}");
+}

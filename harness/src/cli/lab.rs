@@ -2,6 +2,7 @@
 
 use super::{load, Exit, InputFormat, Outcome, OutputFormat};
 use lvsdr_harness::apply::ApplyWith;
+use lvsdr_harness::lab::failover::{Failover, Pair};
 use lvsdr_harness::run::{self, KernelChoice, RunOptions};
 use lvsdr_harness::uml;
 use std::path::PathBuf;
@@ -48,6 +49,12 @@ pub struct LabArgs {
     /// them every 2 s, so this waits up to one refresh; the four proofs need no timer.
     #[arg(long)]
     ipvs_stats: bool,
+    /// For an active/backup pair (two directors with `vrrp`): run keepalived on both,
+    /// prove DR through the master, then make the master go away (`kill`: kill -9 of its
+    /// keepalived; `link`: its LAN link down) and prove the VIP moved, held connections
+    /// carried on, and new ones go to the backup.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "kill", value_name = "HOW")]
+    failover: Option<Failover>,
 }
 
 impl LabArgs {
@@ -57,18 +64,25 @@ impl LabArgs {
             connections: self.connections,
             clients: self.clients,
             parallel: self.parallel,
-            apply: self.apply_with,
             timeout: std::time::Duration::from_secs(self.timeout),
             verify: lvsdr_harness::VerifyOptions {
                 ipvs_stats: self.ipvs_stats,
                 ..Default::default()
             },
+            // keepalived sets up the pair's directors.
+            apply: if self.failover.is_some() {
+                ApplyWith::Keepalived
+            } else {
+                self.apply_with
+            },
+            failover: self.failover,
         }
     }
 }
 
 pub fn lab(a: LabArgs, color: bool) -> Outcome {
     let options = a.options();
+    let a_apply = a.apply_with;
     let LabArgs {
         files,
         each,
@@ -79,6 +93,13 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         parallel,
         ..
     } = a;
+    if options.failover.is_some() && (keep || !matches!(a_apply, ApplyWith::Netlink | ApplyWith::Keepalived)) {
+        eprintln!(
+            "error: `--failover` runs keepalived on both directors of the pair: it does not combine with `--keep` or `--apply-with {}`.",
+            a_apply.name()
+        );
+        return Err(Exit::Unusable);
+    }
     if files.len() > 1 && each && (keep || parallel > 1) {
         eprintln!("error: `--each` runs labs one after the other: it does not combine with `--keep` or `--parallel`.");
         return Err(Exit::Unusable);
@@ -93,6 +114,14 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
     };
     for group in &groups {
         topologies.push(load(group, &from)?.1);
+    }
+    if options.failover.is_some() {
+        for t in &topologies {
+            if let Err(e) = Pair::of(t, &lvsdr_core::plan::plan(t, 1, 1)) {
+                eprintln!("error: {e}");
+                return Err(Exit::Unusable);
+            }
+        }
     }
     let mut progress = |line: &str| {
         eprintln!("  · {line}");

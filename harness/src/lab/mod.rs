@@ -5,22 +5,25 @@
 //! - this file: the [`Lab`], its build, and [`Lab::verify`], which observes
 //!   (probes, reply frames, neighbour entry, MACs, the IPVS table);
 //! - [`proofs`]: one function per proof, reading what was observed;
-//! - [`state`]: the kernel state read back and compared with the plan.
+//! - [`state`]: the kernel state read back and compared with the plan;
+//! - [`failover`]: an active/backup pair under keepalived, and what
+//!   survives when the master goes away.
 
+pub mod failover;
 pub mod proofs;
 mod state;
 
 use crate::apply::ApplyWith;
-use crate::capture::Capture;
+use crate::capture::{Capture, ReplyFrame};
 use crate::ipvs::{self, Ipvs};
 use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServer};
 use crate::report::Report;
 use crate::rtnl;
 use lvsdr_core::names::{HostName, SysctlKey};
-use lvsdr_core::plan::{LabPlan, Role};
+use lvsdr_core::plan::{HostPlan, LabPlan, Role};
 use lvsdr_core::Topology;
-use proofs::Observed;
+use proofs::{IpvsTable, Observed};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,7 +78,11 @@ pub struct Lab {
     lan: Arc<NetNs>,
     pub prefix: String,
     pub build_ms: u64,
-    workdir: Option<WorkDir>,
+    /// keepalived's folders (configuration and pid files), one per director.
+    workdirs: BTreeMap<HostName, WorkDir>,
+    /// An active/backup pair under keepalived's VRRP: which director is master
+    /// (it serves the proofs before a failover) and which is backup.
+    pair: Option<failover::Pair>,
     /// The plan's services as the IPVS client writes them, in plan order.
     specs: Vec<(ipvs::Service, Vec<ipvs::Dest>)>,
     /// Each host's MAC on its LAN interface (not the client's), read as it is built.
@@ -131,6 +138,28 @@ fn step<T>(what: impl Into<String>, r: Result<T, rtnl::RtnlError>) -> Result<T, 
 impl Lab {
     /// Builds the lab for a plan. `progress` hears about each step.
     pub fn build(topology: &Topology, plan: LabPlan, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
+        Lab::build_with(topology, plan, apply, None, progress)
+    }
+
+    /// Builds the lab for an active/backup pair: keepalived runs in both
+    /// director namespaces with its own generated keepalived.conf, and its
+    /// VRRP, not lvsdr, puts the VIPs on the master. Ready when the master
+    /// holds the VIPs and both IPVS tables are programmed and settled.
+    pub fn build_pair(topology: &Topology, plan: LabPlan, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
+        let pair = failover::Pair::of(topology, &plan).map_err(|e| LabError::Io {
+            step: "failover".into(),
+            source: std::io::Error::other(e),
+        })?;
+        Lab::build_with(topology, plan, ApplyWith::Keepalived, Some(pair), progress)
+    }
+
+    fn build_with(
+        topology: &Topology,
+        plan: LabPlan,
+        apply: ApplyWith,
+        pair: Option<failover::Pair>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Lab, LabError> {
         let started = Instant::now();
         // Typed before anything exists, so a bad plan touches nothing.
         let specs = plan
@@ -151,7 +180,8 @@ impl Lab {
             lan,
             prefix: prefix.clone(),
             build_ms: 0,
-            workdir: None,
+            workdirs: BTreeMap::new(),
+            pair,
             specs,
             macs: BTreeMap::new(),
         };
@@ -234,6 +264,8 @@ impl Lab {
             // The generated scripts set up the director and the real servers; the client
             // and the router are the lab's own.
             let scripted = !apply.lvsdr_sets_hosts() && matches!(h.role, Role::Director | Role::RealServer);
+            // In a pair, VRRP moves the VIPs between the directors.
+            let vrrp_vips = lab.pair.is_some() && h.role == Role::Director;
             let mac = ns.run(|| -> Result<[u8; 6], LabError> {
                 for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
                     netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
@@ -248,7 +280,7 @@ impl Lab {
                         for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
                             rtnl::set_up(&handle, x).await?;
                         }
-                        for a in h.addresses.iter().filter(|a| !(scripted && a.vip)) {
+                        for a in h.addresses.iter().filter(|a| !((scripted || vrrp_vips) && a.vip)) {
                             rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
                         }
                         for r in &h.routes {
@@ -264,7 +296,26 @@ impl Lab {
             }
         }
 
-        if let Some(director) = lab.plan.director().cloned() {
+        if let Some(pair) = lab.pair.clone() {
+            if !lab.plan.marks.is_empty() {
+                return Err(LabError::Io {
+                    step: "marking rules".into(),
+                    source: std::io::Error::other(
+                        "this topology has fwmark marking rules, which the failover lab does not apply (keepalived does not write them)",
+                    ),
+                });
+            }
+            for (name, index) in [(&pair.master, pair.master_index), (&pair.backup, pair.backup_index)] {
+                progress(&format!(
+                    "{name}: starting keepalived with its generated keepalived.conf (VRRP, sync, services)"
+                ));
+                let conf = lvsdr_core::render::keepalived_director(topology, index).ok_or_else(|| LabError::Io {
+                    step: format!("{name}: keepalived.conf"),
+                    source: std::io::Error::other("the topology has no such director"),
+                })?;
+                lab.start_keepalived(name, &conf, false)?;
+            }
+        } else if let Some(director) = lab.plan.director().cloned() {
             let ns = lab.hosts[&director.name].clone();
             if !lab.plan.marks.is_empty() {
                 if apply != ApplyWith::Netlink {
@@ -319,39 +370,7 @@ impl Lab {
                 }
                 ApplyWith::Keepalived => {
                     progress(&format!("{}: starting keepalived with the generated configuration", director.name));
-                    let dir = std::path::Path::new(crate::leftovers::DAEMON_DIR).join(&prefix);
-                    std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
-                        step: "keepalived folder".into(),
-                        source,
-                    })?;
-                    lab.workdir = Some(WorkDir(dir.clone()));
-                    let conf = dir.join("keepalived.conf");
-                    std::fs::write(&conf, lvsdr_core::render::keepalived(topology)).map_err(|source| LabError::Io {
-                        step: "keepalived.conf".into(),
-                        source,
-                    })?;
-                    let p = |n: &str| dir.join(n).display().to_string();
-                    let child = crate::apply::spawn_in(
-                        &ns,
-                        "keepalived",
-                        &[
-                            "--dont-fork",
-                            "--check",
-                            "--use-file",
-                            &p("keepalived.conf"),
-                            "--pid",
-                            &p("keepalived.pid"),
-                            "--checkers_pid",
-                            &p("checkers.pid"),
-                            "--vrrp_pid",
-                            &p("vrrp.pid"),
-                        ],
-                    )
-                    .map_err(|source| LabError::Io {
-                        step: format!("{}: starting keepalived", director.name),
-                        source,
-                    })?;
-                    lab.daemons.0.push(child);
+                    lab.start_keepalived(&director.name, &lvsdr_core::render::keepalived(topology), true)?;
                 }
             }
         }
@@ -367,12 +386,58 @@ impl Lab {
             }
         }
         progress(&format!("probe servers up ({} listeners)", lab.servers.len()));
-        if apply == ApplyWith::Keepalived {
+        if let Some(pair) = lab.pair.clone() {
+            progress(&format!(
+                "waiting for VRRP to make {} master (it takes the VIPs) and for both IPVS tables to settle",
+                pair.master
+            ));
+            let vrrp_ms = lab.wait_for_pair(&pair, Duration::from_secs(15))?;
+            progress(&format!("{} holds the VIPs {vrrp_ms} ms after keepalived started", pair.master));
+        } else if apply == ApplyWith::Keepalived {
             progress("waiting for keepalived's health checkers to bring the real servers in");
-            lab.wait_for_keepalived(std::time::Duration::from_secs(15))?;
+            let director = lab.plan.director().map(|d| d.name.clone()).into_iter().collect::<Vec<_>>();
+            lab.wait_for_keepalived(&director, std::time::Duration::from_secs(15))?;
         }
         lab.build_ms = started.elapsed().as_millis() as u64;
         Ok(lab)
+    }
+
+    /// Starts keepalived in a director's namespace, with its configuration and
+    /// pid files in a folder of its own under the daemons folder (removed on
+    /// drop, like the process, which is killed with its children).
+    /// `check_only` runs only the health checkers (`--check`), not VRRP.
+    fn start_keepalived(&mut self, host: &HostName, conf: &str, check_only: bool) -> Result<(), LabError> {
+        let dir = std::path::Path::new(crate::leftovers::DAEMON_DIR).join(format!("{}{host}", self.prefix));
+        std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
+            step: format!("{host}: keepalived folder"),
+            source,
+        })?;
+        self.workdirs.insert(host.clone(), WorkDir(dir.clone()));
+        std::fs::write(dir.join("keepalived.conf"), conf).map_err(|source| LabError::Io {
+            step: format!("{host}: keepalived.conf"),
+            source,
+        })?;
+        let p = |n: &str| dir.join(n).display().to_string();
+        let (conf, pid, checkers, vrrp) = (p("keepalived.conf"), p("keepalived.pid"), p("checkers.pid"), p("vrrp.pid"));
+        let mut args = vec!["--dont-fork"];
+        if check_only {
+            args.push("--check");
+        }
+        args.extend(["--use-file", &conf, "--pid", &pid, "--checkers_pid", &checkers, "--vrrp_pid", &vrrp]);
+        let child = crate::apply::spawn_in(&self.hosts[host], "keepalived", &args).map_err(|source| LabError::Io {
+            step: format!("{host}: starting keepalived"),
+            source,
+        })?;
+        self.daemons.0.push(child);
+        Ok(())
+    }
+
+    /// The director the proofs look at: the pair's master, or the only one.
+    pub fn active_director(&self) -> Option<&HostPlan> {
+        match &self.pair {
+            Some(p) => self.plan.hosts.iter().find(|h| h.name == p.master),
+            None => self.plan.director(),
+        }
     }
 
     /// The namespace of a host, for `--keep` and for tests.
@@ -390,9 +455,83 @@ impl Lab {
     pub fn verify(&self, options: &VerifyOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, LabError> {
         let started = Instant::now();
         let plan = &self.plan;
-        let client = plan.hosts.iter().find(|h| h.role == Role::Client).cloned();
-        let director = plan.director().cloned();
-        let (Some(client), Some(director)) = (client, director) else {
+        let Some(director) = self.active_director().cloned() else {
+            return Err(LabError::Io {
+                step: "plan".into(),
+                source: std::io::Error::other("the plan has no client or no director"),
+            });
+        };
+        let seen = self.observe(&director, options, progress)?;
+        let observed = self.observed(&director, &seen);
+        // 0. The kernel state, read back and compared with the topology.
+        let mut checks = self.state_checks()?;
+        // 1. Every connection answered, and each real server saw the client's own address.
+        for p in &plan.probes {
+            checks.push(proofs::connectivity(&observed, p));
+            checks.push(proofs::source_ip(&observed, p));
+        }
+        // 2. Replies bypassed the director.
+        checks.push(proofs::reply_bypass(&observed));
+        if options.ipvs_stats {
+            checks.push(proofs::ipvs_stats(&observed));
+        }
+        // 3. The client's ARP entry for the VIP is the director's.
+        checks.extend(proofs::arp_owner(&observed));
+        // 4. The split is the predicted one (and, as a warning, the one the weights ask for).
+        let mut split = BTreeMap::new();
+        for p in &plan.probes {
+            let (check, report) = proofs::split(&observed, p);
+            checks.push(check);
+            checks.extend(proofs::weights(&observed, p));
+            split.insert(p.service.clone(), report);
+        }
+        proofs::explain(&mut checks, &self.topology, plan);
+
+        let mut timings = BTreeMap::new();
+        timings.insert("build".to_string(), self.build_ms);
+        timings.insert("probes".to_string(), seen.probes_ms);
+        timings.insert("stats_poll".to_string(), seen.stats_ms);
+        timings.insert("verify".to_string(), started.elapsed().as_millis() as u64);
+        Ok(Report {
+            topology: plan.topology.clone(),
+            pass: crate::report::verdict(&checks),
+            kernel: String::new(),
+            ipvs_version: String::new(),
+            applied_with: self.apply.name().to_string(),
+            checks,
+            connections: seen.connections.clone(),
+            split,
+            ipvs: seen
+                .table
+                .iter()
+                .map(|(s, ds)| crate::report::ServiceCounters::from_entry(s, ds.clone()))
+                .collect(),
+            timings_ms: timings,
+            namespaces: vec![],
+            failover: None,
+        })
+    }
+}
+
+/// What one round of probes through a director saw.
+pub(crate) struct Seen {
+    pub connections: Vec<ConnectionResult>,
+    pub replies: Vec<ReplyFrame>,
+    pub neighbours: Vec<(std::net::IpAddr, Option<[u8; 6]>)>,
+    pub table: IpvsTable,
+    pub director_packets: (u64, u64),
+    pub probes_ms: u64,
+    pub stats_ms: u64,
+}
+
+impl Lab {
+    /// Runs the plan's probes from the client through `director` and reads
+    /// back what they left: reply frames, the neighbour entries for the VIPs,
+    /// the director's IPVS table and packet counters.
+    pub(crate) fn observe(&self, director: &HostPlan, options: &VerifyOptions, progress: &mut dyn FnMut(&str)) -> Result<Seen, LabError> {
+        let started = Instant::now();
+        let plan = &self.plan;
+        let Some(client) = plan.hosts.iter().find(|h| h.role == Role::Client).cloned() else {
             return Err(LabError::Io {
                 step: "plan".into(),
                 source: std::io::Error::other("the plan has no client or no director"),
@@ -482,7 +621,7 @@ impl Lab {
         // Its traffic statistics lag (a 2 s timer) and are polled only when asked for.
         let attempts: u64 = plan.probes.iter().map(|p| p.connections.len() as u64).sum();
         let poll_started = Instant::now();
-        let mut table = self.ipvs_table()?;
+        let mut table = self.ipvs_table_of(&director.name)?;
         if options.ipvs_stats {
             progress("director: polling IPVS statistics (refreshed every 2 s)");
             // When the client sent its traffic to another host's MAC, the director saw none of it:
@@ -497,7 +636,7 @@ impl Lab {
             };
             while table.iter().map(|(s, _)| s.stats.conns).sum::<u64>() < attempts && poll_started.elapsed() < stats_timeout {
                 std::thread::sleep(Duration::from_millis(100));
-                table = self.ipvs_table()?;
+                table = self.ipvs_table_of(&director.name)?;
             }
         }
         let after = step(
@@ -505,19 +644,32 @@ impl Lab {
             director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
         )?;
         let stats_ms = poll_started.elapsed().as_millis() as u64;
-
-        let observed = Observed {
-            plan,
-            director: &director,
-            connections: &connections,
-            replies: &replies,
-            table: &table,
-            neighbours: &neighbours,
-            macs,
+        Ok(Seen {
+            connections,
+            replies,
+            neighbours,
+            table,
             director_packets: (
                 after.rx_packets.saturating_sub(before.rx_packets),
                 after.tx_packets.saturating_sub(before.tx_packets),
             ),
+            probes_ms,
+            stats_ms,
+        })
+    }
+
+    /// What the proofs read: one round of probes through `director`.
+    pub(crate) fn observed<'a>(&'a self, director: &'a HostPlan, seen: &'a Seen) -> Observed<'a> {
+        let plan = &self.plan;
+        Observed {
+            plan,
+            director,
+            connections: &seen.connections,
+            replies: &seen.replies,
+            table: &seen.table,
+            neighbours: &seen.neighbours,
+            macs: &self.macs,
+            director_packets: seen.director_packets,
             ids: plan
                 .services
                 .iter()
@@ -526,52 +678,7 @@ impl Lab {
                 .collect(),
             // keepalived adds real servers as their checks succeed, not in topology order.
             order_matters: self.apply != ApplyWith::Keepalived,
-        };
-        // 0. The kernel state, read back and compared with the topology.
-        let mut checks = self.state_checks()?;
-        // 1. Every connection answered, and each real server saw the client's own address.
-        for p in &plan.probes {
-            checks.push(proofs::connectivity(&observed, p));
-            checks.push(proofs::source_ip(&observed, p));
         }
-        // 2. Replies bypassed the director.
-        checks.push(proofs::reply_bypass(&observed));
-        if options.ipvs_stats {
-            checks.push(proofs::ipvs_stats(&observed));
-        }
-        // 3. The client's ARP entry for the VIP is the director's.
-        checks.extend(proofs::arp_owner(&observed));
-        // 4. The split is the predicted one (and, as a warning, the one the weights ask for).
-        let mut split = BTreeMap::new();
-        for p in &plan.probes {
-            let (check, report) = proofs::split(&observed, p);
-            checks.push(check);
-            checks.extend(proofs::weights(&observed, p));
-            split.insert(p.service.clone(), report);
-        }
-        proofs::explain(&mut checks, &self.topology, plan);
-
-        let mut timings = BTreeMap::new();
-        timings.insert("build".to_string(), self.build_ms);
-        timings.insert("probes".to_string(), probes_ms);
-        timings.insert("stats_poll".to_string(), stats_ms);
-        timings.insert("verify".to_string(), started.elapsed().as_millis() as u64);
-        Ok(Report {
-            topology: plan.topology.clone(),
-            pass: crate::report::verdict(&checks),
-            kernel: String::new(),
-            ipvs_version: String::new(),
-            applied_with: self.apply.name().to_string(),
-            checks,
-            connections,
-            split,
-            ipvs: table
-                .iter()
-                .map(|(s, ds)| crate::report::ServiceCounters::from_entry(s, ds.clone()))
-                .collect(),
-            timings_ms: timings,
-            namespaces: vec![],
-        })
     }
 }
 

@@ -1,23 +1,30 @@
 //! The kernel state, read back: addresses and sysctls in every namespace and
 //! the IPVS table, each compared with the plan field by field.
 
+use super::failover::Pair;
 use super::proofs::IpvsTable;
 use super::{step, Lab, LabError, ProgrammedService};
 use crate::ipvs::{self, Ipvs};
 use crate::netns;
 use crate::report::Check;
 use crate::rtnl;
+use lvsdr_core::names::HostName;
 use lvsdr_core::plan::CheckKind;
 use std::time::{Duration, Instant};
 
 impl Lab {
     /// The director's IPVS table: every service with its destinations (`ipvsadm -L -n --stats`).
     pub(super) fn ipvs_table(&self) -> Result<IpvsTable, LabError> {
-        let director = self.plan.director().ok_or_else(|| LabError::Io {
+        let director = self.active_director().ok_or_else(|| LabError::Io {
             step: "plan".into(),
             source: std::io::Error::other("the plan has no director"),
         })?;
-        self.hosts[&director.name].run(|| -> Result<_, LabError> {
+        self.ipvs_table_of(&director.name)
+    }
+
+    /// The IPVS table in one host's namespace (`ip netns exec NS ipvsadm -L -n --stats`).
+    pub(super) fn ipvs_table_of(&self, host: &HostName) -> Result<IpvsTable, LabError> {
+        self.hosts[host].run(|| -> Result<_, LabError> {
             let ipvs = Ipvs::connect()?;
             let mut out = Vec::new();
             for s in ipvs.services()? {
@@ -28,35 +35,98 @@ impl Lab {
         })?
     }
 
-    /// Waits until keepalived has programmed every service and its health
-    /// checkers have settled: the IPVS table unchanged for longer than one
-    /// checker cycle (`delay_loop 2`).
-    pub(super) fn wait_for_keepalived(&self, timeout: Duration) -> Result<(), LabError> {
+    /// Each director's table without counters, and whether it has every planned service.
+    fn programmed(&self, host: &HostName) -> Result<(Vec<ProgrammedService>, bool), LabError> {
+        let table: Vec<ProgrammedService> = self
+            .ipvs_table_of(host)?
+            .into_iter()
+            .map(|(s, ds)| (s.service, ds.into_iter().map(|d| d.dest).collect()))
+            .collect();
+        let complete = self.specs.iter().all(|(sp, _)| table.iter().any(|(s, _)| s.id == sp.id));
+        Ok((table, complete))
+    }
+
+    /// Waits until keepalived has programmed every service on each of
+    /// `directors` and its health checkers have settled: the IPVS tables
+    /// unchanged for longer than one checker cycle (`delay_loop 2`), and
+    /// `ready` true (the pair's master holding the VIPs).
+    fn wait_until_settled(
+        &self,
+        directors: &[HostName],
+        timeout: Duration,
+        mut ready: impl FnMut() -> Result<bool, LabError>,
+        what: &str,
+    ) -> Result<(), LabError> {
         let started = Instant::now();
-        let mut last: Option<(Instant, Vec<ProgrammedService>)> = None;
+        let mut last: Option<(Instant, Vec<Vec<ProgrammedService>>)> = None;
         loop {
-            let table: Vec<_> = self
-                .ipvs_table()?
-                .into_iter()
-                .map(|(s, ds)| (s.service, ds.into_iter().map(|d| d.dest).collect()))
-                .collect();
-            let complete = self.specs.iter().all(|(sp, _)| table.iter().any(|(s, _)| s.id == sp.id));
-            match &last {
-                Some((since, t)) if *t == table && complete && since.elapsed() > Duration::from_millis(2500) => return Ok(()),
-                Some((_, t)) if *t == table => {}
-                _ => last = Some((Instant::now(), table)),
+            let mut tables = Vec::new();
+            let mut complete = true;
+            for d in directors {
+                let (table, all) = self.programmed(d)?;
+                complete &= all;
+                tables.push(table);
+            }
+            let settled = match &last {
+                Some((since, t)) if *t == tables => complete && since.elapsed() > Duration::from_millis(2500),
+                _ => {
+                    last = Some((Instant::now(), tables));
+                    false
+                }
+            };
+            // Asked every round, so that it can time what it waits for.
+            let ready = ready()?;
+            if settled && ready {
+                return Ok(());
             }
             if started.elapsed() > timeout {
                 return Err(LabError::Io {
                     step: "keepalived".into(),
                     source: std::io::Error::other(format!(
-                        "keepalived did not program every service within {} s: check its configuration with `keepalived -t -f FILE`",
+                        "{what} within {} s: check its configuration with `keepalived -t -f FILE`",
                         timeout.as_secs()
                     )),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until keepalived has programmed every service on each of
+    /// `directors` and its health checkers have settled.
+    pub(super) fn wait_for_keepalived(&self, directors: &[HostName], timeout: Duration) -> Result<(), LabError> {
+        self.wait_until_settled(directors, timeout, || Ok(true), "keepalived did not program every service")
+    }
+
+    /// Waits until the pair's master holds every VIP (VRRP took them), the
+    /// backup none, and keepalived has programmed and settled both IPVS
+    /// tables. Returns when the master got the VIPs, in ms after the build started.
+    pub(super) fn wait_for_pair(&self, pair: &Pair, timeout: Duration) -> Result<u64, LabError> {
+        let started = Instant::now();
+        let mut vip_ms = None;
+        self.wait_until_settled(
+            &[pair.master.clone(), pair.backup.clone()],
+            timeout,
+            || {
+                let on_master = self.holds_vips(&pair.master, &pair.vips)?;
+                let on_backup = self.holds_vips(&pair.backup, &pair.vips)?;
+                if on_master && vip_ms.is_none() {
+                    vip_ms = Some(started.elapsed().as_millis() as u64);
+                }
+                Ok(on_master && !on_backup)
+            },
+            &format!("keepalived did not make {} master and program both directors", pair.master),
+        )?;
+        Ok(vip_ms.unwrap_or_default())
+    }
+
+    /// Whether every one of `vips` is an address in `host`'s namespace (`ip addr show`).
+    pub(super) fn holds_vips(&self, host: &HostName, vips: &[std::net::IpAddr]) -> Result<bool, LabError> {
+        let addrs = step(
+            format!("{host}: addresses"),
+            self.hosts[host].run(|| rtnl::with_handle(async |h| rtnl::addresses(&h).await))?,
+        )?;
+        Ok(vips.iter().all(|v| addrs.iter().any(|(_, a, _)| a == v)))
     }
 
     /// Reads the kernel state back and compares it with the plan, field by
@@ -115,7 +185,7 @@ impl Lab {
                 if diffs.is_empty() { "as expected".into() } else { diffs.join("; ") },
             ));
         }
-        if self.plan.director().is_some() {
+        if self.active_director().is_some() {
             let table = self.ipvs_table()?;
             let mut diffs = Vec::new();
             for (sp, (want, want_dests)) in self.plan.services.iter().zip(&self.specs) {
