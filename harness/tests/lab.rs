@@ -706,6 +706,34 @@ fn failover_link_down_moves_the_vip_to_the_backup() {
     assert_eq!(host_state(), before, "nothing left behind");
 }
 
+/// The pair as users keep it: two keepalived.conf files and the real servers'
+/// script, read as one setup, lint without an error and fail over on the kernel.
+#[test]
+#[ignore = "needs root"]
+fn a_keepalived_pair_and_a_real_server_script_fail_over() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let files = [
+        "fixtures/real/keepalived-pair/lb1.conf",
+        "fixtures/real/keepalived-pair/lb2.conf",
+        "fixtures/real/keepalived-pair/rs.sh",
+    ];
+    let mut args = vec!["lint"];
+    args.extend(files);
+    let lint = lvsdr(&args);
+    assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
+    let k = kernel();
+    let mut args = vec!["lab", "--format", "json", "--kernel", &k, "--failover", "--connections", "4"];
+    args.extend(files);
+    let out = lvsdr(&args);
+    let r: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    for name in ["failover-vip", "failover-established", "failover-new"] {
+        assert_eq!(check(&r, name)["pass"], true, "{name}: {}", check(&r, name));
+    }
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+}
+
 /// `--failover` needs a VRRP pair: a single director is refused before anything runs.
 #[test]
 fn failover_without_a_vrrp_pair_is_a_clear_error() {

@@ -232,7 +232,14 @@ impl Builder {
                     .map(|l| l.value)
                     .find(|l| l.family() == *f)
                     .unwrap_or_else(|| assumed_lan(*f, &self));
-                At::implied(default_client_address(&lan))
+                // `.100`, unless a VIP, the director or a real server has it: then the next free one.
+                let taken = |a: &IpAddr| used.contains(a) || *a == director_address.value;
+                let first = default_client_address(&lan);
+                let free = std::iter::once(first)
+                    .chain((101..=254u128).chain(2..=99).map(|h| lan.host(h)))
+                    .find(|a| !taken(a) && lan.contains(*a))
+                    .unwrap_or(first);
+                At::implied(free)
             })
             .collect();
         // A real-server-only input (no service, but a VIP on lo or ARP settings): one
