@@ -31,6 +31,7 @@ pub mod leftovers;
 pub mod marks;
 pub mod netns;
 pub mod nft;
+mod nlattr;
 pub mod probe;
 pub mod report;
 pub mod rtnl;

@@ -15,6 +15,7 @@
 //! The socket belongs to the network namespace of the calling thread: run it
 //! inside [`NetNs::run`](crate::netns::NetNs::run).
 
+use crate::nlattr::*;
 use lvsdr_core::plan::MarkPlan;
 use std::io;
 use std::net::IpAddr;
@@ -29,16 +30,6 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNETLINK_V0: u8 = 0;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
-
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_APPEND: u16 = 0x800;
-const NLA_F_NESTED: u16 = 0x8000;
 
 const NFPROTO_UNSPEC: u8 = 0;
 const NFPROTO_INET: u8 = 1;
@@ -125,41 +116,16 @@ const NFT_META_MARK: u32 = 3;
 const NFT_META_NFPROTO: u32 = 15;
 const NFT_META_L4PROTO: u32 = 16;
 
-/// Netlink attributes, each padded to 4 bytes. nf_tables integers are big-endian.
-#[derive(Default)]
-struct Attrs(Vec<u8>);
+/// `struct nft_data` holding a plain value (`NFTA_DATA_VALUE`), on the shared builder.
+trait NftData {
+    fn put_data(&mut self, kind: u16, value: &[u8]) -> &mut Self;
+}
 
-impl Attrs {
-    fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
-        self.0.extend(((4 + payload.len()) as u16).to_ne_bytes());
-        self.0.extend(kind.to_ne_bytes());
-        self.0.extend(payload);
-        self.pad();
-        self
-    }
-    fn put_str(&mut self, kind: u16, s: &str) -> &mut Self {
-        let mut z = s.as_bytes().to_vec();
-        z.push(0);
-        self.put(kind, &z)
-    }
-    fn put_be32(&mut self, kind: u16, v: u32) -> &mut Self {
-        self.put(kind, &v.to_be_bytes())
-    }
-    fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Attrs)) -> &mut Self {
-        let mut inner = Attrs::default();
-        fill(&mut inner);
-        self.put(kind | NLA_F_NESTED, &inner.0)
-    }
-    /// `struct nft_data` holding a plain value (`NFTA_DATA_VALUE`).
+impl NftData for Attrs {
     fn put_data(&mut self, kind: u16, value: &[u8]) -> &mut Self {
         self.nest(kind, |d| {
             d.put(attr::DATA_VALUE, value);
         })
-    }
-    fn pad(&mut self) {
-        while !self.0.len().is_multiple_of(4) {
-            self.0.push(0);
-        }
     }
 }
 

@@ -28,6 +28,7 @@
 //! The socket belongs to the network namespace of the calling thread: run it
 //! inside [`NetNs::run`](crate::netns::NetNs::run).
 
+use crate::nlattr::*;
 use lvsdr_core::plan::MarkPlan;
 use std::io;
 use std::net::IpAddr;
@@ -37,17 +38,11 @@ const SOL_NETLINK: i32 = 270;
 const NETLINK_CAP_ACK: i32 = 10;
 const NETLINK_EXT_ACK: i32 = 11;
 
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
 /// In an `NLMSG_ERROR`: the echoed request is only its header.
 const NLM_F_CAPPED: u16 = 0x100;
 /// In an `NLMSG_ERROR`: extended-ACK attributes follow the echoed request.
 const NLM_F_ACK_TLVS: u16 = 0x200;
 const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLA_F_NESTED: u16 = 0x8000;
 
 const RTM_NEWQDISC: u16 = 36;
 const RTM_DELQDISC: u16 = 37;
@@ -105,33 +100,6 @@ mod act {
 mod skbedit {
     pub const PARMS: u16 = 2;
     pub const MARK: u16 = 5;
-}
-
-/// Netlink attributes, each padded to 4 bytes. rtnetlink integers are in
-/// host order unless the header says `be16`/`be32`.
-#[derive(Default)]
-struct Attrs(Vec<u8>);
-
-impl Attrs {
-    fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
-        self.0.extend(((4 + payload.len()) as u16).to_ne_bytes());
-        self.0.extend(kind.to_ne_bytes());
-        self.0.extend(payload);
-        while !self.0.len().is_multiple_of(4) {
-            self.0.push(0);
-        }
-        self
-    }
-    fn put_str(&mut self, kind: u16, s: &str) -> &mut Self {
-        let mut z = s.as_bytes().to_vec();
-        z.push(0);
-        self.put(kind, &z)
-    }
-    fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Attrs)) -> &mut Self {
-        let mut inner = Attrs::default();
-        fill(&mut inner);
-        self.put(kind | NLA_F_NESTED, &inner.0)
-    }
 }
 
 /// `struct tcmsg`: family, ifindex, handle, parent and info (priority and protocol).
