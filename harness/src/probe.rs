@@ -101,8 +101,11 @@ pub struct ProbeServer {
     open: OpenConnections,
 }
 
-/// Each open connection's socket (a copy, to shut it down) and its thread.
-type OpenConnections = Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>;
+/// Each open connection's peer and a copy of its socket, to shut it down.
+type OpenConnections = Arc<Mutex<Vec<(SocketAddr, TcpStream)>>>;
+
+/// Workers per probe server: held connections, health checks and probes at once.
+const WORKERS: usize = 8;
 
 /// How long a connection may sit idle before the server drops it: longer
 /// than a failover, during which a held connection says nothing.
@@ -133,6 +136,44 @@ impl ProbeServer {
                     return;
                 }
             };
+            // A few workers serve the connections: a held one (the failover lab's) does not
+            // stop the others, and no thread is made per connection (costly under UML).
+            let (work, queue) = std::sync::mpsc::channel::<(TcpStream, SocketAddr)>();
+            let queue = Arc::new(Mutex::new(queue));
+            let workers: Vec<JoinHandle<()>> = (0..WORKERS)
+                .filter_map(|i| {
+                    let queue = queue.clone();
+                    let server = server.clone();
+                    let open = open2.clone();
+                    let stopping = stop2.clone();
+                    // Spawned from this thread, so in the namespace too.
+                    std::thread::Builder::new()
+                        .name(format!("probe-{port}-{i}"))
+                        .spawn(move || loop {
+                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            let Ok((stream, peer)) = next else { break };
+                            let Ok(closer) = stream.try_clone() else { continue };
+                            let key = peer;
+                            open.lock().unwrap_or_else(|e| e.into_inner()).push((key, closer));
+                            if stopping.load(Ordering::Relaxed) {
+                                // Accepted as the server stops: not served.
+                                let _ = stream.shutdown(std::net::Shutdown::Both);
+                            }
+                            let _ = match kind {
+                                ListenerKind::Http => serve_http(stream, &server, peer),
+                                ListenerKind::Smtp => serve_smtp(stream, &server, peer),
+                            };
+                            // The list holds a copy of the socket: closing ours would not end
+                            // the connection, and the client waits for its end.
+                            let mut list = open.lock().unwrap_or_else(|e| e.into_inner());
+                            if let Some(at) = list.iter().position(|(k, _)| *k == key) {
+                                let (_, c) = list.swap_remove(at);
+                                let _ = c.shutdown(std::net::Shutdown::Both);
+                            }
+                        })
+                        .ok()
+                })
+                .collect();
             for conn in listener.incoming() {
                 if stop2.load(Ordering::Relaxed) {
                     break;
@@ -141,27 +182,14 @@ impl ProbeServer {
                 let _ = stream.set_read_timeout(Some(IDLE));
                 let _ = stream.set_nodelay(true);
                 let Ok(peer) = stream.peer_addr() else { continue };
-                let Ok(handle) = stream.try_clone() else { continue };
-                let server = server.clone();
-                // A connection's thread is spawned from this one, so it is in the namespace too.
-                let Ok(closer) = stream.try_clone() else { continue };
-                let talk = std::thread::Builder::new()
-                    .name(format!("probe-{port}-{}", peer.port()))
-                    .spawn(move || {
-                        let _ = match kind {
-                            ListenerKind::Http => serve_http(stream, &server, peer),
-                            ListenerKind::Smtp => serve_smtp(stream, &server, peer),
-                        };
-                        // The list of open connections holds a copy of the socket: closing
-                        // ours would not end the connection, and the client waits for its end.
-                        let _ = closer.shutdown(std::net::Shutdown::Both);
-                    });
-                if let Ok(talk) = talk {
-                    let mut open = open2.lock().unwrap_or_else(|e| e.into_inner());
-                    // Finished conversations leave the list as new ones come.
-                    open.retain(|(_, t)| !t.is_finished());
-                    open.push((handle, talk));
+                if work.send((stream, peer)).is_err() {
+                    break;
                 }
+            }
+            // No more work: the workers finish what they hold (drop shuts it down) and end.
+            drop(work);
+            for w in workers {
+                let _ = w.join();
             }
         })?;
         let fd = rx.recv().map_err(|_| std::io::Error::other("probe thread died"))??;
@@ -204,13 +232,13 @@ impl Drop for ProbeServer {
         unsafe {
             libc::shutdown(self.fd, libc::SHUT_RDWR);
         }
+        // The open connections first, so that the workers holding them return,
+        // then the accept thread, which joins its workers.
+        for (_, stream) in self.open.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-        let open = std::mem::take(&mut *self.open.lock().unwrap_or_else(|e| e.into_inner()));
-        for (stream, talk) in open {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-            let _ = talk.join();
         }
     }
 }
