@@ -6,7 +6,7 @@ use lvsdr_core::plan::ListenerKind;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -140,19 +140,22 @@ impl ProbeServer {
             // stop the others, and no thread is made per connection (costly under UML).
             let (work, queue) = std::sync::mpsc::channel::<(TcpStream, SocketAddr)>();
             let queue = Arc::new(Mutex::new(queue));
-            let workers: Vec<JoinHandle<()>> = (0..WORKERS)
-                .filter_map(|i| {
-                    let queue = queue.clone();
-                    let server = server.clone();
-                    let open = open2.clone();
-                    let stopping = stop2.clone();
-                    // Spawned from this thread, so in the namespace too.
-                    std::thread::Builder::new()
-                        .name(format!("probe-{port}-{i}"))
-                        .spawn(move || loop {
-                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                            let Ok((stream, peer)) = next else { break };
-                            let Ok(closer) = stream.try_clone() else { continue };
+            // Workers are made as the load asks, up to WORKERS: a lab of 64 real servers
+            // has 128 listeners, and most of them only ever need one.
+            let busy = Arc::new(AtomicUsize::new(0));
+            let spawn_worker = |i: usize| {
+                let queue = queue.clone();
+                let server = server.clone();
+                let open = open2.clone();
+                let stopping = stop2.clone();
+                let busy = busy.clone();
+                // Spawned from this thread, so in the namespace too.
+                std::thread::Builder::new()
+                    .name(format!("probe-{port}-{i}"))
+                    .spawn(move || loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((stream, peer)) = next else { break };
+                        if let Ok(closer) = stream.try_clone() {
                             let key = peer;
                             open.lock().unwrap_or_else(|e| e.into_inner()).push((key, closer));
                             if stopping.load(Ordering::Relaxed) {
@@ -170,10 +173,12 @@ impl ProbeServer {
                                 let (_, c) = list.swap_remove(at);
                                 let _ = c.shutdown(std::net::Shutdown::Both);
                             }
-                        })
-                        .ok()
-                })
-                .collect();
+                        }
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .ok()
+            };
+            let mut workers: Vec<JoinHandle<()>> = Vec::new();
             for conn in listener.incoming() {
                 if stop2.load(Ordering::Relaxed) {
                     break;
@@ -182,6 +187,12 @@ impl ProbeServer {
                 let _ = stream.set_read_timeout(Some(IDLE));
                 let _ = stream.set_nodelay(true);
                 let Ok(peer) = stream.peer_addr() else { continue };
+                // `busy` counts the connections queued or being served.
+                if busy.fetch_add(1, Ordering::SeqCst) >= workers.len() && workers.len() < WORKERS {
+                    if let Some(w) = spawn_worker(workers.len()) {
+                        workers.push(w);
+                    }
+                }
                 if work.send((stream, peer)).is_err() {
                     break;
                 }
