@@ -105,7 +105,7 @@ pub struct ProbeServer {
 type OpenConnections = Arc<Mutex<Vec<(SocketAddr, TcpStream)>>>;
 
 /// Workers per probe server: held connections, health checks and probes at once.
-const WORKERS: usize = 8;
+const WORKERS: usize = 16;
 
 /// How long a connection may sit idle before the server drops it: longer
 /// than a failover, during which a held connection says nothing.
