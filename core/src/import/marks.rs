@@ -44,19 +44,9 @@ fn ports(text: &str) -> Option<Vec<u16>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A port as a number or one of the service names people write in firewall rules.
+/// A port as a number or an IANA service name, from the table lvsdr ships.
 fn port_number(text: &str) -> Option<u16> {
-    text.parse().ok().or(match text {
-        "http" => Some(80),
-        "https" => Some(443),
-        "smtp" => Some(25),
-        "domain" => Some(53),
-        "ftp" => Some(21),
-        "ssh" => Some(22),
-        "imap" => Some(143),
-        "pop3" => Some(110),
-        _ => None,
-    })
+    super::ports::port(text)
 }
 
 fn mark_value(text: &str) -> Option<u32> {
