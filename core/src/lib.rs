@@ -59,6 +59,17 @@ impl LoadError {
             help: Some(e.help),
         }
     }
+    /// A build without the `importers` feature (the playground's first
+    /// WebAssembly module) met a format only they read.
+    #[cfg(not(feature = "importers"))]
+    pub fn needs_importers(format: Format) -> Self {
+        LoadError {
+            code: "DR000",
+            message: format!("this build reads TOML and JSON only; {} input needs the importers", format.name()),
+            span: Span::new(0, 0),
+            help: Some("build lvsdr-core with its `importers` feature (the default)".into()),
+        }
+    }
     pub fn to_diagnostic(&self) -> Diagnostic {
         let mut d = Diagnostic::new(self.code, Severity::Error, self.message.clone(), self.span);
         d.help = self.help.clone();
@@ -149,9 +160,14 @@ pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Ve
     let result = match format {
         Format::Toml => topology_file::from_toml(text).map(|t| (t, vec![])),
         Format::Json => topology_file::from_json(text).map(|t| (t, vec![])),
+        #[cfg(feature = "importers")]
         Format::Script => import::script::import(text),
+        #[cfg(feature = "importers")]
         Format::IpvsadmSave => import::ipvsadm_save::import(text),
+        #[cfg(feature = "importers")]
         Format::Keepalived => import::keepalived::import(text),
+        #[cfg(not(feature = "importers"))]
+        Format::Script | Format::IpvsadmSave | Format::Keepalived => Err(LoadError::needs_importers(format)),
     };
     (format, result)
 }
@@ -441,6 +457,9 @@ pub fn analyze_files_as(files: &[(String, String)], formats: &[Option<Format>]) 
         } else {
             &mut b
         };
+        #[cfg(not(feature = "importers"))]
+        let _ = (target, body, f);
+        #[cfg(feature = "importers")]
         match f.format {
             Format::Script => import::script::read(target, body, f.start),
             Format::IpvsadmSave => import::ipvsadm_save::read(target, body, f.start),

@@ -206,6 +206,26 @@ pub const SYSCTL_ALLOWED: [&str; 8] = [
     "net.ipv6.ip_nonlocal_bind",
 ];
 
+/// The keys a DR setup sets, that lvsdr's rules and generators speak of: the
+/// playground's editor offers them to complete. Every one is in
+/// [`SYSCTL_ALLOWED`].
+pub const SYSCTL_KEYS: [&str; 14] = [
+    "net.ipv4.conf.all.arp_ignore",
+    "net.ipv4.conf.all.arp_announce",
+    "net.ipv4.conf.lo.arp_ignore",
+    "net.ipv4.conf.lo.arp_announce",
+    "net.ipv4.conf.eth0.arp_ignore",
+    "net.ipv4.conf.eth0.arp_announce",
+    "net.ipv4.conf.all.rp_filter",
+    "net.ipv4.conf.all.send_redirects",
+    "net.ipv4.conf.eth0.send_redirects",
+    "net.ipv4.ip_forward",
+    "net.ipv4.ip_nonlocal_bind",
+    "net.ipv6.conf.all.disable_ipv6",
+    "net.ipv6.conf.eth0.accept_dad",
+    "net.ipv4.vs.conntrack",
+];
+
 impl SysctlKey {
     /// Reads `net.ipv4.conf.all.arp_ignore` or the slash form `sysctl` also
     /// takes (`net/ipv4/conf/all/arp_ignore`).
@@ -258,6 +278,13 @@ impl SysctlKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_completion_keys_are_allowed() {
+        for k in SYSCTL_KEYS {
+            assert!(SysctlKey::parse(k).is_ok(), "{k}");
+        }
+    }
 
     #[test]
     fn sysctl_keys() {

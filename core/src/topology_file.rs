@@ -322,11 +322,11 @@ pub fn from_json(text: &str) -> Result<Topology, LoadError> {
 
 /// The format versions lvsdr reads: 1 (one director, one VIP, IPv4; files
 /// without `version`) and 2 (several VIPs and directors, IPv6, fwmark rules).
-pub const FORMAT_VERSION: i64 = 2;
-
-fn validate(root: &L) -> Result<Topology, LoadError> {
-    let top = Obj::of(root, "the topology")?;
-    top.only(&[
+/// The fields each table of a topology file takes: what the reader accepts,
+/// and what the playground's editor offers to complete.
+pub mod fields {
+    /// the top level
+    pub const TOP: &[&str] = &[
         "version",
         "name",
         "lan",
@@ -336,7 +336,105 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         "service",
         "real_server",
         "mark",
-    ])?;
+    ];
+    /// `[lan]`
+    pub const LAN: &[&str] = &["subnet"];
+    /// `[[director]]`
+    pub const DIRECTOR: &[&str] = &[
+        "name",
+        "address",
+        "interface",
+        "vip",
+        "ipv6_dad",
+        "ipv6_preferred",
+        "sysctl",
+        "vrrp",
+        "sync",
+        "service",
+    ];
+    /// a director's `sync`
+    pub const SYNC: &[&str] = &["interface", "id"];
+    /// `[client]`
+    pub const CLIENT: &[&str] = &["name", "address"];
+    /// `[router]`
+    pub const ROUTER: &[&str] = &["name", "address", "outside"];
+    /// `[[real_server]]`
+    pub const REAL_SERVER: &[&str] = &[
+        "name",
+        "address",
+        "interface",
+        "vip_on_lo",
+        "lo",
+        "sysctl",
+        "listen",
+        "nic",
+        "route",
+    ];
+    /// a real server's `nic`
+    pub const NIC: &[&str] = &["interface", "address"];
+    /// a real server's `route`
+    pub const ROUTE: &[&str] = &["to", "dev"];
+    /// a director's `vrrp`
+    pub const VRRP: &[&str] = &[
+        "instance",
+        "router_id",
+        "priority",
+        "state",
+        "advert_int",
+        "advert_ms",
+        "nopreempt",
+        "auth",
+        "vips",
+    ];
+    /// `[[mark]]`
+    pub const MARK: &[&str] = &["mark", "destination", "protocol", "ports", "tool"];
+    /// `[[service]]`
+    pub const SERVICE: &[&str] = &[
+        "vip",
+        "family",
+        "protocol",
+        "port",
+        "fwmark",
+        "scheduler",
+        "flags",
+        "persistence",
+        "persistence_netmask",
+        "one_packet",
+        "real_server",
+    ];
+    /// a service's `real_server`
+    pub const DESTINATION: &[&str] = &[
+        "server",
+        "port",
+        "method",
+        "weight",
+        "upper_threshold",
+        "lower_threshold",
+        "health_check",
+    ];
+    /// Every table by its dotted path (`""` is the top level).
+    pub const ALL: [(&str, &[&str]); 13] = [
+        ("", TOP),
+        ("lan", LAN),
+        ("director", DIRECTOR),
+        ("director.sync", SYNC),
+        ("client", CLIENT),
+        ("router", ROUTER),
+        ("real_server", REAL_SERVER),
+        ("real_server.nic", NIC),
+        ("real_server.route", ROUTE),
+        ("director.vrrp", VRRP),
+        ("mark", MARK),
+        ("service", SERVICE),
+        ("service.real_server", DESTINATION),
+    ];
+}
+
+pub const FORMAT_VERSION: i64 = 2;
+
+fn validate(root: &L) -> Result<Topology, LoadError> {
+    let top = Obj::of(root, "the topology")?;
+    top.only(fields::TOP)?;
     if let Some(v) = top.int("version")? {
         if !(1..=FORMAT_VERSION).contains(&v.value) {
             return Err(err(
@@ -349,7 +447,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     let mut lans = Vec::new();
     if let Some(lan_l) = top.get("lan") {
         let lan_o = Obj::of(lan_l, "[lan]")?;
-        lan_o.only(&["subnet"])?;
+        lan_o.only(fields::LAN)?;
         for sn in lan_o.strs("subnet")? {
             lans.push(subnet(&sn, "subnet = \"192.168.1.0/24\"")?);
         }
@@ -366,18 +464,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     };
     for d_l in d_ls {
         let d = Obj::of(d_l, "[director]")?;
-        d.only(&[
-            "name",
-            "address",
-            "interface",
-            "vip",
-            "ipv6_dad",
-            "ipv6_preferred",
-            "sysctl",
-            "vrrp",
-            "sync",
-            "service",
-        ])?;
+        d.only(fields::DIRECTOR)?;
         own_ls.push(d.array("service")?);
         // lvsdr adds IPv6 VIPs with `nodad` and `preferred_lft 0`; `ipv6_dad = true`
         // and `ipv6_preferred = true` say that this director does not.
@@ -425,7 +512,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             sync: match d.get("sync") {
                 Some(l) => {
                     let o = Obj::of(l, "a director's `sync`")?;
-                    o.only(&["interface", "id"])?;
+                    o.only(fields::SYNC)?;
                     Some(SyncDaemon {
                         interface: o
                             .checked("interface", IfName::parse)?
@@ -461,7 +548,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     let client = match top.get("client") {
         Some(c_l) => {
             let c = Obj::of(c_l, "[client]")?;
-            c.only(&["name", "address"])?;
+            c.only(fields::CLIENT)?;
             Client {
                 name: c
                     .checked("name", HostName::parse)?
@@ -491,7 +578,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         None => None,
         Some(r_l) => {
             let r = Obj::of(r_l, "[router]")?;
-            r.only(&["name", "address", "outside"])?;
+            r.only(fields::ROUTER)?;
             let outside = r.strs("outside")?;
             if outside.is_empty() {
                 return Err(r.missing("outside"));
@@ -517,17 +604,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
     let mut real_servers: Vec<RealServer> = Vec::new();
     for r_l in top.array("real_server")? {
         let r = Obj::of(r_l, "a [[real_server]]")?;
-        r.only(&[
-            "name",
-            "address",
-            "interface",
-            "vip_on_lo",
-            "lo",
-            "sysctl",
-            "listen",
-            "nic",
-            "route",
-        ])?;
+        r.only(fields::REAL_SERVER)?;
         let name = r.checked("name", HostName::parse)?.ok_or_else(|| r.missing("name"))?;
         if real_servers.iter().any(|x| x.name.value == name.value) {
             return Err(err(
@@ -584,7 +661,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         let mut extra_nics: Vec<Nic> = Vec::new();
         for n_l in r.array("nic")? {
             let n = Obj::of(n_l, "a `nic`")?;
-            n.only(&["interface", "address"])?;
+            n.only(fields::NIC)?;
             let nic_if = n.checked("interface", IfName::parse)?.ok_or_else(|| n.missing("interface"))?;
             if nic_if.value == interface.value || extra_nics.iter().any(|x| x.interface.value == nic_if.value) {
                 return Err(err(
@@ -601,7 +678,7 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
         let mut routes = Vec::new();
         for x_l in r.array("route")? {
             let x = Obj::of(x_l, "a `route`")?;
-            x.only(&["to", "dev"])?;
+            x.only(fields::ROUTE)?;
             let to = subnet(&x.req_str("to")?, "to = \"192.168.1.100/32\"")?;
             let device = x.checked("dev", IfName::parse)?.ok_or_else(|| x.missing("dev"))?;
             if device.value != interface.value && !extra_nics.iter().any(|n| n.interface.value == device.value) {
@@ -688,17 +765,7 @@ pub fn default_client_address(lan: &Subnet) -> IpAddr {
 
 fn validate_vrrp(l: &L, vips: &[Vip]) -> Result<Vrrp, LoadError> {
     let o = Obj::of(l, "a director's `vrrp`")?;
-    o.only(&[
-        "instance",
-        "router_id",
-        "priority",
-        "state",
-        "advert_int",
-        "advert_ms",
-        "nopreempt",
-        "auth",
-        "vips",
-    ])?;
+    o.only(fields::VRRP)?;
     let router_id = o.int("router_id")?.ok_or_else(|| o.missing("router_id"))?;
     let router_id = int::<u8>(&router_id, "virtual_router_id", "1..=255")?;
     let priority = match o.int("priority")? {
@@ -745,7 +812,7 @@ fn validate_vrrp(l: &L, vips: &[Vip]) -> Result<Vrrp, LoadError> {
 
 fn validate_mark(m_l: &L) -> Result<MarkRule, LoadError> {
     let m = Obj::of(m_l, "a [[mark]]")?;
-    m.only(&["mark", "destination", "protocol", "ports", "tool"])?;
+    m.only(fields::MARK)?;
     let mark = m.int("mark")?.ok_or_else(|| m.missing("mark"))?;
     let mark = int::<u32>(&mark, "fwmark", "1..=4294967295")?;
     let destination = prefixed(&m.req_str("destination")?, "the marked destination")?;
@@ -783,19 +850,7 @@ fn validate_mark(m_l: &L) -> Result<MarkRule, LoadError> {
 
 fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<VirtualService, LoadError> {
     let r = Obj::of(s_l, "a [[service]]")?;
-    r.only(&[
-        "vip",
-        "family",
-        "protocol",
-        "port",
-        "fwmark",
-        "scheduler",
-        "flags",
-        "persistence",
-        "persistence_netmask",
-        "one_packet",
-        "real_server",
-    ])?;
+    r.only(fields::SERVICE)?;
     let sspan = s_l.span;
     let key = match (r.int("fwmark")?, r.int("port")?) {
         (Some(m), None) => At::new(ServiceKey::Fwmark(int::<u32>(&m, "fwmark", "1..=4294967295")?.value), m.span),
@@ -944,15 +999,7 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
     let mut destinations = Vec::new();
     for d_l in r.array("real_server")? {
         let dd = Obj::of(d_l, "a service's real_server")?;
-        dd.only(&[
-            "server",
-            "port",
-            "method",
-            "weight",
-            "upper_threshold",
-            "lower_threshold",
-            "health_check",
-        ])?;
+        dd.only(fields::DESTINATION)?;
         let name = dd.checked("server", HostName::parse)?.ok_or_else(|| dd.missing("server"))?;
         let Some(server) = servers.iter().find(|x| x.name.value == name.value) else {
             return Err(err(

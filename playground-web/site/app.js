@@ -1,13 +1,17 @@
 // The lvsdr playground. All DR knowledge comes from the Rust core (pkg/,
 // built to WebAssembly); this file only draws what the core returns.
-// A share link can hold any text, and the core echoes that text in names and
-// messages, so nothing here is ever parsed as markup: every node is built with
-// h()/svg() and every value lands in a text node or an attribute value.
-import init, * as core from "./pkg/lvsdr_wasm.js";
+//
+// The page starts with the core that reads TOML and JSON (pkg/lvsdr_lite.js)
+// and loads the one with the importers (pkg/lvsdr_wasm.js) the first time a
+// tab holds an ipvsadm script, an `ipvsadm -S` dump or a keepalived.conf.
+// Every tab's text is read as one setup once per change (a `Setup`); the
+// diagnostics go into the editors at once, the other views follow.
+import initLite, * as lite from "./pkg/lvsdr_lite.js";
 import { EXAMPLES } from "./examples.js";
+import { $, h } from "./dom.js";
+import { drawTopology } from "./diagram.js";
+import { createEditor } from "./editor.js";
 
-const $ = (id) => document.getElementById(id);
-const editor = $("editor");
 const ARTIFACTS = [
   ["director", "Director script", "director.sh"],
   ["real-server", "Real-server script", "real-server.sh"],
@@ -16,231 +20,264 @@ const ARTIFACTS = [
   ["keepalived", "keepalived.conf", "keepalived.conf"],
 ];
 const COLORS = ["#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490", "#a16207", "#4d7c0f"];
-const state = { analysis: null, artifact: "director", walk: [], step: 0, rules: new Map(), selectedNode: null };
-window.__lvsdr = { timings: [] };
+const LABEL = "A file of the setup: TOML, JSON, an ipvsadm script, an ipvsadm -S dump or keepalived.conf";
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+const state = {
+  core: lite,
+  importers: null, // the promise of the full module, once asked for
+  tables: null,
+  setup: null, // the current reading (a wasm object: freed when replaced)
+  analysis: null,
+  tabs: [], // { name, text, editor } — `editor` is made the first time the tab shows
+  active: 0,
+  artifact: "director",
+  walk: [],
+  step: 0,
+  rules: null,
+  selectedNode: null,
+  timer: 0,
+  views: 0,
+};
 
-// Attributes: null/false leave one out, true sets it empty, `style` takes an
-// object (CSSOM, which the page's CSP allows where a style attribute is not).
-// Children: nodes, or anything else as text; arrays are flattened.
-function fill(el, attrs, children) {
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "style") Object.assign(el.style, value);
-    else el.setAttribute(name, value === true ? "" : String(value));
+// ---- the core ------------------------------------------------------------
+
+function loadImporters() {
+  if (!state.importers) {
+    $("share-status").textContent = "Loading the importers…";
+    state.importers = import("./pkg/lvsdr_wasm.js").then(async (full) => {
+      await full.default();
+      state.core = full;
+      $("share-status").textContent = "";
+      return full;
+    });
   }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-const h = (tag, attrs, ...children) => fill(document.createElement(tag), attrs, children);
-const svg = (tag, attrs, ...children) => fill(document.createElementNS(SVG_NS, tag), attrs, children);
-
-function lineOffsets(text, line) {
-  const lines = text.split("\n");
-  let start = 0;
-  for (let i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
-  return [start, start + (lines[line - 1] || "").length];
+  return state.importers;
 }
 
-function renderGutter(diags) {
-  const bad = new Set(diags.filter((d) => d.severity !== "info").map((d) => d.line));
-  const n = editor.value.split("\n").length;
-  const lines = [];
-  let plain = "";
-  for (let i = 1; i <= n; i++) {
-    if (!bad.has(i)) {
-      plain += `${i}\n`;
-      continue;
+const textOf = (tab) => (tab.editor ? tab.editor.text() : tab.text);
+const formatOf = (text) => JSON.parse(state.core.detect(text));
+
+/** Reads every tab as one setup and shows the findings in the editors; the other views follow. */
+async function analyze() {
+  clearTimeout(state.timer);
+  const files = state.tabs.map((t) => ({ name: t.name, text: textOf(t) }));
+  if (state.core === lite && files.some((f) => !formatOf(f.text).readable)) await loadImporters();
+  if (state.setup) state.setup.free();
+  state.setup = new state.core.Setup(JSON.stringify(files));
+  state.analysis = JSON.parse(state.setup.analysis());
+  state.analysis.files.forEach((f, i) => {
+    const tab = state.tabs[i];
+    if (!tab || tab.format === f.format) return;
+    tab.format = f.format;
+    if (tab.editor) tab.editor.setFormat(f.format);
+  });
+  showFindings();
+  // The diagram, simulator, walk and files are one frame later: typing stays quick.
+  cancelAnimationFrame(state.views);
+  state.views = requestAnimationFrame(() => {
+    drawTopology($("topology"), state.analysis, state.selectedNode);
+    renderSimulator();
+    renderWalk();
+    renderArtifacts();
+  });
+}
+
+/** After an edit: at once for a small setup, a moment later for a large one. */
+function scheduleAnalyze() {
+  clearTimeout(state.timer);
+  const size = state.tabs.reduce((n, t) => n + (t.editor ? t.editor.view.state.doc.length : t.text.length), 0);
+  state.timer = setTimeout(analyze, size > 200_000 ? 60 : 0);
+}
+
+// ---- findings: in the text and in the list --------------------------------
+
+function ruleLink(code) {
+  return h("a", { href: `#rule-${code}`, class: "code", "data-code": code }, code);
+}
+
+/** Applies a fix's edits, each in its own tab. */
+function applyFix(fix) {
+  state.tabs.forEach((tab, i) => {
+    const changes = fix.edits.filter((e) => e.file === i).map((e) => ({ from: e.from, to: e.to, insert: e.insert }));
+    if (!changes.length) return;
+    if (tab.editor) tab.editor.view.dispatch({ changes });
+    else {
+      for (const c of [...changes].sort((a, b) => b.from - a.from)) tab.text = tab.text.slice(0, c.from) + c.insert + tab.text.slice(c.to);
+      scheduleAnalyze();
     }
-    lines.push(plain, h("span", { class: "bad" }, i), "\n");
-    plain = "";
-  }
-  lines.push(plain);
-  $("gutter").replaceChildren(...lines.filter((x) => x !== ""));
-  $("gutter").scrollTop = editor.scrollTop;
+  });
 }
 
-function renderDiagnostics(diags) {
+function lintRanges(tab, i) {
+  const length = tab.editor.view.state.doc.length;
+  return state.analysis.diagnostics
+    .filter((d) => d.file === i)
+    .map((d) => {
+      const from = Math.min(d.from, length);
+      return {
+        from,
+        to: Math.max(from, Math.min(d.to, length)),
+        severity: d.severity,
+        message: `${d.code}: ${d.message}`,
+        renderMessage: () => h("div", { class: "lint-message" }, ruleLink(d.code), " ", d.message, d.help && h("div", { class: "help" }, `help: ${d.help}`)),
+        actions: d.fix && d.fix.applicability === "safe" ? [{ name: `Fix: ${d.fix.description}`, apply: () => applyFix(d.fix) }] : [],
+      };
+    });
+}
+
+function showFindings() {
+  state.tabs.forEach((tab, i) => tab.editor && tab.editor.showDiagnostics(lintRanges(tab, i)));
+  renderTabs();
+  const diags = state.analysis.diagnostics;
   const list = $("diagnostics");
   const count = (s) => diags.filter((d) => d.severity === s).length;
   $("diag-summary").textContent = `${count("error")} error(s), ${count("warning")} warning(s), ${count("info")} note(s)`;
+  const active = state.tabs[state.active];
+  $("format").textContent = active ? active.format || "toml" : "toml";
   if (!diags.length) {
     list.replaceChildren(h("li", { class: "ok-msg", "data-testid": "no-diagnostics" }, "No problems found. This setup follows every rule."));
     return;
   }
+  const several = state.tabs.length > 1;
   list.replaceChildren(
-    ...diags.map((d, i) =>
+    ...diags.slice(0, 500).map((d, i) =>
       h(
         "li",
-        { "data-testid": "diagnostic", class: d.severity, "data-index": i, "data-line": d.line, tabindex: 0 },
-        h("a", { href: `#rule-${d.code}`, class: "code", "data-code": d.code }, d.code),
+        { "data-testid": "diagnostic", class: d.severity, "data-index": i, "data-line": d.line, "data-file": d.file, tabindex: 0 },
+        ruleLink(d.code),
         h("span", { class: "sev" }, d.severity),
         ": ",
         d.message,
-        h("span", { class: "where" }, `line ${d.line}:${d.column}`),
+        h("span", { class: "where" }, `${several ? `${state.tabs[d.file].name}:` : "line "}${d.line}:${d.column}`),
         d.fix && d.fix.applicability === "safe" && [" ", h("button", { type: "button", class: "fix", "data-fix": i }, `apply fix: ${d.fix.description}`)],
         d.help && h("div", { class: "help" }, `help: ${d.help}`),
       ),
     ),
+    diags.length > 500 ? h("li", { class: "muted" }, `… and ${diags.length - 500} more`) : "",
   );
 }
 
+/** Shows a finding's span: its tab, the cursor on it. */
 function selectDiagnostic(li) {
   document.querySelectorAll(".diagnostics li.selected").forEach((e) => e.classList.remove("selected"));
   li.classList.add("selected");
   const d = state.analysis.diagnostics[Number(li.dataset.index)];
-  const [start, end] = lineOffsets(editor.value, d.line);
-  editor.focus();
-  editor.setSelectionRange(start, end);
-  const lineHeight = 19.5;
-  editor.scrollTop = Math.max(0, (d.line - 5) * lineHeight);
+  showTab(d.file);
+  state.tabs[d.file].editor.select(d.from, d.to);
   state.selectedNode = d.node || null;
-  renderDiagram();
+  drawTopology($("topology"), state.analysis, state.selectedNode);
 }
 
-const PROTOCOLS = { 0: "any", 6: "tcp", 17: "udp", 132: "sctp" };
-// Monospace advance at the diagram's 12px: what decides when a line is cut.
-const CHAR_WIDTH = 7.3;
+// ---- tabs -----------------------------------------------------------------
 
-// The lines one host's box shows: its own addresses, every VIP it holds, and
-// on a director the IPVS services and marking rules.
-function hostLines(host, plan) {
-  const lines = [];
-  const outside = host.outside_interfaces || [];
-  const own = host.addresses.filter((a) => !a.vip);
-  for (const a of own) lines.push({ text: `${a.device} ${a.address}/${a.prefix}${outside.includes(a.device) ? " outside" : ""}` });
-  if (!own.length) lines.push({ text: host.interface });
-  const vips = host.addresses.filter((a) => a.vip);
-  for (const v of vips) lines.push({ text: `VIP ${v.address}/${v.prefix} ${v.device}${v.deprecated ? " deprecated" : ""}`, cls: "vip", vip: v.address });
-  if (host.role === "real_server") {
-    if (!vips.length) lines.push({ text: "no VIP on lo" });
-    lines.push({ text: `listens ${host.listeners.map((l) => `${l.port}/${l.kind}`).join(" ") || "no listener"}` });
-  }
-  if (host.role === "director") {
-    // One line per VIP: the services it carries (a fwmark service has no VIP of its own).
-    const groups = new Map();
-    for (const s of plan.services) {
-      const fwmark = s.fwmark !== 0;
-      const key = fwmark || !plan.vips ? "" : s.address;
-      if (!groups.has(key)) groups.set(key, []);
-      groups.get(key).push(fwmark ? `fwmark/${s.fwmark}` : `${PROTOCOLS[s.protocol] || s.protocol}/${s.port}`);
-    }
-    for (const [vip, names] of groups) lines.push({ text: `IPVS${vip ? ` ${vip}` : ""}: ${names.join(", ")}` });
-    for (const m of plan.marks || []) {
-      const host = m.prefix === (m.destination.includes(":") ? 128 : 32);
-      const ports = m.ports.length ? ` ${m.ports.join(",")}` : "";
-      lines.push({ text: `marks: ${m.mark} → ${m.destination}${host ? "" : `/${m.prefix}`} ${PROTOCOLS[m.protocol] || m.protocol}${ports}`, cls: "mark" });
-    }
-  }
-  return lines;
-}
-
-// A line longer than the box keeps its start and end around an ellipsis
-// (an address's network and host parts); the full text stays in a <title>.
-function shorten(text, max) {
-  if (text.length <= max) return text;
-  const head = Math.ceil((max - 1) / 2);
-  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
-}
-
-function renderDiagram() {
-  const plan = state.analysis && state.analysis.plan;
-  const box = $("topology");
-  if (!plan) {
-    box.replaceChildren(h("p", { class: "muted" }, "Fix the errors above to see the topology."));
-    return;
-  }
-  const problems = new Set(state.analysis.diagnostics.filter((d) => d.node && d.severity !== "info").map((d) => d.node));
-  const router = plan.hosts.find((host) => host.role === "router");
-  // Behind a router the client sits on its own link, above the router.
-  const outside = router ? plan.hosts.filter((host) => host.outside) : [];
-  const upper = plan.hosts.filter((host) => host.role !== "real_server" && !outside.includes(host));
-  upper.sort((a, b) => (b.role === "router") - (a.role === "router"));
-  const servers = plan.hosts.filter((host) => host.role === "real_server");
-  // Real servers take two rows when there are many, the second between the first's boxes.
-  const columns = Math.max(2, upper.length, outside.length, Math.min(servers.length, Math.max(5, Math.ceil((servers.length + 1) / 2))));
-  const lower = [servers.slice(0, columns), servers.slice(columns)].filter((row) => row.length);
-  const lines = new Map(plan.hosts.map((host) => [host.name, hostLines(host, plan)]));
-  const longest = Math.max(0, ...[...lines.values()].flat().map((l) => l.text.length));
-  const nodeWidth = Math.min(330, Math.max(220, Math.ceil(longest * CHAR_WIDTH) + 20));
-  const maxChars = Math.floor((nodeWidth - 20) / CHAR_WIDTH);
-  const gap = 22, lineHeight = 18;
-  const width = columns * (nodeWidth + gap) + gap;
-  const rowHeight = (row) => 36 + lineHeight * Math.max(1, ...row.map((host) => lines.get(host.name).length));
-  const columnX = (column) => gap + column * (nodeWidth + gap);
-
-  const node = (host, x, y, height, link) => {
-    const cls = ["node", host.role.replace("_", "-"), problems.has(host.name) ? "problem" : "", state.selectedNode === host.name ? "highlight" : ""].join(" ");
-    const text = (dy, { text, cls, vip }) => {
-      const shown = shorten(text, maxChars);
-      return svg("text", { x: x + 10, y: y + dy, class: cls, "data-vip": vip }, shown, shown !== text && svg("title", {}, text));
-    };
-    return svg(
-      "g",
-      { class: cls, "data-testid": "node", "data-node": host.name, "data-role": host.role },
-      link,
-      svg("rect", { x, y, width: nodeWidth, height }),
-      svg("text", { x: x + 10, y: y + 20, class: "title" }, `${host.name} (${host.role.replace("_", " ")})`),
-      lines.get(host.name).map((l, i) => text(38 + i * lineHeight, l)),
-    );
-  };
-
-  const drawn = [];
-  let y = 20;
-  const routerX = columnX(0) + nodeWidth / 2;
-  if (outside.length) {
-    const height = rowHeight(outside);
-    outside.forEach((host, i) => {
-      const x = columnX(i);
-      const link = svg("line", { class: "link outside-link", x1: x + nodeWidth / 2, y1: y + height, x2: routerX, y2: y + height + 40 });
-      drawn.push(node(host, x, y, height, link));
-    });
-    drawn.push(svg("text", { x: routerX + 8, y: y + height + 24, class: "muted-label" }, "outside link"));
-    y += height + 40;
-  }
-  const upperHeight = rowHeight(upper);
-  const busY = y + upperHeight + 30;
-  upper.forEach((host, i) => {
-    const x = columnX(i);
-    drawn.push(node(host, x, y, upperHeight, svg("line", { class: "link", x1: x + nodeWidth / 2, y1: y + upperHeight, x2: x + nodeWidth / 2, y2: busY })));
-  });
-  y = busY + 30;
-  lower.forEach((row, r) => {
-    const height = rowHeight(row);
-    row.forEach((host, i) => {
-      const x = columnX(i + r / 2);
-      drawn.push(node(host, x, y, height, svg("line", { class: "link", x1: x + nodeWidth / 2, y1: y, x2: x + nodeWidth / 2, y2: busY })));
-    });
-    y += height + 24;
-  });
-  // An ipvsadm dump or a keepalived.conf does not name the LAN.
-  const lan = state.analysis.topology.lan;
-  const subnet = lan ? [lan.subnet].flat().join(", ") : "";
-  const summary = router ? "the client behind a router; the router, director and real servers on one LAN" : "client, director and real servers on one LAN";
-  box.replaceChildren(
-    svg(
-      "svg",
-      { viewBox: `0 0 ${width} ${y}`, role: "img", "aria-label": "Topology diagram" },
-      svg("title", {}, summary),
-      svg("line", { class: "bus", x1: gap / 2, y1: busY, x2: width - gap / 2, y2: busY }),
-      svg("text", { x: gap, y: busY - 6, class: "lan" }, subnet ? `LAN ${subnet}` : "LAN"),
-      drawn,
-    ),
+function renderTabs() {
+  $("file-tabs").replaceChildren(
+    ...state.tabs.map((tab, i) => {
+      const findings = state.analysis ? state.analysis.diagnostics.filter((d) => d.file === i && d.severity !== "info").length : 0;
+      return h(
+        "span",
+        { class: "file-tab", role: "tab", "aria-selected": String(i === state.active), "data-testid": "file-tab", "data-tab": i },
+        h("button", { type: "button", class: "tab-name", "data-tab": i, title: "Double-click to rename" }, tab.name),
+        findings ? h("span", { class: "tab-findings", title: `${findings} error(s) and warning(s)` }, findings) : "",
+        state.tabs.length > 1 ? h("button", { type: "button", class: "tab-close", "data-close": i, "aria-label": `Close ${tab.name}` }, "×") : "",
+      );
+    }),
   );
 }
 
+/** Where the editors live: a shadow root, so CodeMirror's styles go into a
+ * constructable stylesheet, which the CSP allows (it refuses <style> elements). */
+function editorsRoot() {
+  const host = $("editor-host");
+  if (!host.shadowRoot) {
+    host.attachShadow({ mode: "open" }).append(h("link", { rel: "stylesheet", href: "editor.css" }), h("div", { class: "editors" }));
+  }
+  return host.shadowRoot.querySelector(".editors");
+}
+
+/** Makes tab `i` the visible one, building its editor the first time. */
+function showTab(i) {
+  state.active = i;
+  state.tabs.forEach((tab, j) => {
+    if (j === i && !tab.editor) {
+      tab.editor = createEditor({
+        parent: editorsRoot(),
+        doc: tab.text,
+        format: formatOf(tab.text).format,
+        tables: state.tables,
+        formatOf: () => tab.format || "toml",
+        onChange: () => scheduleAnalyze(),
+        label: LABEL,
+      });
+      if (state.analysis) tab.editor.showDiagnostics(lintRanges(tab, j));
+    }
+    if (!tab.editor) return;
+    tab.editor.view.dom.hidden = j !== i;
+    tab.editor.setActive(j === i);
+  });
+  renderTabs();
+  const active = state.tabs[i];
+  $("format").textContent = active.format || formatOf(textOf(active)).format;
+}
+
+/** Replaces every tab with `files` ([{name, text}]). */
+function openFiles(files) {
+  for (const tab of state.tabs) if (tab.editor) tab.editor.view.destroy();
+  state.tabs = files.map((f) => ({ name: f.name, text: f.text, editor: null }));
+  state.step = 0;
+  showTab(0);
+  return analyze();
+}
+
+function addTab() {
+  const names = new Set(state.tabs.map((t) => t.name));
+  let n = state.tabs.length + 1;
+  while (names.has(`file${n}`)) n++;
+  state.tabs.push({ name: `file${n}`, text: "", editor: null });
+  showTab(state.tabs.length - 1);
+  state.tabs[state.active].editor.view.focus();
+  analyze();
+}
+
+function closeTab(i) {
+  const [tab] = state.tabs.splice(i, 1);
+  if (tab.editor) tab.editor.view.destroy();
+  showTab(Math.min(state.active >= i && state.active > 0 ? state.active - 1 : state.active, state.tabs.length - 1));
+  analyze();
+}
+
+function renameTab(i) {
+  const span = document.querySelector(`.file-tab[data-tab="${i}"]`);
+  const input = h("input", { class: "tab-rename", value: state.tabs[i].name, "aria-label": "File name", maxlength: 64 });
+  span.replaceChildren(input);
+  input.focus();
+  input.select();
+  let done = false;
+  const finish = (keep) => {
+    if (done) return;
+    done = true;
+    const name = input.value.trim();
+    if (keep && name) state.tabs[i].name = name;
+    renderTabs();
+    analyze();
+  };
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") finish(true);
+    if (ev.key === "Escape") finish(false);
+  });
+  input.addEventListener("blur", () => finish(true));
+}
+
+// ---- views ------------------------------------------------------------------
+
 function renderArtifacts() {
-  const tabs = $("artifact-tabs");
-  tabs.replaceChildren(...ARTIFACTS.map(([id, label]) => h("button", { type: "button", role: "tab", "data-artifact": id, "aria-selected": String(id === state.artifact) }, label)));
+  $("artifact-tabs").replaceChildren(...ARTIFACTS.map(([id, label]) => h("button", { type: "button", role: "tab", "data-artifact": id, "aria-selected": String(id === state.artifact) }, label)));
+  // Only the file shown is generated; the others when their tab is picked.
   $("artifacts").replaceChildren(
     ...ARTIFACTS.map(([id]) => {
-      const r = JSON.parse(core.render(editor.value, id));
-      const text = r.ok ? r.text : `# cannot generate: ${r.error}`;
-      return h("pre", { class: "artifact", "data-testid": `artifact-${id}`, hidden: id !== state.artifact }, text);
+      if (id !== state.artifact) return h("pre", { class: "artifact", "data-testid": `artifact-${id}`, hidden: true });
+      const r = JSON.parse(state.setup.render(id));
+      return h("pre", { class: "artifact", "data-testid": `artifact-${id}` }, r.ok ? r.text : `# cannot generate: ${r.error}`);
     }),
   );
 }
@@ -266,7 +303,7 @@ function renderSimulator() {
 function simulate() {
   const n = Math.min(10000, Math.max(1, Number($("sim-connections").value) || 8));
   const clients = Math.min(1000, Math.max(1, Number($("sim-clients").value) || 1));
-  const r = JSON.parse(core.predict(editor.value, n, clients));
+  const r = JSON.parse(state.setup.predict(n, clients));
   const p = r.ok && r.predictions.find((x) => x.service === $("sim-service").value);
   if (!p || !p.picks.length) {
     $("sim-picks").replaceChildren();
@@ -289,7 +326,7 @@ function simulate() {
 
 function renderWalk() {
   serviceOptions($("walk-service"), true);
-  const r = JSON.parse(core.walk(editor.value, $("walk-service").value || ""));
+  const r = JSON.parse(state.setup.walk($("walk-service").value || ""));
   const steps = r.ok ? r.steps : [];
   // A different walk starts from its first hop; the same walk keeps its place.
   const hops = (walk) => JSON.stringify(walk.map((s) => [s.title, s.frame]));
@@ -327,27 +364,22 @@ function markdown(md) {
     .filter((x) => x !== "");
 }
 
-function showRule(code) {
-  const r = state.rules.get(code);
+/** The rule's text, from `lvsdr rules --format json` (the same as `lvsdr explain`), fetched the first time. */
+async function showRule(code) {
+  if (!state.rules) {
+    state.rules = fetch("rules.json")
+      .then((r) => r.json())
+      .then((all) => new Map(all.map((r) => [r.code, r])));
+  }
+  const r = (await state.rules).get(code);
   if (!r) return;
   $("rule-panel").hidden = false;
   $("rule-title").textContent = `${r.code} ${r.name} (${r.severity}): ${r.summary}`;
   $("rule-doc").replaceChildren(...markdown(r.doc));
+  $("rule-panel").scrollIntoView({ block: "nearest" });
 }
 
-function update() {
-  const t0 = performance.now();
-  state.analysis = JSON.parse(core.analyze(editor.value));
-  $("format").textContent = state.analysis.format;
-  renderDiagnostics(state.analysis.diagnostics);
-  renderGutter(state.analysis.diagnostics);
-  const diagnosticsMs = performance.now() - t0;
-  renderDiagram();
-  renderSimulator();
-  renderWalk();
-  renderArtifacts();
-  window.__lvsdr.timings.push({ diagnosticsMs, totalMs: performance.now() - t0 });
-}
+// ---- share links --------------------------------------------------------------
 
 async function compress(text) {
   const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("deflate-raw"));
@@ -364,44 +396,45 @@ async function decompress(data) {
   return await new Response(stream).text();
 }
 
-async function main() {
-  await init();
-  // The rule docs come from `lvsdr rules --format json`, the same text as `lvsdr explain`.
-  for (const r of await (await fetch("rules.json")).json()) state.rules.set(r.code, r);
-  $("examples").replaceChildren(...EXAMPLES.map((e, i) => h("option", { value: i }, e.name)));
-  const hash = new URLSearchParams(location.hash.slice(1));
-  if (hash.get("s")) {
-    try {
-      editor.value = await decompress(hash.get("s"));
-    } catch (e) {
-      editor.value = EXAMPLES[0].text;
-      $("share-status").textContent = "That link could not be read; showing an example.";
-    }
-  } else {
-    editor.value = EXAMPLES[0].text;
+/** The files a link holds: `#f=` every tab (JSON), or the older `#s=` one text. Anything else is refused. */
+async function sharedFiles(hash) {
+  const params = new URLSearchParams(hash.slice(1));
+  if (params.get("f")) {
+    const files = JSON.parse(await decompress(params.get("f")));
+    if (!Array.isArray(files) || !files.length || files.length > 16) throw new Error("not a list of files");
+    return files.map((f, i) => ({ name: String(f.name || `file${i + 1}`).slice(0, 64), text: String(f.text ?? "") }));
   }
-  update();
+  if (params.get("s")) return [{ name: "topology", text: await decompress(params.get("s")) }];
+  return null;
+}
 
-  editor.addEventListener("input", update);
-  editor.addEventListener("scroll", () => ($("gutter").scrollTop = editor.scrollTop));
-  $("examples").addEventListener("change", () => {
-    editor.value = EXAMPLES[Number($("examples").value)].text;
-    state.step = 0;
-    update();
+// ---- start ----------------------------------------------------------------------
+
+function wire() {
+  $("examples").addEventListener("change", () => openFiles(EXAMPLES[Number($("examples").value)].files));
+  $("add-file").addEventListener("click", addTab);
+  $("file-tabs").addEventListener("click", (ev) => {
+    const close = ev.target.closest("[data-close]");
+    if (close) return closeTab(Number(close.dataset.close));
+    const tab = ev.target.closest(".tab-name");
+    if (tab) showTab(Number(tab.dataset.tab));
   });
-  $("diagnostics").addEventListener("click", (ev) => {
-    const code = ev.target.closest("[data-code]");
+  $("file-tabs").addEventListener("dblclick", (ev) => {
+    const tab = ev.target.closest(".tab-name");
+    if (tab) renameTab(Number(tab.dataset.tab));
+  });
+  // A rule code, in the list or in an editor's tooltip, opens the rule's text.
+  document.addEventListener("click", (ev) => {
+    const code = ev.target.closest && ev.target.closest("a[data-code]");
     if (code) {
       ev.preventDefault();
       showRule(code.dataset.code);
-      return;
     }
+  });
+  $("diagnostics").addEventListener("click", (ev) => {
+    if (ev.target.closest("[data-code]")) return;
     const fix = ev.target.closest("[data-fix]");
-    if (fix) {
-      editor.value = core.apply_fix(editor.value, Number(fix.dataset.fix));
-      update();
-      return;
-    }
+    if (fix) return applyFix(state.analysis.diagnostics[Number(fix.dataset.fix)].fix);
     const li = ev.target.closest("li[data-index]");
     if (li) selectDiagnostic(li);
   });
@@ -413,16 +446,17 @@ async function main() {
     }
   });
   for (const id of ["sim-service", "sim-connections", "sim-clients"]) $(id).addEventListener("input", simulate);
-  $("walk-service").addEventListener("input", () => (renderWalk(), renderDiagram()));
-  $("walk-prev").addEventListener("click", () => (state.step--, showStep(), renderDiagram()));
-  $("walk-next").addEventListener("click", () => (state.step++, showStep(), renderDiagram()));
+  const redraw = () => drawTopology($("topology"), state.analysis, state.selectedNode);
+  $("walk-service").addEventListener("input", () => (renderWalk(), redraw()));
+  $("walk-prev").addEventListener("click", () => (state.step--, showStep(), redraw()));
+  $("walk-next").addEventListener("click", () => (state.step++, showStep(), redraw()));
   $("artifact-tabs").addEventListener("click", (ev) => {
     const b = ev.target.closest("[data-artifact]");
     if (!b) return;
     state.artifact = b.dataset.artifact;
     renderArtifacts();
   });
-  const current = () => document.querySelector(`[data-testid="artifact-${state.artifact}"]`).textContent;
+  const current = () => JSON.parse(state.setup.render(state.artifact)).text || "";
   $("copy").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(current());
@@ -437,8 +471,19 @@ async function main() {
     a.click();
     URL.revokeObjectURL(a.href);
   });
+  $("format-toml").addEventListener("click", () => {
+    const r = JSON.parse(state.setup.render("toml"));
+    if (!r.ok) {
+      $("share-status").textContent = "Fix the errors first: only a setup that reads can be formatted.";
+      return;
+    }
+    const tab = state.tabs[state.active];
+    if (state.tabs.length === 1 && tab.format === "toml") tab.editor.replace(r.text);
+    else openFiles([{ name: "topology.toml", text: r.text }]);
+  });
   $("share").addEventListener("click", async () => {
-    location.hash = "s=" + (await compress(editor.value));
+    const files = state.tabs.map((t) => ({ name: t.name, text: textOf(t) }));
+    history.replaceState(null, "", "#f=" + (await compress(JSON.stringify(files))));
     try {
       await navigator.clipboard.writeText(location.href);
       $("share-status").textContent = "Link copied.";
@@ -446,6 +491,20 @@ async function main() {
       $("share-status").textContent = "The link is in the address bar.";
     }
   });
+}
+
+async function main() {
+  await initLite();
+  state.tables = JSON.parse(lite.tables());
+  $("examples").replaceChildren(...EXAMPLES.map((e, i) => h("option", { value: i }, e.name)));
+  let files = null;
+  try {
+    files = await sharedFiles(location.hash);
+  } catch {
+    $("share-status").textContent = "That link could not be read; showing an example.";
+  }
+  wire();
+  await openFiles(files || EXAMPLES[0].files);
 }
 
 main();

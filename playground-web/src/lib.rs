@@ -1,94 +1,228 @@
 //! The playground's boundary over `lvsdr-core`: source text in, JSON text
 //! out, so the page needs no knowledge of Rust types (after ruff's
-//! `ruff_wasm`). The rule documentation is not compiled in (the core's
-//! `docs` feature is off here): the page loads it from `rules.json`, which
-//! `cargo xtask playground` writes with `lvsdr rules --format json`. Every function here is also callable natively, which is how
-//! the unit tests below exercise it; `tests/wasm.rs` runs the same API as
-//! WebAssembly.
+//! `ruff_wasm`).
+//!
+//! The page holds one [`Setup`]: the files of its editor tabs, read as one
+//! setup exactly as `lvsdr lint FILE...` reads them, once per change. Every
+//! view (diagnostics, diagram, generated files, simulator, packet walk) asks
+//! that one reading; nothing is parsed twice.
+//!
+//! This crate is built twice for the page. Without the `importers` feature
+//! it reads TOML and JSON topologies (the first module the page loads);
+//! with it, it also reads ipvsadm scripts, `ipvsadm -S` dumps and
+//! keepalived.conf (a second module, loaded when a tab holds one of those).
+//! The rule documentation is not compiled in (the core's `docs` feature is
+//! off): the page loads `rules.json`, which `cargo xtask playground` writes
+//! with `lvsdr rules --format json`.
+//!
+//! Every function here is also callable natively, which is how the unit
+//! tests below exercise it; `tests/wasm.rs` runs the same API as WebAssembly.
 
+use lvsdr_core::{Format, SetupAnalysis, Span, Topology};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
-fn load(source: &str) -> Result<lvsdr_core::Topology, String> {
-    let (_, loaded) = lvsdr_core::load(source, None);
-    loaded.map(|(t, _)| t).map_err(|e| e.message)
+/// The editor's tabs, read as one setup.
+#[wasm_bindgen]
+pub struct Setup {
+    read: SetupAnalysis,
+    /// Each tab's own text, for offsets in the editor's units.
+    texts: Vec<String>,
 }
 
-/// Reads and lints a source in any supported format: the detected format,
-/// the diagnostics with lines and columns, the canonical topology, and the
-/// lab plan (for the diagram).
-pub fn analyze_value(source: &str) -> Value {
-    let analysis = lvsdr_core::analyze(source, None);
-    let diagnostics: Vec<_> = analysis.diagnostics.iter().map(|d| d.located(source)).collect();
+/// Positions in a file's text as the editor counts them: UTF-16 code units.
+fn utf16(text: &str, byte: usize) -> usize {
+    let mut byte = byte.min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    if text.is_ascii() {
+        byte
+    } else {
+        text[..byte].encode_utf16().count()
+    }
+}
+
+impl Setup {
+    /// Reads `(name, text)` files as one setup.
+    pub fn read(files: Vec<(String, String)>) -> Setup {
+        let read = lvsdr_core::analyze_files(&files, None);
+        Setup {
+            read,
+            texts: files.into_iter().map(|(_, t)| t).collect(),
+        }
+    }
+
+    fn topology(&self) -> Result<&Topology, String> {
+        self.read
+            .analysis
+            .topology
+            .as_ref()
+            .ok_or_else(|| "the setup does not read; fix the errors first".to_string())
+    }
+
+    /// A span of the joined text as (tab, from, to) in that tab's editor units.
+    /// A finding about the whole setup (no span) marks the first tab's first line.
+    fn place(&self, span: Span) -> (usize, usize, usize) {
+        let (file, local) = match self.read.locate(span) {
+            Some((f, local)) => (self.read.files.iter().position(|x| std::ptr::eq(x, f)).unwrap_or(0), local),
+            None => (0, span),
+        };
+        let text = self.texts.get(file).map(String::as_str).unwrap_or("");
+        if span.is_none() {
+            return (file, 0, utf16(text, text.find('\n').unwrap_or(text.len())));
+        }
+        (file, utf16(text, local.start), utf16(text, local.end))
+    }
+
+    /// The reading: formats, every diagnostic placed in its tab, the
+    /// canonical topology and the lab plan (for the diagram).
+    pub fn analysis_value(&self) -> Value {
+        let located = self.read.located();
+        let diagnostics: Vec<Value> = self
+            .read
+            .analysis
+            .diagnostics
+            .iter()
+            .zip(located)
+            .map(|(d, at)| {
+                let (file, from, to) = self.place(d.span);
+                let fix = d.fix.as_ref().map(|fix| {
+                    let edits: Vec<Value> = fix
+                        .edits
+                        .iter()
+                        .map(|e| {
+                            let (file, from, to) = self.place(e.span);
+                            json!({ "file": file, "from": from, "to": to, "insert": e.replacement })
+                        })
+                        .collect();
+                    json!({ "description": fix.description, "applicability": fix.applicability, "edits": edits })
+                });
+                json!({
+                    "code": d.code,
+                    "severity": d.severity,
+                    "message": d.message,
+                    "help": d.help,
+                    "node": d.node,
+                    "file": file,
+                    "from": from,
+                    "to": to,
+                    "line": at.line,
+                    "column": at.column,
+                    "fix": fix,
+                })
+            })
+            .collect();
+        let topology = self.read.analysis.topology.as_ref();
+        json!({
+            "format": self.read.analysis.format.name(),
+            "files": self.read.files.iter().map(|f| json!({ "name": f.name, "format": f.format.name() })).collect::<Vec<_>>(),
+            "diagnostics": diagnostics,
+            "topology": topology.map(lvsdr_core::topology_file::to_value),
+            "plan": topology.map(|t| lvsdr_core::plan::plan(t, 8, 1)),
+        })
+    }
+
+    /// One generated artifact (`director`, `real-server`, `restore`, `sysctl`, `keepalived`, `toml`, `json`).
+    pub fn render_value(&self, artifact: &str) -> Value {
+        let result = lvsdr_core::render::Artifact::parse(artifact)
+            .ok_or_else(|| format!("unknown artifact `{artifact}`"))
+            .and_then(|a| self.topology().map(|t| lvsdr_core::render::render(t, a)));
+        match result {
+            Ok(text) => json!({ "ok": true, "text": text }),
+            Err(e) => json!({ "ok": false, "error": e }),
+        }
+    }
+
+    /// The scheduler prediction for every service.
+    pub fn predict_value(&self, connections: usize, clients: usize) -> Value {
+        match self.topology() {
+            Ok(t) => json!({
+                "ok": true,
+                "predictions": lvsdr_core::predict::predict_sequential(t, connections.min(100_000), clients.max(1)),
+            }),
+            Err(e) => json!({ "ok": false, "error": e }),
+        }
+    }
+
+    /// The packet walk of one connection to `service` (a plan label; empty for the first).
+    pub fn walk_value(&self, service: &str) -> Value {
+        match self.topology() {
+            Ok(t) => json!({ "ok": true, "steps": lvsdr_core::walk::walk(t, (!service.is_empty()).then_some(service)) }),
+            Err(e) => json!({ "ok": false, "error": e }),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Setup {
+    /// `files`: a JSON array of `{"name": ..., "text": ...}`, one per tab.
+    #[wasm_bindgen(constructor)]
+    pub fn new(files: &str) -> Setup {
+        let files: Vec<(String, String)> = match serde_json::from_str::<Value>(files) {
+            Ok(Value::Array(items)) => items
+                .iter()
+                .map(|f| {
+                    let field = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+                    (field("name"), field("text"))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Setup::read(files)
+    }
+
+    pub fn analysis(&self) -> String {
+        self.analysis_value().to_string()
+    }
+
+    pub fn render(&self, artifact: &str) -> String {
+        self.render_value(artifact).to_string()
+    }
+
+    pub fn predict(&self, connections: usize, clients: usize) -> String {
+        self.predict_value(connections, clients).to_string()
+    }
+
+    pub fn walk(&self, service: &str) -> String {
+        self.walk_value(service).to_string()
+    }
+}
+
+/// The format a text is read as (`toml`, `json`, `script`, `ipvsadm-save`,
+/// `keepalived`), and whether this module reads it: the page loads the
+/// module with the importers when it does not.
+pub fn detect_value(text: &str) -> Value {
+    let format = Format::detect(text);
+    let readable = matches!(format, Format::Toml | Format::Json) || cfg!(feature = "importers");
+    json!({ "format": format.name(), "readable": readable })
+}
+
+#[wasm_bindgen]
+pub fn detect(text: &str) -> String {
+    detect_value(text).to_string()
+}
+
+/// What the editor completes, from the core's own tables: each TOML table's
+/// fields, the scheduler names, the sysctl keys DR setups set, the keepalived
+/// checkers, and the artifacts.
+pub fn tables_value() -> Value {
+    let fields: serde_json::Map<String, Value> = lvsdr_core::topology_file::fields::ALL
+        .iter()
+        .map(|(table, keys)| (table.to_string(), json!(keys)))
+        .collect();
     json!({
-        "format": analysis.format.name(),
-        "diagnostics": diagnostics,
-        "topology": analysis.topology.as_ref().map(lvsdr_core::topology_file::to_value),
-        "plan": analysis.topology.as_ref().map(|t| lvsdr_core::plan::plan(t, 8, 1)),
+        "fields": fields,
+        "schedulers": lvsdr_core::model::Scheduler::ALL.map(|s| s.name()),
+        "sysctl": lvsdr_core::names::SYSCTL_KEYS,
+        "health_checks": lvsdr_core::model::HEALTH_CHECKS,
+        "artifacts": lvsdr_core::render::Artifact::ALL.map(|a| a.name()),
     })
 }
 
-/// One generated artifact (`director`, `real-server`, `restore`, `sysctl`, `keepalived`, `toml`, `json`).
-pub fn render_value(source: &str, artifact: &str) -> Value {
-    let result = lvsdr_core::render::Artifact::parse(artifact)
-        .ok_or_else(|| format!("unknown artifact `{artifact}`"))
-        .and_then(|a| load(source).map(|t| lvsdr_core::render::render(&t, a)));
-    match result {
-        Ok(text) => json!({ "ok": true, "text": text }),
-        Err(e) => json!({ "ok": false, "error": e }),
-    }
-}
-
-/// The scheduler prediction for every service.
-pub fn predict_value(source: &str, connections: usize, clients: usize) -> Value {
-    match load(source) {
-        Ok(t) => {
-            json!({ "ok": true, "predictions": lvsdr_core::predict::predict_sequential(&t, connections.min(100_000), clients.max(1)) })
-        }
-        Err(e) => json!({ "ok": false, "error": e }),
-    }
-}
-
-/// The packet walk of one connection to `service` (`tcp/80`; empty for the first).
-pub fn walk_value(source: &str, service: &str) -> Value {
-    match load(source) {
-        Ok(t) => json!({ "ok": true, "steps": lvsdr_core::walk::walk(&t, (!service.is_empty()).then_some(service)) }),
-        Err(e) => json!({ "ok": false, "error": e }),
-    }
-}
-
-/// The source with the fix of diagnostic number `index` applied.
-pub fn apply_fix_text(source: &str, index: usize) -> String {
-    let analysis = lvsdr_core::analyze(source, None);
-    match analysis.diagnostics.get(index).and_then(|d| d.fix.as_ref()) {
-        Some(fix) => lvsdr_core::diagnostic::apply_fixes(source, [fix]),
-        None => source.to_string(),
-    }
-}
-
 #[wasm_bindgen]
-pub fn analyze(source: &str) -> String {
-    analyze_value(source).to_string()
-}
-
-#[wasm_bindgen]
-pub fn render(source: &str, artifact: &str) -> String {
-    render_value(source, artifact).to_string()
-}
-
-#[wasm_bindgen]
-pub fn predict(source: &str, connections: usize, clients: usize) -> String {
-    predict_value(source, connections, clients).to_string()
-}
-
-#[wasm_bindgen]
-pub fn walk(source: &str, service: &str) -> String {
-    walk_value(source, service).to_string()
-}
-
-#[wasm_bindgen]
-pub fn apply_fix(source: &str, index: usize) -> String {
-    apply_fix_text(source, index)
+pub fn tables() -> String {
+    tables_value().to_string()
 }
 
 #[cfg(test)]
@@ -99,42 +233,87 @@ mod tests {
     const SCRIPT: &str = include_str!("../../fixtures/seed-dr.sh");
     const DUAL_STACK: &str = include_str!("../../fixtures/dual-stack.toml");
 
+    fn one(text: &str) -> Setup {
+        Setup::read(vec![("topology".into(), text.into())])
+    }
+
     #[test]
-    fn analyze_reports_format_lines_and_plan() {
-        let v = analyze_value(SCRIPT);
+    fn analysis_places_findings_in_their_tab() {
+        let v = one(SCRIPT).analysis_value();
         assert_eq!(v["format"], "script");
         let route = v["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "DR104").unwrap();
         assert_eq!(route["line"], 26);
+        let (from, to) = (route["from"].as_u64().unwrap() as usize, route["to"].as_u64().unwrap() as usize);
+        assert_eq!(&SCRIPT[from..to], "lo:1");
         assert_eq!(v["topology"]["director"]["vip"], "192.168.1.192");
         assert_eq!(v["plan"]["hosts"].as_array().unwrap().len(), 4);
     }
 
+    /// Two tabs are one setup, as `lvsdr lint director.sh real-server.sh`:
+    /// each finding names its tab and counts from that tab's start.
     #[test]
-    fn render_predict_walk_rules_and_fixes() {
-        assert!(render_value(SEED, "restore")["text"]
+    fn two_tabs_read_as_one_setup() {
+        let dir = include_str!("../../fixtures/real/split-scripts/director.sh");
+        let rs = include_str!("../../fixtures/real/split-scripts/real-server.sh");
+        // Alone, the director's script says nothing of the real servers.
+        let alone = one(dir).analysis_value();
+        assert!(alone["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == "DR103"));
+        let both = Setup::read(vec![("director.sh".into(), dir.into()), ("real-server.sh".into(), rs.into())]);
+        let v = both.analysis_value();
+        assert_eq!(v["files"][1]["format"], "script");
+        let d = v["diagnostics"].as_array().unwrap();
+        assert!(d.iter().all(|d| d["severity"] != "error" && d["code"] != "DR103"), "{d:?}");
+        for d in d.iter().filter(|d| d["file"] == 1) {
+            assert!(d["to"].as_u64().unwrap() as usize <= rs.len(), "{d}");
+        }
+        assert!(both.render_value("real-server")["text"].as_str().unwrap().contains("arp_ignore"));
+    }
+
+    #[test]
+    fn fixes_are_edits_in_their_tab() {
+        let bad = SEED.replacen("vip_on_lo = 32", "vip_on_lo = 24", 1);
+        let v = one(&bad).analysis_value();
+        let d = v["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "DR004").unwrap();
+        let edit = &d["fix"]["edits"][0];
+        assert_eq!(d["fix"]["applicability"], "safe");
+        let (from, to) = (edit["from"].as_u64().unwrap() as usize, edit["to"].as_u64().unwrap() as usize);
+        let fixed = format!("{}{}{}", &bad[..from], edit["insert"].as_str().unwrap(), &bad[to..]);
+        assert!(fixed.contains("vip_on_lo = 32") && !fixed.contains("vip_on_lo = 24"));
+    }
+
+    /// Offsets are UTF-16 code units, as the editor counts: a comment with
+    /// `…` and `ü` before the finding moves it by two units, not five bytes.
+    #[test]
+    fn offsets_count_utf16_units() {
+        let text = format!("# ü…\n{}", SEED.replacen("vip_on_lo = 32", "vip_on_lo = 24", 1));
+        let v = one(&text).analysis_value();
+        let d = v["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "DR004").unwrap();
+        let units: Vec<u16> = text.encode_utf16().collect();
+        let (from, to) = (d["from"].as_u64().unwrap() as usize, d["to"].as_u64().unwrap() as usize);
+        assert!(String::from_utf16(&units[from..to]).unwrap().contains("24"), "{d}");
+    }
+
+    #[test]
+    fn render_predict_walk() {
+        let seed = one(SEED);
+        assert!(seed.render_value("restore")["text"]
             .as_str()
             .unwrap()
             .contains("-A -t 192.168.1.192:80 -s rr"));
-        assert_eq!(render_value(SEED, "nope")["ok"], false);
-        let p = predict_value(&SEED.replace("\"rr\"", "\"wrr\""), 8, 1);
+        assert_eq!(seed.render_value("nope")["ok"], false);
+        let p = one(&SEED.replace("\"rr\"", "\"wrr\"")).predict_value(8, 1);
         assert_eq!(p["predictions"][0]["counts"]["rs1"], 6);
         assert_eq!(p["predictions"][0]["counts"]["rs2"], 2);
-        assert_eq!(walk_value(SEED, "tcp/25")["steps"].as_array().unwrap().len(), 6);
-        let bad = SEED.replacen("vip_on_lo = 32", "vip_on_lo = 24", 1);
-        let idx = analyze_value(&bad)["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .position(|d| d["code"] == "DR004")
-            .unwrap();
-        assert!(apply_fix_text(&bad, idx).contains("vip_on_lo = 32"));
+        assert_eq!(seed.walk_value("tcp/25")["steps"].as_array().unwrap().len(), 6);
+        assert_eq!(one("{{{").render_value("director")["ok"], false);
     }
 
     /// The page lists services by the plan's labels and hands them back to
     /// `predict` and `walk`: with several VIPs, IPv6 ones in brackets.
     #[test]
     fn several_vips_go_by_label() {
-        let v = analyze_value(DUAL_STACK);
+        let setup = one(DUAL_STACK);
+        let v = setup.analysis_value();
         let labels: Vec<&str> = v["plan"]["services"]
             .as_array()
             .unwrap()
@@ -142,16 +321,27 @@ mod tests {
             .map(|s| s["name"].as_str().unwrap())
             .collect();
         assert_eq!(labels, ["tcp 192.168.1.192:80", "tcp 192.168.1.193:25", "tcp [2001:db8:1::192]:80"]);
-        let p = predict_value(DUAL_STACK, 8, 1);
+        let p = setup.predict_value(8, 1);
         for (i, label) in labels.iter().enumerate() {
             assert_eq!(p["predictions"][i]["service"], *label);
         }
-        let w = walk_value(DUAL_STACK, labels[2]);
+        let w = setup.walk_value(labels[2]);
         assert!(w["steps"][0]["frame"]["what"]
             .as_str()
             .unwrap()
             .contains("neighbour solicitation for 2001:db8:1::192"));
-        let w = walk_value(DUAL_STACK, labels[1]);
+        let w = setup.walk_value(labels[1]);
         assert_eq!(w["steps"][0]["frame"]["ip_dst"], "192.168.1.193");
+    }
+
+    #[test]
+    fn tables_come_from_the_core() {
+        let t = tables_value();
+        assert!(t["fields"]["real_server"].as_array().unwrap().contains(&json!("vip_on_lo")));
+        assert!(t["fields"]["service.real_server"].as_array().unwrap().contains(&json!("weight")));
+        assert_eq!(t["schedulers"].as_array().unwrap().len(), 13);
+        assert!(t["sysctl"].as_array().unwrap().contains(&json!("net.ipv4.conf.all.arp_ignore")));
+        assert_eq!(detect_value(SCRIPT)["format"], "script");
+        assert_eq!(detect_value(SEED)["readable"], true);
     }
 }
