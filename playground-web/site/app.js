@@ -60,6 +60,8 @@ const formatOf = (text) => JSON.parse(state.core.detect(text));
 /** Reads every tab as one setup and shows the findings in the editors; the other views follow. */
 async function analyze() {
   clearTimeout(state.timer);
+  // Busy until every view shows this reading (assistive technology waits; so do the browser tests).
+  $("diagnostics").setAttribute("aria-busy", "true");
   const files = state.tabs.map((t) => ({ name: t.name, text: textOf(t) }));
   if (state.core === lite && files.some((f) => !formatOf(f.text).readable)) await loadImporters();
   if (state.setup) state.setup.free();
@@ -75,16 +77,19 @@ async function analyze() {
   // The diagram, simulator, walk and files are one frame later: typing stays quick.
   cancelAnimationFrame(state.views);
   state.views = requestAnimationFrame(() => {
+    Object.assign(state.analysis, JSON.parse(state.setup.views()));
     drawTopology($("topology"), state.analysis, state.selectedNode);
     renderSimulator();
     renderWalk();
     renderArtifacts();
+    $("diagnostics").setAttribute("aria-busy", "false");
   });
 }
 
 /** After an edit: at once for a small setup, a moment later for a large one. */
 function scheduleAnalyze() {
   clearTimeout(state.timer);
+  $("diagnostics").setAttribute("aria-busy", "true");
   const size = state.tabs.reduce((n, t) => n + (t.editor ? t.editor.view.state.doc.length : t.text.length), 0);
   state.timer = setTimeout(analyze, size > 200_000 ? 60 : 0);
 }
@@ -108,6 +113,10 @@ function applyFix(fix) {
   });
 }
 
+// A safe fix keeps everything the user meant; an unsafe one changes behaviour
+// (the traffic split, say), so its button says so and the user decides.
+const fixLabel = (fix) => (fix.applicability === "safe" ? `Fix: ${fix.description}` : `Fix (changes behaviour): ${fix.description}`);
+
 function lintRanges(tab, i) {
   const length = tab.editor.view.state.doc.length;
   return state.analysis.diagnostics
@@ -120,7 +129,7 @@ function lintRanges(tab, i) {
         severity: d.severity,
         message: `${d.code}: ${d.message}`,
         renderMessage: () => h("div", { class: "lint-message" }, ruleLink(d.code), " ", d.message, d.help && h("div", { class: "help" }, `help: ${d.help}`)),
-        actions: d.fix && d.fix.applicability === "safe" ? [{ name: `Fix: ${d.fix.description}`, apply: () => applyFix(d.fix) }] : [],
+        actions: d.fix ? [{ name: fixLabel(d.fix), apply: () => applyFix(d.fix) }] : [],
       };
     });
 }
@@ -149,7 +158,7 @@ function showFindings() {
         ": ",
         d.message,
         h("span", { class: "where" }, `${several ? `${state.tabs[d.file].name}:` : "line "}${d.line}:${d.column}`),
-        d.fix && d.fix.applicability === "safe" && [" ", h("button", { type: "button", class: "fix", "data-fix": i }, `apply fix: ${d.fix.description}`)],
+        d.fix && [" ", h("button", { type: "button", class: `fix ${d.fix.applicability}`, "data-fix": i }, fixLabel(d.fix))],
         d.help && h("div", { class: "help" }, `help: ${d.help}`),
       ),
     ),
@@ -416,8 +425,9 @@ function wire() {
   $("file-tabs").addEventListener("click", (ev) => {
     const close = ev.target.closest("[data-close]");
     if (close) return closeTab(Number(close.dataset.close));
+    // Clicking the tab already shown leaves it be (a double-click renames it).
     const tab = ev.target.closest(".tab-name");
-    if (tab) showTab(Number(tab.dataset.tab));
+    if (tab && Number(tab.dataset.tab) !== state.active) showTab(Number(tab.dataset.tab));
   });
   $("file-tabs").addEventListener("dblclick", (ev) => {
     const tab = ev.target.closest(".tab-name");
@@ -425,7 +435,9 @@ function wire() {
   });
   // A rule code, in the list or in an editor's tooltip, opens the rule's text.
   document.addEventListener("click", (ev) => {
-    const code = ev.target.closest && ev.target.closest("a[data-code]");
+    // composedPath: a click in the editors' shadow root reaches the document retargeted to its host.
+    const target = ev.composedPath()[0];
+    const code = target.closest && target.closest("a[data-code]");
     if (code) {
       ev.preventDefault();
       showRule(code.dataset.code);

@@ -118,7 +118,7 @@ export function drawTopology(box, analysis, selectedNode) {
     y += height + 24;
   });
   // An ipvsadm dump or a keepalived.conf does not name the LAN.
-  const lan = analysis.topology.lan;
+  const lan = analysis.lan;
   const subnet = lan ? [lan.subnet].flat().join(", ") : "";
   const summary = router ? "the client behind a router; the router, director and real servers on one LAN" : "client, director and real servers on one LAN";
   box.replaceChildren(

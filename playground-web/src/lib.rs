@@ -26,17 +26,18 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[wasm_bindgen]
 pub struct Setup {
     read: SetupAnalysis,
-    /// Each tab's own text, for offsets in the editor's units.
-    texts: Vec<String>,
+    /// Each tab's own text, for offsets in the editor's units, and whether
+    /// it is all ASCII (then bytes and UTF-16 units are the same).
+    texts: Vec<(String, bool)>,
 }
 
 /// Positions in a file's text as the editor counts them: UTF-16 code units.
-fn utf16(text: &str, byte: usize) -> usize {
+fn utf16((text, ascii): &(String, bool), byte: usize) -> usize {
     let mut byte = byte.min(text.len());
     while !text.is_char_boundary(byte) {
         byte -= 1;
     }
-    if text.is_ascii() {
+    if *ascii {
         byte
     } else {
         text[..byte].encode_utf16().count()
@@ -49,7 +50,13 @@ impl Setup {
         let read = lvsdr_core::analyze_files(&files, None);
         Setup {
             read,
-            texts: files.into_iter().map(|(_, t)| t).collect(),
+            texts: files
+                .into_iter()
+                .map(|(_, t)| {
+                    let ascii = t.is_ascii();
+                    (t, ascii)
+                })
+                .collect(),
         }
     }
 
@@ -68,15 +75,16 @@ impl Setup {
             Some((f, local)) => (self.read.files.iter().position(|x| std::ptr::eq(x, f)).unwrap_or(0), local),
             None => (0, span),
         };
-        let text = self.texts.get(file).map(String::as_str).unwrap_or("");
+        let empty = (String::new(), true);
+        let text = self.texts.get(file).unwrap_or(&empty);
         if span.is_none() {
-            return (file, 0, utf16(text, text.find('\n').unwrap_or(text.len())));
+            return (file, 0, utf16(text, text.0.find('\n').unwrap_or(text.0.len())));
         }
         (file, utf16(text, local.start), utf16(text, local.end))
     }
 
-    /// The reading: formats, every diagnostic placed in its tab, the
-    /// canonical topology and the lab plan (for the diagram).
+    /// The reading: formats, and every diagnostic placed in its tab. What
+    /// the editors need at each keystroke, and no more.
     pub fn analysis_value(&self) -> Value {
         let located = self.read.located();
         let diagnostics: Vec<Value> = self
@@ -113,13 +121,20 @@ impl Setup {
                 })
             })
             .collect();
-        let topology = self.read.analysis.topology.as_ref();
         json!({
             "format": self.read.analysis.format.name(),
             "files": self.read.files.iter().map(|f| json!({ "name": f.name, "format": f.format.name() })).collect::<Vec<_>>(),
+            "reads": self.read.analysis.topology.is_some(),
             "diagnostics": diagnostics,
-            "topology": topology.map(lvsdr_core::topology_file::to_value),
+        })
+    }
+
+    /// For the diagram and the other views: the lab plan and the stated LAN.
+    pub fn views_value(&self) -> Value {
+        let topology = self.read.analysis.topology.as_ref();
+        json!({
             "plan": topology.map(|t| lvsdr_core::plan::plan(t, 8, 1)),
+            "lan": topology.map(|t| lvsdr_core::topology_file::to_value(t)["lan"].clone()),
         })
     }
 
@@ -174,6 +189,10 @@ impl Setup {
 
     pub fn analysis(&self) -> String {
         self.analysis_value().to_string()
+    }
+
+    pub fn views(&self) -> String {
+        self.views_value().to_string()
     }
 
     pub fn render(&self, artifact: &str) -> String {
@@ -245,8 +264,10 @@ mod tests {
         assert_eq!(route["line"], 26);
         let (from, to) = (route["from"].as_u64().unwrap() as usize, route["to"].as_u64().unwrap() as usize);
         assert_eq!(&SCRIPT[from..to], "lo:1");
-        assert_eq!(v["topology"]["director"]["vip"], "192.168.1.192");
-        assert_eq!(v["plan"]["hosts"].as_array().unwrap().len(), 4);
+        assert_eq!(v["reads"], true);
+        let views = one(SCRIPT).views_value();
+        assert_eq!(views["lan"]["subnet"], "192.168.1.0/24");
+        assert_eq!(views["plan"]["hosts"].as_array().unwrap().len(), 4);
     }
 
     /// Two tabs are one setup, as `lvsdr lint director.sh real-server.sh`:
@@ -313,7 +334,7 @@ mod tests {
     #[test]
     fn several_vips_go_by_label() {
         let setup = one(DUAL_STACK);
-        let v = setup.analysis_value();
+        let v = setup.views_value();
         let labels: Vec<&str> = v["plan"]["services"]
             .as_array()
             .unwrap()

@@ -45,13 +45,13 @@ fn walk_and_garbage() {
     let v = parse(one("{{{ not a topology").analysis());
     assert_eq!(v["diagnostics"][0]["code"], "DR000");
     // Not even a list of files: an empty setup, not a panic.
-    assert_eq!(parse(Setup::new("not json").analysis())["topology"], serde_json::Value::Null);
+    assert_eq!(parse(Setup::new("not json").views())["plan"], serde_json::Value::Null);
 }
 
 #[wasm_bindgen_test]
 fn dual_stack_by_service_label() {
     let setup = one(DUAL_STACK);
-    let v = parse(setup.analysis());
+    let v = parse(setup.views());
     assert_eq!(
         v["plan"]["vips"],
         serde_json::json!(["192.168.1.192", "192.168.1.193", "2001:db8:1::192"])

@@ -33,35 +33,45 @@ Give each host its own address.
 
 pub fn check(cx: &LintContext, out: &mut Vec<Diagnostic>) {
     let t = cx.topology;
-    let mut seen: Vec<(String, IpAddr)> = Vec::new();
+    // Who holds each address first; a map, as a dump can hold thousands of hosts.
+    #[derive(Clone, Copy)]
+    enum Holder<'a> {
+        Host(&'a str),
+        Vip(IpAddr),
+    }
+    let name = |h: Holder| match h {
+        Holder::Host(n) => n.to_string(),
+        Holder::Vip(a) => format!("the VIP {a}"),
+    };
+    let mut seen: std::collections::HashMap<IpAddr, Holder> = std::collections::HashMap::new();
     for a in t.client.address.iter() {
-        seen.push((t.client.name.to_string(), a.value));
+        seen.entry(a.value).or_insert(Holder::Host(&t.client.name));
     }
     for d in &t.directors {
         for a in d.address.iter() {
-            if let Some((other, _)) = seen.iter().find(|(_, x)| *x == a.value) {
+            if let Some(other) = seen.get(&a.value) {
                 out.push(
-                    cx.diag(&META, format!("the {other} and `{}` share an address", d.name), a.span.or(d.span))
+                    cx.diag(&META, format!("the {} and `{}` share an address", name(*other), d.name), a.span.or(d.span))
                         .help("give each host its own address")
                         .node(d.name.to_string()),
                 );
             }
-            seen.push((d.name.to_string(), a.value));
+            seen.entry(a.value).or_insert(Holder::Host(&d.name));
         }
     }
     for v in t.vips() {
-        seen.push((format!("the VIP {}", v.address.value), v.address.value));
+        seen.entry(v.address.value).or_insert(Holder::Vip(v.address.value));
     }
     for rs in &t.real_servers {
         for a in rs.address.iter() {
-            if let Some((other, _)) = seen.iter().find(|(_, x)| *x == a.value) {
+            if let Some(other) = seen.get(&a.value) {
                 out.push(
-                    cx.diag(&META, format!("real server `{}` has the same address as {other}", rs.name.value), a.span.or(rs.span))
+                    cx.diag(&META, format!("real server `{}` has the same address as {}", rs.name.value, name(*other)), a.span.or(rs.span))
                         .help("give each host its own address")
                         .node(rs.name.value.to_string()),
                 );
             }
-            seen.push((rs.name.value.to_string(), a.value));
+            seen.entry(a.value).or_insert(Holder::Host(&rs.name.value));
         }
     }
 }
