@@ -200,7 +200,8 @@ impl Builder {
         }
         let real_server_only = self.services.is_empty() && !assume_real_servers_configured && self.servers.is_empty();
         let vip_addrs: Vec<IpAddr> = self.vips.iter().map(|v| v.address.value).collect();
-        let used: Vec<IpAddr> = self.servers.iter().map(|s| s.value).chain(vip_addrs.iter().copied()).collect();
+        // A set: a dump can hold thousands of real servers, and up to 254 guesses are checked against them.
+        let used: std::collections::HashSet<IpAddr> = self.servers.iter().map(|s| s.value).chain(vip_addrs.iter().copied()).collect();
         let director_address = match &self.director_address {
             Some(a) => a.clone(),
             None => {
