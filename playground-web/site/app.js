@@ -70,6 +70,7 @@ async function analyze() {
   state.analysis.files.forEach((f, i) => {
     const tab = state.tabs[i];
     if (!tab || tab.format === f.format) return;
+    if (tab.format) renameForFormat(tab, f.format);
     tab.format = f.format;
     if (tab.editor) tab.editor.setFormat(f.format);
   });
@@ -84,6 +85,20 @@ async function analyze() {
     renderArtifacts();
     $("diagnostics").setAttribute("aria-busy", "false");
   });
+}
+
+// A tab named for what it held (`seed-dr.toml`) that now holds a script is
+// renamed for it, so that findings never point into a misnamed file.
+const EXTENSIONS = { toml: ".toml", json: ".json", script: ".sh", "ipvsadm-save": ".rules", keepalived: ".conf" };
+const DEFAULT_NAMES = { toml: "topology.toml", json: "topology.json", script: "script.sh", "ipvsadm-save": "ipvs.rules", keepalived: "keepalived.conf" };
+function renameForFormat(tab, format) {
+  const claimed = Object.entries(EXTENSIONS).find(([, ext]) => tab.name.endsWith(ext));
+  if (!claimed || claimed[0] === format || (claimed[1] === ".conf" && format === "keepalived")) return;
+  const taken = new Set(state.tabs.filter((t) => t !== tab).map((t) => t.name));
+  const [base, ext] = DEFAULT_NAMES[format].split(/(?=\.[^.]+$)/);
+  let name = base + ext;
+  for (let n = 2; taken.has(name); n++) name = `${base}${n}${ext}`;
+  tab.name = name;
 }
 
 /** After an edit: at once for a small setup, a moment later for a large one. */

@@ -402,13 +402,19 @@ await test("a share URL round-trips", async (p) => {
   await q.goto(shared);
   await q.bringToFront();
   await settled(q);
-  assert(await waitForText(q, text), "the editor holds the shared topology");
+  // Sharing again from the restored page gives the same link: every tab's name and text came back.
+  const shown = await editorText(q);
+  assert(shown.length > 400 && text.startsWith(shown), "the editor shows the shared topology");
+  await q.click('[data-testid="share"]');
+  await q.waitForFunction(() => location.hash.startsWith("#f="));
+  assert(q.url() === shared, "the restored page shares the same link");
   // A link from before tabs (`#s=`, one text) still opens.
   const old = await p.context().newPage();
   await old.goto(`${url}#s=${deflateRawSync(text).toString("base64url")}`);
   await old.bringToFront();
   await settled(old);
-  assert(await waitForText(old, text), "an old one-text link opens");
+  const oldShown = await editorText(old);
+  assert(oldShown.length > 400 && text.startsWith(oldShown) && oldShown.includes("shared-by-test"), "an old one-text link opens");
 });
 
 await test("the packet walk steps through every hop", async (p) => {
