@@ -37,6 +37,8 @@ const state = {
   selectedNode: null,
   timer: 0,
   views: 0,
+  kernel: null, // the promise of the booted guest, after the first run
+  onKernel: () => {},
 };
 
 // ---- the core ------------------------------------------------------------
@@ -403,6 +405,94 @@ async function showRule(code) {
   $("rule-panel").scrollIntoView({ block: "nearest" });
 }
 
+// ---- the real kernel -------------------------------------------------------------
+// v86, the i386 kernel and the initrd with the lab are fetched on the first run
+// (kernel/, from `cargo xtask guest-kernel`); later runs reuse the booted machine.
+
+const KERNEL_STAGES = {
+  downloading: () => "Downloading the emulator, the kernel and the lab…",
+  booting: () => "Booting Linux…",
+  kernel: (release) => `Linux ${release} is up.`,
+  running: () => "Running the lab…",
+  progress: (line) => `Running the lab: ${line}`,
+};
+
+function runOnKernel() {
+  const status = $("kernel-status");
+  const toml = JSON.parse(state.setup.render("toml"));
+  if (!toml.ok) {
+    status.textContent = "Fix the errors first: the lab runs a setup that reads.";
+    return;
+  }
+  $("run-kernel").disabled = true;
+  const started = performance.now();
+  const say = (stage, detail) => KERNEL_STAGES[stage] && (status.textContent = KERNEL_STAGES[stage](detail));
+  if (!state.kernel) {
+    state.kernel = import("./kernel/kernel.js").then((k) => k.boot(k.files("kernel/"), { onProgress: (stage, detail) => state.onKernel(stage, detail) }));
+  }
+  state.onKernel = say;
+  state.kernel
+    .then((guest) => {
+      say("running");
+      return guest.lab(toml.text);
+    })
+    .then((result) => {
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      status.textContent = `Done in ${seconds} s.`;
+      showKernelReport(result);
+    })
+    .catch((e) => {
+      state.kernel = null;
+      status.textContent = `The kernel could not run the lab: ${e.message}`;
+    })
+    .finally(() => ($("run-kernel").disabled = false));
+}
+
+/** The lab's report as the CLI prints it: kernel, connections, then every check. */
+function showKernelReport(result) {
+  const reports = result.reports || [];
+  if (!reports.length) {
+    $("kernel-report").replaceChildren(h("pre", { class: "artifact" }, result.stdout || `exit code ${result.code}`));
+    return;
+  }
+  $("kernel-report").replaceChildren(
+    ...reports.map((r) => {
+      const row = (cells, cls) => h("tr", { class: cls }, cells.map((c) => h("td", {}, c)));
+      const result = (c) => (c.pass ? "pass" : c.advisory ? "warn" : "fail");
+      return h(
+        "div",
+        { "data-testid": "kernel-lab", "data-pass": String(r.pass) },
+        h("p", { class: `kernel-verdict ${r.pass ? "pass" : "fail"}`, "data-testid": "kernel-verdict" }, `${r.pass ? "PASS" : "FAIL"}: ${r.topology} on ${r.kernel}, IPVS ${r.ipvs_version}, applied with ${r.applied_with}`),
+        h(
+          "table",
+          { class: "checks", "aria-label": "Connections: client → VIP → real server" },
+          h("thead", {}, h("tr", {}, ["service", "client", "real server", "saw"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""]))),
+        ),
+        h(
+          "table",
+          { class: "checks", "aria-label": "Checks" },
+          h("thead", {}, h("tr", {}, ["check", "expected", "result", "seen"].map((t) => h("th", {}, t)))),
+          h(
+            "tbody",
+            {},
+            r.checks.map((c) =>
+              h(
+                "tr",
+                { "data-testid": "kernel-check", "data-check": c.name, "data-result": result(c) },
+                h("td", {}, c.name),
+                h("td", {}, c.expected),
+                h("td", { class: result(c) }, result(c)),
+                h("td", {}, c.seen, (c.explained_by || []).map((code) => [" ", ruleLink(code)])),
+              ),
+            ),
+          ),
+        ),
+      );
+    }),
+  );
+}
+
 // ---- share links --------------------------------------------------------------
 
 async function compress(text) {
@@ -498,6 +588,7 @@ function wire() {
     a.click();
     URL.revokeObjectURL(a.href);
   });
+  $("run-kernel").addEventListener("click", runOnKernel);
   $("format-toml").addEventListener("click", () => {
     const r = JSON.parse(state.setup.render("toml"));
     if (!r.ok) {

@@ -114,6 +114,7 @@ fn bundle_site(out: &std::path::Path) -> Result {
             "--legal-comments=none",
             "--external:./pkg/*",
             "--external:./examples.js",
+            "--external:./kernel/*",
         ])
         .arg(format!("--outfile={}", out.join("app.js").display()))
         .env("NODE_PATH", &modules))?;
@@ -236,7 +237,7 @@ pub(crate) fn serve(dir: PathBuf, listener: std::net::TcpListener) {
                 Ok(body) => {
                     let mime = match rel.rsplit('.').next() {
                         Some("html") => "text/html; charset=utf-8",
-                        Some("js") => "text/javascript",
+                        Some("js" | "mjs") => "text/javascript",
                         Some("json") => "application/json",
                         Some("css") => "text/css",
                         Some("wasm") => "application/wasm",
