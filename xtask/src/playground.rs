@@ -1,5 +1,6 @@
-//! `cargo xtask playground`: build the browser playground, serve it on
-//! 127.0.0.1, and run its browser tests.
+//! `cargo xtask playground`: build the browser playground (with its real
+//! kernel in `kernel/`, see [`crate::guest_kernel`]), serve it on 127.0.0.1,
+//! and run its browser tests.
 
 use crate::commands::{cargo, root, run, step};
 use crate::install::{apt_install, npm_package, setup, wasm_bindgen_cli, PLAYWRIGHT_CORE};
@@ -99,6 +100,8 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
         return Err("lvsdr rules --format json failed".into());
     }
     std::fs::write(out.join("rules.json"), rules.stdout).map_err(|e| e.to_string())?;
+    // The real kernel, loaded by the page only when asked (cached: seconds).
+    crate::guest_kernel::stage(&out.join("kernel"))?;
     let wasm = std::fs::metadata(out.join("pkg/lvsdr_wasm_bg.wasm")).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "xtask: playground built in {} (lvsdr_wasm_bg.wasm: {} KB)",
@@ -162,7 +165,7 @@ pub(crate) fn serve(dir: PathBuf, listener: std::net::TcpListener) {
                 Ok(body) => {
                     let mime = match rel.rsplit('.').next() {
                         Some("html") => "text/html; charset=utf-8",
-                        Some("js") => "text/javascript",
+                        Some("js" | "mjs") => "text/javascript",
                         Some("json") => "application/json",
                         Some("css") => "text/css",
                         Some("wasm") => "application/wasm",
