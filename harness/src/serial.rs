@@ -17,6 +17,7 @@
 //! - guest → host, once at start: `@@LVSDR READY <kernel release>`
 //! - host → guest: one line of JSON, a [`GuestTask`], ended by `\n`
 //! - guest → host, while it runs: `@@LVSDR PROGRESS <text>`
+//! - guest → host, when a job runs long: `@@LVSDR STUCK <where each thread waits>`
 //! - guest → host, at the end: `@@LVSDR RESULT <n>`, a newline, exactly `n`
 //!   bytes of JSON ([`SerialResult`]), a newline, and `@@LVSDR END`
 //!
@@ -172,7 +173,10 @@ fn run_job(text: &str, out: &std::fs::File) -> SerialResult {
         }
         seen.borrow_mut().push(l);
     });
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    watchdog(done.clone(), out.try_clone().ok());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::run::run_task(&task, &mut progress)));
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     drop(progress);
     let (code, stdout) = outcome.unwrap_or_else(|p| {
         let what = p
@@ -194,4 +198,39 @@ fn run_job(text: &str, out: &std::fs::File) -> SerialResult {
         progress,
         ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// While a job runs longer than it should, says every 15 s where each of our
+/// threads waits (`/proc/1/task/*`: state, wait channel, system call), as
+/// `@@LVSDR STUCK` lines: a hung lab in the browser must say where it hangs.
+fn watchdog(done: std::sync::Arc<std::sync::atomic::AtomicBool>, out: Option<std::fs::File>) {
+    let Some(mut out) = out else { return };
+    let _ = std::thread::Builder::new().name("watchdog".into()).spawn(move || {
+        let started = Instant::now();
+        let mut next = 15;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if started.elapsed().as_secs() < next {
+                continue;
+            }
+            next += 15;
+            let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+                continue;
+            };
+            for t in tasks.flatten() {
+                let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+                let stat = read("stat");
+                let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next().unwrap_or('?')).unwrap_or('?');
+                let line = format!(
+                    "\n{MARKER} STUCK {}s tid {} {} state {state} wchan {} syscall {}\n",
+                    started.elapsed().as_secs(),
+                    t.file_name().to_string_lossy(),
+                    one_line(read("comm").trim()),
+                    one_line(read("wchan").trim()),
+                    one_line(read("syscall").trim()),
+                );
+                let _ = out.write_all(line.as_bytes());
+            }
+        }
+    });
 }

@@ -57,6 +57,15 @@ async function load(source) {
   return response.arrayBuffer();
 }
 
+/** Gunzips `buffer` if it is gzip (the initrd): the browser's or node's native
+ * inflate takes milliseconds, the guest kernel's takes seconds under emulation. */
+async function gunzip(buffer) {
+  const head = new Uint8Array(buffer, 0, Math.min(2, buffer.byteLength));
+  if (head[0] !== 0x1f || head[1] !== 0x8b || typeof DecompressionStream === "undefined") return buffer;
+  const stream = new Blob([buffer]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Response(stream).arrayBuffer();
+}
+
 /** How to import libv86.mjs: a URL as is, a node path as a file: URL. */
 async function importModule(source) {
   let s = String(source);
@@ -71,7 +80,9 @@ async function importModule(source) {
  * Boots the guest. `sources` names libv86, wasm, bios, vgabios, bzimage and
  * initrd (URLs, paths under node, or bytes). `options.onProgress(stage, detail)`
  * hears "downloading", "booting", "kernel" (up, with its release), "running"
- * and "progress" (a line from the lab). Resolves once the guest is ready for jobs.
+ * "progress" (a line from the lab) and "stuck" (where the guest waits, when a
+ * job runs long); `options.onConsole(line)` hears the kernel's other console
+ * lines. Resolves once the guest is ready for jobs.
  */
 export async function boot(sources, options = {}) {
   const onProgress = options.onProgress || (() => {});
@@ -84,6 +95,7 @@ export async function boot(sources, options = {}) {
     ...names.map((n) => (sources[n] === undefined ? Promise.resolve(undefined) : load(sources[n]))),
   ]);
   const bytes = Object.fromEntries(names.map((n, i) => [n, buffers[i]]));
+  bytes.initrd = await gunzip(bytes.initrd);
   const V86 = module.V86 || module.default;
   const downloadedMs = performance.now() - started;
   onProgress("booting", "");
@@ -103,7 +115,7 @@ export async function boot(sources, options = {}) {
     disable_speaker: true,
     screen_dummy: true,
   });
-  const guest = new Guest(emulator, onProgress);
+  const guest = new Guest(emulator, onProgress, options.onConsole || (() => {}));
   const release = await guest.ready(timeoutMs);
   const bootMs = performance.now() - started - downloadedMs;
   onProgress("kernel", release);
@@ -113,9 +125,10 @@ export async function boot(sources, options = {}) {
 }
 
 class Guest {
-  constructor(emulator, onProgress) {
+  constructor(emulator, onProgress, onConsole) {
     this.emulator = emulator;
     this.onProgress = onProgress;
+    this.onConsole = onConsole;
     this.pending = []; // bytes of the current line
     this.tail = []; // the last console lines, for errors
     this.frame = null; // {length, bytes} while reading a result
@@ -155,6 +168,7 @@ class Guest {
   line(line) {
     const at = line.indexOf(MARKER);
     if (at < 0) {
+      this.onConsole(line);
       if (line.trim()) {
         this.tail.push(line);
         if (this.tail.length > 30) this.tail.shift();
@@ -174,6 +188,10 @@ class Guest {
     } else if (kind === "RESULT") {
       const length = Number(rest);
       this.frame = { length, bytes: [] };
+    } else if (kind === "STUCK") {
+      // A job running long: where each guest thread waits.
+      this.onProgress("stuck", rest);
+      this.tail.push(line);
     } else if (kind === "FATAL") {
       const error = new Error(`the guest could not start: ${rest}`);
       for (const k of ["ready", "result"]) {
