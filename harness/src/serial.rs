@@ -230,6 +230,16 @@ fn watchdog(done: std::sync::Arc<std::sync::atomic::AtomicBool>, out: Option<std
                     one_line(read("syscall").trim()),
                 );
                 let _ = out.write_all(line.as_bytes());
+                // A thread waiting in epoll: what it waits for, and what its
+                // namespace's netlink sockets hold.
+                let syscall = read("syscall");
+                let mut words = syscall.split_whitespace();
+                if words.next() == Some("319") {
+                    if let Some(fd) = words.next().and_then(|w| i64::from_str_radix(w.trim_start_matches("0x"), 16).ok()) {
+                        let info = format!("{} | {}", read(&format!("fdinfo/{fd}")), read("net/netlink"));
+                        let _ = out.write_all(format!("\n{MARKER} STUCK epoll {}\n", one_line(&info)).as_bytes());
+                    }
+                }
             }
         }
     });
