@@ -1,4 +1,5 @@
-//! The guest side of a lab under User-Mode Linux, in whatever binary runs it.
+//! The guest side of a lab under User-Mode Linux, or in the playground's
+//! in-browser kernel ([`crate::serial`]), in whatever binary runs it.
 //!
 //! A UML lab boots a kernel whose `init` is the program that asked for the
 //! lab: the `lvsdr` binary, or a user's own `cargo test` binary. That program
@@ -21,6 +22,14 @@ extern "C" fn enter_if_guest() {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
         crate::uml::guest_init()
+    }
+    if crate::serial::is_guest() {
+        // SAFETY: as above.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+        crate::serial::guest_init()
     }
 }
 

@@ -18,6 +18,8 @@
 //!   Linux when it does not.
 //! - [`run`]: the whole job behind `lvsdr lab`: [`prove`] and [`run_lab`], for
 //!   your own tests too.
+//! - [`serial`]: the guest of the playground's in-browser kernel (v86),
+//!   serving jobs over the serial port.
 //! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 
@@ -36,6 +38,7 @@ pub mod probe;
 pub mod report;
 pub mod rtnl;
 pub mod run;
+pub mod serial;
 pub mod tc;
 pub mod uml;
 

@@ -110,7 +110,7 @@ impl ServiceCounters {
 pub struct Report {
     pub topology: String,
     pub pass: bool,
-    /// Where it ran and which kernel: `host 6.8.0` or `uml 7.2.7`.
+    /// Where it ran and which kernel: `host 6.8.0`, `uml 7.2.7` or `v86 6.12.117` (the playground's).
     pub kernel: String,
     pub ipvs_version: String,
     /// How the configuration was applied: netlink, script, restore or keepalived.

@@ -5,7 +5,7 @@
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
-use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoVeth};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth};
@@ -37,23 +37,50 @@ pub fn with_handle<T>(f: impl AsyncFnOnce(Handle) -> Result<T, RtnlError>) -> Re
     })
 }
 
-pub async fn link_index(handle: &Handle, name: &str) -> Result<u32, RtnlError> {
-    let mut links = handle.link().get().match_name(name.to_string()).execute();
-    match links.try_next().await {
-        Ok(Some(link)) => Ok(link.header.index),
-        // ENODEV is "no such link"; any other errno (EPERM, …) is kept as the kernel said it.
-        Ok(None) => Err(RtnlError::NoSuchLink(name.to_string())),
-        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == libc::ENODEV => Err(RtnlError::NoSuchLink(name.to_string())),
-        Err(e) => Err(e.into()),
+pub async fn link_index(_handle: &Handle, name: &str) -> Result<u32, RtnlError> {
+    if_index(name)
+}
+
+/// A link's index in the calling thread's namespace (`SIOCGIFINDEX`), the one
+/// [`with_handle`]'s socket belongs to. Links are looked up by ioctl, not by an
+/// `RTM_GETLINK` dump: netlink-packet-route decodes `IFLA_MAP` as a 64-bit
+/// kernel's 32-byte `struct rtnl_link_ifmap`, an i386 kernel (the playground's)
+/// sends 28 bytes, and netlink-proto then drops the whole answer, so the request
+/// waits for ever.
+fn if_index(name: &str) -> Result<u32, RtnlError> {
+    match nix::net::if_::if_nametoindex(name) {
+        Ok(i) => Ok(i),
+        Err(nix::errno::Errno::ENODEV) => Err(RtnlError::NoSuchLink(name.to_string())),
+        Err(e) => Err(std::io::Error::from_raw_os_error(e as i32).into()),
     }
 }
 
-async fn link_message(handle: &Handle, name: &str) -> Result<LinkMessage, RtnlError> {
-    let mut links = handle.link().get().match_name(name.to_string()).execute();
-    match links.try_next().await {
-        Ok(Some(link)) => Ok(link),
-        Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => Err(RtnlError::NoSuchLink(name.to_string())),
-        Err(e) => Err(e.into()),
+/// One `ifreq` ioctl on `name` in the calling thread's namespace.
+fn ifreq(name: &str, request: libc::Ioctl) -> Result<libc::ifreq, RtnlError> {
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(RtnlError::NoSuchLink(name.to_string()));
+    }
+    // SAFETY: a plain socket and an ioctl on a zeroed ifreq holding a NUL-terminated name.
+    #[allow(unsafe_code)]
+    unsafe {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let sock = OwnedFd::from_raw_fd(fd);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), request, &mut req) < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENODEV) {
+                return Err(RtnlError::NoSuchLink(name.to_string()));
+            }
+            return Err(e.into());
+        }
+        Ok(req)
     }
 }
 
@@ -141,16 +168,17 @@ pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, via: Option
 }
 
 /// The MAC address of a link (`ip link show NAME`).
-pub async fn mac(handle: &Handle, name: &str) -> Result<[u8; 6], RtnlError> {
-    let link = link_message(handle, name).await?;
-    for a in link.attributes {
-        if let LinkAttribute::Address(bytes) = a {
-            if let Ok(mac) = <[u8; 6]>::try_from(bytes.as_slice()) {
-                return Ok(mac);
-            }
-        }
+pub async fn mac(_handle: &Handle, name: &str) -> Result<[u8; 6], RtnlError> {
+    // SIOCGIFHWADDR, not a link dump: see [`if_index`].
+    let req = ifreq(name, libc::SIOCGIFHWADDR as libc::Ioctl)?;
+    // SAFETY: SIOCGIFHWADDR fills the hwaddr member of the union.
+    #[allow(unsafe_code)]
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    let mut mac = [0u8; 6];
+    for (m, d) in mac.iter_mut().zip(data.iter()) {
+        *m = *d as u8;
     }
-    Err(RtnlError::NoSuchLink(format!("{name} (no MAC address)")))
+    Ok(mac)
 }
 
 /// Packet counters of a link (`ip -s link show NAME`).
@@ -160,17 +188,22 @@ pub struct LinkCounters {
     pub tx_packets: u64,
 }
 
-pub async fn counters(handle: &Handle, name: &str) -> Result<LinkCounters, RtnlError> {
-    let link = link_message(handle, name).await?;
-    for a in link.attributes {
-        if let LinkAttribute::Stats64(s) = a {
-            return Ok(LinkCounters {
-                rx_packets: s.rx_packets,
-                tx_packets: s.tx_packets,
-            });
+pub async fn counters(_handle: &Handle, name: &str) -> Result<LinkCounters, RtnlError> {
+    // The calling thread's namespace's /proc/net/dev, not a link dump: see [`if_index`].
+    let text = std::fs::read_to_string("/proc/thread-self/net/dev")?;
+    for line in text.lines().skip(2) {
+        let Some((dev, rest)) = line.split_once(':') else { continue };
+        if dev.trim() != name {
+            continue;
         }
+        let n: Vec<u64> = rest.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        // Receive: bytes packets errs drop fifo frame compressed multicast; then transmit: bytes packets …
+        return Ok(LinkCounters {
+            rx_packets: n.get(1).copied().unwrap_or(0),
+            tx_packets: n.get(9).copied().unwrap_or(0),
+        });
     }
-    Ok(LinkCounters::default())
+    Err(RtnlError::NoSuchLink(name.to_string()))
 }
 
 /// The link-layer address the neighbour table holds for `ip` (`ip neigh show IP`):
@@ -206,15 +239,10 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 /// Every IPv4 and IPv6 address in the namespace, as (device, address, prefix)
 /// (`ip addr show`), the link-local ones the kernel gives each IPv6 link included.
 pub async fn addresses(handle: &Handle) -> Result<Vec<(String, IpAddr, u8)>, RtnlError> {
-    let mut names = std::collections::HashMap::new();
-    let mut links = handle.link().get().execute();
-    while let Some(link) = links.try_next().await? {
-        for a in &link.attributes {
-            if let LinkAttribute::IfName(n) = a {
-                names.insert(link.header.index, n.clone());
-            }
-        }
-    }
+    // Link names by ioctl, not by a link dump: see [`if_index`].
+    let names: std::collections::HashMap<u32, String> = nix::net::if_::if_nameindex()
+        .map(|list| list.iter().map(|i| (i.index(), i.name().to_string_lossy().into_owned())).collect())
+        .unwrap_or_default();
     let mut out = Vec::new();
     let mut addrs = handle.address().get().execute();
     while let Some(msg) = addrs.try_next().await? {

@@ -105,7 +105,14 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
     drop(lab);
     report.timings_ms.insert("teardown".into(), torn.elapsed().as_millis() as u64);
     report.timings_ms.insert("total".into(), started.elapsed().as_millis() as u64);
-    report.kernel = format!("{} {}", if uml::is_guest() { "uml" } else { "host" }, kernel::release());
+    let place = if uml::is_guest() {
+        "uml"
+    } else if crate::serial::is_guest() {
+        "v86"
+    } else {
+        "host"
+    };
+    report.kernel = format!("{place} {}", kernel::release());
     Ok(report)
 }
 

@@ -324,14 +324,17 @@ pub fn is_guest() -> bool {
     std::process::id() == 1 && std::env::var_os(JOB_ENV).is_some()
 }
 
-/// A sink for guest progress lines, written to the job folder.
-pub struct GuestProgress(std::fs::File);
+/// A sink for guest progress lines: the job folder's `progress.log` under UML,
+/// framed lines on the serial port in the playground's kernel ([`crate::serial`]).
+pub struct GuestProgress(Box<dyn FnMut(&str)>);
 
 impl GuestProgress {
+    pub fn new(sink: impl FnMut(&str) + 'static) -> GuestProgress {
+        GuestProgress(Box::new(sink))
+    }
+
     pub fn line(&mut self, text: &str) {
-        use std::io::Write;
-        let _ = writeln!(self.0, "{text}");
-        let _ = self.0.flush();
+        (self.0)(text)
     }
 }
 
@@ -385,7 +388,12 @@ fn guest_setup() -> Result<(Job, GuestProgress), String> {
         .append(true)
         .open(Path::new(GUEST_JOB_DIR).join("progress.log"))
         .map_err(|e| format!("progress log: {e}"))?;
-    let mut progress = GuestProgress(progress);
+    let mut progress = GuestProgress::new(move |text: &str| {
+        use std::io::Write;
+        let mut file = &progress;
+        let _ = writeln!(file, "{text}");
+        let _ = file.flush();
+    });
     let text = std::fs::read_to_string(Path::new(GUEST_JOB_DIR).join("job.json")).map_err(|e| format!("job.json: {e}"))?;
     let job: Job = serde_json::from_str(&text).map_err(|e| format!("job.json: {e}"))?;
     let started = Instant::now();

@@ -96,6 +96,15 @@ pub(crate) fn ci() -> Result {
         }
     };
     let (passed, failed) = (passed + wp + bp, failed + wf + bf);
+    step("the playground's real kernel: v86 under node");
+    let (kp, kf) = match crate::guest_kernel::kernel_tests() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{passed} passed, {} failed", failed + 1);
+            return Err(e);
+        }
+    };
+    let (passed, failed) = (passed + kp, failed + kf);
     step("actionlint on .github/workflows");
     actionlint()?;
     step("benchmarks, smoke run");

@@ -157,7 +157,9 @@ pub(crate) fn npm_package(name: &str, version: &str) -> Result<PathBuf> {
     }
     let modules = root().join("target/tools/npm");
     let installed = std::fs::read_to_string(modules.join("node_modules").join(name).join("package.json")).unwrap_or_default();
-    if !installed.contains(&format!("\"version\": \"{version}\"")) {
+    // Some packages publish a build suffix: v86 0.5.462 says `0.5.462+g5f9a90f`.
+    let pinned = [format!("\"version\": \"{version}\""), format!("\"version\": \"{version}+")];
+    if !pinned.iter().any(|p| installed.contains(p)) {
         step(&format!("installing {name}@{version} (npm)"));
         std::fs::create_dir_all(&modules).map_err(|e| e.to_string())?;
         run(Command::new("npm")
@@ -171,6 +173,9 @@ pub(crate) fn npm_package(name: &str, version: &str) -> Result<PathBuf> {
 pub(crate) const WASM_BINDGEN: &str = "0.2.130";
 
 pub(crate) const PLAYWRIGHT_CORE: &str = "1.64.1";
+
+/// The x86 emulator the playground's real kernel runs in (BSD-2-Clause).
+pub(crate) const V86_NPM: &str = "0.5.462";
 
 pub(crate) fn wasm_bindgen_cli() -> Result<PathBuf> {
     let have_version = Command::new("wasm-bindgen")

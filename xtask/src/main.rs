@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod commands;
+mod guest_kernel;
 mod install;
 mod playground;
 
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
         "setup-uml" => ensure_uml(true),
         "bench" => bench::bench(rest),
         "playground" => playground::playground(rest),
+        "guest-kernel" => guest_kernel::guest_kernel(rest),
+        "kernel-test" => guest_kernel::kernel_tests().map(|_| ()),
         "help" | "--help" | "-h" => {
             println!("{HELP}");
             Ok(())
@@ -53,7 +56,10 @@ Tasks:
   bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline
   playground [--build-only] [--test]
                       Build the browser playground into target/playground and serve it on 127.0.0.1
-                      (--test runs the browser tests in Debian's Chromium instead of serving)";
+                      (--test runs the browser tests in Debian's Chromium instead of serving)
+  guest-kernel        Build the playground's in-browser kernel (i386 Linux, cached in /var/cache/lvsdr/v86),
+                      its guest program and initrd, and v86, into target/playground/kernel
+  kernel-test         Boot that kernel under v86 in node and run the seed and a fault lab in it";
 
 fn lab(args: &[String]) -> Result {
     ensure_uml(false)?;

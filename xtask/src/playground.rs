@@ -1,5 +1,6 @@
-//! `cargo xtask playground`: build the browser playground, serve it on
-//! 127.0.0.1, and run its browser tests.
+//! `cargo xtask playground`: build the browser playground (with its real
+//! kernel in `kernel/`, see [`crate::guest_kernel`]), serve it on 127.0.0.1,
+//! and run its browser tests.
 
 use crate::commands::{cargo, have, root, run, step};
 use crate::install::{apt_install, npm_package, setup, wasm_bindgen_cli, PLAYWRIGHT_CORE};
@@ -63,6 +64,8 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
         return Err("lvsdr rules --format json failed".into());
     }
     std::fs::write(out.join("rules.json"), rules.stdout).map_err(|e| e.to_string())?;
+    // The real kernel, loaded by the page only when asked (cached: seconds).
+    crate::guest_kernel::stage(&out.join("kernel"))?;
     let size = |f: &str| std::fs::metadata(out.join(f)).map(|m| m.len() / 1024).unwrap_or(0);
     eprintln!(
         "xtask: playground built in {} (app.js {} KB, lvsdr_lite_bg.wasm {} KB, lvsdr_wasm_bg.wasm {} KB)",
