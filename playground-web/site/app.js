@@ -425,10 +425,11 @@ function runOnKernel() {
     return;
   }
   $("run-kernel").disabled = true;
+  status.textContent = state.kernel ? KERNEL_STAGES.running() : KERNEL_STAGES.downloading();
   const started = performance.now();
   const say = (stage, detail) => KERNEL_STAGES[stage] && (status.textContent = KERNEL_STAGES[stage](detail));
   if (!state.kernel) {
-    state.kernel = import("./kernel/kernel.js").then((k) => k.boot(k.files("kernel/"), { onProgress: (stage, detail) => state.onKernel(stage, detail) }));
+    state.kernel = import("./kernel/kernel.js").then((k) => k.boot(k.files(new URL("kernel/", location.href).href), { onProgress: (stage, detail) => state.onKernel(stage, detail) }));
   }
   state.onKernel = say;
   state.kernel
@@ -457,17 +458,21 @@ function showKernelReport(result) {
   }
   $("kernel-report").replaceChildren(
     ...reports.map((r) => {
-      const row = (cells, cls) => h("tr", { class: cls }, cells.map((c) => h("td", {}, c)));
+      const row = (cells) => h("tr", {}, cells.map((c) => h("td", {}, c)));
       const result = (c) => (c.pass ? "pass" : c.advisory ? "warn" : "fail");
       return h(
         "div",
         { "data-testid": "kernel-lab", "data-pass": String(r.pass) },
         h("p", { class: `kernel-verdict ${r.pass ? "pass" : "fail"}`, "data-testid": "kernel-verdict" }, `${r.pass ? "PASS" : "FAIL"}: ${r.topology} on ${r.kernel}, IPVS ${r.ipvs_version}, applied with ${r.applied_with}`),
         h(
-          "table",
-          { class: "checks", "aria-label": "Connections: client → VIP → real server" },
-          h("thead", {}, h("tr", {}, ["service", "client", "real server", "saw"].map((t) => h("th", {}, t)))),
-          h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""]))),
+          "div",
+          { class: "kernel-connections" },
+          h(
+            "table",
+            { class: "checks", "aria-label": "Connections: client → VIP → real server" },
+            h("thead", {}, h("tr", {}, ["service", "client", "real server", "saw"].map((t) => h("th", {}, t)))),
+            h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""]))),
+          ),
         ),
         h(
           "table",

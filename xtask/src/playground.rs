@@ -190,8 +190,11 @@ fn write_examples(out: &std::path::Path) -> Result {
 /// playground-web/site/index.html (the browser tests check they match): a
 /// share link's text must never run, so no inline script or style at all.
 /// `wasm-unsafe-eval` is what `WebAssembly.instantiate` needs.
+/// `worker-src blob:` is for v86 (the real kernel), whose timer runs in a worker
+/// it makes from a fixed function of its own; nothing of a share link's text
+/// ever becomes a worker.
 pub(crate) const PLAYGROUND_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-                              img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'";
+                              img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'";
 
 /// A JavaScript string literal: JSON's, with U+2028/9 escaped too
 /// (serde_json leaves them raw, and old JavaScript engines end a line there).
