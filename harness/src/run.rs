@@ -222,6 +222,15 @@ pub fn prove(topology: &Topology) -> Result<Report, RunError> {
     reports.pop().ok_or_else(|| RunError::Guest(3, "the lab returned no report".into()))
 }
 
+/// What a caught panic said, for a guest's report of a task that panicked.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// The guest's work, in the guest: what [`uml::guest_init`] runs.
 /// Returns the exit code and what goes back to the host as standard output.
 pub(crate) fn run_task(task: &uml::GuestTask, progress: &mut uml::GuestProgress) -> (i32, String) {

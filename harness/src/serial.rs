@@ -179,12 +179,10 @@ fn run_job(text: &str, out: &std::fs::File) -> SerialResult {
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     drop(progress);
     let (code, stdout) = outcome.unwrap_or_else(|p| {
-        let what = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        (3, format!("lvsdr (serial guest): the task panicked: {what}\n"))
+        (
+            3,
+            format!("lvsdr (serial guest): the task panicked: {}\n", crate::run::panic_text(&*p)),
+        )
     });
     let text = match (&task, serde_json::from_str::<Vec<crate::Report>>(&stdout)) {
         (GuestTask::Lab { .. }, Ok(reports)) => reports.iter().map(|r| r.render_human(false)).collect::<Vec<_>>().join("\n"),

@@ -345,14 +345,8 @@ pub fn guest_init() -> ! {
         Ok((job, mut progress)) => {
             let _ = std::env::set_current_dir(&job.cwd);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::run::run_task(&job.task, &mut progress)));
-            let (code, stdout) = outcome.unwrap_or_else(|p| {
-                let what = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                (3, format!("lvsdr (UML init): the task panicked: {what}\n"))
-            });
+            let (code, stdout) =
+                outcome.unwrap_or_else(|p| (3, format!("lvsdr (UML init): the task panicked: {}\n", crate::run::panic_text(&*p))));
             let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("stdout"), stdout);
             code
         }

@@ -61,3 +61,30 @@ pub(crate) fn cargo() -> Command {
     c.current_dir(root());
     c
 }
+
+/// Runs a node test script that prints one line per test and a closing
+/// "N passed, M failed" line; echoes its lines under `tag` and returns
+/// (passed, failed), or an error when a test failed or it did not finish.
+pub(crate) fn node_tests(cmd: &mut Command, tag: &str, what: &str) -> Result<(u64, u64)> {
+    let out = cmd
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        println!("{tag}: {line}");
+    }
+    let summary = text.lines().rev().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let p = w.next()?.parse::<u64>().ok()?;
+        w.next().filter(|x| *x == "passed,")?;
+        let f = w.next()?.parse::<u64>().ok()?;
+        Some((p, f))
+    });
+    match summary {
+        Some((p, 0)) if out.status.success() => Ok((p, 0)),
+        Some((_, f)) => Err(format!("{f} {what} failed")),
+        None => Err(format!("the {what} did not finish ({})", out.status)),
+    }
+}

@@ -324,27 +324,9 @@ pub(crate) fn guest_kernel(_args: &[String]) -> Result {
 pub(crate) fn kernel_tests() -> Result<(u64, u64)> {
     let dir = stage(&root().join("target/v86-guest"))?;
     step("in-browser kernel test (v86 under node): playground-web/tests/kernel.mjs");
-    let out = Command::new("node")
-        .arg(root().join("playground-web/tests/kernel.mjs"))
-        .arg(&dir)
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run node: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines() {
-        println!("kernel: {line}");
-    }
-    let summary = text.lines().rev().find_map(|l| {
-        let mut w = l.split_whitespace();
-        let p = w.next()?.parse::<u64>().ok()?;
-        w.next().filter(|x| *x == "passed,")?;
-        let f = w.next()?.parse::<u64>().ok()?;
-        Some((p, f))
-    });
-    match summary {
-        Some((p, 0)) if out.status.success() => Ok((p, 0)),
-        Some((_, f)) => Err(format!("{f} in-browser kernel test(s) failed")),
-        None => Err(format!("the in-browser kernel test did not finish ({})", out.status)),
-    }
+    crate::commands::node_tests(
+        Command::new("node").arg(root().join("playground-web/tests/kernel.mjs")).arg(&dir),
+        "kernel",
+        "in-browser kernel test(s)",
+    )
 }

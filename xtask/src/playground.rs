@@ -6,7 +6,7 @@ use crate::commands::{cargo, have, root, run, step};
 use crate::install::{apt_install, npm_package, setup, wasm_bindgen_cli, PLAYWRIGHT_CORE};
 use crate::Result;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Builds the playground into target/playground: the core as two
 /// WebAssembly modules (TOML and JSON only, loaded first; with the importers,
@@ -285,32 +285,15 @@ pub(crate) fn browser_tests(url: &str) -> Result<(u64, u64)> {
     step("browser tests (Chromium, playwright-core)");
     let shots = root().join("target/playground-screenshots");
     std::fs::create_dir_all(&shots).map_err(|e| e.to_string())?;
-    let out = Command::new("node")
-        .arg(root().join("playground-web/tests/browser.mjs"))
-        .arg(url)
-        .arg(&shots)
-        .env("LVSDR_NODE_MODULES", modules.join("node_modules"))
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines() {
-        println!("browser: {line}");
-    }
-    let summary = text.lines().rev().find_map(|l| {
-        let mut w = l.split_whitespace();
-        let p = w.next()?.parse::<u64>().ok()?;
-        w.next().filter(|x| *x == "passed,")?;
-        let f = w.next()?.parse::<u64>().ok()?;
-        Some((p, f))
-    });
-    match summary {
-        Some((p, 0)) if out.status.success() => {
-            eprintln!("xtask: screenshots in {}", shots.display());
-            Ok((p, 0))
-        }
-        Some((_, f)) => Err(format!("{f} browser test(s) failed")),
-        None => Err(format!("the browser tests did not finish ({})", out.status)),
-    }
+    let counts = crate::commands::node_tests(
+        Command::new("node")
+            .arg(root().join("playground-web/tests/browser.mjs"))
+            .arg(url)
+            .arg(&shots)
+            .env("LVSDR_NODE_MODULES", modules.join("node_modules")),
+        "browser",
+        "browser test(s)",
+    )?;
+    eprintln!("xtask: screenshots in {}", shots.display());
+    Ok(counts)
 }
