@@ -103,12 +103,12 @@ function renameForFormat(tab, format) {
   tab.name = name;
 }
 
-/** After an edit: at once for a small setup, a moment later for a large one. */
+/** After an edit, as a task of its own: keystrokes that arrive while a large
+ * setup is being read run first, and their edits make one reading, not one each. */
 function scheduleAnalyze() {
   clearTimeout(state.timer);
   $("diagnostics").setAttribute("aria-busy", "true");
-  const size = state.tabs.reduce((n, t) => n + (t.editor ? t.editor.view.state.doc.length : t.text.length), 0);
-  state.timer = setTimeout(analyze, size > 200_000 ? 60 : 0);
+  state.timer = setTimeout(analyze, 0);
 }
 
 // ---- findings: in the text and in the list --------------------------------
