@@ -95,10 +95,7 @@ fn serve_smtp(mut stream: TcpStream, server: &str, peer: SocketAddr) -> std::io:
 /// through while the failover lab holds a connection open.
 pub struct ProbeServer {
     stop: Arc<AtomicBool>,
-    /// The listener, once the thread has made it (-1 until [`ProbeServer::ready`]).
     fd: i32,
-    /// Where the thread says it listens, until [`ProbeServer::ready`] has heard it.
-    pending: Option<std::sync::mpsc::Receiver<std::io::Result<i32>>>,
     thread: Option<JoinHandle<()>>,
     /// The open connections, shut down on drop so that their threads end at once.
     open: OpenConnections,
@@ -115,27 +112,10 @@ const WORKERS: usize = 16;
 const IDLE: Duration = Duration::from_secs(30);
 
 impl ProbeServer {
-    /// [`ProbeServer::spawn`], then waits until it listens.
-    pub fn start(ns: Arc<crate::netns::NetNs>, server: String, port: u16, kind: ListenerKind) -> std::io::Result<ProbeServer> {
-        let mut server = Self::spawn(ns, server, port, kind)?;
-        server.ready()?;
-        Ok(server)
-    }
-
-    /// Waits until a [`ProbeServer::spawn`]ed server listens, or says why it
-    /// cannot. A lab spawns all of its servers before waiting for any, so that
-    /// it waits for a few hundred threads at once rather than one by one.
-    pub fn ready(&mut self) -> std::io::Result<()> {
-        if let Some(pending) = self.pending.take() {
-            self.fd = pending.recv().map_err(|_| std::io::Error::other("probe thread died"))??;
-        }
-        Ok(())
-    }
-
     /// Binds `[::]:port` dual-stack (IPv4 clients arrive v4-mapped, and
     /// [`normalise`] maps them back) on a thread that enters `ns` first (so its
     /// connections stay there), and serves there. A kernel without IPv6 gets `0.0.0.0:port`.
-    pub fn spawn(ns: Arc<crate::netns::NetNs>, server: String, port: u16, kind: ListenerKind) -> std::io::Result<ProbeServer> {
+    pub fn start(ns: Arc<crate::netns::NetNs>, server: String, port: u16, kind: ListenerKind) -> std::io::Result<ProbeServer> {
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -223,10 +203,10 @@ impl ProbeServer {
                 let _ = w.join();
             }
         })?;
+        let fd = rx.recv().map_err(|_| std::io::Error::other("probe thread died"))??;
         Ok(ProbeServer {
             stop,
-            fd: -1,
-            pending: Some(rx),
+            fd,
             thread: Some(thread),
             open,
         })
@@ -257,15 +237,11 @@ fn listen_any(port: u16) -> std::io::Result<TcpListener> {
 impl Drop for ProbeServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Never waited for: hear the listener first, or the accept below would never wake.
-        let _ = self.ready();
         // Wakes the blocked accept() with EINVAL; the loop then sees `stop`.
         // SAFETY: `fd` is the listener owned by our thread, still open until it exits.
         #[allow(unsafe_code)]
-        if self.fd >= 0 {
-            unsafe {
-                libc::shutdown(self.fd, libc::SHUT_RDWR);
-            }
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
         }
         // The open connections first, so that the workers holding them return,
         // then the accept thread, which joins its workers.
@@ -576,11 +552,6 @@ fn finish_connect(socket: socket2::Socket, timeout: Duration) -> std::io::Result
     Ok(stream)
 }
 
-/// Threads that finish a wave's connections (see [`probe_overlapped`]): as
-/// many as a lab's default 8 connections per service, so that connections that
-/// time out (a fault scenario) still wait out their timeouts together.
-const TALKERS: usize = 8;
-
 /// Probes connections in the order given, as the kernel must see their SYNs
 /// for the prediction to hold, but overlaps everything after the SYN: up to
 /// `concurrency` connections are in flight at once. Only for schedulers that
@@ -599,36 +570,19 @@ pub fn probe_overlapped(
     for wave in connections.chunks(concurrency.max(1)) {
         let started = std::time::Instant::now();
         // The SYNs, one after another from this thread: the order the kernel schedules in.
-        let sockets: Vec<Mutex<Option<std::io::Result<socket2::Socket>>>> = wave
-            .iter()
-            .map(|&(c, p)| Mutex::new(Some(start_connect(c, p, vip, port))))
-            .collect();
-        // A few talkers finish the handshakes and converse, taking the connections in
-        // turn, rather than a thread per connection: threads cost a lot under UML.
-        let said: Vec<Mutex<Option<std::io::Result<String>>>> = wave.iter().map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
+        let sockets: Vec<_> = wave.iter().map(|&(c, p)| start_connect(c, p, vip, port)).collect();
         std::thread::scope(|s| {
-            for _ in 0..TALKERS.min(wave.len()) {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(slot) = sockets.get(i) else { break };
-                    let socket = slot
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                        .unwrap_or_else(|| Err(std::io::Error::other("connection taken twice")));
-                    let talk = socket.and_then(|socket| converse(finish_connect(socket, timeout)?, vip, kind));
-                    *said[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(talk);
-                });
+            let talks: Vec<_> = sockets
+                .into_iter()
+                .map(|socket| s.spawn(move || converse(finish_connect(socket?, timeout)?, vip, kind)))
+                .collect();
+            for (&(client, client_port), talk) in wave.iter().zip(talks) {
+                let said = talk
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the probe thread panicked")));
+                results.push(outcome(service, client, client_port, said, started.elapsed().as_millis() as u64));
             }
         });
-        for (&(client, client_port), talk) in wave.iter().zip(said) {
-            let talk = talk
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| Err(std::io::Error::other("the probe thread panicked")));
-            results.push(outcome(service, client, client_port, talk, started.elapsed().as_millis() as u64));
-        }
     }
     results
 }

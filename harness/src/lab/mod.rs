@@ -375,20 +375,15 @@ impl Lab {
             }
         }
 
-        // Every server's thread starts before the lab waits for any to listen.
-        let mut starting = Vec::new();
         for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
             for l in &h.listeners {
-                let step = || format!("{}: probe server on port {}", h.name, l.port);
-                let server = ProbeServer::spawn(lab.hosts[&h.name].clone(), h.name.to_string(), l.port, l.kind)
-                    .map_err(|source| LabError::Io { step: step(), source })?;
-                starting.push((step(), server));
+                let server =
+                    ProbeServer::start(lab.hosts[&h.name].clone(), h.name.to_string(), l.port, l.kind).map_err(|source| LabError::Io {
+                        step: format!("{}: probe server on port {}", h.name, l.port),
+                        source,
+                    })?;
+                lab.servers.push(server);
             }
-        }
-        for (step, mut server) in starting {
-            let ready = server.ready();
-            lab.servers.push(server);
-            ready.map_err(|source| LabError::Io { step, source })?;
         }
         progress(&format!("probe servers up ({} listeners)", lab.servers.len()));
         if let Some(pair) = lab.pair.clone() {
