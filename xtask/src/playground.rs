@@ -18,12 +18,19 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
     let out = root().join("target/playground");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(out.join("pkg")).map_err(|e| e.to_string())?;
-    // The first module has its own target folder, so the two feature sets never rebuild each other.
-    for (name, features, target_dir) in [
-        ("lvsdr_lite", &["--no-default-features"][..], root().join("target/wasm-lite")),
-        ("lvsdr_wasm", &[][..], root().join("target")),
+    // The first module is built for size, the second (fetched when needed) for
+    // speed. The first has its own target folder, so the two feature sets never
+    // rebuild each other.
+    for (name, features, profile, target_dir) in [
+        (
+            "lvsdr_lite",
+            &["--no-default-features"][..],
+            "wasm",
+            root().join("target/wasm-lite"),
+        ),
+        ("lvsdr_wasm", &[][..], "wasm-fast", root().join("target")),
     ] {
-        step(&format!("building {name} for wasm32 (profile wasm)"));
+        step(&format!("building {name} for wasm32 (profile {profile})"));
         run(cargo()
             .args([
                 "build",
@@ -33,7 +40,7 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
                 "--target",
                 "wasm32-unknown-unknown",
                 "--profile",
-                "wasm",
+                profile,
             ])
             .args(features)
             .arg("--target-dir")
@@ -50,7 +57,7 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
                 "--out-dir",
             ])
             .arg(out.join("pkg"))
-            .arg(target_dir.join("wasm32-unknown-unknown/wasm/lvsdr_wasm.wasm")))?;
+            .arg(target_dir.join("wasm32-unknown-unknown").join(profile).join("lvsdr_wasm.wasm")))?;
     }
     bundle_site(&out)?;
     write_examples(&out)?;
