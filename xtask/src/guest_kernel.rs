@@ -15,7 +15,7 @@
 //! [`stage`] lays all of it out in one folder for the page and for
 //! `playground-web/tests/kernel.mjs`, which boots it under node.
 
-use crate::commands::{cargo, have, is_root, privileged, root, run, step};
+use crate::commands::{cargo, is_root, privileged, root, run, step};
 use crate::install::{apt_install, npm_package, V86_NPM};
 use crate::Result;
 use std::io::Write;
@@ -182,17 +182,7 @@ fn size(path: &Path) -> u64 {
 /// Builds the guest program: `lvsdr` for i686-unknown-linux-musl, static.
 pub(crate) fn guest_program() -> Result<PathBuf> {
     apt_install(&[CROSS_PACKAGE])?;
-    if have("rustup") {
-        let targets = Command::new("rustup")
-            .args(["target", "list", "--installed"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-            .unwrap_or_default();
-        if !targets.lines().any(|t| t.trim() == GUEST_TARGET) {
-            step(&format!("adding the {GUEST_TARGET} target"));
-            run(Command::new("rustup").args(["target", "add", GUEST_TARGET]))?;
-        }
-    }
+    crate::install::rust_target(GUEST_TARGET)?;
     step(&format!("building the guest program: lvsdr for {GUEST_TARGET} (profile guest)"));
     // musl's C runtime and libc come with the Rust target (self-contained);
     // the cross gcc only drives the link.

@@ -129,19 +129,26 @@ echo "$rel" > {dir}/release
     Err(format!("could not install User-Mode Linux: {last_err}"))
 }
 
+/// Adds a Rust target with rustup, when rustup manages this toolchain and lacks it.
+pub(crate) fn rust_target(target: &str) -> Result {
+    if !have("rustup") {
+        return Ok(());
+    }
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    if !targets.lines().any(|t| t.trim() == target) {
+        step(&format!("adding the {target} target"));
+        run(Command::new("rustup").args(["target", "add", target]))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn setup(with_uml: bool) -> Result {
     apt_install(&["shellcheck", "iproute2", "ipvsadm", "keepalived"])?;
-    if have("rustup") {
-        let targets = Command::new("rustup")
-            .args(["target", "list", "--installed"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-            .unwrap_or_default();
-        if !targets.contains("wasm32-unknown-unknown") {
-            step("adding the wasm32-unknown-unknown target");
-            run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
-        }
-    }
+    rust_target("wasm32-unknown-unknown")?;
     if with_uml {
         ensure_uml(false)?;
     }
