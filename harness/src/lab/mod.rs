@@ -17,7 +17,7 @@ use crate::apply::ApplyWith;
 use crate::capture::{Capture, ReplyFrame};
 use crate::ipvs::{self, Ipvs};
 use crate::netns::{self, NetNs};
-use crate::probe::{self, ConnectionResult, ProbeServer};
+use crate::probe::{self, ConnectionResult, ProbeServers};
 use crate::report::Report;
 use crate::rtnl;
 use lvsdr_core::names::{HostName, SysctlKey};
@@ -41,7 +41,7 @@ pub enum LabError {
 }
 
 /// Conversations in flight at once when a service's probes may overlap.
-const PROBES_AT_ONCE: usize = 16;
+const PROBES_AT_ONCE: usize = 32;
 
 /// What `verify` does.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ pub struct Lab {
     /// Daemons (keepalived) and probe servers go first when the lab is
     /// dropped, then the namespaces.
     daemons: Daemons,
-    servers: Vec<ProbeServer>,
+    servers: Option<ProbeServers>,
     hosts: BTreeMap<HostName, Arc<NetNs>>,
     lan: Arc<NetNs>,
     pub prefix: String,
@@ -175,7 +175,7 @@ impl Lab {
             topology: topology.clone(),
             apply,
             daemons: Daemons::default(),
-            servers: vec![],
+            servers: None,
             hosts: BTreeMap::new(),
             lan,
             prefix: prefix.clone(),
@@ -375,17 +375,27 @@ impl Lab {
             }
         }
 
-        for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
-            for l in &h.listeners {
-                let server =
-                    ProbeServer::start(lab.hosts[&h.name].clone(), h.name.to_string(), l.port, l.kind).map_err(|source| LabError::Io {
-                        step: format!("{}: probe server on port {}", h.name, l.port),
-                        source,
-                    })?;
-                lab.servers.push(server);
-            }
-        }
-        progress(&format!("probe servers up ({} listeners)", lab.servers.len()));
+        let listeners: Vec<probe::Listener> = lab
+            .plan
+            .hosts
+            .iter()
+            .filter(|h| h.role == Role::RealServer)
+            .flat_map(|h| {
+                let ns = lab.hosts[&h.name].clone();
+                h.listeners.iter().map(move |l| probe::Listener {
+                    ns: Some(ns.clone()),
+                    server: h.name.to_string(),
+                    port: l.port,
+                    kind: l.kind,
+                })
+            })
+            .collect();
+        let servers = ProbeServers::start(&listeners).map_err(|source| LabError::Io {
+            step: "probe servers".into(),
+            source,
+        })?;
+        progress(&format!("probe servers up ({} listeners)", servers.len()));
+        lab.servers = Some(servers);
         if let Some(pair) = lab.pair.clone() {
             progress(&format!(
                 "waiting for VRRP to make {} master (it takes the VIPs) and for both IPVS tables to settle",
@@ -566,36 +576,40 @@ impl Lab {
                 step: format!("{observer}: capturing reply frames (AF_PACKET)"),
                 source,
             })?;
-        let mut connections: Vec<ConnectionResult> = Vec::new();
-        for p in &plan.probes {
-            progress(&format!(
-                "client: {} connections to {}:{} ({})",
-                p.connections.len(),
-                p.address,
-                p.port,
-                p.service
-            ));
-            let results = client_ns.run(|| {
-                if p.overlap {
-                    let order: Vec<_> = p.connections.iter().map(|c| (c.client, c.port)).collect();
-                    probe::probe_overlapped(
-                        &p.service,
-                        &order,
-                        p.address,
-                        p.port,
-                        p.kind,
-                        options.connect_timeout,
-                        PROBES_AT_ONCE,
-                    )
-                } else {
-                    p.connections
-                        .iter()
-                        .map(|c| probe::probe_once(&p.service, c.client, c.port, p.address, p.port, p.kind, options.connect_timeout))
-                        .collect::<Vec<_>>()
+        let lanes: Vec<probe::Lane> = plan
+            .probes
+            .iter()
+            .map(|p| {
+                progress(&format!(
+                    "client: {} connections to {} ({}, {})",
+                    p.connections.len(),
+                    std::net::SocketAddr::new(p.address, p.port),
+                    p.service,
+                    if p.overlap {
+                        "overlapping after each SYN"
+                    } else {
+                        "one at a time: the scheduler counts open connections"
+                    }
+                ));
+                probe::Lane {
+                    service: &p.service,
+                    vip: p.address,
+                    port: p.port,
+                    kind: p.kind,
+                    connections: p.connections.iter().map(|c| (c.client, c.port)).collect(),
+                    at_once: if p.overlap { PROBES_AT_ONCE } else { 1 },
                 }
-            })?;
-            connections.extend(results);
-        }
+            })
+            .collect();
+        let connections: Vec<ConnectionResult> = client_ns
+            .run(|| probe::probe_lanes(&lanes, options.connect_timeout))?
+            .map_err(|source| LabError::Io {
+                step: "client: probes".into(),
+                source,
+            })?
+            .into_iter()
+            .flatten()
+            .collect();
         let probes_ms = started.elapsed().as_millis() as u64;
         let replies = capture.stop().map_err(|source| LabError::Io {
             step: "client: reading reply frames".into(),
