@@ -33,6 +33,25 @@ pub const LAB_MODULES: &[&str] = &[
 /// [`crate::marks::apply`] falls back to where nf_tables has no inet family.
 pub const OPTIONAL_LAB_MODULES: &[&str] = &["nf_tables", "sch_ingress", "cls_flower", "act_skbedit"];
 
+/// The modules some labs need: what [`LAB_MODULES`] loads, less the
+/// schedulers none of them uses, and with [`OPTIONAL_LAB_MODULES`] when one
+/// has fwmark marking rules. Each module costs the boot about 2 ms, and every
+/// network namespace made afterwards runs each loaded module's setup for it.
+pub fn modules_for(topologies: &[lvsdr_core::Topology]) -> (Vec<&'static str>, bool) {
+    let mut wanted: Vec<&'static str> = vec!["ip_vs", "veth", "bridge"];
+    for s in topologies.iter().flat_map(|t| &t.services) {
+        let name = s.scheduler.value.name();
+        // The module named for the scheduler, found in the list so the name is a known one.
+        if let Some(m) = LAB_MODULES.iter().find(|m| m.strip_prefix("ip_vs_") == Some(name)) {
+            if !wanted.contains(m) {
+                wanted.push(m);
+            }
+        }
+    }
+    let marks = topologies.iter().any(|t| !t.marks.is_empty());
+    (wanted, marks)
+}
+
 pub fn release() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())

@@ -405,9 +405,22 @@ fn guest_setup() -> Result<(Job, GuestProgress), String> {
     let text = std::fs::read_to_string(Path::new(GUEST_JOB_DIR).join("job.json")).map_err(|e| format!("job.json: {e}"))?;
     let job: Job = serde_json::from_str(&text).map_err(|e| format!("job.json: {e}"))?;
     let started = Instant::now();
-    let mut loaded = crate::kernel::load_modules(&job.modules, crate::kernel::LAB_MODULES).map_err(|e| e.to_string())?;
+    // A lab loads what its topologies use; a command may need anything.
+    let (required, optional) = match &job.task {
+        GuestTask::Lab { topologies, .. } => match topologies
+            .iter()
+            .map(|t| lvsdr_core::topology_file::from_toml(t))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(topologies) => crate::kernel::modules_for(&topologies),
+            // The task itself reports what does not read.
+            Err(_) => (crate::kernel::LAB_MODULES.to_vec(), true),
+        },
+        GuestTask::Exec { .. } => (crate::kernel::LAB_MODULES.to_vec(), true),
+    };
+    let mut loaded = crate::kernel::load_modules(&job.modules, &required).map_err(|e| e.to_string())?;
     let mut missing = String::new();
-    for m in crate::kernel::OPTIONAL_LAB_MODULES {
+    for m in crate::kernel::OPTIONAL_LAB_MODULES.iter().filter(|_| optional) {
         match crate::kernel::load_modules(&job.modules, &[*m]) {
             Ok(more) => loaded.extend(more),
             Err(e) => missing.push_str(&format!("; optional module not loaded: {e}")),

@@ -191,22 +191,38 @@ impl Lab {
         // the client's SYN, a real server answering from the VIP on lo): the first
         // connections would find no neighbour. The lab's addresses are unique by
         // construction, so its namespaces skip DAD.
+        //
+        // A lab without IPv6 addresses turns IPv6 off on the links it is about to make:
+        // otherwise every new link sends router solicitations, MLD reports and DAD
+        // probes, which the bridge floods to every other namespace, work that grows
+        // with the square of the hosts.
         let ipv6 = lab.plan.hosts.iter().flat_map(|h| &h.addresses).any(|a| a.address.is_ipv6());
+        let settings: &[(&str, i64)] = if ipv6 {
+            &[("net.ipv6.conf.all.accept_dad", 0), ("net.ipv6.conf.default.accept_dad", 0)]
+        } else {
+            &[("net.ipv6.conf.default.disable_ipv6", 1)]
+        };
+        let set_up_ipv6 = |ns: &NetNs, host: &str| {
+            ns.run(|| -> Result<(), LabError> {
+                for (key, value) in settings {
+                    let io = |source| LabError::Io {
+                        step: format!("{host}: sysctl {key}={value}"),
+                        source,
+                    };
+                    let key = SysctlKey::parse(key).map_err(|e| io(std::io::Error::other(e.message)))?;
+                    match netns::write_sysctl(&key, *value) {
+                        // A kernel without IPv6 has nothing to turn off.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ipv6 => {}
+                        r => r.map_err(io)?,
+                    }
+                }
+                Ok(())
+            })?
+        };
+        set_up_ipv6(&lab.lan, "lan")?;
         for h in &lab.plan.hosts {
             let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
-            if ipv6 {
-                ns.run(|| -> Result<(), LabError> {
-                    for key in ["net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"] {
-                        let io = |source| LabError::Io {
-                            step: format!("{}: sysctl {key}=0", h.name),
-                            source,
-                        };
-                        let key = SysctlKey::parse(key).map_err(|e| io(std::io::Error::other(e.message)))?;
-                        netns::write_sysctl(&key, 0).map_err(io)?;
-                    }
-                    Ok(())
-                })??;
-            }
+            set_up_ipv6(&ns, &h.name)?;
             lab.hosts.insert(h.name.clone(), Arc::new(ns));
         }
         // Every NIC is a veth whose peer sits on a bridge: br0 is the LAN, br1 the
