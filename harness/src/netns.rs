@@ -81,30 +81,37 @@ impl NetNs {
     /// Creates `/run/netns/<name>` holding a new, empty network namespace with
     /// `lo` up. Equivalent to `ip netns add <name>` and `ip -n <name> link set lo up`.
     pub fn create(name: &str) -> Result<NetNs, NetNsError> {
+        ensure_netns_dir().map_err(|source| NetNsError::Create {
+            name: name.to_string(),
+            source,
+        })?;
+        std::thread::scope(|s| {
+            s.spawn(|| NetNs::create_here(name))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Makes the namespace by moving the calling thread into it
+    /// (`unshare`): only for threads of our own that end soon after.
+    fn create_here(name: &str) -> Result<NetNs, NetNsError> {
         let err = |source| NetNsError::Create {
             name: name.to_string(),
             source,
         };
-        ensure_netns_dir().map_err(err)?;
         let path = Path::new(NETNS_DIR).join(name);
         // O_EXCL: never take over a file someone else put there.
         std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(err)?;
-        let target = path.clone();
-        let made = std::thread::scope(|s| {
-            s.spawn(|| -> std::io::Result<()> {
-                unshare(CloneFlags::CLONE_NEWNET).map_err(io)?;
-                loopback_up()?;
-                mount(
-                    Some("/proc/thread-self/ns/net"),
-                    &target,
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )
-                .map_err(io)
-            })
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread panicked")))
+        let made = unshare(CloneFlags::CLONE_NEWNET).map_err(io).and_then(|()| {
+            loopback_up()?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(io)
         });
         if let Err(e) = made {
             let _ = std::fs::remove_file(&path);
@@ -125,6 +132,20 @@ impl NetNs {
         })
     }
 
+    /// Creates several namespaces as [`NetNs::create`] does, from one thread.
+    /// On an error, the ones already made are removed again.
+    pub fn create_all(names: &[String]) -> Result<Vec<NetNs>, NetNsError> {
+        ensure_netns_dir().map_err(|source| NetNsError::Create {
+            name: names.first().cloned().unwrap_or_default(),
+            source,
+        })?;
+        std::thread::scope(|s| {
+            s.spawn(|| names.iter().map(|n| NetNs::create_here(n)).collect())
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -142,6 +163,29 @@ impl NetNs {
                     source: io(e),
                 })?;
                 Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Runs `f` once for each namespace, in order, on one thread that enters
+    /// each in turn: one thread for many namespaces, where [`NetNs::run`]
+    /// makes one each (a thread costs some twenty system calls, slow under UML).
+    /// Stops at the first error `f` returns.
+    pub fn run_in_each<T: Send, E: From<NetNsError> + Send>(
+        namespaces: &[&NetNs],
+        f: impl FnMut(usize) -> Result<T, E> + Send,
+    ) -> Result<Vec<T>, E> {
+        let mut f = f;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut out = Vec::with_capacity(namespaces.len());
+                for (i, ns) in namespaces.iter().enumerate() {
+                    ns.enter_current_thread()?;
+                    out.push(f(i)?);
+                }
+                Ok(out)
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))

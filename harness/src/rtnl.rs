@@ -24,10 +24,28 @@ pub enum RtnlError {
     Route(String),
 }
 
+/// A runtime for rtnetlink work, to reuse across calls and namespaces: a
+/// thread that works in many namespaces builds one, not one per call.
+pub struct Session(tokio::runtime::Runtime);
+
+impl Session {
+    pub fn new() -> Result<Session, RtnlError> {
+        Ok(Session(tokio::runtime::Builder::new_current_thread().enable_all().build()?))
+    }
+
+    /// As [`with_handle`], on this session's runtime.
+    pub fn with_handle<T>(&self, f: impl AsyncFnOnce(Handle) -> Result<T, RtnlError>) -> Result<T, RtnlError> {
+        run_on(&self.0, f)
+    }
+}
+
 /// Runs async rtnetlink work on a runtime private to the calling thread,
 /// with a netlink socket opened in that thread's namespace.
 pub fn with_handle<T>(f: impl AsyncFnOnce(Handle) -> Result<T, RtnlError>) -> Result<T, RtnlError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Session::new()?.with_handle(f)
+}
+
+fn run_on<T>(rt: &tokio::runtime::Runtime, f: impl AsyncFnOnce(Handle) -> Result<T, RtnlError>) -> Result<T, RtnlError> {
     rt.block_on(async {
         let (connection, handle, _) = rtnetlink::new_connection()?;
         let task = tokio::spawn(connection);

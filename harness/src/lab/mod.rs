@@ -202,27 +202,26 @@ impl Lab {
         } else {
             &[("net.ipv6.conf.default.disable_ipv6", 1)]
         };
-        let set_up_ipv6 = |ns: &NetNs, host: &str| {
-            ns.run(|| -> Result<(), LabError> {
-                for (key, value) in settings {
-                    let io = |source| LabError::Io {
-                        step: format!("{host}: sysctl {key}={value}"),
-                        source,
-                    };
-                    let key = SysctlKey::parse(key).map_err(|e| io(std::io::Error::other(e.message)))?;
-                    match netns::write_sysctl(&key, *value) {
-                        // A kernel without IPv6 has nothing to turn off.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ipv6 => {}
-                        r => r.map_err(io)?,
-                    }
+        let set_up_ipv6 = |ns: &str| -> Result<(), LabError> {
+            for (key, value) in settings {
+                let io = |source| LabError::Io {
+                    step: format!("{ns}: sysctl {key}={value}"),
+                    source,
+                };
+                let key = SysctlKey::parse(key).map_err(|e| io(std::io::Error::other(e.message)))?;
+                match netns::write_sysctl(&key, *value) {
+                    // A kernel without IPv6 has nothing to turn off.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ipv6 => {}
+                    r => r.map_err(io)?,
                 }
-                Ok(())
-            })?
+            }
+            Ok(())
         };
-        set_up_ipv6(&lab.lan, "lan")?;
-        for h in &lab.plan.hosts {
-            let ns = NetNs::create(&format!("{prefix}{}", h.name))?;
-            set_up_ipv6(&ns, &h.name)?;
+        let names: Vec<String> = lab.plan.hosts.iter().map(|h| format!("{prefix}{}", h.name)).collect();
+        let made = NetNs::create_all(&names)?;
+        let all: Vec<&NetNs> = std::iter::once(&*lab.lan).chain(&made).collect();
+        NetNs::run_in_each(&all, |i| set_up_ipv6(all[i].name()))?;
+        for (h, ns) in lab.plan.hosts.iter().zip(made) {
             lab.hosts.insert(h.name.clone(), Arc::new(ns));
         }
         // Every NIC is a veth whose peer sits on a bridge: br0 is the LAN, br1 the
@@ -274,39 +273,42 @@ impl Lab {
             .map_err(LabError::from)
             .and_then(|r| step("bridge and links in the lan namespace", r))?;
 
-        for h in lab.plan.hosts.clone() {
-            progress(&format!("{}: sysctls, addresses", h.name));
-            let ns = lab.hosts[&h.name].clone();
+        progress(&format!("sysctls, links and addresses of {} hosts", lab.plan.hosts.len()));
+        let rtnl = step("netlink session", rtnl::Session::new())?;
+        let namespaces: Vec<&NetNs> = lab.plan.hosts.iter().map(|h| &*lab.hosts[&h.name]).collect();
+        let (hosts, pair) = (&lab.plan.hosts, lab.pair.is_some());
+        let macs = NetNs::run_in_each(&namespaces, |i| -> Result<[u8; 6], LabError> {
+            let h = &hosts[i];
             // The generated scripts set up the director and the real servers; the client
             // and the router are the lab's own.
             let scripted = !apply.lvsdr_sets_hosts() && matches!(h.role, Role::Director | Role::RealServer);
             // In a pair, VRRP moves the VIPs between the directors.
-            let vrrp_vips = lab.pair.is_some() && h.role == Role::Director;
-            let mac = ns.run(|| -> Result<[u8; 6], LabError> {
-                for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
-                    netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
-                        step: format!("{}: sysctl {k}={v}", h.name),
-                        source,
-                    })?;
-                }
-                step(
-                    format!("{}: links and addresses", h.name),
-                    rtnl::with_handle(async |handle| {
-                        rtnl::set_up(&handle, &h.interface).await?;
-                        for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
-                            rtnl::set_up(&handle, x).await?;
-                        }
-                        for a in h.addresses.iter().filter(|a| !((scripted || vrrp_vips) && a.vip)) {
-                            rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
-                        }
-                        for r in &h.routes {
-                            rtnl::add_route(&handle, r.address, r.prefix, r.via, &r.device).await?;
-                        }
-                        // The MAC, for telling who sent a frame; it does not change while the lab lives.
-                        rtnl::mac(&handle, &h.interface).await
-                    }),
-                )
-            })??;
+            let vrrp_vips = pair && h.role == Role::Director;
+            for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
+                netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
+                    step: format!("{}: sysctl {k}={v}", h.name),
+                    source,
+                })?;
+            }
+            step(
+                format!("{}: links and addresses", h.name),
+                rtnl.with_handle(async |handle| {
+                    rtnl::set_up(&handle, &h.interface).await?;
+                    for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
+                        rtnl::set_up(&handle, x).await?;
+                    }
+                    for a in h.addresses.iter().filter(|a| !((scripted || vrrp_vips) && a.vip)) {
+                        rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
+                    }
+                    for r in &h.routes {
+                        rtnl::add_route(&handle, r.address, r.prefix, r.via, &r.device).await?;
+                    }
+                    // The MAC, for telling who sent a frame; it does not change while the lab lives.
+                    rtnl::mac(&handle, &h.interface).await
+                }),
+            )
+        })?;
+        for (h, mac) in lab.plan.hosts.iter().zip(macs) {
             if h.role != Role::Client {
                 lab.macs.insert(h.name.clone(), mac);
             }

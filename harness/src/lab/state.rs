@@ -133,17 +133,20 @@ impl Lab {
     /// field: addresses and sysctls in every namespace, and the IPVS table.
     pub fn state_checks(&self) -> Result<Vec<Check>, LabError> {
         let mut checks = Vec::new();
-        for h in &self.plan.hosts {
-            let ns = self.hosts[&h.name].clone();
-            let (addrs, sysctls) = ns.run(|| -> Result<_, LabError> {
-                let addrs = step(
-                    format!("{}: addresses", h.name),
-                    rtnl::with_handle(async |hd| rtnl::addresses(&hd).await),
-                )?;
-                let sysctls: Vec<(String, Option<i64>)> =
-                    h.sysctls.iter().map(|(k, _)| (k.to_string(), netns::read_sysctl(k).ok())).collect();
-                Ok((addrs, sysctls))
-            })??;
+        // Every namespace read from one thread, on one runtime.
+        let rtnl = step("netlink session", rtnl::Session::new())?;
+        let hosts = &self.plan.hosts;
+        let namespaces: Vec<&crate::netns::NetNs> = hosts.iter().map(|h| &*self.hosts[&h.name]).collect();
+        let seen = crate::netns::NetNs::run_in_each(&namespaces, |i| -> Result<_, LabError> {
+            let h = &hosts[i];
+            let addrs = step(
+                format!("{}: addresses", h.name),
+                rtnl.with_handle(async |hd| rtnl::addresses(&hd).await),
+            )?;
+            let sysctls: Vec<(String, Option<i64>)> = h.sysctls.iter().map(|(k, _)| (k.to_string(), netns::read_sysctl(k).ok())).collect();
+            Ok((addrs, sysctls))
+        })?;
+        for (h, (addrs, sysctls)) in hosts.iter().zip(seen) {
             let mut diffs = Vec::new();
             for a in &h.addresses {
                 if !addrs.iter().any(|(d, ip, p)| a.device == *d && *ip == a.address && *p == a.prefix) {

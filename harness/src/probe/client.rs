@@ -42,6 +42,8 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
     // Slot `i` holds a conversation in flight; its token is `i`.
     let mut slots: Vec<Option<Talk>> = Vec::new();
     let mut events = vec![EpollEvent::empty(); 64];
+    // One clock read per round, after each wait: a system call under UML.
+    let mut now = Instant::now();
     loop {
         // Start what the bounds allow, lane by lane, each lane's SYNs in its order.
         for (l, lane) in lanes.iter().enumerate() {
@@ -49,8 +51,8 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
                 let i = next[l];
                 next[l] += 1;
                 let (client, client_port) = lane.connections[i];
-                let started = Instant::now();
-                match Talk::start(lane, l, i, client, client_port, timeout) {
+                let started = now;
+                match Talk::start(lane, l, i, client, client_port, timeout, now) {
                     Ok(talk) => {
                         let slot = slots.iter().position(Option::is_none).unwrap_or_else(|| {
                             slots.push(None);
@@ -62,17 +64,16 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
                                 slots[slot] = Some(talk);
                                 open[l] += 1;
                             }
-                            Err(e) => results[l][i] = Some(finish(lane, client, client_port, Err(e.into()), started)),
+                            Err(e) => results[l][i] = Some(finish(lane, client, client_port, Err(e.into()), started, now)),
                         }
                     }
-                    Err(e) => results[l][i] = Some(finish(lane, client, client_port, Err(e), started)),
+                    Err(e) => results[l][i] = Some(finish(lane, client, client_port, Err(e), started, now)),
                 }
             }
         }
         if slots.iter().all(Option::is_none) {
             break;
         }
-        let now = Instant::now();
         let soonest = slots.iter().flatten().map(|t| t.deadline).min().unwrap_or(now);
         let wait = soonest.saturating_duration_since(now);
         let millis = u16::try_from(wait.as_millis() + 1).unwrap_or(u16::MAX);
@@ -81,16 +82,16 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),
         };
+        now = Instant::now();
         let mut ended: Vec<(usize, std::io::Result<String>)> = Vec::new();
         for ev in &events[..n] {
             let slot = ev.data() as usize;
             if let Some(talk) = slots.get_mut(slot).and_then(Option::as_mut) {
-                if let Some(said) = talk.step(ev.events(), &lanes[talk.lane]) {
+                if let Some(said) = talk.step(ev.events(), &lanes[talk.lane], now) {
                     ended.push((slot, said));
                 }
             }
         }
-        let now = Instant::now();
         for (slot, talk) in slots.iter().enumerate() {
             if talk.as_ref().is_some_and(|t| t.deadline <= now) && !ended.iter().any(|(s, _)| *s == slot) {
                 ended.push((slot, Err(std::io::Error::from(ErrorKind::TimedOut))));
@@ -102,15 +103,28 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
                 open[talk.lane] -= 1;
                 let (client, client_port) = lane.connections[talk.index];
                 // Dropping the talk closes its socket, which leaves the epoll set.
-                results[talk.lane][talk.index] = Some(finish(lane, client, client_port, said, talk.started));
+                results[talk.lane][talk.index] = Some(finish(lane, client, client_port, said, talk.started, now));
             }
         }
     }
     Ok(results.into_iter().map(|lane| lane.into_iter().flatten().collect()).collect())
 }
 
-fn finish(lane: &Lane, client: IpAddr, client_port: u16, said: std::io::Result<String>, started: Instant) -> ConnectionResult {
-    outcome(lane.service, client, client_port, said, started.elapsed().as_millis() as u64)
+fn finish(
+    lane: &Lane,
+    client: IpAddr,
+    client_port: u16,
+    said: std::io::Result<String>,
+    started: Instant,
+    now: Instant,
+) -> ConnectionResult {
+    outcome(
+        lane.service,
+        client,
+        client_port,
+        said,
+        now.duration_since(started).as_millis() as u64,
+    )
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,14 +153,21 @@ struct Talk {
 
 impl Talk {
     /// Sends the SYN: the kernel schedules the connection now.
-    fn start(lane: &Lane, l: usize, index: usize, client: IpAddr, client_port: u16, timeout: Duration) -> std::io::Result<Talk> {
+    fn start(
+        lane: &Lane,
+        l: usize,
+        index: usize,
+        client: IpAddr,
+        client_port: u16,
+        timeout: Duration,
+        now: Instant,
+    ) -> std::io::Result<Talk> {
         let socket = super::client_socket(client, client_port, lane.vip, true)?;
         match socket.connect(&SocketAddr::new(lane.vip, lane.port).into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let now = Instant::now();
         Ok(Talk {
             stream: socket.into(),
             lane: l,
@@ -162,7 +183,7 @@ impl Talk {
 
     /// Moves the conversation on after an event; `Some` once it has ended,
     /// with what the real server said.
-    fn step(&mut self, flags: EpollFlags, lane: &Lane) -> Option<std::io::Result<String>> {
+    fn step(&mut self, flags: EpollFlags, lane: &Lane, now: Instant) -> Option<std::io::Result<String>> {
         if self.phase == Phase::Connecting && flags.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
             // A refused or unreachable connection: the socket holds the reason.
             let e = socket2::SockRef::from(&self.stream)
@@ -182,7 +203,7 @@ impl Talk {
                 return Some(Err(e));
             }
             self.phase = Phase::Answer;
-            self.deadline = Instant::now() + self.timeout;
+            self.deadline = now + self.timeout;
         }
         if !flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
             return None;
@@ -194,7 +215,7 @@ impl Talk {
                 Ok(0) => return self.at_end(),
                 Ok(n) => {
                     self.input.extend_from_slice(&buf[..n]);
-                    if let Some(done) = self.whole(lane) {
+                    if let Some(done) = self.whole(lane, now) {
                         return Some(done);
                     }
                 }
@@ -206,7 +227,7 @@ impl Talk {
     }
 
     /// What to do with the input read so far: `Some` when the conversation is over.
-    fn whole(&mut self, lane: &Lane) -> Option<std::io::Result<String>> {
+    fn whole(&mut self, lane: &Lane, now: Instant) -> Option<std::io::Result<String>> {
         match (lane.kind, &self.phase) {
             (ListenerKind::Http, _) => {
                 let head_end = find(&self.input, b"\r\n\r\n")? + 4;
@@ -229,7 +250,7 @@ impl Talk {
                     return Some(Err(e));
                 }
                 self.phase = Phase::Bye;
-                self.deadline = Instant::now() + self.timeout;
+                self.deadline = now + self.timeout;
                 None
             }
             (ListenerKind::Smtp, _) => self.input.contains(&b'\n').then(|| Ok(self.banner.clone())),

@@ -235,6 +235,8 @@ struct EventLoop {
     slots: Vec<Option<Conn>>,
     free: Vec<usize>,
     generation: u32,
+    /// The time after the last wait: one clock read per round (a system call under UML).
+    now: Instant,
 }
 
 impl EventLoop {
@@ -245,6 +247,7 @@ impl EventLoop {
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
+            now: Instant::now(),
         }
     }
 
@@ -261,6 +264,7 @@ impl EventLoop {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => return,
             };
+            self.now = Instant::now();
             for ev in &events[..n] {
                 let token = ev.data();
                 if token == STOP {
@@ -278,10 +282,11 @@ impl EventLoop {
                     }
                 }
             }
-            if swept.elapsed() > Duration::from_secs(1) {
-                swept = Instant::now();
+            if self.now.duration_since(swept) > Duration::from_secs(1) {
+                swept = self.now;
+                let now = self.now;
                 let idle: Vec<usize> = (0..self.slots.len())
-                    .filter(|&i| self.slots[i].as_ref().is_some_and(|c| c.last.elapsed() > IDLE))
+                    .filter(|&i| self.slots[i].as_ref().is_some_and(|c| now.duration_since(c.last) > IDLE))
                     .collect();
                 for slot in idle {
                     self.close(slot);
@@ -303,7 +308,7 @@ impl EventLoop {
                 input: Vec::new(),
                 output: Vec::new(),
                 close_after: false,
-                last: Instant::now(),
+                last: self.now,
             };
             let next = match self.listeners[listener].kind {
                 ListenerKind::Http => self.read(&mut conn),
@@ -392,7 +397,7 @@ impl EventLoop {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Next::Keep,
             Err(_) => return Next::Close,
         }
-        conn.last = Instant::now();
+        conn.last = self.now;
         let listener = &self.listeners[conn.listener];
         let next = match listener.kind {
             ListenerKind::Http => answer_http(conn, &listener.server),
