@@ -145,14 +145,13 @@ pub(crate) fn bench_lab(bin: &str, runs: usize) -> Result {
         println!("  lvsdr {k:<11} {:>6} ms", median(v.clone()));
     }
     let seed_wall = median(wall);
-    let seed_total = median(ours.get("total").cloned().unwrap_or_default());
     println!("  lvsdr whole run (boot, build, verify, teardown): {seed_wall:>6} ms wall");
     println!(
         "  shell baseline build+apply:                      {base:>6} ms ({} ms wall with boot)",
         median(baseline_wall)
     );
     println!("  build+apply speed-up: {:.1}x", base as f64 / ours_build.max(1) as f64);
-    bench_scale(bin, runs, (seed_wall, seed_total))
+    bench_scale(bin, runs)
 }
 
 /// A topology of `servers` real servers behind `services` TCP services (port
@@ -182,12 +181,10 @@ pub(crate) fn scale_topology(servers: usize, services: usize) -> String {
     t
 }
 
-/// The kernel floor (boot, modules, halt) and two scale runs, each as a ratio
-/// to the seed lab's whole run measured above, in the same process, against
-/// the targets of issue #16; and the same runs inside the kernel (the lab's
-/// own `total`, without the boot), against the seed lab's.
-pub(crate) fn bench_scale(bin: &str, runs: usize, seed: (u64, u64)) -> Result {
-    let (seed_wall, seed_total) = seed;
+/// The kernel floor (boot, modules, halt), the seed lab and two scale runs,
+/// in interleaved rounds, with the ratios issue #16 sets targets for, and each
+/// lab's time inside the kernel (its own `total`, without the boot).
+pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     // Wall time of a run and, for a lab, its time inside the kernel.
@@ -214,29 +211,53 @@ pub(crate) fn bench_scale(bin: &str, runs: usize, seed: (u64, u64)) -> Result {
         Ok((wall, total))
     };
     let medians = |v: Vec<(u64, u64)>| (median(v.iter().map(|r| r.0).collect()), median(v.iter().map(|r| r.1).collect()));
-    let (floor, _) = medians(
-        (0..runs)
-            .map(|_| timed(&["kernel-exec", "--", "true"]))
-            .collect::<Result<Vec<_>>>()?,
-    );
-    let mut rows = vec![("kernel floor (boot, modules, halt)", (floor, 0), None)];
-    rows.push(("seed lab, whole run", (seed_wall, seed_total), Some(1.45)));
-    for (label, servers, services, connections, target) in [
-        ("1,000 connections (8 real servers, 4 services x 250)", 8, 4, 250, 1.6),
-        ("64 real servers x 4 services", 64, 4, 8, 1.4),
-    ] {
+    // Rounds, each running all four once, so that a drift in the machine's speed
+    // (it shares its cores) moves every run alike and the ratios hold still.
+    // (label, lvsdr's arguments, issue #16's target, (wall, inside) of each round)
+    type Run<'a> = (&'a str, Vec<&'a str>, Option<f64>, Vec<(u64, u64)>);
+    let mut runs_of: Vec<Run> = Vec::new();
+    let mut files = Vec::new();
+    for (servers, services) in [(8, 4), (64, 4)] {
         let file = dir.join(format!("scale-{servers}x{services}.toml"));
         std::fs::write(&file, scale_topology(servers, services)).map_err(|e| e.to_string())?;
-        let file = file.display().to_string();
-        let c = connections.to_string();
-        let ms = medians(
-            (0..runs)
-                .map(|_| timed(&["lab", &file, "--connections", &c, "--format", "json"]))
-                .collect::<Result<Vec<_>>>()?,
-        );
-        rows.push((label, ms, Some(target)));
+        files.push(file.display().to_string());
     }
-    println!("lab scale (median of {runs}; wall with the UML boot when the host has no IPVS; inside = the lab's own total in the kernel):");
+    runs_of.push((
+        "kernel floor (boot, modules, halt)",
+        vec!["kernel-exec", "--", "true"],
+        None,
+        vec![],
+    ));
+    runs_of.push((
+        "seed lab, whole run",
+        vec!["lab", "fixtures/seed-dr.toml", "--format", "json"],
+        Some(1.45),
+        vec![],
+    ));
+    runs_of.push((
+        "1,000 connections (8 real servers, 4 services x 250)",
+        vec!["lab", &files[0], "--connections", "250", "--format", "json"],
+        Some(1.6),
+        vec![],
+    ));
+    runs_of.push((
+        "64 real servers x 4 services",
+        vec!["lab", &files[1], "--connections", "8", "--format", "json"],
+        Some(1.4),
+        vec![],
+    ));
+    for _ in 0..runs {
+        for (_, args, _, times) in runs_of.iter_mut() {
+            times.push(timed(args)?);
+        }
+    }
+    let rows: Vec<(&str, (u64, u64), Option<f64>)> = runs_of
+        .into_iter()
+        .map(|(label, _, target, times)| (label, medians(times), target))
+        .collect();
+    let floor = rows[0].1 .0;
+    let (seed_wall, seed_total) = rows[1].1;
+    println!("lab scale (median of {runs} interleaved rounds; wall with the UML boot when the host has no IPVS; inside = the lab's own total in the kernel):");
     println!(
         "  {:<54} {:>8} {:>8}   ratio of the walls, issue #16's target",
         "run", "wall", "inside"
