@@ -265,7 +265,20 @@ fn every_scheduler_agrees_with_predict_connection_by_connection() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let files = fixtures("fixtures/schedulers", 13);
     let (all_code, reports, stderr) = labs(&files, &["--connections", "24", "--clients", "12"]);
-    assert_eq!(all_code, 0, "{stderr}");
+    // On a failure, say which lab and which check, with what the check saw.
+    let failed: Vec<String> = files
+        .iter()
+        .zip(&reports)
+        .flat_map(|(rel, r)| {
+            r["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["pass"] == false && c["advisory"] != true)
+                .map(move |c| format!("{rel}: {} saw {}", c["name"], c["seen"]))
+        })
+        .collect();
+    assert_eq!(all_code, 0, "failed checks: {failed:#?}\n{stderr}");
     for (rel, r) in files.iter().zip(&reports) {
         let code = if r["pass"] == true { 0 } else { 1 };
         let split = &r["split"]["tcp/80"];
