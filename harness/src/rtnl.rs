@@ -22,6 +22,8 @@ pub enum RtnlError {
     NoSuchLink(String),
     #[error("invalid route: {0}")]
     Route(String),
+    #[error("{0}")]
+    NotRunning(String),
 }
 
 /// A runtime for rtnetlink work, to reuse across calls and namespaces: a
@@ -107,6 +109,47 @@ pub async fn set_up(handle: &Handle, name: &str) -> Result<(), RtnlError> {
     let index = link_index(handle, name).await?;
     handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
     Ok(())
+}
+
+/// Whether a link in the calling thread's namespace is running (`IFF_RUNNING`:
+/// up, with its carrier, and its operational state set).
+pub fn running(name: &str) -> Result<bool, RtnlError> {
+    let req = ifreq(name, libc::SIOCGIFFLAGS as libc::Ioctl)?;
+    // SAFETY: SIOCGIFFLAGS fills the flags member of the union.
+    #[allow(unsafe_code)]
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(flags & libc::IFF_RUNNING as libc::c_short != 0)
+}
+
+/// Waits until every one of `names` is running, in the calling thread's
+/// namespace. The kernel turns a link's carrier on when both ends of a veth
+/// are up, but it sets the operational state and attaches the link's queueing
+/// discipline later, from a worker (linkwatch); until then the link drops what
+/// it is given to send. Under UML a lab that starts its probes at once can
+/// lose an ARP request that way, and its retry comes after a second, when the
+/// connection waiting on it has timed out.
+pub fn wait_running(names: &[String], timeout: std::time::Duration) -> Result<(), RtnlError> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for n in names {
+            if !running(n)? {
+                waiting.push(n.as_str());
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(RtnlError::NotRunning(format!(
+                "link(s) {} not running after {} ms (no carrier: is the other end of the veth up?)",
+                waiting.join(", "),
+                timeout.as_millis()
+            )));
+        }
+        // Sleeping lets the kernel's worker run.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// `ip link set NAME down`

@@ -43,6 +43,9 @@ pub enum LabError {
 /// Conversations in flight at once when a service's probes may overlap.
 const PROBES_AT_ONCE: usize = 32;
 
+/// How long a lab waits for the links it brought up to be running.
+const LINKS_RUNNING: Duration = Duration::from_secs(3);
+
 /// What `verify` does.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -307,7 +310,26 @@ impl Lab {
                     rtnl::mac(&handle, &h.interface).await
                 }),
             )
+            .and_then(|mac| {
+                let links: Vec<String> = std::iter::once(&h.interface)
+                    .chain(&h.extra_interfaces)
+                    .chain(&h.outside_interfaces)
+                    .map(|l| l.to_string())
+                    .collect();
+                step(format!("{}: links running", h.name), rtnl::wait_running(&links, LINKS_RUNNING))?;
+                Ok(mac)
+            })
         })?;
+        // And the bridges with their ports, on the LAN side.
+        let lan_links: Vec<String> = ["br0".to_string()]
+            .into_iter()
+            .chain(outside.then(|| "br1".to_string()))
+            .chain(ports.iter().map(|(port, ..)| port.clone()))
+            .collect();
+        lab.lan
+            .run(|| rtnl::wait_running(&lan_links, LINKS_RUNNING))
+            .map_err(LabError::from)
+            .and_then(|r| step("lan: links running", r))?;
         for (h, mac) in lab.plan.hosts.iter().zip(macs) {
             if h.role != Role::Client {
                 lab.macs.insert(h.name.clone(), mac);
