@@ -58,7 +58,10 @@ pub(crate) fn ci() -> Result {
     step("cargo test (unit, snapshot, property and lab tests on real IPVS)");
     let mut test = cargo();
     // The lab tests are #[ignore = "needs root"]; here they run, as root.
-    test.args(["test", "--workspace", "--", "--include-ignored"]);
+    // Four test threads on two cores: the keepalived tests (tests/keepalived.rs)
+    // mostly wait on keepalived's timers, side by side; tests/lab.rs's labs still
+    // run one at a time under their own lock.
+    test.args(["test", "--workspace", "--", "--include-ignored", "--test-threads", "4"]);
     if !is_root() {
         // The lab tests need root: run the test binaries, not the build, through sudo.
         test.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
