@@ -784,12 +784,32 @@ fn validate_vrrp(l: &L, vips: &[Vip]) -> Result<Vrrp, LoadError> {
             ))
         }
     };
-    let advert_ms = match (o.int("advert_int")?, o.int("advert_ms")?) {
-        (Some(s), None) => At::new(int::<u32>(&s, "advert_int", "1..=255 seconds")?.value.saturating_mul(1000), s.span),
-        (None, Some(ms)) => int::<u32>(&ms, "advert_ms", "10..=255000")?,
-        (None, None) => At::implied(1000),
-        (Some(s), Some(_)) => return Err(err("give `advert_int` (seconds) or `advert_ms`, not both", s.span, "")),
-    };
+    let advert_ms =
+        match (o.int("advert_int")?, o.int("advert_ms")?) {
+            (Some(s), None) if (1..=255).contains(&s.value) => At::new(s.value as u32 * 1000, s.span),
+            (Some(s), None) => {
+                return Err(err(
+                    format!("advert_int {} is out of range", s.value),
+                    s.span,
+                    "use 1..=255 seconds (VRRPv2), or `advert_ms` for sub-second adverts",
+                ))
+            }
+            // keepalived's ranges: VRRPv2 whole seconds up to 255 s; VRRPv3 (which
+            // lvsdr writes for any other interval) centiseconds up to 40.95 s.
+            (None, Some(ms))
+                if (ms.value % 1000 == 0 && (1000..=255_000).contains(&ms.value))
+                    || (ms.value % 10 == 0 && (10..=40_950).contains(&ms.value)) =>
+            {
+                At::new(ms.value as u32, ms.span)
+            }
+            (None, Some(ms)) => return Err(err(
+                format!("advert_ms {} is not an interval keepalived can advertise at", ms.value),
+                ms.span,
+                "use whole seconds up to 255000 (VRRPv2), or 10..=40950 in steps of 10 (VRRPv3, which lvsdr writes for sub-second adverts)",
+            )),
+            (None, None) => At::implied(1000),
+            (Some(s), Some(_)) => return Err(err("give `advert_int` (seconds) or `advert_ms`, not both", s.span, "")),
+        };
     let mut carried = Vec::new();
     for v in o.strs("vips")? {
         carried.push(ip(&v, "a VRRP address")?);

@@ -160,3 +160,31 @@ fn the_ipv6_fold_is_the_kernels() {
     let v4: IpAddr = "10.0.0.1".parse().unwrap();
     assert_eq!(lvsdr_core::predict::fold(v4), 0x0a00_0001);
 }
+
+/// A pair's advert interval: whole seconds stay VRRPv2; anything else is
+/// written as VRRPv3 (keepalived rounds a VRRPv2 interval to whole seconds);
+/// intervals keepalived cannot advertise at are refused where they are written.
+#[test]
+fn a_sub_second_advert_is_written_as_vrrp_version_3() {
+    let pair = fixture("pair-dr.toml");
+    let with = |advert: &str| pair.replace("advert_int = 1 }", &format!("{advert} }}"));
+    let rendered = |text: &str| {
+        let t = lvsdr_core::topology_file::from_toml(text).unwrap();
+        lvsdr_core::render::keepalived_director(&t, 0).unwrap()
+    };
+    let whole = rendered(&pair);
+    assert!(whole.contains("    advert_int 1\n") && !whole.contains("version 3"), "{whole}");
+    let fast = rendered(&with("advert_ms = 250"));
+    assert!(fast.contains("    version 3\n    advert_int 0.250\n"), "{fast}");
+    for (bad, said) in [
+        ("advert_ms = 255", "advert_ms 255 is not an interval"),
+        ("advert_ms = 40990", "advert_ms 40990 is not an interval"),
+        ("advert_ms = 0", "advert_ms 0 is not an interval"),
+        ("advert_int = 0", "advert_int 0 is out of range"),
+        ("advert_int = 300", "advert_int 300 is out of range"),
+    ] {
+        let e = lvsdr_core::topology_file::from_toml(&with(bad)).unwrap_err();
+        assert!(e.message.contains(said), "{bad}: {}", e.message);
+    }
+    assert!(lvsdr_core::topology_file::from_toml(&with("advert_ms = 255000")).is_ok());
+}

@@ -333,7 +333,15 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     let stmts = parse_block(&toks, &mut i, 0, &mut b.diagnostics);
     // keepalived links groups to virtual servers after reading the whole file.
     let mut groups: HashMap<&str, Vec<Member>> = HashMap::new();
+    // And it settles each VRRP instance's version after reading the whole file:
+    // `vrrp_version` in global_defs is the default, wherever global_defs stands.
+    let mut vrrp_version = None;
     for s in &stmts {
+        if let ("global_defs", Some(body)) = (keyword(s), &s.body) {
+            if let Some(v) = body.iter().find(|x| keyword(x) == "vrrp_version") {
+                vrrp_version = version(b, v);
+            }
+        }
         if let ("virtual_server_group", Some(body)) = (keyword(s), &s.body) {
             match word(s, 1) {
                 Some(name) => {
@@ -353,7 +361,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     for s in &stmts {
         match (keyword(s), &s.body) {
             ("virtual_server", Some(body)) => virtual_server(b, s, body, &groups),
-            ("vrrp_instance", Some(body)) => vrrp_instance(b, s, body, &mut vrrp_addresses),
+            ("vrrp_instance", Some(body)) => vrrp_instance(b, s, body, vrrp_version, &mut vrrp_addresses),
             ("global_defs", Some(body)) => global_defs(b, body),
             ("include", None) => include(b, s),
             (
@@ -443,7 +451,47 @@ fn sync_daemon(b: &mut Builder, s: &Stmt, at: usize) {
     });
 }
 
-fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], addresses: &mut Vec<Vip>) {
+/// A VRRP version (`vrrp_version N`, `version N`): 2 or 3.
+fn version(b: &mut Builder, s: &Stmt) -> Option<u8> {
+    let w = word(s, 1)?;
+    match w.text.as_str() {
+        "2" => Some(2),
+        "3" => Some(3),
+        _ => {
+            b.note("DR101", format!("VRRP version `{}` is not 2 or 3", w.text), w.span, "");
+            None
+        }
+    }
+}
+
+/// The advert interval keepalived runs with: VRRPv2 counts whole seconds
+/// (it rounds any other value to the nearest, at least 1 s, and says so),
+/// VRRPv3 centiseconds up to 40.95 s.
+fn settled_advert(b: &mut Builder, asked: At<u32>, version: u8) -> At<u32> {
+    let ms = asked.value;
+    let (runs, why) = match version {
+        2 if !ms.is_multiple_of(1000) => (
+            ((ms + 500) / 1000 * 1000).max(1000),
+            "VRRPv2 advertises in whole seconds; for sub-second adverts add `version 3` to the vrrp_instance (or `vrrp_version 3` to global_defs) on both directors",
+        ),
+        3 if ms > 40_950 => (40_950, "VRRPv3 advertises at most every 40.95 s"),
+        3 if !ms.is_multiple_of(10) => ((ms + 5) / 10 * 10, "VRRPv3 counts centiseconds"),
+        _ => return asked,
+    };
+    b.note(
+        "DR101",
+        format!(
+            "advert_int {} s is not what keepalived runs: it uses {} s",
+            ms as f64 / 1000.0,
+            runs as f64 / 1000.0
+        ),
+        asked.span,
+        why,
+    );
+    At::new(runs, asked.span)
+}
+
+fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], default_version: Option<u8>, addresses: &mut Vec<Vip>) {
     let name = word(head, 1)
         .map(|w| At::new(w.text.clone(), w.span))
         .unwrap_or_else(|| At::new("VI_1".into(), head.span));
@@ -451,6 +499,7 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], addresses: &mut Ve
     let mut priority = At::implied(100u8);
     let mut master = At::implied(false);
     let mut advert_ms = At::implied(1000u32);
+    let mut instance_version = None;
     let mut nopreempt = None;
     let mut auth = None;
     let mut carried: Vec<At<IpAddr>> = Vec::new();
@@ -471,6 +520,7 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], addresses: &mut Ve
                     }
                 }
             }
+            ("version", None) => instance_version = version(b, s),
             ("nopreempt", None) => nopreempt = Some(s.span),
             ("authentication", Some(a)) => {
                 let kind = a
@@ -520,6 +570,7 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], addresses: &mut Ve
             "add `virtual_router_id 51` (1 to 255, the same on both directors of the pair)",
         );
     };
+    let advert_ms = settled_advert(b, advert_ms, instance_version.or(default_version).unwrap_or(2));
     if let Some(first) = &b.vrrp {
         return b.note(
             "DR100",
@@ -1209,6 +1260,43 @@ mod tests {
         assert_eq!(ids, ["-t 10.0.0.1:80", "-t 10.0.0.2:80", "-f 7"]);
         let ports: Vec<u16> = t.services.iter().map(|s| s.destinations[0].port.value).collect();
         assert_eq!(ports, [80, 80, 0], "DR gives the real server the member's port, none for a mark");
+    }
+
+    #[test]
+    fn a_sub_second_advert_needs_vrrp_version_3() {
+        let instance =
+            |extra: &str| format!("vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n advert_int 0.25\n{extra}}}\n");
+        let advert = |text: &str| {
+            let mut b = Builder::default();
+            read(&mut b, text, 0);
+            let said = b
+                .diagnostics
+                .iter()
+                .filter(|d| d.code == "DR101")
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>();
+            (b.vrrp.unwrap().advert_ms.value, said)
+        };
+        // VRRPv2, keepalived's default: rounded to whole seconds, at least one.
+        let (ms, said) = advert(&instance(""));
+        assert_eq!(ms, 1000);
+        assert_eq!(said, ["advert_int 0.25 s is not what keepalived runs: it uses 1 s"]);
+        assert_eq!(advert(&instance(" version 3\n")), (250, vec![]));
+        // global_defs gives the default, even after the instance.
+        assert_eq!(
+            advert(&format!("{}global_defs {{\n vrrp_version 3\n}}\n", instance(""))),
+            (250, vec![])
+        );
+        assert_eq!(
+            advert(&format!("global_defs {{\n vrrp_version 3\n}}\n{}", instance(" version 2\n"))).0,
+            1000,
+            "the instance's own version wins"
+        );
+        let (ms, said) = advert(&instance(" version 3\n").replace("0.25", "0.255"));
+        assert_eq!((ms, said.len()), (260, 1), "centiseconds: {said:?}");
+        let (_, said) = advert(&instance(" version 4\n"));
+        assert_eq!(said[0], "VRRP version `4` is not 2 or 3");
+        assert_eq!(said.len(), 2, "and read as VRRPv2: {said:?}");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub fn keepalived_director(t: &Topology, index: usize) -> Option<String> {
         if ms % 1000 == 0 {
             let _ = writeln!(out, "    advert_int {}", ms / 1000);
         } else {
+            // VRRPv2, keepalived's default, rounds to whole seconds; v3 counts centiseconds.
+            out.push_str("    version 3\n");
             let _ = writeln!(out, "    advert_int {}.{:03}", ms / 1000, ms % 1000);
         }
         if v.nopreempt.is_some() {
