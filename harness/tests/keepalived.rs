@@ -210,3 +210,29 @@ fn failover_without_a_vrrp_pair_is_a_clear_error() {
     assert!(stderr.contains("--failover needs an active/backup pair"), "{stderr}");
     assert!(stderr.contains("pair-dr.toml"), "{stderr}");
 }
+
+/// A sub-second advert (`advert_ms = 250`), which `lvsdr render` writes as
+/// VRRPv3: the backup takes over after VRRP's master-down interval for it,
+/// 3 × 250 ms plus a skew of (256 − 100) / 256 × 250 ms, 0.9 s after the last
+/// advert (so 0.65 to 0.9 s after the kill), where `advert_int 1` takes about 3.6 s.
+#[test]
+#[ignore = "needs root"]
+fn a_sub_second_advert_fails_over_in_under_a_second_and_a_half() {
+    require_root();
+    let dir = std::env::temp_dir().join(format!("lvsdr-test-advert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pair-fast.toml");
+    let pair = std::fs::read_to_string(root().join("fixtures/pair-dr.toml")).unwrap();
+    std::fs::write(&file, pair.replace("advert_int = 1 }", "advert_ms = 250 }")).unwrap();
+    let ran = lab_ran(file.to_str().unwrap(), &["--failover", "--connections", "4"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let r = &ran.json;
+    assert_eq!(ran.code, 0, "{r:#}\n{}", ran.stderr);
+    for name in ["failover-vip", "failover-established", "failover-new"] {
+        assert_eq!(check(r, name)["pass"], true, "{name}: {}", check(r, name));
+    }
+    let ms = takeover_ms(r);
+    assert!((500..1_500).contains(&ms), "takeover {ms} ms");
+    eprintln!("advert_ms 250: takeover after kill -9 in {ms} ms");
+    assert_eq!(leftovers_of(ran.pid), Vec::<String>::new(), "nothing left behind");
+}
