@@ -169,21 +169,17 @@ pub async fn add_bridge(handle: &Handle, name: &str) -> Result<u32, RtnlError> {
     link_index(handle, name).await
 }
 
-/// `ip link add NAME type veth peer name PEER netns NS`, then
-/// `ip link set NAME master BRIDGE up`. The peer appears in the namespace
-/// behind `peer_ns_fd`.
+/// `ip link add NAME master BRIDGE up type veth peer name PEER netns NS`, in
+/// one request: the kernel puts a new link on its bridge and up as it makes it.
+/// The peer appears, down, in the namespace behind `peer_ns_fd`.
 pub async fn add_veth_to_bridge(handle: &Handle, name: &str, peer: &str, peer_ns_fd: RawFd, bridge: u32) -> Result<(), RtnlError> {
     let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(peer_ns_fd).build();
     let msg = LinkVeth::new(name, peer)
+        .controller(bridge)
+        .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
         .build();
     handle.link().add(msg).execute().await?;
-    let index = link_index(handle, name).await?;
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).controller(bridge).up().build())
-        .execute()
-        .await?;
     Ok(())
 }
 

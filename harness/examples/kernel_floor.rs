@@ -1,0 +1,118 @@
+//! What the kernel itself costs for the work no lab can skip, timed with as
+//! few system calls as the kernel allows: `HOSTS` network namespaces (one
+//! `unshare` and one `open` each), a veth pair from a bridge into each (one
+//! rtnetlink request to make it, one to put it on the bridge and up), and
+//! `CONNECTIONS` TCP connections over loopback (connect, accept, two closes;
+//! no data, no IPVS, no bridge), and as many again from one of those
+//! namespaces to another across the bridge. `cargo xtask bench` runs it in the lab's
+//! kernel (`lvsdr kernel-exec -- …/kernel_floor 66 1000`) beside the scale
+//! runs, to set their targets against what the kernel alone takes.
+//!
+//! Needs root. Everything it makes lives in namespaces of its own, which go
+//! away with the process: it never touches the namespace it starts in.
+//! Prints one JSON object: `{"hosts":66,"namespaces_ms":…,"links_ms":…,"connections":1000,"connections_ms":…,"bridged_ms":…}`.
+
+use lvsdr_harness::rtnl;
+use nix::sched::{setns, unshare, CloneFlags};
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::time::Instant;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("kernel_floor: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+fn run() -> Result<(), String> {
+    let arg = |i: usize, default: usize| -> Result<usize, String> {
+        std::env::args()
+            .nth(i)
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| format!("`{a}` is not a count; usage: kernel_floor [HOSTS] [CONNECTIONS]"))
+            })
+            .unwrap_or(Ok(default))
+    };
+    let (hosts, connections) = (arg(1, 66)?, arg(2, 1000)?);
+    // Our own namespace first (the LAN's), so that nothing lands where we started.
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare (needs root): {e}"))?;
+    let lan = File::open("/proc/thread-self/ns/net").map_err(|e| e.to_string())?;
+
+    let started = Instant::now();
+    let mut namespaces = Vec::with_capacity(hosts);
+    for _ in 0..hosts {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
+        namespaces.push(File::open("/proc/thread-self/ns/net").map_err(|e| e.to_string())?);
+    }
+    setns(&lan, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+    let namespaces_ms = ms(started);
+
+    let started = Instant::now();
+    rtnl::with_handle(async |handle| {
+        let bridge = rtnl::add_bridge(&handle, "br0").await?;
+        for (i, ns) in namespaces.iter().enumerate() {
+            use std::os::fd::AsRawFd;
+            rtnl::add_veth_to_bridge(&handle, &format!("port{i}"), "eth0", ns.as_raw_fd(), bridge).await?;
+        }
+        rtnl::set_up(&handle, "lo").await
+    })
+    .map_err(|e| format!("links: {e}"))?;
+    let links_ms = ms(started);
+
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for _ in 0..connections {
+        let client = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
+        let (server, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        drop(server);
+        drop(client);
+    }
+    let connections_ms = ms(started);
+    let bridged_ms = across_the_bridge(&namespaces, connections)?;
+    println!(
+        "{{\"hosts\":{hosts},\"namespaces_ms\":{namespaces_ms},\"links_ms\":{links_ms},\"connections\":{connections},\"connections_ms\":{connections_ms},\"bridged_ms\":{bridged_ms}}}"
+    );
+    Ok(())
+}
+
+/// The same connections from one namespace to another across the bridge
+/// (client 10.0.0.1, server 10.0.0.2, each on its veth): the path of a lab's
+/// probe without IPVS in the middle, nor any data.
+fn across_the_bridge(namespaces: &[File], connections: usize) -> Result<f64, String> {
+    let [client, server, ..] = namespaces else {
+        return Err("the connections across the bridge need two hosts".into());
+    };
+    let set_up = |ns: &File, address: &str| -> Result<(), String> {
+        setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+        let ip: std::net::IpAddr = address.parse().map_err(|e| format!("{e}"))?;
+        rtnl::with_handle(async |handle| {
+            rtnl::set_up(&handle, "lo").await?;
+            rtnl::set_up(&handle, "eth0").await?;
+            rtnl::add_address(&handle, "eth0", ip, 24, false).await
+        })
+        .map_err(|e| format!("{address}: {e}"))?;
+        rtnl::wait_running(&["eth0".to_string()], std::time::Duration::from_secs(3)).map_err(|e| e.to_string())
+    };
+    set_up(server, "10.0.0.2")?;
+    // A socket keeps the namespace it was made in.
+    let listener = TcpListener::bind("10.0.0.2:8080").map_err(|e| e.to_string())?;
+    set_up(client, "10.0.0.1")?;
+    // The first connection resolves the neighbour; the floor is the steady cost.
+    drop(TcpStream::connect("10.0.0.2:8080").map_err(|e| format!("connect: {e}"))?);
+    drop(listener.accept().map_err(|e| format!("accept: {e}"))?);
+    let started = Instant::now();
+    for _ in 0..connections {
+        let client = TcpStream::connect("10.0.0.2:8080").map_err(|e| format!("connect: {e}"))?;
+        let (server, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        drop(server);
+        drop(client);
+    }
+    Ok(ms(started))
+}
