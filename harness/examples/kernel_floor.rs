@@ -4,13 +4,14 @@
 //! rtnetlink request to make it, one to put it on the bridge and up), and
 //! `CONNECTIONS` TCP connections over loopback (connect, accept, two closes;
 //! no data, no IPVS, no bridge), and as many again from one of those
-//! namespaces to another across the bridge. `cargo xtask bench` runs it in the lab's
+//! namespaces to another across the bridge, with a system call for each step
+//! and then batched through io_uring. `cargo xtask bench` runs it in the lab's
 //! kernel (`lvsdr kernel-exec -- …/kernel_floor 66 1000`) beside the scale
 //! runs, to set their targets against what the kernel alone takes.
 //!
 //! Needs root. Everything it makes lives in namespaces of its own, which go
 //! away with the process: it never touches the namespace it starts in.
-//! Prints one JSON object: `{"hosts":66,"namespaces_ms":…,"links_ms":…,"connections":1000,"connections_ms":…,"bridged_ms":…}`.
+//! Prints one JSON object: `{"hosts":66,"namespaces_ms":…,"links_ms":…,"connections":1000,"connections_ms":…,"bridged_ms":…,"bridged_io_uring_ms":…}`.
 
 use lvsdr_harness::rtnl;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -75,17 +76,20 @@ fn run() -> Result<(), String> {
         drop(client);
     }
     let connections_ms = ms(started);
-    let bridged_ms = across_the_bridge(&namespaces, connections)?;
+    let (bridged_ms, batched_ms) = across_the_bridge(&namespaces, connections)?;
+    let batched_ms = batched_ms.map_or("null".to_string(), |m| m.to_string());
     println!(
-        "{{\"hosts\":{hosts},\"namespaces_ms\":{namespaces_ms},\"links_ms\":{links_ms},\"connections\":{connections},\"connections_ms\":{connections_ms},\"bridged_ms\":{bridged_ms}}}"
+        "{{\"hosts\":{hosts},\"namespaces_ms\":{namespaces_ms},\"links_ms\":{links_ms},\"connections\":{connections},\"connections_ms\":{connections_ms},\"bridged_ms\":{bridged_ms},\"bridged_io_uring_ms\":{batched_ms}}}"
     );
     Ok(())
 }
 
 /// The same connections from one namespace to another across the bridge
 /// (client 10.0.0.1, server 10.0.0.2, each on its veth): the path of a lab's
-/// probe without IPVS in the middle, nor any data.
-fn across_the_bridge(namespaces: &[File], connections: usize) -> Result<f64, String> {
+/// probe without IPVS in the middle, nor any data. Then once more with the
+/// connects, accepts and closes batched through io_uring, 64 connections a
+/// submission (`None` where the kernel has no io_uring).
+fn across_the_bridge(namespaces: &[File], connections: usize) -> Result<(f64, Option<f64>), String> {
     let [client, server, ..] = namespaces else {
         return Err("the connections across the bridge need two hosts".into());
     };
@@ -114,5 +118,77 @@ fn across_the_bridge(namespaces: &[File], connections: usize) -> Result<f64, Str
         drop(server);
         drop(client);
     }
-    Ok(ms(started))
+    let bridged = ms(started);
+    let started = Instant::now();
+    let batched = match batched(&listener, connections) {
+        Ok(true) => Some(ms(started)),
+        Ok(false) => None,
+        Err(e) => return Err(format!("io_uring: {e}")),
+    };
+    Ok((bridged, batched))
+}
+
+/// `connections` connections to the listener's address, each made with one
+/// `socket` call, their connects, accepts and closes submitted to io_uring 64
+/// at a time. `Ok(false)` when the kernel has no io_uring.
+fn batched(listener: &TcpListener, connections: usize) -> std::io::Result<bool> {
+    use io_uring::{opcode, types, IoUring};
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+    let mut ring = match IoUring::new(256) {
+        Ok(r) => r,
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) || e.raw_os_error() == Some(libc::EPERM) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let to: socket2::SockAddr = listener.local_addr()?.into();
+    let mut done = 0;
+    while done < connections {
+        let clients: Vec<OwnedFd> = (0..(connections - done).min(64))
+            .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).map(OwnedFd::from))
+            .collect::<Result<_, _>>()?;
+        let mut fds = Vec::with_capacity(clients.len() * 2);
+        // SAFETY: each entry points at `to` and at descriptors we own, all of
+        // which outlive the submission: it is waited for before they drop.
+        #[allow(unsafe_code)]
+        unsafe {
+            let mut sq = ring.submission();
+            for c in &clients {
+                let connect = opcode::Connect::new(types::Fd(c.as_raw_fd()), to.as_ptr().cast(), to.len())
+                    .build()
+                    .user_data(0);
+                sq.push(&connect).map_err(std::io::Error::other)?;
+            }
+            for _ in &clients {
+                let accept = opcode::Accept::new(types::Fd(listener.as_raw_fd()), std::ptr::null_mut(), std::ptr::null_mut())
+                    .build()
+                    .user_data(1);
+                sq.push(&accept).map_err(std::io::Error::other)?;
+            }
+        }
+        ring.submit_and_wait(clients.len() * 2)?;
+        for cqe in ring.completion() {
+            if cqe.result() < 0 {
+                return Err(std::io::Error::from_raw_os_error(-cqe.result()));
+            }
+            if cqe.user_data() == 1 {
+                // SAFETY: a successful accept's result is a new descriptor, ours alone.
+                #[allow(unsafe_code)]
+                fds.push(unsafe { OwnedFd::from_raw_fd(cqe.result()) });
+            }
+        }
+        fds.extend(clients);
+        let count = fds.len();
+        // SAFETY: each close takes a descriptor out of our hands (into_raw_fd), once.
+        #[allow(unsafe_code)]
+        unsafe {
+            let mut sq = ring.submission();
+            for fd in fds {
+                sq.push(&opcode::Close::new(types::Fd(fd.into_raw_fd())).build().user_data(2))
+                    .map_err(std::io::Error::other)?;
+            }
+        }
+        ring.submit_and_wait(count)?;
+        ring.completion().for_each(drop);
+        done += count / 2;
+    }
+    Ok(true)
 }

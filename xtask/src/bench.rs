@@ -289,6 +289,11 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     let floor_of = |key: &str| median(floors.iter().map(|f| f[key].as_f64().unwrap_or(0.0).round() as u64).collect());
     let (namespaces, links) = (floor_of("namespaces_ms"), floor_of("links_ms"));
     let (connections, bridged) = (floor_of("connections_ms"), floor_of("bridged_ms"));
+    let batched = if floors.iter().all(|f| f["bridged_io_uring_ms"].is_number()) {
+        format!("{} ms", floor_of("bridged_io_uring_ms"))
+    } else {
+        "- (no io_uring)".to_string()
+    };
     let rows: Vec<(&str, (u64, u64), Option<f64>)> = runs_of
         .into_iter()
         .map(|(label, _, target, times)| (label, medians(times), target))
@@ -321,7 +326,7 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     let left = |target: f64| (target * seed_wall as f64) as i64 - around as i64;
     println!("the kernel's own floor (median of {runs}, in the lab's kernel: `lvsdr kernel-exec -- kernel_floor 66 1000`):");
     println!(
-        "  66 namespaces {namespaces} ms, a veth pair on a bridge into each {links} ms; 1,000 TCP connections (connect, accept, close) over loopback {connections} ms, across the bridge {bridged} ms"
+        "  66 namespaces {namespaces} ms, a veth pair on a bridge into each {links} ms; 1,000 TCP connections (connect, accept, close) over loopback {connections} ms, across the bridge {bridged} ms, the same batched through io_uring {batched}"
     );
     println!(
         "  64 real servers: a wall of 1.4x the seed lab leaves {} ms inside the kernel for the whole lab; its 66 namespaces and links alone take {} ms",
