@@ -147,8 +147,7 @@ fn failover_kill_keeps_synced_connections_and_resets_unsynced_ones() {
     ] {
         assert_eq!(check(unsynced, name)["pass"], true, "{name}: {}", check(unsynced, name));
     }
-    assert_eq!(leftovers_of(ran.pid), Vec::<String>::new(), "nothing left behind");
-    assert_eq!(host_links(), links, "the host's links are untouched");
+    assert_left_nothing(ran.pid, &links);
 }
 
 /// The master's LAN link goes down instead: its keepalived lives on, cut off,
@@ -168,8 +167,7 @@ fn failover_link_down_moves_the_vip_to_the_backup() {
     let ms = takeover_ms(r);
     assert!((500..15_000).contains(&ms), "takeover {ms} ms");
     eprintln!("pair-dr: takeover after link down in {ms} ms");
-    assert_eq!(leftovers_of(ran.pid), Vec::<String>::new(), "nothing left behind");
-    assert_eq!(host_links(), links, "the host's links are untouched");
+    assert_left_nothing(ran.pid, &links);
 }
 
 /// The pair as users keep it: two keepalived.conf files and the real servers'
@@ -219,6 +217,7 @@ fn failover_without_a_vrrp_pair_is_a_clear_error() {
 #[ignore = "needs root"]
 fn a_sub_second_advert_fails_over_in_under_a_second_and_a_half() {
     require_root();
+    let links = host_links();
     let dir = std::env::temp_dir().join(format!("lvsdr-test-advert-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("pair-fast.toml");
@@ -234,5 +233,5 @@ fn a_sub_second_advert_fails_over_in_under_a_second_and_a_half() {
     let ms = takeover_ms(r);
     assert!((500..1_500).contains(&ms), "takeover {ms} ms");
     eprintln!("advert_ms 250: takeover after kill -9 in {ms} ms");
-    assert_eq!(leftovers_of(ran.pid), Vec::<String>::new(), "nothing left behind");
+    assert_left_nothing(ran.pid, &links);
 }

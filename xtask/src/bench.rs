@@ -268,7 +268,8 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     ));
     // And, in the same rounds, the kernel's own cost for what the two scale runs
     // cannot skip: 66 namespaces with a veth pair each (64 real servers, the
-    // director, the client) and 1,000 bare TCP connections over loopback.
+    // director, the client) and 1,000 bare TCP connections (over loopback, across
+    // the bridge, and across it batched through io_uring).
     let floor_bin = kernel_floor_binary(bin)?;
     let mut floors: Vec<serde_json::Value> = Vec::new();
     for _ in 0..runs {

@@ -198,3 +198,10 @@ pub fn leftovers_of(pid: u32) -> Vec<String> {
     );
     left
 }
+
+/// Asserts that the `lvsdr` process `pid` left nothing behind ([`leftovers_of`])
+/// and that the host's links are the ones it had before.
+pub fn assert_left_nothing(pid: u32, links_before: &[String]) {
+    assert_eq!(leftovers_of(pid), Vec::<String>::new(), "nothing left behind");
+    assert_eq!(host_links(), links_before, "the host's links are untouched");
+}
