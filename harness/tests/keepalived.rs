@@ -55,7 +55,8 @@ fn keepalived_health_check_removes_the_server_without_port_25() {
         "{state}"
     );
     assert!(!state["seen"].as_str().unwrap().contains("tcp/80"), "port 80 keeps both: {state}");
-    assert_eq!(check(&r, "connectivity tcp/25")["pass"], true, "port 25 works through rs1");
+    let port25 = check(&r, "connectivity tcp/25");
+    assert_eq!(port25["pass"], true, "port 25 works through rs1: {port25}\n{stderr}");
     for c in r["connections"].as_array().unwrap().iter().filter(|c| c["service"] == "tcp/25") {
         assert_eq!(c["real_server"], "rs1", "{c}");
     }

@@ -1,6 +1,17 @@
 use crate::model::*;
 use std::fmt::Write;
 
+/// The `delay_loop` of every `virtual_server` lvsdr writes: seconds between
+/// a real server's health checks.
+pub const DELAY_LOOP_S: u64 = 2;
+
+/// keepalived launches each checker's first check 1 s after its checker
+/// process starts, plus a random warmup of up to `warmup`, which defaults to
+/// `delay_loop`. After this long every check lvsdr writes has run once: one
+/// that is refused fails there and then, one that times out takes its
+/// `connect_timeout` more.
+pub const FIRST_CHECKS_WITHIN_MS: u64 = 1000 + DELAY_LOOP_S * 1000;
+
 /// keepalived `virtual_server` blocks, with `lb_kind DR` spelled out
 /// (keepalived's default is NAT) and a health checker per real server:
 /// SMTP_CHECK on port 25, TCP_CHECK elsewhere.
@@ -74,7 +85,7 @@ fn virtual_servers(out: &mut String, t: &Topology) {
             ServiceKey::Fwmark(m) => (format!("virtual_server fwmark {m}"), 0),
         };
         let _ = writeln!(out, "\n{head} {{");
-        let _ = writeln!(out, "    delay_loop 2");
+        let _ = writeln!(out, "    delay_loop {DELAY_LOOP_S}");
         if s.vip.is_none() && s.family == Family::V6 {
             let _ = writeln!(out, "    ip_family inet6");
         }

@@ -47,9 +47,12 @@ impl Lab {
     }
 
     /// Waits until keepalived has programmed every service on each of
-    /// `directors` and its health checkers have settled: the IPVS tables
-    /// unchanged for longer than one checker cycle (`delay_loop 2`), and
-    /// `ready` true (the pair's master holding the VIPs).
+    /// `directors` and its health checkers have settled: every checker has
+    /// run once (keepalived starts them within
+    /// [`FIRST_CHECKS_WITHIN_MS`](lvsdr_core::render::FIRST_CHECKS_WITHIN_MS)
+    /// of programming the table), the IPVS tables have not changed for longer
+    /// than one checker cycle (`delay_loop`), and `ready` is true (the pair's
+    /// master holding the VIPs).
     fn wait_until_settled(
         &self,
         directors: &[HostName],
@@ -59,6 +62,10 @@ impl Lab {
     ) -> Result<(), LabError> {
         let started = Instant::now();
         let mut last: Option<(Instant, Vec<Vec<ProgrammedService>>)> = None;
+        // When every table first had every service: keepalived's checkers start then.
+        let mut complete_since: Option<Instant> = None;
+        let first_checks = Duration::from_millis(lvsdr_core::render::FIRST_CHECKS_WITHIN_MS + 500);
+        let quiet = Duration::from_millis(lvsdr_core::render::DELAY_LOOP_S * 1000 + 500);
         loop {
             let mut tables = Vec::new();
             let mut complete = true;
@@ -67,8 +74,12 @@ impl Lab {
                 complete &= all;
                 tables.push(table);
             }
+            if complete {
+                complete_since.get_or_insert_with(Instant::now);
+            }
+            let checked = complete_since.is_some_and(|t| t.elapsed() > first_checks);
             let settled = match &last {
-                Some((since, t)) if *t == tables => complete && since.elapsed() > Duration::from_millis(2500),
+                Some((since, t)) if *t == tables => complete && checked && since.elapsed() > quiet,
                 _ => {
                     last = Some((Instant::now(), tables));
                     false
