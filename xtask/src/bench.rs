@@ -207,8 +207,8 @@ pub(crate) fn scale_topology(servers: usize, services: usize) -> String {
 pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    // Wall time of a run and, for a lab, its time inside the kernel.
-    let timed = |args: &[&str]| -> Result<(u64, u64)> {
+    // Wall time of a run and, for a lab, its time inside the kernel, its build and its probes.
+    let timed = |args: &[&str]| -> Result<[u64; 4]> {
         let started = Instant::now();
         let out = privileged(bin)
             .args(args)
@@ -224,17 +224,15 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
                 String::from_utf8_lossy(&out.stdout)
             ));
         }
-        let total = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|r| r["timings_ms"]["total"].as_u64())
-            .unwrap_or(0);
-        Ok((wall, total))
+        let report = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default();
+        let t = |key: &str| report["timings_ms"][key].as_u64().unwrap_or(0);
+        Ok([wall, t("total"), t("build"), t("probes")])
     };
-    let medians = |v: Vec<(u64, u64)>| (median(v.iter().map(|r| r.0).collect()), median(v.iter().map(|r| r.1).collect()));
+    let medians = |v: Vec<[u64; 4]>| -> [u64; 4] { std::array::from_fn(|k| median(v.iter().map(|r| r[k]).collect())) };
     // Rounds, each running all four once, so that a drift in the machine's speed
     // (it shares its cores) moves every run alike and the ratios hold still.
-    // (label, lvsdr's arguments, issue #16's target, (wall, inside) of each round)
-    type Run<'a> = (&'a str, Vec<&'a str>, Option<f64>, Vec<(u64, u64)>);
+    // (label, lvsdr's arguments, issue #16's target, [wall, inside, build, probes] of each round)
+    type Run<'a> = (&'a str, Vec<&'a str>, Option<f64>, Vec<[u64; 4]>);
     let mut runs_of: Vec<Run> = Vec::new();
     let mut files = Vec::new();
     for (servers, services) in [(8, 4), (64, 4)] {
@@ -295,18 +293,19 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     } else {
         "- (no io_uring)".to_string()
     };
-    let rows: Vec<(&str, (u64, u64), Option<f64>)> = runs_of
+    let rows: Vec<(&str, [u64; 4], Option<f64>)> = runs_of
         .into_iter()
         .map(|(label, _, target, times)| (label, medians(times), target))
         .collect();
-    let floor = rows[0].1 .0;
-    let (seed_wall, seed_total) = rows[1].1;
+    let floor = rows[0].1[0];
+    let [seed_wall, seed_total, ..] = rows[1].1;
+    let (thousand, servers64) = (rows[2].1, rows[3].1);
     println!("lab scale (median of {runs} interleaved rounds; wall with the UML boot when the host has no IPVS; inside = the lab's own total in the kernel):");
     println!(
         "  {:<54} {:>8} {:>8}   ratio of the walls, issue #16's target",
         "run", "wall", "inside"
     );
-    for (label, (ms, inside), target) in rows {
+    for (label, [ms, inside, ..], target) in rows {
         let (ratio, base) = if label.starts_with("seed") {
             (ms as f64 / floor.max(1) as f64, "the kernel floor")
         } else {
@@ -337,6 +336,20 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     println!(
         "  1,000 connections: a wall of 1.6x the seed lab leaves {} ms inside the kernel for the whole lab; 1,000 bare connections across the bridge alone take {bridged} ms",
         left(1.6)
+    );
+    // The same runs per unit, against the floor: what a target could be stated in.
+    let per = |ms: u64, n: u64| ms as f64 / n as f64;
+    println!(
+        "  per connection: the probes {:.3} ms, the floor across the bridge {:.3} ms ({:.1}x)",
+        per(thousand[3], 1000),
+        per(bridged, 1000),
+        thousand[3] as f64 / bridged.max(1) as f64
+    );
+    println!(
+        "  per host of the 64-server lab: the build {:.2} ms, the floor's namespace and link {:.2} ms ({:.1}x)",
+        per(servers64[2], 66),
+        per(namespaces + links, 66),
+        servers64[2] as f64 / (namespaces + links).max(1) as f64
     );
     Ok(())
 }
