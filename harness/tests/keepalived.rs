@@ -219,13 +219,11 @@ fn failover_without_a_vrrp_pair_is_a_clear_error() {
 fn a_sub_second_advert_fails_over_in_under_a_second_and_a_half() {
     require_root();
     let links = host_links();
-    let dir = std::env::temp_dir().join(format!("lvsdr-test-advert-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("pair-fast.toml");
+    let dir = TestDir::new("advert");
+    let file = dir.0.join("pair-fast.toml");
     let pair = std::fs::read_to_string(root().join("fixtures/pair-dr.toml")).unwrap();
     std::fs::write(&file, pair.replace("advert_int = 1 }", "advert_ms = 250 }")).unwrap();
     let ran = lab_ran(file.to_str().unwrap(), &["--failover", "--connections", "4"]);
-    std::fs::remove_dir_all(&dir).unwrap();
     let r = &ran.json;
     assert_eq!(ran.code, 0, "{r:#}\n{}", ran.stderr);
     for name in ["failover-vip", "failover-established", "failover-new"] {

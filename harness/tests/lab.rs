@@ -271,9 +271,8 @@ fn nothing_is_left_behind_after_pass_fail_or_interrupt() {
 
 #[test]
 fn unreadable_topology_names_file_line_and_column() {
-    let dir = std::env::temp_dir().join(format!("lvsdr-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("bad.toml");
+    let dir = TestDir::new("unreadable");
+    let f = dir.0.join("bad.toml");
     std::fs::write(
         &f,
         "[lan]\nsubnet = \"192.168.1.0/24\"\n[director]\naddress = \"192.168.1.300\"\nvip = \"192.168.1.192\"\n",
@@ -284,7 +283,6 @@ fn unreadable_topology_names_file_line_and_column() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("bad.toml:4:11"), "{err}");
     assert!(err.contains("192.168.1.300"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Under UML, a hang and a kernel panic inside the guest each end as a clear

@@ -115,6 +115,24 @@ pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {name} in {report}"))
 }
 
+/// A folder of a test's own under the temp folder, removed when it drops,
+/// whether the test passes or panics.
+pub struct TestDir(pub PathBuf);
+
+impl TestDir {
+    pub fn new(what: &str) -> TestDir {
+        let dir = std::env::temp_dir().join(format!("lvsdr-test-{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The names in `dir` that start with `prefix`, sorted.
 fn names_in(dir: &str, prefix: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
