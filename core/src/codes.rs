@@ -93,8 +93,8 @@ pub static READERS: &[RuleMeta] = &[
         code: "DR106",
         name: "invalid-name",
         severity: Severity::Error,
-        summary: "a host name, interface name or topology name is not valid",
-        doc: doc_text!("## What it does\nRefuses names the kernel would refuse, or that are not safe to use as they are: host names (1 to 15 letters, digits and `-`, starting with a letter), interface names (at most 15 letters, digits, `-`, `_` or `.`, with an optional alias `:N`; never `/`, whitespace or `..`) and topology names (one line of at most 80 characters).\n\n## Why it matters\nHost names become network namespace names and shell `case` labels; interface names become links in the lab and words in the generated scripts; all of them are drawn in the playground. A name that carries markup or shell syntax is refused here, so no face has to trust it.\n\n## Example\n```toml\n[director]\ninterface = \"eth0<img src=x>\"\n```\n\n## Fix\nUse the interface's real name, as `ip link` shows it.\n\n## References\n- kernel `net/core/dev.c`, `dev_valid_name()`\n"),
+        summary: "a host name, interface name, VRRP word, health check or topology name is not valid",
+        doc: doc_text!("## What it does\nRefuses names the kernel would refuse, or that are not safe to use as they are: host names (1 to 15 letters, digits and `-`, starting with a letter), interface names (at most 15 letters, digits, `-`, `_` or `.`, not starting with `-`, with an optional alias `:N`; never `/`, whitespace or `..`), VRRP instance names (one word of 1 to 32 letters, digits, `_`, `-` and `.`), VRRP authentication types (`PASS` or `AH`), health checkers (keepalived's own keywords, such as `TCP_CHECK`) and topology names (one line of at most 80 characters).\n\n## Why it matters\nHost names become network namespace names and shell `case` labels; interface names become links in the lab and words in the generated scripts; VRRP words are written into keepalived.conf, where a newline, a brace or a quote would add a `notify_master` script (which keepalived runs as root) or an `include`; all of them are drawn in the playground. A name that carries markup, shell syntax or keepalived syntax is refused here, so no face has to trust it.\n\n## Example\n```toml\n[director]\ninterface = \"eth0<img src=x>\"\n```\n\n## Fix\nUse the interface's real name, as `ip link` shows it.\n\n## References\n- kernel `net/core/dev.c`, `dev_valid_name()`\n"),
     },
     RuleMeta {
         code: "DR107",
@@ -102,5 +102,19 @@ pub static READERS: &[RuleMeta] = &[
         severity: Severity::Warning,
         summary: "the imported script sets nothing up on the path it runs",
         doc: doc_text!("## What it does\nWarns when a script holds `ipvsadm`, `ip` or `sysctl` commands but none of them sets up a virtual service, a VIP or a real server on the path lvsdr follows: every such command sits in a `stop)` branch, a function that is never called, a loop lvsdr cannot count, or the script only lists or clears the table.\n\n## Why it matters\nlvsdr reads an init script as `start` runs it. If that path configures nothing, there is nothing to check, and a script that looks complete may not be doing what its author thinks.\n\n## Example\n```sh\ncase \"$1\" in\n  stop) ipvsadm -C ;;\nesac\n```\n\n## Fix\nGive lvsdr the script (or the branch) that sets the director up, or an `ipvsadm -S -n` dump of the running table.\n\n## References\n- `lvsdr import --help`\n"),
+    },
+    RuleMeta {
+        code: "DR108",
+        name: "sysctl-value-out-of-range",
+        severity: Severity::Error,
+        summary: "a sysctl is set to a value outside its range",
+        doc: doc_text!("## What it does\nRefuses a sysctl value that the kernel does not take for that key: `arp_ignore` outside 0..=8, `arp_announce` or `rp_filter` outside 0..=2, a switch such as `ip_forward` or `vs.conntrack` other than 0 or 1, `vs.conn_reuse_mode` outside 0..=3, and anything that does not fit the kernel's `int`.\n\n## Why it matters\nThe kernel answers such a write with EINVAL or stores a value nobody meant, so the generated `sysctl.d` file and the lab would not do what the topology says, and lint would judge a setting the kernel never holds.\n\n## Example\n```toml\nsysctl = { \"net.ipv4.conf.all.arp_ignore\" = 99999999999999 }\n```\n\n## Fix\nUse a value in the range the message gives: for DR real servers, `arp_ignore = 1` and `arp_announce = 2`.\n\n## References\n- kernel `Documentation/networking/ip-sysctl.rst`, `Documentation/networking/ipvs-sysctl.rst`\n"),
+    },
+    RuleMeta {
+        code: "DR109",
+        name: "input-limit",
+        severity: Severity::Error,
+        summary: "the input is larger or deeper than lvsdr reads",
+        doc: doc_text!("## What it does\nRefuses input past one of the readers' limits, each named in the message: the size of a file (`MAX_INPUT_BYTES`, 32 MiB), the nesting of blocks in keepalived.conf or of subshells, functions, `if`, loops and `$(…)` in a script (`MAX_NESTING`, 200 levels), and the total text a script's expansions may produce (`MAX_EXPANSION_BYTES`, 64 MiB).\n\n## Why it matters\nTopology files and scripts come from strangers. Without limits, a small hostile file (ten thousand nested braces, or nested `$(` in 20 KB) would exhaust the stack or gigabytes of memory of the tool, the CI job or the browser tab that reads it. Real configurations stay far below every limit: a 12,700-line production dump is 1 MB, and real scripts nest a few levels.\n\n## Example\n```sh\n$($($($( … ten thousand levels … )))) \n```\n\n## Fix\nSplit the input, or flatten its nesting. If a real configuration hits a limit, report it: the limits are constants in `lvsdr-core`.\n\n## References\n- `lvsdr explain DR109`\n"),
     },
 ];

@@ -173,6 +173,34 @@ fn inert(text: &str) -> String {
         .collect()
 }
 
+/// The widest source line a report shows, in characters. A longer line (a
+/// minified file, a hostile one-line input of megabytes) is shown as a window
+/// of this many characters around the span, with `…` where it was cut.
+pub const SNIPPET_CHARS: usize = 160;
+
+/// The part of `line` a report shows for a span at 1-based `column` of
+/// `width` characters: the text, and the span's column and width in it.
+fn snippet_window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let count = line.chars().count();
+    if count <= SNIPPET_CHARS {
+        return (line.to_string(), column, width);
+    }
+    let first = column
+        .saturating_sub(1 + SNIPPET_CHARS / 4)
+        .min(count.saturating_sub(SNIPPET_CHARS));
+    let mut text: String = line.chars().skip(first).take(SNIPPET_CHARS).collect();
+    let mut column = column - first;
+    if first > 0 {
+        text.insert(0, '…');
+        column += 1;
+    }
+    if first + SNIPPET_CHARS < count {
+        text.push('…');
+    }
+    let width = width.min(SNIPPET_CHARS + 2 - column).max(1);
+    (text, column, width)
+}
+
 /// Renders diagnostics the way rustc does: header, `-->` location, the
 /// source line with `^^^` under the span, then `help:`.
 pub fn render_human(diags: &[Diagnostic], source: &str, file: &str, style: Style) -> String {
@@ -202,19 +230,20 @@ pub fn render_human(diags: &[Diagnostic], source: &str, file: &str, style: Style
             start.column
         );
         if !source.is_empty() {
-            let text = map.line_text(start.line);
-            let bar = style.paint("1;34", "|");
-            let _ = writeln!(out, "{pad} {bar}");
-            let _ = writeln!(out, "{} {bar} {}", style.paint("1;34", &start.line.to_string()), inert(text));
+            let line = map.line_text(start.line);
             let end = map.line_col(d.span.end);
             let width = if end.line == start.line {
                 end.column.saturating_sub(start.column).max(1)
             } else {
-                text.chars().count().saturating_sub(start.column - 1).max(1)
+                line.chars().count().saturating_sub(start.column - 1).max(1)
             };
+            let (text, column, width) = snippet_window(line, start.column, width);
+            let bar = style.paint("1;34", "|");
+            let _ = writeln!(out, "{pad} {bar}");
+            let _ = writeln!(out, "{} {bar} {}", style.paint("1;34", &start.line.to_string()), inert(&text));
             let marks = format!(
                 "{}{}{}",
-                " ".repeat(start.column - 1),
+                " ".repeat(column - 1),
                 "^".repeat(width),
                 d.label.as_ref().map(|l| format!(" {}", inert(l))).unwrap_or_default()
             );
@@ -256,4 +285,24 @@ pub fn apply_fixes<'a>(source: &str, fixes: impl IntoIterator<Item = &'a Fix>) -
         floor = e.span.start;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_span() {
+        let line = format!("{}BAD{}", "a".repeat(5000), "b".repeat(5000));
+        let (text, column, width) = snippet_window(&line, 5001, 3);
+        assert!(text.chars().count() <= SNIPPET_CHARS + 2, "{}", text.len());
+        assert!(text.starts_with('…') && text.ends_with('…'));
+        assert_eq!(text.chars().skip(column - 1).take(width).collect::<String>(), "BAD");
+        // Short lines are shown whole.
+        assert_eq!(snippet_window("abc", 2, 1), ("abc".to_string(), 2, 1));
+        // A span at the very end of a long line.
+        let (text, column, width) = snippet_window(&"x".repeat(1000), 1000, 1);
+        assert_eq!(text.chars().nth(column - 1), Some('x'));
+        assert!(column + width - 1 <= text.chars().count());
+    }
 }

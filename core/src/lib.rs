@@ -154,8 +154,41 @@ impl Analysis {
     }
 }
 
+/// The largest input any reader takes, in bytes (DR109). A 12,700-line
+/// production dump is about 1 MB, and 100,000 services about 7 MB.
+pub const MAX_INPUT_BYTES: usize = 32 << 20;
+
+/// The deepest nesting a reader follows (DR109): blocks in keepalived.conf;
+/// subshells, groups, functions, `if`, `case`, loops and `$(…)` in a script.
+/// Real files nest a few levels; a hostile one nests thousands, which would
+/// otherwise exhaust the stack of the CLI or the browser tab.
+pub const MAX_NESTING: usize = 200;
+
+impl LoadError {
+    /// Input past one of the readers' limits (DR109), at `span`.
+    pub fn limit(what: impl Into<String>, span: Span, help: &str) -> Self {
+        LoadError {
+            code: "DR109",
+            message: what.into(),
+            span,
+            help: Some(help.to_string()),
+        }
+    }
+}
+
 /// Reads a topology in the given (or detected) format.
 pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Vec<Diagnostic>), LoadError>) {
+    if text.len() > MAX_INPUT_BYTES {
+        let e = LoadError::limit(
+            format!(
+                "the input is {} bytes, more than the {MAX_INPUT_BYTES} lvsdr reads (MAX_INPUT_BYTES)",
+                text.len()
+            ),
+            Span::new(0, 0),
+            "split the input into several files, or leave out what is not part of the LVS setup",
+        );
+        return (format.unwrap_or(Format::Toml), Err(e));
+    }
     let format = format.unwrap_or_else(|| Format::detect(text));
     let result = match format {
         Format::Toml => topology_file::from_toml(text).map(|t| (t, vec![])),

@@ -3,7 +3,7 @@
 //! names are unique, every destination names a real server that exists.
 //! Whether the setup *works* is the linter's question, not the model's.
 
-use crate::names::{HostName, IfName, SysctlKey};
+use crate::names::{HealthCheck, HostName, IfName, SysctlKey, VrrpAuth, VrrpInstance};
 use crate::source::{At, Span};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -432,7 +432,7 @@ pub struct Router {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vrrp {
     /// `vrrp_instance NAME`
-    pub instance: At<String>,
+    pub instance: At<VrrpInstance>,
     /// `virtual_router_id`, 1..=255: the pair's shared id on the link.
     pub router_id: At<u8>,
     /// `priority`, 1..=254: the higher one is master.
@@ -444,7 +444,7 @@ pub struct Vrrp {
     /// `nopreempt`: a returning master does not take the VIPs back.
     pub nopreempt: Option<Span>,
     /// `authentication { auth_type PASS; auth_pass … }`, kept as written (not rendered back).
-    pub auth: Option<At<String>>,
+    pub auth: Option<At<VrrpAuth>>,
     /// The VIPs the instance carries (`virtual_ipaddress`).
     pub vips: Vec<At<IpAddr>>,
     pub span: Span,
@@ -589,23 +589,11 @@ pub struct Destination {
     pub lower_threshold: Option<At<u32>>,
     /// The keepalived health checker (`TCP_CHECK`, `SMTP_CHECK`, `HTTP_GET`, …),
     /// kept when it differs from [`default_health_check`] for the port.
-    pub health_check: Option<At<String>>,
+    pub health_check: Option<At<HealthCheck>>,
     pub span: Span,
 }
 
-/// keepalived checkers lvsdr knows by name.
-pub const HEALTH_CHECKS: [&str; 10] = [
-    "TCP_CHECK",
-    "HTTP_GET",
-    "SSL_GET",
-    "SMTP_CHECK",
-    "MISC_CHECK",
-    "DNS_CHECK",
-    "UDP_CHECK",
-    "PING_CHECK",
-    "BFD_CHECK",
-    "FILE_CHECK",
-];
+pub use crate::names::HEALTH_CHECKS;
 
 /// The checker lvsdr generates when a topology names none: SMTP on port 25, TCP elsewhere.
 pub fn default_health_check(port: u16) -> &'static str {

@@ -74,6 +74,7 @@ macro_rules! checked_string {
             }
             /// A name lvsdr itself wrote (a default such as `eth0`, or `rs3`),
             /// never text from input; checked in debug builds.
+            #[allow(dead_code)]
             pub(crate) fn known(text: impl Into<String>) -> Self {
                 let text = text.into();
                 debug_assert!(Self::parse(&text).is_ok(), "{text}");
@@ -159,7 +160,15 @@ checked_string!(
 
 impl IfName {
     pub fn parse(text: &str) -> Result<IfName, NameError> {
-        let plain = |s: &str| !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        // Not starting with `-`: in a generated script the name is a word on
+        // `ip`'s command line, where `-x` would read as an option.
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && !s.starts_with('-')
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
         let ok = text.len() <= 15
             && match text.split_once(':') {
                 None => plain(text),
@@ -173,7 +182,7 @@ impl IfName {
             Err(refuse(
                 "DR106",
                 format!("`{}` is not a valid interface name", shown(text)),
-                "use at most 15 letters, digits, `-`, `_` or `.` (the kernel's rule), with an optional alias `:N` as in eth0:1",
+                "use at most 15 letters, digits, `-`, `_` or `.` (the kernel's rule), not starting with `-`, with an optional alias `:N` as in eth0:1",
             ))
         }
     }
@@ -275,6 +284,135 @@ impl SysctlKey {
     }
 }
 
+checked_string!(
+    /// A keepalived `vrrp_instance` name. keepalived.conf is a language of
+    /// words and braces with `include` and script hooks, so the name is one
+    /// plain word: 1 to 32 ASCII letters, digits, `_`, `-` and `.`, starting
+    /// with a letter, a digit or `_`. It can end no line, open or close no
+    /// block and quote nothing.
+    VrrpInstance
+);
+
+impl VrrpInstance {
+    pub fn parse(text: &str) -> Result<VrrpInstance, NameError> {
+        let ok = (1..=32).contains(&text.len())
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if ok {
+            Ok(VrrpInstance(text.to_string()))
+        } else {
+            Err(refuse(
+                "DR106",
+                format!("`{}` is not a valid VRRP instance name", shown(text)),
+                "use one word of 1 to 32 letters, digits, `_`, `-` and `.`, such as VI_1 (it is written into keepalived.conf)",
+            ))
+        }
+    }
+}
+
+checked_string!(
+    /// A VRRP authentication type (`authentication { auth_type PASS }`):
+    /// `PASS` or `AH`, the two keepalived knows.
+    VrrpAuth
+);
+
+impl VrrpAuth {
+    pub fn parse(text: &str) -> Result<VrrpAuth, NameError> {
+        match text.to_ascii_uppercase().as_str() {
+            kind @ ("PASS" | "AH") => Ok(VrrpAuth(kind.to_string())),
+            _ => Err(refuse(
+                "DR106",
+                format!("`{}` is not a VRRP authentication type", shown(text)),
+                "use PASS or AH (keepalived's auth_type)",
+            )),
+        }
+    }
+}
+
+/// keepalived checkers lvsdr knows by name.
+pub const HEALTH_CHECKS: [&str; 10] = [
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "SMTP_CHECK",
+    "MISC_CHECK",
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "BFD_CHECK",
+    "FILE_CHECK",
+];
+
+checked_string!(
+    /// A keepalived health checker's keyword, one of [`HEALTH_CHECKS`].
+    HealthCheck
+);
+
+impl HealthCheck {
+    pub fn parse(text: &str) -> Result<HealthCheck, NameError> {
+        if HEALTH_CHECKS.contains(&text) {
+            Ok(HealthCheck(text.to_string()))
+        } else {
+            Err(refuse(
+                "DR106",
+                format!("unknown health check `{}`", shown(text)),
+                &format!("use one of {}", HEALTH_CHECKS.join(", ")),
+            ))
+        }
+    }
+}
+
+/// The values a sysctl on the allow-list may take, by its last segment:
+/// the kernel's own range where it has one (`arp_ignore` 0..=8), else what
+/// fits the kernel's `int`. A value outside is refused (DR108) before it
+/// reaches a script or a lab, where the kernel would answer EINVAL.
+pub fn sysctl_range(key: &SysctlKey) -> std::ops::RangeInclusive<i64> {
+    let knob = key.rsplit('.').next().unwrap_or("");
+    match knob {
+        // ip-sysctl.rst: 0..=3 and 8 defined (4-7 reserved), 0..=2, 0..=2.
+        "arp_ignore" => 0..=8,
+        "arp_announce" | "rp_filter" => 0..=2,
+        // Switches.
+        "send_redirects"
+        | "accept_redirects"
+        | "ip_forward"
+        | "ip_nonlocal_bind"
+        | "disable_ipv6"
+        | "proxy_arp"
+        | "arp_filter"
+        | "log_martians"
+        | "conntrack"
+        | "expire_nodest_conn"
+        | "expire_quiescent_template"
+        | "backup_only"
+        | "sloppy_tcp"
+        | "sloppy_sctp"
+        | "snat_reroute"
+        | "pmtu_disc"
+        | "cache_bypass"
+        | "schedule_icmp"
+        | "ignore_tunneled"
+        | "run_estimation" => 0..=1,
+        "conn_reuse_mode" => 0..=3,
+        // Anything else is the kernel's `int`.
+        _ => i64::from(i32::MIN)..=i64::from(i32::MAX),
+    }
+}
+
+/// Checks a sysctl's value against [`sysctl_range`].
+pub fn check_sysctl_value(key: &SysctlKey, value: i64) -> Result<i64, NameError> {
+    let range = sysctl_range(key);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(refuse(
+            "DR108",
+            format!("{key} = {value} is out of range"),
+            &format!("{key} takes {}..={}", range.start(), range.end()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +479,8 @@ mod tests {
             "eth0;reboot",
             "eth0$(id)",
             "éth0",
+            "-x",
+            "-eth0:1",
         ] {
             assert_eq!(IfName::parse(bad).map_err(|e| e.code), Err("DR106"), "{bad:?}");
         }
@@ -354,6 +494,48 @@ mod tests {
         assert!(HostName::parse("web-01").is_ok());
         for bad in ["", "1rs", "rs_1", "a234567890123456", "rs1<b>", "rs 1", "rs1'"] {
             assert!(HostName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn vrrp_words() {
+        for ok in ["VI_1", "vi-web.1", "_x", "1"] {
+            assert!(VrrpInstance::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "VI 1",
+            "VI_1 {",
+            "VI_1\n    notify_master \"/bin/sh\"\n#",
+            "VI_1 } include /etc/shadow { x",
+            "\"VI_1\"",
+            "-VI",
+            "VI_$(id)",
+            "VI_`id`",
+            "VI#1",
+            &"V".repeat(33),
+        ] {
+            assert_eq!(VrrpInstance::parse(bad).map_err(|e| e.code), Err("DR106"), "{bad:?}");
+        }
+        assert_eq!(VrrpAuth::parse("pass").unwrap(), "PASS");
+        assert!(VrrpAuth::parse("PASS\n}").is_err());
+        assert!(HealthCheck::parse("TCP_CHECK").is_ok());
+        assert!(HealthCheck::parse("TCP_CHECK {\n").is_err());
+    }
+
+    #[test]
+    fn sysctl_values() {
+        let key = |k: &str| SysctlKey::parse(k).unwrap();
+        assert_eq!(check_sysctl_value(&key("net.ipv4.conf.all.arp_ignore"), 1), Ok(1));
+        for (k, v) in [
+            ("net.ipv4.conf.all.arp_ignore", 99_999_999_999_999),
+            ("net.ipv4.conf.all.arp_ignore", 9),
+            ("net.ipv4.conf.eth0.arp_announce", 3),
+            ("net.ipv4.conf.all.rp_filter", -1),
+            ("net.ipv4.vs.conntrack", 4),
+            ("net.ipv4.neigh.eth0.gc_stale_time", 1 << 40),
+        ] {
+            assert_eq!(check_sysctl_value(&key(k), v).map_err(|e| e.code), Err("DR108"), "{k} = {v}");
         }
     }
 

@@ -82,7 +82,12 @@ impl<'a> SourceMap<'a> {
     }
 
     pub fn line_col(&self, offset: usize) -> LineCol {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        // A reader may point into the middle of a character (a JSON error at
+        // the byte that broke a UTF-8 sequence): count from its start.
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line = match self.line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
@@ -123,5 +128,7 @@ mod tests {
         assert_eq!(map.line_text(2), "cdé");
         assert_eq!(map.line_text(3), "");
         assert_eq!(map.line_text(9), "");
+        // Inside the two bytes of `é`: the column of `é` itself.
+        assert_eq!(map.line_col(6), LineCol { line: 2, column: 3 });
     }
 }

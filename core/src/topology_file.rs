@@ -6,7 +6,7 @@
 //! scheduler, a destination naming no real server).
 
 use crate::model::*;
-use crate::names::{check_title, HostName, IfName, NameError, SysctlKey};
+use crate::names::{check_sysctl_value, check_title, HealthCheck, HostName, IfName, NameError, SysctlKey, VrrpAuth, VrrpInstance};
 use crate::source::{At, Span};
 use crate::LoadError;
 use serde_json::{json, Map, Value};
@@ -239,7 +239,10 @@ impl<'a> Obj<'a> {
             for (k, kspan, v) in Obj::of(l, "`sysctl`")?.fields {
                 let key = SysctlKey::parse(k).map_err(|e| LoadError::refused(e, *kspan))?;
                 match &v.v {
-                    Loose::Int(i) => out.set(key, *i, v.span),
+                    Loose::Int(i) => {
+                        let value = check_sysctl_value(&key, *i).map_err(|e| LoadError::refused(e, v.span))?;
+                        out.set(key, value, v.span)
+                    }
                     other => return Err(err(format!("sysctl `{k}` must be an integer, not {}", kind(other)), v.span, "")),
                 }
             }
@@ -818,13 +821,15 @@ fn validate_vrrp(l: &L, vips: &[Vip]) -> Result<Vrrp, LoadError> {
         carried = vips.iter().map(|v| v.address.clone()).collect();
     }
     Ok(Vrrp {
-        instance: o.str("instance")?.unwrap_or_else(|| At::implied("VI_1".to_string())),
+        instance: o
+            .checked("instance", VrrpInstance::parse)?
+            .unwrap_or_else(|| At::implied(VrrpInstance::known("VI_1"))),
         router_id,
         priority,
         master,
         advert_ms,
         nopreempt: o.bool("nopreempt")?.filter(|b| b.value).map(|b| b.span),
-        auth: o.str("auth")?,
+        auth: o.checked("auth", VrrpAuth::parse)?,
         vips: carried,
         span: l.span,
     })
@@ -1075,17 +1080,7 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
             },
             upper_threshold: threshold("upper_threshold")?,
             lower_threshold: threshold("lower_threshold")?,
-            health_check: match dd.str("health_check")? {
-                Some(h) if HEALTH_CHECKS.contains(&h.value.as_str()) => Some(h),
-                Some(h) => {
-                    return Err(err(
-                        format!("unknown health check `{}`", h.value),
-                        h.span,
-                        &format!("use one of {}", HEALTH_CHECKS.join(", ")),
-                    ))
-                }
-                None => None,
-            },
+            health_check: dd.checked("health_check", HealthCheck::parse)?,
             span: d_l.span,
             server: name,
         });

@@ -44,6 +44,21 @@ pub struct Builder {
     /// A reader has said (DR107) why its file sets nothing up: an empty
     /// topology is then the answer, with that warning, rather than DR000.
     pub allow_empty: bool,
+    /// Where each service of `services` is, by identity: a dump of 100,000
+    /// services is read in linear time. Kept up to date lazily, since the
+    /// readers only ever push to `services` or clear it.
+    service_index: ServiceIndex,
+    /// The addresses of `vips` so far, likewise.
+    vip_index: (usize, std::collections::HashSet<IpAddr>),
+}
+
+type ServiceId = (ServiceKey, Option<IpAddr>, Family);
+
+#[derive(Debug, Default)]
+struct ServiceIndex {
+    /// How many of `services` are indexed.
+    len: usize,
+    at: std::collections::HashMap<ServiceId, usize>,
 }
 
 impl Builder {
@@ -83,16 +98,41 @@ impl Builder {
 
     /// The service with this key on this VIP (`None` for fwmark) and family.
     pub fn service_mut(&mut self, key: ServiceKey, vip: Option<IpAddr>, family: Family) -> Option<&mut VirtualService> {
-        // From the end: a real server's line follows its service's, so the search stops at once.
-        self.services
-            .iter_mut()
-            .rev()
-            .find(|s| s.key.value == key && s.vip.as_ref().map(|v| v.value) == vip && s.family == family)
+        let index = &mut self.service_index;
+        if index.len > self.services.len() {
+            *index = ServiceIndex::default();
+        }
+        for (i, s) in self.services.iter().enumerate().skip(index.len) {
+            // The last one of an identity wins, as a search from the end would find it.
+            index.at.insert((s.key.value, s.vip.as_ref().map(|v| v.value), s.family), i);
+        }
+        index.len = self.services.len();
+        let same = |s: &VirtualService| s.key.value == key && s.vip.as_ref().map(|v| v.value) == vip && s.family == family;
+        let i = *index.at.get(&(key, vip, family))?;
+        if same(&self.services[i]) {
+            return Some(&mut self.services[i]);
+        }
+        // The table was cleared and refilled past where it was indexed: search.
+        self.service_index = ServiceIndex::default();
+        self.services.iter_mut().rev().find(|s| same(s))
+    }
+
+    /// `ipvsadm -C`: every service goes.
+    pub fn clear_services(&mut self) {
+        self.services.clear();
+        self.service_index = ServiceIndex::default();
     }
 
     /// Adds a VIP the input puts on the director, once.
     pub fn add_vip(&mut self, address: At<IpAddr>, prefix: At<u8>) {
-        if !self.vips.iter().any(|v| v.address.value == address.value) {
+        let (indexed, seen) = &mut self.vip_index;
+        if *indexed > self.vips.len() {
+            seen.clear();
+            *indexed = 0;
+        }
+        seen.extend(self.vips[*indexed..].iter().map(|v| v.address.value));
+        *indexed = self.vips.len();
+        if !seen.contains(&address.value) {
             self.vips.push(Vip {
                 address,
                 prefix,

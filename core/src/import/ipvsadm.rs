@@ -487,7 +487,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
         (k, _) => k.to_string(),
     };
     match action {
-        Action::Clear => b.services.clear(),
+        Action::Clear => b.clear_services(),
         Action::Other(what) => b.note(
             "DR100",
             format!("this ipvsadm command {what}; it changes nothing lvsdr models"),

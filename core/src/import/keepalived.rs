@@ -20,6 +20,7 @@
 use super::builder::Builder;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
+use crate::names::{HealthCheck, VrrpAuth, VrrpInstance};
 use crate::source::{At, Span};
 use crate::LoadError;
 use std::collections::HashMap;
@@ -205,7 +206,9 @@ fn end_statement(words: &mut Vec<Token>, out: &mut Vec<Stmt>) {
     }
 }
 
-fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diagnostic>) -> Vec<Stmt> {
+/// Reads the statements of one block. A `{` past [`crate::MAX_NESTING`]
+/// levels sets `too_deep` to where it stands and ends the reading.
+fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diagnostic>, too_deep: &mut Option<Span>) -> Vec<Stmt> {
     let mut out = Vec::new();
     let mut words: Vec<Token> = Vec::new();
     while *i < toks.len() {
@@ -220,8 +223,13 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
                 end_statement(&mut words, &mut out);
             }
             "{" => {
+                if depth + 1 > crate::MAX_NESTING {
+                    *too_deep = Some(t.span);
+                    *i = toks.len();
+                    return out;
+                }
                 let start = words.first().map(|w| w.span.start).unwrap_or(t.span.start);
-                let body = parse_block(toks, i, depth + 1, notes);
+                let body = parse_block(toks, i, depth + 1, notes, too_deep);
                 let end = toks.get(i.saturating_sub(1)).map(|t| t.span.end).unwrap_or(t.span.end);
                 out.push(Stmt {
                     words: std::mem::take(&mut words),
@@ -243,7 +251,7 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
             _ => words.push(t.clone()),
         }
     }
-    if depth > 0 {
+    if depth > 0 && too_deep.is_none() {
         let at = toks.last().map(|t| t.span).unwrap_or(Span::NONE);
         notes.push(Diagnostic::new("DR101", Severity::Warning, "a `{` block is never closed", at).help("add the missing `}`"));
     }
@@ -330,7 +338,16 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
 pub fn read(b: &mut Builder, text: &str, base: usize) {
     let toks = tokens(text, base, &mut b.diagnostics);
     let mut i = 0;
-    let stmts = parse_block(&toks, &mut i, 0, &mut b.diagnostics);
+    let mut too_deep = None;
+    let stmts = parse_block(&toks, &mut i, 0, &mut b.diagnostics, &mut too_deep);
+    if let Some(at) = too_deep {
+        b.refused.get_or_insert(LoadError::limit(
+            format!("blocks nest more than {} levels deep (MAX_NESTING)", crate::MAX_NESTING),
+            at,
+            "keepalived.conf nests a few levels (virtual_server, real_server, checker); flatten the blocks",
+        ));
+        return;
+    }
     // keepalived links groups to virtual servers after reading the whole file.
     let mut groups: HashMap<&str, Vec<Member>> = HashMap::new();
     // And it settles each VRRP instance's version after reading the whole file:
@@ -492,9 +509,15 @@ fn settled_advert(b: &mut Builder, asked: At<u32>, version: u8) -> At<u32> {
 }
 
 fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], default_version: Option<u8>, addresses: &mut Vec<Vip>) {
-    let name = word(head, 1)
-        .map(|w| At::new(w.text.clone(), w.span))
-        .unwrap_or_else(|| At::new("VI_1".into(), head.span));
+    // The name goes back into keepalived.conf (`vrrp_instance NAME {`,
+    // `lvs_sync_daemon IFACE NAME`): one plain word, or the file is refused.
+    let name = match word(head, 1) {
+        Some(w) => match VrrpInstance::parse(&w.text) {
+            Ok(n) => At::new(n, w.span),
+            Err(e) => return b.refuse(e, w.span),
+        },
+        None => At::new(VrrpInstance::known("VI_1"), head.span),
+    };
     let mut router_id: Option<At<u8>> = None;
     let mut priority = At::implied(100u8);
     let mut master = At::implied(false);
@@ -523,12 +546,14 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], default_version: O
             ("version", None) => instance_version = version(b, s),
             ("nopreempt", None) => nopreempt = Some(s.span),
             ("authentication", Some(a)) => {
-                let kind = a
-                    .iter()
-                    .find(|x| keyword(x) == "auth_type")
-                    .and_then(|x| word(x, 1))
-                    .map(|w| w.text.clone());
-                auth = Some(At::new(kind.unwrap_or_else(|| "PASS".into()), s.span));
+                let kind = a.iter().find(|x| keyword(x) == "auth_type").and_then(|x| word(x, 1));
+                auth = match kind {
+                    None => Some(At::new(VrrpAuth::known("PASS"), s.span)),
+                    Some(w) => match VrrpAuth::parse(&w.text) {
+                        Ok(k) => Some(At::new(k, w.span)),
+                        Err(e) => return b.refuse(e, w.span),
+                    },
+                };
             }
             ("lvs_sync_daemon_interface", None) => sync_daemon(b, s, 1),
             ("interface", None) => {
@@ -740,7 +765,7 @@ struct Real<'a> {
     weight: Option<At<u32>>,
     upper_threshold: Option<At<u32>>,
     lower_threshold: Option<At<u32>>,
-    health_check: Option<At<String>>,
+    health_check: Option<At<HealthCheck>>,
 }
 
 /// Settings of a `virtual_server` block that IPVS holds.
@@ -976,7 +1001,7 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
             "include" => include(b, x),
             k if HEALTH_CHECKS.contains(&k) => {
                 checker_details(b, x);
-                r.health_check = Some(At::new(k.to_string(), x.span));
+                r.health_check = HealthCheck::parse(k).ok().map(|h| At::new(h, x.span));
             }
             "delay_loop" | "retry" | "delay_before_retry" | "warmup" | "connect_timeout" | "smtp_alert" | "virtualhost" | "snmp_name" => {}
             k => b.note(

@@ -20,7 +20,7 @@ use super::{ipvsadm, marks};
 use crate::diagnostic::Diagnostic;
 use crate::model::Family;
 use crate::model::{Subnet, Topology};
-use crate::names::SysctlKey;
+use crate::names::{check_sysctl_value, SysctlKey};
 use crate::source::{At, Span};
 use crate::LoadError;
 use std::net::{IpAddr, Ipv4Addr};
@@ -202,6 +202,14 @@ fn modelled(run: &Run) -> bool {
 /// Reads one script into `b`, its spans counted from `base`.
 pub fn read(b: &mut Builder, text: &str, base: usize) {
     let trace = shell::run(text, base, &configures);
+    if let Some((what, at)) = trace.limit {
+        b.refused.get_or_insert(LoadError::limit(
+            what,
+            at,
+            "real scripts stay far below this limit; flatten the nesting, or split the script",
+        ));
+        return;
+    }
     // A second `#!` line starts another script in the same file.
     let mut part_starts = Vec::new();
     let mut offset = base;
@@ -450,6 +458,10 @@ fn set_sysctl(b: &mut Builder, key: &str, value: &str, span: Span, part_role: Op
     });
     let key = match SysctlKey::parse(key) {
         Ok(k) => k,
+        Err(e) => return b.refuse(e, span),
+    };
+    let value = match check_sysctl_value(&key, value) {
+        Ok(v) => v,
         Err(e) => return b.refuse(e, span),
     };
     match role {

@@ -15,7 +15,7 @@
 //! is dropped silently.
 
 use crate::source::Span;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -771,6 +771,11 @@ struct Parser {
     toks: Vec<Tok>,
     i: usize,
     errors: Vec<(String, Span)>,
+    /// Compound commands open around the one being read.
+    depth: usize,
+    /// Where the nesting first went past [`crate::MAX_NESTING`]: the parser
+    /// stops there, and the script is refused (DR109).
+    too_deep: Option<Span>,
 }
 
 impl Parser {
@@ -900,6 +905,31 @@ impl Parser {
 
     fn command(&mut self) -> Node {
         let start = self.tok_span();
+        let compound = match self.peek() {
+            Some(Tok::Word(w)) => ["if", "for", "select", "while", "until", "case", "{", "function"]
+                .iter()
+                .any(|k| w.is(k)),
+            Some(Tok::Op("(", _)) => true,
+            _ => false,
+        };
+        if !compound {
+            return self.compound_or_simple(start);
+        }
+        if self.depth >= crate::MAX_NESTING {
+            self.too_deep.get_or_insert(start);
+            self.i = self.toks.len();
+            return Node::Group {
+                body: vec![],
+                subshell: false,
+            };
+        }
+        self.depth += 1;
+        let node = self.compound_or_simple(start);
+        self.depth -= 1;
+        node
+    }
+
+    fn compound_or_simple(&mut self, start: Span) -> Node {
         let node = match self.peek() {
             Some(Tok::Word(w)) if w.is("if") => self.if_clause(),
             Some(Tok::Word(w)) if w.is("for") || w.is("select") => self.for_clause(),
@@ -1197,6 +1227,9 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// How each part left out is named (`stop)`, `function stop`), with its span.
     pub not_applied: Vec<(String, Span)>,
+    /// The limit the script went past, if any (DR109): what and where. The
+    /// script is then refused, whatever else was read.
+    pub limit: Option<(String, Span)>,
 }
 
 /// Follows `text` (starting at byte `base` of the whole input). `configures`
@@ -1209,17 +1242,33 @@ pub fn run(text: &str, base: usize, configures: &dyn Fn(&Run) -> bool) -> Trace 
         toks: std::mem::take(&mut lexer.toks),
         i: 0,
         errors: vec![],
+        depth: 0,
+        too_deep: None,
     };
     let nodes = parser.script();
+    if let Some(at) = parser.too_deep {
+        return Trace {
+            limit: Some((
+                format!(
+                    "subshells, groups, functions, `if`, `case` and loops nest more than {} levels deep (MAX_NESTING)",
+                    crate::MAX_NESTING
+                ),
+                at,
+            )),
+            ..Trace::default()
+        };
+    }
     let mut sh = Shell::new(text, base, configures);
     for (message, span) in lexer.errors.into_iter().chain(parser.errors) {
         sh.note("DR101", message, span, "the rest of the script is read as well as it can be");
     }
     sh.exec_list(&nodes);
     sh.report_uncalled();
+    let limit = sh.limit.borrow_mut().take();
     Trace {
         events: sh.events,
         not_applied: sh.not_applied,
+        limit,
     }
 }
 
@@ -1271,6 +1320,12 @@ enum Flow {
     Return,
     Exit,
 }
+
+/// The most text a script's expansions may produce and re-read in all
+/// (DR109): the values of `$NAME`, `${…}` and `$(…)`, and the text of each
+/// `$(…)` read again as commands. A doubling `a="$a$a"` in a loop, or `$(`
+/// nested in `$(` thousands of times, would otherwise grow without bound.
+pub const MAX_EXPANSION_BYTES: usize = 64 << 20;
 
 /// Commands run at most this many times, and calls nest at most this deep:
 /// a script that loops or recurses without end is read up to there.
@@ -1329,6 +1384,12 @@ struct Shell<'a> {
     not_applied: Vec<(String, Span)>,
     /// Shared with trial runs, so that trials spend the same budget.
     steps: Rc<Cell<usize>>,
+    /// Bytes expanded so far, against [`MAX_EXPANSION_BYTES`]; shared with trial runs.
+    expanded: Rc<Cell<usize>>,
+    /// `$(…)` open around the one being read.
+    subst_depth: usize,
+    /// The first limit the script went past (DR109), shared with trial runs.
+    limit: Rc<RefCell<Option<(String, Span)>>>,
     depth: usize,
     /// A trial run, to learn whether a branch configures anything.
     dry: bool,
@@ -1350,10 +1411,33 @@ impl<'a> Shell<'a> {
             events: vec![],
             not_applied: vec![],
             steps: Rc::new(Cell::new(0)),
+            expanded: Rc::new(Cell::new(0)),
+            subst_depth: 0,
+            limit: Rc::new(RefCell::new(None)),
             depth: 0,
             dry: false,
             configures,
         }
+    }
+
+    /// Stops the reading at a limit (DR109): the first one is kept, and the
+    /// step budget is spent so that every loop and call ends.
+    fn over_limit(&mut self, message: String, span: Span) {
+        self.limit.borrow_mut().get_or_insert((message, span));
+        self.steps.set(STEP_BUDGET + 1);
+    }
+
+    /// Counts `bytes` of expansion against [`MAX_EXPANSION_BYTES`]; false past it.
+    fn spend(&mut self, bytes: usize, span: Span) -> bool {
+        let total = self.expanded.get().saturating_add(bytes);
+        self.expanded.set(total);
+        if total > MAX_EXPANSION_BYTES {
+            self.over_limit(
+                format!("the script's expansions produce more than {MAX_EXPANSION_BYTES} bytes (MAX_EXPANSION_BYTES)"),
+                span,
+            );
+        }
+        self.limit.borrow().is_none()
     }
 
     fn note(&mut self, code: &'static str, message: impl Into<String>, span: Span, help: &str) {
@@ -1431,8 +1515,22 @@ impl<'a> Shell<'a> {
         }
     }
 
-    /// The value of one `$…` part: its values, and whether they are separate fields (`"$@"`).
+    /// The value of one `$…` part: its values, and whether they are separate
+    /// fields (`"$@"`), counted against [`MAX_EXPANSION_BYTES`].
     fn part_values(&mut self, part: &Part) -> (Vec<String>, bool) {
+        if self.limit.borrow().is_some() {
+            return (vec![], false);
+        }
+        let (values, multi) = self.part_values_unbounded(part);
+        let bytes = values.iter().map(String::len).sum::<usize>() + values.len();
+        if self.spend(bytes, Span::NONE) {
+            (values, multi)
+        } else {
+            (vec![], false)
+        }
+    }
+
+    fn part_values_unbounded(&mut self, part: &Part) -> (Vec<String>, bool) {
         match part {
             Part::Lit { text, .. } => (vec![text.clone()], false),
             Part::Param {
@@ -1484,6 +1582,9 @@ impl<'a> Shell<'a> {
 
     /// A `${x:-word}` word: quotes and `$` inside, no field splitting.
     fn expand_fragment(&mut self, text: &str, offset: usize) -> String {
+        if !self.spend(text.len(), Span::new(offset, offset)) {
+            return String::new();
+        }
         let mut lexer = Lexer::new(text, offset);
         let mut parts = Vec::new();
         // Read as one word: whitespace is kept.
@@ -1510,6 +1611,24 @@ impl<'a> Shell<'a> {
         if inner_trim.starts_with('(') {
             return String::new(); // $((arithmetic))
         }
+        let span = Span::new(offset, offset + inner.len().min(1));
+        if self.subst_depth >= crate::MAX_NESTING {
+            self.over_limit(
+                format!("`$(…)` nests more than {} levels deep (MAX_NESTING)", crate::MAX_NESTING),
+                span,
+            );
+            return String::new();
+        }
+        if !self.spend(inner.len(), span) {
+            return String::new();
+        }
+        self.subst_depth += 1;
+        let out = self.substitute_read(inner, inner_trim, offset);
+        self.subst_depth -= 1;
+        out
+    }
+
+    fn substitute_read(&mut self, inner: &str, inner_trim: &str, offset: usize) -> String {
         let mut lexer = Lexer::new(inner, offset);
         lexer.run();
         let words: Vec<Word> = lexer
