@@ -25,6 +25,7 @@
 
 pub mod apply;
 pub mod capture;
+pub mod confine;
 pub mod guest;
 pub mod ipvs;
 pub mod kernel;

@@ -201,19 +201,48 @@ pub fn run(kernel: &UmlKernel, task: &GuestTask, timeout: Duration, progress: &m
     std::fs::write(dir.0.join("job.json"), serde_json::to_vec(&job).map_err(std::io::Error::other)?)?;
     let console = std::fs::File::create(dir.0.join("console.log"))?;
     let exe = std::env::current_exe()?;
+    // As root, the kernel runs as `nobody` in a read-only view of the host (see `confine`).
+    let confinement = crate::confine::Confinement::prepare(&dir.0)?;
+    let init = match &confinement {
+        Some(c) => {
+            for (path, exec) in [(&kernel.binary, true), (&kernel.modules.join("modules.dep"), false)] {
+                if !c.can_read(path, exec) {
+                    return Err(UmlError::Io(std::io::Error::other(format!(
+                        "the UML kernel runs as `{}`, which cannot read {}: make it and the folders above it readable by others (chmod o+rX)",
+                        crate::confine::GUEST_USER,
+                        path.display()
+                    ))));
+                }
+            }
+            c.reachable_copy(&exe, &dir.0)?
+        }
+        None => exe,
+    };
     let mut command = Command::new(&kernel.binary);
     // If lvsdr is killed outright, the kernel goes with it (`lvsdr clean` removes the folder).
-    // SAFETY: prctl(2) is async-signal-safe; it only sets this child's parent-death signal.
+    // SAFETY: unshare(2), mount(2), mount_setattr(2), setgroups(2), setgid(2),
+    // setuid(2) and prctl(2) are system calls on values prepared before the
+    // fork; the parent-death signal is set last, since a change of user clears it.
     #[allow(unsafe_code)]
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
+            if let Some(c) = &confinement {
+                c.enter()?;
+            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
+    // UML's memory file and its umid folder: the private /dev/shm, or the job folder.
+    let scratch = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        dir.0.clone()
+    };
     let mut child = command
+        .env("TMPDIR", &scratch)
         .args([
             "mem=256M".to_string(),
             "root=/dev/root".into(),
@@ -221,7 +250,8 @@ pub fn run(kernel: &UmlKernel, task: &GuestTask, timeout: Duration, progress: &m
             "rootflags=/".into(),
             "ro".into(),
             "quiet".into(),
-            format!("init={}", exe.display()),
+            format!("init={}", init.display()),
+            format!("uml_dir={}", dir.0.display()),
             "con=null".into(),
             "con0=fd:0,fd:1".into(),
             format!("{JOB_ENV}={}", dir.0.display()),

@@ -322,6 +322,73 @@ fn uml_hang_and_panic_end_as_clear_errors() {
     assert_eq!(host_state(), before, "after a panic");
 }
 
+/// The guest is not root on the host (issue #27): code inside the UML guest
+/// mounts the host's `/etc`, `/tmp` and `/` over hostfs, as a keepalived
+/// notify script could, and tries to write to each and to read
+/// `/etc/shadow`. The mounts succeed (the attack is real), every write and
+/// the read fail, and the host holds none of the files afterwards.
+#[test]
+#[ignore = "needs root"]
+fn the_uml_guest_cannot_write_the_hosts_files() {
+    require_root();
+    if kernel() == "host" || lvsdr_harness::uml::find().is_err() {
+        eprintln!("SKIPPED: no UML kernel here (the lab runs on the host kernel)");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let marker = format!("lvsdr-escape-{}", std::process::id());
+    let targets = [
+        format!("/etc/{marker}"),
+        format!("/tmp/{marker}"),
+        format!("/var/tmp/{marker}"),
+        format!("/{marker}"),
+    ];
+    for t in &targets {
+        let _ = std::fs::remove_file(t);
+    }
+    let script = format!(
+        "mkdir -p /run/h/etc /run/h/tmp /run/h/vartmp /run/h/root
+         mount -t hostfs none /run/h/etc -o /etc && echo mounted-etc
+         mount -t hostfs none /run/h/tmp -o /tmp && echo mounted-tmp
+         mount -t hostfs none /run/h/vartmp -o /var/tmp && echo mounted-vartmp
+         mount -t hostfs none /run/h/root -o / && echo mounted-root
+         mount -o remount,rw /run/h/root
+         for d in etc tmp vartmp root; do touch /run/h/$d/{marker} 2>/dev/null && echo wrote-$d; done
+         cat /run/h/etc/shadow >/dev/null 2>&1 && echo read-shadow
+         echo done"
+    );
+    let out = lvsdr(&["kernel-exec", "--kernel", "uml", "--timeout", "60", "--", "/bin/sh", "-c", &script]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("done"), "the guest ran the script: {text}\n{err}");
+    for m in ["mounted-etc", "mounted-tmp", "mounted-root"] {
+        assert!(text.contains(m), "hostfs itself works inside the guest ({m}): {text}");
+    }
+    assert!(!text.contains("wrote-"), "the guest wrote to the host: {text}");
+    assert!(!text.contains("read-shadow"), "the guest read /etc/shadow: {text}");
+    for t in &targets {
+        assert!(!Path::new(t).exists(), "{t} exists on the host");
+    }
+    assert_eq!(host_state(), before);
+}
+
+/// The injected VRRP instance of issue #27 is refused before any lab starts,
+/// with the code and the field, and nothing is run.
+#[test]
+#[ignore = "needs root"]
+fn an_injected_vrrp_instance_is_refused_by_the_lab() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let out = lvsdr(&["lab", "fixtures/hostile/vrrp-instance-notify.toml", "--failover=kill"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("DR106") && err.contains("VRRP instance name"), "{err}");
+    assert!(err.contains("vrrp-instance-notify.toml:"), "names the file and line: {err}");
+    assert_eq!(host_state(), before);
+}
+
 /// Every call of the IPVS client (add, edit, list, delete, flush, version)
 /// against the lab's kernel.
 #[test]
