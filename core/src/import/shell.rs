@@ -1386,7 +1386,7 @@ struct Shell<'a> {
     steps: Rc<Cell<usize>>,
     /// Bytes expanded so far, against [`MAX_EXPANSION_BYTES`]; shared with trial runs.
     expanded: Rc<Cell<usize>>,
-    /// `$(…)` open around the one being read.
+    /// `$(…)` and `${…:-…}` open around the one being read.
     subst_depth: usize,
     /// The first limit the script went past (DR109), shared with trial runs.
     limit: Rc<RefCell<Option<(String, Span)>>>,
@@ -1582,9 +1582,24 @@ impl<'a> Shell<'a> {
 
     /// A `${x:-word}` word: quotes and `$` inside, no field splitting.
     fn expand_fragment(&mut self, text: &str, offset: usize) -> String {
-        if !self.spend(text.len(), Span::new(offset, offset)) {
+        let span = Span::new(offset, offset + text.len().min(1));
+        if self.subst_depth >= crate::MAX_NESTING {
+            self.over_limit(
+                format!("`${{…}}` nests more than {} levels deep (MAX_NESTING)", crate::MAX_NESTING),
+                span,
+            );
             return String::new();
         }
+        if !self.spend(text.len(), span) {
+            return String::new();
+        }
+        self.subst_depth += 1;
+        let out = self.expand_fragment_read(text, offset);
+        self.subst_depth -= 1;
+        out
+    }
+
+    fn expand_fragment_read(&mut self, text: &str, offset: usize) -> String {
         let mut lexer = Lexer::new(text, offset);
         let mut parts = Vec::new();
         // Read as one word: whitespace is kept.
