@@ -354,6 +354,7 @@ pub mod fields {
         "vrrp",
         "sync",
         "service",
+        "placeholder",
     ];
     /// a director's `sync`
     pub const SYNC: &[&str] = &["interface", "id"];
@@ -510,7 +511,8 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             vips,
             sysctls: d.sysctls()?,
             span: d_l.span,
-            placeholder: false,
+            // An imported real-server-only setup says nothing of its director: it only stands in.
+            placeholder: d.bool("placeholder")?.is_some_and(|b| b.value),
             vrrp,
             sync: match d.get("sync") {
                 Some(l) => {
@@ -1046,13 +1048,6 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
                 "add an address of that family to the real server: address = [\"192.168.1.10\", \"2001:db8::10\"]",
             ));
         }
-        if destinations.iter().any(|x: &Destination| x.server.value == name.value) {
-            return Err(err(
-                format!("real server `{}` is listed twice in service {}", name.value, key.value),
-                name.span,
-                "list each real server once per service",
-            ));
-        }
         let forward = match dd.str("method")? {
             None => At::implied(Forward::Route),
             Some(m) => At::new(
@@ -1068,11 +1063,26 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
         };
         let threshold =
             |f: &str| -> Result<Option<At<u32>>, LoadError> { dd.int(f)?.map(|t| int::<u32>(&t, "threshold", "0..")).transpose() };
+        let port = match dd.int("port")? {
+            Some(p) => int::<u16>(&p, "port", "0..=65535")?,
+            None => At::implied(default_port),
+        };
+        // IPVS names a destination by address and port: one real server may serve a service at two ports.
+        if destinations
+            .iter()
+            .any(|x: &Destination| x.server.value == name.value && x.port.value == port.value)
+        {
+            return Err(err(
+                format!(
+                    "real server `{}` is listed twice at port {} in service {}",
+                    name.value, port.value, key.value
+                ),
+                name.span,
+                "list each real server once per port in a service",
+            ));
+        }
         destinations.push(Destination {
-            port: match dd.int("port")? {
-                Some(p) => int::<u16>(&p, "port", "0..=65535")?,
-                None => At::implied(default_port),
-            },
+            port,
             forward,
             weight: match dd.int("weight")? {
                 Some(w) => int::<u32>(&w, "weight", "0..=65535")?,
@@ -1199,6 +1209,9 @@ pub fn to_value(t: &Topology) -> Value {
             }
             if !d.sysctls.values.is_empty() {
                 director.insert("sysctl".into(), sysctl_map(&d.sysctls));
+            }
+            if d.placeholder {
+                director.insert("placeholder".into(), json!(true));
             }
             Value::Object(director)
         })

@@ -85,3 +85,79 @@ fn every_real_world_fixture_reads_to_its_expected_restore_lines_and_codes() {
         failures.join("\n")
     );
 }
+
+/// Every corpus entry, inputs only.
+fn entries() -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_none_or(|e| e != "expect"))
+        .collect();
+    entries.sort();
+    entries
+}
+
+#[test]
+fn every_imported_fixture_reads_back_from_its_canonical_toml_and_json() {
+    let mut failures = Vec::new();
+    for input in entries() {
+        // A script that sets nothing up (DR107) has no topology to write.
+        let Some(t) = analyze(&input).topology.filter(|t| !t.vips().is_empty() || !t.services.is_empty()) else {
+            continue;
+        };
+        let want = t.without_spans();
+        let toml = lvsdr_core::topology_file::to_toml(&t);
+        match lvsdr_core::topology_file::from_toml(&toml) {
+            Ok(back) if back.without_spans() == want => {}
+            Ok(back) => failures.push(format!(
+                "{}: TOML reads back as another topology:\n{}",
+                input.display(),
+                difference(&want, &back.without_spans())
+            )),
+            Err(e) => failures.push(format!("{}: TOML refused: {e}\n{toml}", input.display())),
+        }
+        let json = lvsdr_core::topology_file::to_json(&t);
+        match lvsdr_core::topology_file::from_json(&json) {
+            Ok(back) if back.without_spans() == want => {}
+            Ok(back) => failures.push(format!(
+                "{}: JSON reads back as another topology:\n{}",
+                input.display(),
+                difference(&want, &back.without_spans())
+            )),
+            Err(e) => failures.push(format!("{}: JSON refused: {e}", input.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The first lines where two topologies' debug forms differ.
+fn difference(want: &lvsdr_core::Topology, got: &lvsdr_core::Topology) -> String {
+    let (a, b) = (format!("{want:#?}"), format!("{got:#?}"));
+    a.lines()
+        .zip(b.lines())
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .take(3)
+        .map(|(i, (x, y))| format!("  line {i}: imported `{}`, read back `{}`", x.trim(), y.trim()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `LVSDR_FIXTURE=NAME cargo test -p lvsdr-core --test real print_expect -- --ignored --nocapture`
+/// prints what NAME reads to, in the `.expect` form, with every finding: for
+/// writing a new entry's `.expect` (after checking each line by hand).
+#[test]
+#[ignore]
+fn print_expect() {
+    let Ok(name) = std::env::var("LVSDR_FIXTURE") else { return };
+    let a = analyze(&corpus().join(name));
+    let mut codes: Vec<&str> = a.diagnostics.iter().map(|d| d.code).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    println!("codes: {}", if codes.is_empty() { "none".to_string() } else { codes.join(" ") });
+    print!("{}", a.topology.as_ref().map(|t| render(t, Artifact::Restore)).unwrap_or_default());
+    for d in &a.diagnostics {
+        eprintln!("{} {:?} {} [{}..{}]", d.code, d.severity, d.message, d.span.start, d.span.end);
+    }
+}

@@ -619,7 +619,12 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 ServiceKey::Port { port, .. } => port,
                 ServiceKey::Fwmark(_) => 0,
             };
-            let pos = draft.destinations.iter().position(|d| d.server.value == name);
+            // IPVS names a destination by address and port (without a port, ipvsadm takes the service's).
+            let dport = rport.as_ref().map(|p| p.value).unwrap_or(vport);
+            let pos = draft
+                .destinations
+                .iter()
+                .position(|d| d.server.value == name && d.port.value == dport);
             match action {
                 Action::DeleteDest => {
                     if let Some(p) = pos {
