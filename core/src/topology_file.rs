@@ -355,6 +355,7 @@ pub mod fields {
         "sync",
         "service",
         "placeholder",
+        "nic",
     ];
     /// a director's `sync`
     pub const SYNC: &[&str] = &["interface", "id"];
@@ -502,12 +503,31 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             Some(v) => Some(validate_vrrp(v, &vips)?),
             None => None,
         };
+        let interface = d
+            .checked("interface", IfName::parse)?
+            .unwrap_or_else(|| At::implied(IfName::known("eth0")));
+        let mut extra_nics: Vec<Nic> = Vec::new();
+        for n_l in d.array("nic")? {
+            let n = Obj::of(n_l, "a `nic`")?;
+            n.only(fields::NIC)?;
+            let nic_if = n.checked("interface", IfName::parse)?.ok_or_else(|| n.missing("interface"))?;
+            if nic_if.value == interface.value || extra_nics.iter().any(|x| x.interface.value == nic_if.value) {
+                return Err(err(
+                    format!("director `{name}` has the interface `{}` twice", nic_if.value),
+                    nic_if.span,
+                    "give each NIC its own name",
+                ));
+            }
+            extra_nics.push(Nic {
+                address: ip(&n.req_str("address")?, "the NIC's address")?,
+                interface: nic_if,
+            });
+        }
         directors.push(Director {
             name,
             address: d.addresses("the director address")?,
-            interface: d
-                .checked("interface", IfName::parse)?
-                .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+            interface,
+            extra_nics,
             vips,
             sysctls: d.sysctls()?,
             span: d_l.span,
@@ -1212,6 +1232,14 @@ pub fn to_value(t: &Topology) -> Value {
             }
             if d.placeholder {
                 director.insert("placeholder".into(), json!(true));
+            }
+            if !d.extra_nics.is_empty() {
+                let nics: Vec<Value> = d
+                    .extra_nics
+                    .iter()
+                    .map(|n| json!({ "interface": n.interface.value, "address": n.address.to_string() }))
+                    .collect();
+                director.insert("nic".into(), Value::Array(nics));
             }
             Value::Object(director)
         })

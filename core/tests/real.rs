@@ -161,3 +161,66 @@ fn print_expect() {
         eprintln!("{} {:?} {} [{}..{}]", d.code, d.severity, d.message, d.span.start, d.span.end);
     }
 }
+
+/// The topology a corpus entry reads to; it must read.
+fn topology(name: &str) -> lvsdr_core::Topology {
+    let a = analyze(&corpus().join(name));
+    a.topology.unwrap_or_else(|| panic!("{name} does not read: {:?}", a.diagnostics))
+}
+
+#[test]
+fn a_director_with_several_nics_keeps_the_one_reaching_its_real_servers_and_no_deleted_or_peer_address() {
+    let t = topology("script-two-nics.sh");
+    let d = t.director();
+    assert_eq!(d.address.main().value.to_string(), "192.0.2.1");
+    assert_eq!(d.interface.value.as_str(), "eth0");
+    assert_eq!(t.lans[0].value.to_string(), "192.0.2.0/24");
+    let vips: Vec<String> = d.vips.iter().map(|v| v.address.value.to_string()).collect();
+    assert_eq!(vips, ["192.0.2.10"], "neither the deleted 192.0.2.11 nor the peer address is a VIP");
+    let nics: Vec<(String, String)> = d
+        .extra_nics
+        .iter()
+        .map(|n| (n.interface.value.as_str().to_string(), n.address.value.to_string()))
+        .collect();
+    assert_eq!(
+        nics,
+        [("eth1".into(), "198.51.100.7".into()), ("gre1".into(), "10.99.0.1".into())],
+        "the other interfaces are kept, the deleted eth2 address is not"
+    );
+}
+
+#[test]
+fn a_script_of_namespaces_reads_as_its_hosts() {
+    let t = topology("script-netns-hosts.sh");
+    let d = t.director();
+    assert_eq!(d.address.main().value.to_string(), "10.0.0.1");
+    assert_eq!(d.interface.value.as_str(), "veth-d");
+    assert!(d.sysctls.get("net.ipv4.conf.all.send_redirects").is_some());
+    assert!(
+        d.sysctls.get("net.ipv4.conf.all.arp_ignore").is_none(),
+        "the real server's sysctls stay on the real server"
+    );
+    assert_eq!(t.client.address.main().value.to_string(), "10.0.0.50");
+    let [rs] = t.real_servers.as_slice() else {
+        panic!("one real server: {:?}", t.real_servers)
+    };
+    assert_eq!(rs.address.main().value.to_string(), "10.0.0.20");
+    assert_eq!(rs.interface.value.as_str(), "veth-r");
+    assert_eq!(rs.lo.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["10.0.0.100/32"]);
+    assert_eq!(rs.sysctls.get("net.ipv4.conf.veth-r.rp_filter").map(|v| v.value), Some(0));
+    assert_eq!(rs.sysctls.get("net.ipv4.conf.all.arp_ignore").map(|v| v.value), Some(1));
+}
+
+#[test]
+fn commands_inside_sh_c_are_read_and_point_into_the_string() {
+    let text = std::fs::read_to_string(corpus().join("script-sh-c.sh")).unwrap();
+    let t = topology("script-sh-c.sh");
+    assert_eq!(t.director().address.main().value.to_string(), "172.16.5.2");
+    assert!(t.director().sysctls.get("net.ipv4.conf.eth0.send_redirects").is_some());
+    let rs = &t.real_servers[0];
+    assert_eq!(rs.lo.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["172.16.5.80/32"]);
+    assert_eq!(rs.sysctls.get("net.ipv4.conf.all.arp_announce").map(|v| v.value), Some(2));
+    // A string written as it reads: the address points at its own text inside the quotes.
+    let lo = &rs.lo[0];
+    assert_eq!(&text[lo.span.start..lo.span.end], "172.16.5.80/32");
+}

@@ -9,11 +9,23 @@ use crate::topology_file::default_client_address;
 use crate::LoadError;
 use std::net::IpAddr;
 
+/// What a script says of one real server in particular: a host of its own
+/// (`ip netns exec rs1 …`), not the real servers' part every one of them runs.
+#[derive(Debug, Default, Clone)]
+pub struct ServerSetup {
+    /// Its NIC on the LAN, when the script names it.
+    pub interface: Option<At<IfName>>,
+    pub lo: Vec<At<Subnet>>,
+    pub sysctls: Sysctls,
+}
+
 #[derive(Debug, Default)]
 pub struct Builder {
     pub director_address: Option<At<IpAddr>>,
     pub lan: Option<At<Subnet>>,
     pub director_interface: Option<At<IfName>>,
+    /// The director's other interfaces, with their addresses.
+    pub director_nics: Vec<Nic>,
     /// VIPs the input puts on the director's NIC, with their prefixes.
     pub vips: Vec<Vip>,
     pub director_sysctls: Sysctls,
@@ -21,6 +33,10 @@ pub struct Builder {
     pub real_server_sysctls: Sysctls,
     /// Addresses the real-server part of a script puts on `lo`.
     pub real_server_lo: Vec<At<Subnet>>,
+    /// The client's address, when the input sets up a client host (`ip netns exec client …`).
+    pub client_address: Option<At<IpAddr>>,
+    /// Real servers the input sets up one by one, by address: they take these, not the shared settings.
+    pub server_setups: std::collections::HashMap<IpAddr, ServerSetup>,
     pub services: Vec<VirtualService>,
     /// The director's firewall marking rules.
     pub marks: Vec<MarkRule>,
@@ -149,7 +165,8 @@ impl Builder {
         // An input that says nothing of the real servers (a dump, a keepalived.conf,
         // a director-only script): what they hold is assumed (and said, DR103),
         // never reported as their mistake.
-        let assume_real_servers_configured = self.real_server_lo.is_empty() && self.real_server_sysctls.values.is_empty();
+        let assume_real_servers_configured =
+            self.real_server_lo.is_empty() && self.real_server_sysctls.values.is_empty() && self.server_setups.is_empty();
         // Every VIP a service uses is on the director, whether or not the input put it there.
         let service_vips: Vec<At<IpAddr>> = self.services.iter().filter_map(|s| s.vip.clone()).collect();
         for v in service_vips {
@@ -275,6 +292,13 @@ impl Builder {
                     .unwrap_or_else(|| assumed_lan(*f, &self));
                 // `.100`, unless a VIP, the director or a real server has it: then the next free one.
                 let taken = |a: &IpAddr| used.contains(a) || *a == director_address.value;
+                if let Some(a) = self
+                    .client_address
+                    .as_ref()
+                    .filter(|a| Family::of(&a.value) == *f && !taken(&a.value))
+                {
+                    return a.clone();
+                }
                 let first = default_client_address(&lan);
                 let free = std::iter::once(first)
                     .chain((101..=254u128).chain(2..=99).map(|h| lan.host(h)))
@@ -309,7 +333,10 @@ impl Builder {
         let mut real_servers = Vec::new();
         for (i, address) in self.servers.iter().enumerate() {
             let name = format!("rs{}", i + 1);
-            let (lo, sysctls) = if assume_real_servers_configured {
+            let own = self.server_setups.get(&address.value);
+            let (lo, sysctls) = if let Some(own) = own {
+                (own.lo.clone(), own.sysctls.clone())
+            } else if assume_real_servers_configured {
                 let mut s = Sysctls::default();
                 if address.is_ipv4() {
                     s.set(SysctlKey::known("net.ipv4.conf.all.arp_ignore"), 1, Span::NONE);
@@ -322,7 +349,9 @@ impl Builder {
             real_servers.push(RealServer {
                 name: At::new(HostName::known(name), address.span),
                 address: Addresses::one(address.clone()),
-                interface: At::implied(IfName::known("eth0")),
+                interface: own
+                    .and_then(|o| o.interface.clone())
+                    .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
                 lo,
                 sysctls,
                 listen: None,
@@ -353,6 +382,7 @@ impl Builder {
                     .director_interface
                     .clone()
                     .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+                extra_nics: self.director_nics.clone(),
                 vips: self.vips.clone(),
                 sysctls: self.director_sysctls.clone(),
                 span: self.director_span.unwrap_or(Span::NONE),

@@ -10,6 +10,7 @@
 //! Both share the `ipvsadm` command-line reader in [`ipvsadm`] and the
 //! [`builder::Builder`] that turns collected facts into a topology.
 
+pub mod addresses;
 pub mod builder;
 pub mod ipvsadm;
 pub mod ipvsadm_save;
