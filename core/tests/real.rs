@@ -224,3 +224,42 @@ fn commands_inside_sh_c_are_read_and_point_into_the_string() {
     let lo = &rs.lo[0];
     assert_eq!(&text[lo.span.start..lo.span.end], "172.16.5.80/32");
 }
+
+#[test]
+fn host_names_in_a_dump_read_only_as_the_user_maps_them() {
+    use lvsdr_core::import::resolve::NameMap;
+    let text = std::fs::read_to_string(corpus().join("dump-names-only.txt")).unwrap();
+    // Unmapped: refused, naming the host and how to map it; never a quiet success.
+    let a = lvsdr_core::analyze(&text, None);
+    assert!(a.topology.is_none() && a.has_errors());
+    let d = &a.diagnostics[0];
+    assert_eq!(d.code, "DR110");
+    assert!(d.message.contains("`lb-web`"), "{}", d.message);
+    assert!(d.help.as_deref().unwrap_or("").contains("--resolve lb-web="), "{:?}", d.help);
+    // Half mapped: still refused, now for the real server.
+    let mut names = NameMap::new();
+    names.parse_mapping("lb-web=192.0.2.10").unwrap();
+    let a = lvsdr_core::analyze_with(&text, None, &names);
+    assert_eq!(a.diagnostics[0].code, "DR110");
+    assert!(a.diagnostics[0].message.contains("`web1`"));
+    // Mapped (a flag and a hosts file): the whole table.
+    names.parse_hosts("192.0.2.21 web1\n192.0.2.22 web2 web2.lan.example\n").unwrap();
+    let a = lvsdr_core::analyze_with(&text, None, &names);
+    let t = a.topology.clone().expect("reads once every name is mapped");
+    assert_eq!(
+        render(&t, Artifact::Restore),
+        "-A -t 192.0.2.10:443 -s wlc\n-a -t 192.0.2.10:443 -r 192.0.2.21:443 -g -w 1\n-a -t 192.0.2.10:443 -r 192.0.2.22:443 -g -w 1\n\
+         -A -t 192.0.2.10:80 -s wlc\n-a -t 192.0.2.10:80 -r 192.0.2.21:80 -g -w 1\n-a -t 192.0.2.10:80 -r 192.0.2.22:80 -g -w 1\n"
+    );
+    assert!(!a.has_errors(), "{:?}", a.diagnostics);
+    // Several files read as one setup take the same mapping.
+    let s = lvsdr_core::analyze_files_with(
+        &[
+            ("dump".into(), text.clone()),
+            ("rs.sh".into(), "ip addr add 192.0.2.10/32 dev lo\n".into()),
+        ],
+        &[None, None],
+        &names,
+    );
+    assert!(s.analysis.topology.is_some(), "{:?}", s.analysis.diagnostics);
+}

@@ -33,6 +33,8 @@ pub struct Builder {
     pub real_server_sysctls: Sysctls,
     /// Addresses the real-server part of a script puts on `lo`.
     pub real_server_lo: Vec<At<Subnet>>,
+    /// Host names the user mapped to addresses (lvsdr never resolves them itself).
+    pub names: super::resolve::NameMap,
     /// The client's address, when the input sets up a client host (`ip netns exec client …`).
     pub client_address: Option<At<IpAddr>>,
     /// Real servers the input sets up one by one, by address: they take these, not the shared settings.
@@ -78,6 +80,14 @@ struct ServiceIndex {
 }
 
 impl Builder {
+    /// A builder that reads the host names the user mapped as their addresses.
+    pub fn with_names(names: super::resolve::NameMap) -> Builder {
+        Builder {
+            names,
+            ..Default::default()
+        }
+    }
+
     /// A finding of the reader, with the severity the catalogue gives its code.
     pub fn note(&mut self, code: &'static str, message: impl Into<String>, span: Span, help: &str) {
         let severity = crate::codes::reader(code).map(|m| m.severity);

@@ -17,5 +17,6 @@ pub mod ipvsadm_save;
 pub mod keepalived;
 pub mod marks;
 pub mod ports;
+pub mod resolve;
 pub mod script;
 pub mod shell;
