@@ -263,3 +263,35 @@ fn host_names_in_a_dump_read_only_as_the_user_maps_them() {
     );
     assert!(s.analysis.topology.is_some(), "{:?}", s.analysis.diagnostics);
 }
+
+#[test]
+fn refusals_name_their_cause() {
+    let first = |name: &str| {
+        let a = analyze(&corpus().join(name));
+        assert!(a.topology.is_none(), "{name} must be refused");
+        a.diagnostics.into_iter().next().expect("one refusal")
+    };
+    let d = first("keepalived-template.conf");
+    assert_eq!(d.code, "DR111");
+    assert!(d.message.contains("template") && d.message.contains("`{{ vip }}`"), "{}", d.message);
+    let d = first("script-doc-placeholder.sh");
+    assert!(d.message.contains("`<virtual-ip-address>`"), "{}", d.message);
+    let d = first("script-variable-typo.sh");
+    assert_eq!(d.code, "DR112");
+    assert!(d.message.contains("`$VPI`") && d.message.contains("`$VIP`"), "{}", d.message);
+}
+
+#[test]
+fn an_unset_variable_in_a_script_that_still_reads_is_an_error_on_its_line() {
+    let text = "VIP=10.0.0.10\nRIP1=10.0.0.21\nipvsadm -A -t $VIP:80 -s rr\nipvsadm -a -t $VIP:80 -r $RIP_1:80 -g\nipvsadm -a -t $VIP:80 -r ${RIP2:-10.0.0.22}:80 -g\n";
+    let a = lvsdr_core::analyze(text, None);
+    let d = a.diagnostics.iter().find(|d| d.code == "DR112").expect("DR112");
+    assert!(d.message.contains("`$RIP_1`") && d.message.contains("`$RIP1`"), "{}", d.message);
+    assert_eq!(&text[d.span.start..d.span.end], "$RIP_1:80");
+    assert_eq!(
+        a.diagnostics.iter().filter(|d| d.code == "DR112").count(),
+        1,
+        "a default is not unset"
+    );
+    assert!(a.has_errors());
+}

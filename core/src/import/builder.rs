@@ -207,6 +207,15 @@ impl Builder {
         // fwmark services whose marking rules are elsewhere have no known VIP:
         // that is a finding (DR027), not a reason to refuse the file.
         if self.vips.is_empty() && self.services.is_empty() && !self.allow_empty {
+            // A cause the reader found (an unset variable where the VIP belongs) is named, not "nothing found".
+            if let Some(d) = self.diagnostics.iter().find(|d| d.code == "DR112") {
+                return Err(LoadError {
+                    code: d.code,
+                    message: format!("no virtual service and no VIP found: {}", d.message),
+                    span: d.span,
+                    help: d.help.clone(),
+                });
+            }
             return Err(LoadError {
                 code: "DR000",
                 message: "no virtual service and no VIP found in this file".into(),

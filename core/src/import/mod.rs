@@ -20,3 +20,4 @@ pub mod ports;
 pub mod resolve;
 pub mod script;
 pub mod shell;
+pub mod template;

@@ -46,6 +46,8 @@ struct Line {
 enum Flat {
     Run(Run, Option<String>),
     Note(shell::Note),
+    /// A variable expanded while never set, and the word it is in.
+    Unset(String, Span),
 }
 
 /// How deep `sh -c "sh -c '…'"` is followed.
@@ -240,6 +242,10 @@ fn modelled(run: &Run) -> bool {
 
 /// Reads one script into `b`, its spans counted from `base`.
 pub fn read(b: &mut Builder, text: &str, base: usize) {
+    if let Some((found, span)) = super::template::placeholder(text, base) {
+        b.refused.get_or_insert(super::template::refusal(&found, span));
+        return;
+    }
     let trace = shell::run(text, base, &configures);
     if let Some((what, at)) = trace.limit {
         b.refused.get_or_insert(LoadError::limit(
@@ -249,7 +255,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
         ));
         return;
     }
-    let mut flat = Vec::new();
+    let mut flat: Vec<Flat> = trace.unset.into_iter().map(|(n, s)| Flat::Unset(n, s)).collect();
     flatten(b, trace.events, None, text, base, 0, &mut flat);
     // A second `#!` line starts another script in the same file.
     let mut part_starts = Vec::new();
@@ -263,9 +269,11 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     let part_of = |span: Span| part_starts.iter().filter(|s| **s <= span.start).count();
     let parts = part_starts.len() + 1;
     let mut lines = Vec::new();
+    let mut unset = Vec::new();
     for e in flat {
         match e {
             Flat::Note(n) => b.note(n.code, n.message.clone(), n.span, &n.help),
+            Flat::Unset(name, span) => unset.push((name, span)),
             Flat::Run(r, host) => {
                 let words = strip_prefixes(&r.words).to_vec();
                 if !words.is_empty() {
@@ -287,6 +295,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
         .find(|l| is_ipvsadm(&l.words) && l.host.is_some())
         .and_then(|l| l.host.clone())
         .filter(|_| !lines.iter().any(|l| is_ipvsadm(&l.words) && l.host.is_none()));
+    let undefined = undefined_variables(b, text, &unset, &lines);
     let (mine, theirs): (Vec<Line>, Vec<Line>) = lines.into_iter().partition(|l| l.host.is_none() || l.host == director_host);
     let role_of_part: Vec<Option<Role>> = (0..parts)
         .map(|p| {
@@ -319,7 +328,12 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     read_other_hosts(b, &theirs);
     let all: Vec<&Line> = mine.iter().chain(&theirs).collect();
     let sets_up_nothing = b.services.is_empty() && b.vips.is_empty() && b.real_server_lo.is_empty();
-    if sets_up_nothing && Snapshot::of(b) == before && (all.iter().any(|l| modelled(&l.run)) || !trace.not_applied.is_empty()) {
+    // An unset variable where the VIP belongs (DR112) is the cause to name, not "nothing on the path".
+    if sets_up_nothing
+        && undefined == 0
+        && Snapshot::of(b) == before
+        && (all.iter().any(|l| modelled(&l.run)) || !trace.not_applied.is_empty())
+    {
         let (message, span) = match trace.not_applied.first() {
             Some((_, span)) => {
                 let names: Vec<&str> = trace.not_applied.iter().take(4).map(|(n, _)| n.as_str()).collect();
@@ -497,6 +511,97 @@ fn read_other_hosts(b: &mut Builder, lines: &[Line]) {
     }
 }
 
+/// DR112: a variable that a command lvsdr reads expands while never set: the
+/// command runs without it. Says which set variable it probably meant.
+/// Returns how many it reported.
+fn undefined_variables(b: &mut Builder, text: &str, unset: &[(String, Span)], lines: &[Line]) -> usize {
+    let defined = assigned_names(text);
+    let mut said: Vec<(&str, Span)> = Vec::new();
+    for (name, span) in unset {
+        if said.contains(&(name.as_str(), *span)) {
+            continue;
+        }
+        // On a line that sets something up: a modelled command, or one whose command word was the variable.
+        let reads = lines.iter().any(|l| {
+            l.span.start <= span.start
+                && span.end <= l.span.end
+                && (modelled(&l.run) || l.words.first().is_some_and(|w| w.text.starts_with('-')))
+        });
+        if !reads {
+            continue;
+        }
+        said.push((name, *span));
+        let (message, help) = match near_miss(name, &defined) {
+            Some(meant) => (
+                format!("`${name}` is never set, so this line runs without it; did you mean `${meant}`?"),
+                format!("write `${meant}`, or set {name} before this line"),
+            ),
+            None => (
+                format!("`${name}` is never set, so this line runs without it"),
+                format!("set {name} before this line, or write the value itself"),
+            ),
+        };
+        b.note("DR112", message, *span, &help);
+    }
+    said.len()
+}
+
+/// The names a script assigns anywhere: `NAME=…`, `for NAME in`, `read NAME`, `local NAME`, `export NAME`.
+fn assigned_names(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut previous = "";
+    for token in text.split(|c: char| c.is_whitespace() || matches!(c, ';' | '(' | ')' | '&' | '|' | '`')) {
+        if token.is_empty() {
+            continue;
+        }
+        let head = token.split(['=', '[']).next().unwrap_or("");
+        let named = token.contains('=') || matches!(previous, "for" | "read" | "local" | "export" | "declare" | "typeset" | "readonly");
+        let valid = !head.is_empty()
+            && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !head.starts_with(|c: char| c.is_ascii_digit());
+        if named && valid && !out.iter().any(|n| n == head) {
+            out.push(head.to_string());
+        }
+        previous = token;
+    }
+    out
+}
+
+/// The set name closest to `name`: the same but for case, or at most two edits away (one for short names).
+fn near_miss<'a>(name: &str, defined: &'a [String]) -> Option<&'a str> {
+    let limit = if name.chars().count() <= 3 { 1 } else { 2 };
+    defined
+        .iter()
+        .filter(|d| d.as_str() != name)
+        .map(|d| (if d.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, d) }, d))
+        .filter(|(n, _)| *n <= limit)
+        .min_by_key(|(n, _)| *n)
+        .map(|(_, d)| d.as_str())
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 || a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// Follows `sh -c '…'`, `bash -c "…"`, `su -c '…'` into the script they run, and
 /// says which namespace each command runs in.
 fn flatten(b: &mut Builder, events: Vec<Event>, host: Option<String>, text: &str, base: usize, depth: usize, out: &mut Vec<Flat>) {
@@ -535,6 +640,12 @@ fn flatten(b: &mut Builder, events: Vec<Event>, host: Option<String>, text: &str
         let exact = inner == script.text;
         let start = script.span.start + if inner.len() < written.len() { 1 } else { 0 };
         let mut trace = shell::run(&script.text, start, &configures);
+        let inner_unset = std::mem::take(&mut trace.unset);
+        out.extend(
+            inner_unset
+                .into_iter()
+                .map(|(n, s)| Flat::Unset(n, if exact { s } else { script.span })),
+        );
         if let Some((what, at)) = trace.limit {
             b.refused.get_or_insert(LoadError::limit(
                 what,
