@@ -117,4 +117,25 @@ pub static READERS: &[RuleMeta] = &[
         summary: "the input is larger or deeper than lvsdr reads",
         doc: doc_text!("## What it does\nRefuses input past one of the readers' limits, each named in the message: the size of a file (`MAX_INPUT_BYTES`, 32 MiB), the nesting of blocks in keepalived.conf or of subshells, functions, `if`, loops, `$(…)` and `${…:-…}` in a script (`MAX_NESTING`, 64 levels), and the total text a script's expansions may produce (`MAX_EXPANSION_BYTES`, 64 MiB).\n\n## Why it matters\nTopology files and scripts come from strangers. Without limits, a small hostile file (ten thousand nested braces, or nested `$(` in 20 KB) would exhaust the stack or gigabytes of memory of the tool, the CI job or the browser tab that reads it. Real configurations stay far below every limit: a 12,700-line production dump is 1 MB, and real scripts nest a few levels.\n\n## Example\n```sh\n$($($($( … ten thousand levels … )))) \n```\n\n## Fix\nSplit the input, or flatten its nesting. If a real configuration hits a limit, report it: the limits are constants in `lvsdr-core`.\n\n## References\n- `lvsdr explain DR109`\n"),
     },
+    RuleMeta {
+        code: "DR110",
+        name: "unresolved-host-name",
+        severity: Severity::Error,
+        summary: "an ipvsadm line names a host that the user has not mapped to an address",
+        doc: doc_text!("## What it does\nRefuses an `ipvsadm -S` dump (or an `ipvsadm` line in a script) that names a host instead of an address (`-A -t lb-web:https`, what `ipvsadm -S` writes without `-n`), unless the user mapped that name to an address.\n\n## Why it matters\nlvsdr never resolves names: the answer would depend on the machine and the moment it runs on, not on the file. A line it cannot read would leave half a table, and lint and render would pass half a setup as a whole one.\n\n## Example\n```text\n-A -t lb-web:https -s wlc\n```\n\n## Fix\nMap the name: `--resolve lb-web=192.0.2.10`, or a file in the hosts(5) format; or dump the table with `ipvsadm -S -n`, which writes addresses.\n\n## References\n- `ipvsadm(8)`: `-n, --numeric`\n"),
+    },
+    RuleMeta {
+        code: "DR111",
+        name: "template-placeholder",
+        severity: Severity::Error,
+        summary: "the input is a template: it holds a placeholder where a value belongs",
+        doc: doc_text!("## What it does\nRefuses a script or keepalived.conf that holds a template placeholder (`{{ vip }}`, `{% … %}`, `<%= vip %>`, `<virtual-ip-address>`) and names it.\n\n## Why it matters\nA template is not a configuration: the values that decide whether DR works are not in it yet. Reading it would give a topology with those values missing, and findings about a setup nobody runs.\n\n## Example\n```text\nvirtual_server {{ vip }} 80 {\n```\n\n## Fix\nRender the template first (ansible, helm, erb, …) and give lvsdr the result.\n\n## References\n- `lvsdr explain DR111`\n"),
+    },
+    RuleMeta {
+        code: "DR112",
+        name: "undefined-variable",
+        severity: Severity::Error,
+        summary: "a command that sets up the director or a real server uses a shell variable that is never set",
+        doc: doc_text!("## What it does\nReports a variable that an `ipvsadm`, `ip`, `ifconfig`, `route` or `sysctl` line expands but that the script never sets, and names the variable it probably meant (`$VPI` where `$VIP` is set).\n\n## Why it matters\nThe shell expands an unset variable to nothing, so the command runs without its address or port: ipvsadm refuses it, or adds something else. The script looks complete and sets up less than it says.\n\n## Example\n```sh\nVIP=192.168.1.192\nipvsadm -A -t $VPI:80 -s rr\n```\n\n## Fix\nCorrect the name, or set the variable before the line that uses it.\n\n## References\n- `bash(1)`: `set -u`\n"),
+    },
 ];

@@ -180,6 +180,16 @@ impl LoadError {
 
 /// Reads a topology in the given (or detected) format.
 pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Vec<Diagnostic>), LoadError>) {
+    load_with(text, format, &import::resolve::NameMap::default())
+}
+
+/// [`load`], with the host names the user mapped to addresses: a dump's
+/// `-A -t lb-web:https` reads as the address given for `lb-web`.
+pub fn load_with(
+    text: &str,
+    format: Option<Format>,
+    names: &import::resolve::NameMap,
+) -> (Format, Result<(Topology, Vec<Diagnostic>), LoadError>) {
     if text.len() > MAX_INPUT_BYTES {
         let e = LoadError::limit(
             format!(
@@ -196,13 +206,20 @@ pub fn load(text: &str, format: Option<Format>) -> (Format, Result<(Topology, Ve
         Format::Toml => topology_file::from_toml(text).map(|t| (t, vec![])),
         Format::Json => topology_file::from_json(text).map(|t| (t, vec![])),
         #[cfg(feature = "importers")]
-        Format::Script => import::script::import(text),
-        #[cfg(feature = "importers")]
-        Format::IpvsadmSave => import::ipvsadm_save::import(text),
-        #[cfg(feature = "importers")]
-        Format::Keepalived => import::keepalived::import(text),
+        Format::Script | Format::IpvsadmSave | Format::Keepalived => {
+            let mut b = import::builder::Builder::with_names(names.clone());
+            match format {
+                Format::Script => import::script::read(&mut b, text, 0),
+                Format::IpvsadmSave => import::ipvsadm_save::read(&mut b, text, 0),
+                _ => import::keepalived::read(&mut b, text, 0),
+            }
+            b.finish()
+        }
         #[cfg(not(feature = "importers"))]
-        Format::Script | Format::IpvsadmSave | Format::Keepalived => Err(LoadError::needs_importers(format)),
+        Format::Script | Format::IpvsadmSave | Format::Keepalived => {
+            let _ = names;
+            Err(LoadError::needs_importers(format))
+        }
     };
     (format, result)
 }
@@ -245,7 +262,12 @@ fn settle(diagnostics: &mut Vec<Diagnostic>) {
 
 /// Reads and lints a source text: what `lvsdr lint` and the playground do.
 pub fn analyze(text: &str, format: Option<Format>) -> Analysis {
-    let (format, result) = load(text, format);
+    analyze_with(text, format, &import::resolve::NameMap::default())
+}
+
+/// [`analyze`], with the host names the user mapped to addresses.
+pub fn analyze_with(text: &str, format: Option<Format>, names: &import::resolve::NameMap) -> Analysis {
+    let (format, result) = load_with(text, format, names);
     match result {
         Ok((topology, mut diagnostics)) => {
             diagnostics.extend(lint::lint(&topology, text));
@@ -426,6 +448,12 @@ pub fn analyze_files(files: &[(String, String)], format: Option<Format>) -> Setu
 
 /// [`analyze_files`] with a format for each file (`None`: detected).
 pub fn analyze_files_as(files: &[(String, String)], formats: &[Option<Format>]) -> SetupAnalysis {
+    analyze_files_with(files, formats, &import::resolve::NameMap::default())
+}
+
+/// [`analyze_files_as`], with the host names the user mapped to addresses
+/// (`--resolve NAME=ADDRESS`, a hosts file): lvsdr never resolves names itself.
+pub fn analyze_files_with(files: &[(String, String)], formats: &[Option<Format>], names: &import::resolve::NameMap) -> SetupAnalysis {
     let mut text = String::new();
     let mut sources = Vec::new();
     for ((name, body), format) in files.iter().zip(formats.iter().chain(std::iter::repeat(&None))) {
@@ -444,7 +472,7 @@ pub fn analyze_files_as(files: &[(String, String)], formats: &[Option<Format>]) 
         });
     }
     if let [one] = files {
-        let analysis = analyze(&one.1, formats.first().copied().flatten());
+        let analysis = analyze_with(&one.1, formats.first().copied().flatten(), names);
         sources[0].format = analysis.format;
         return SetupAnalysis {
             analysis,
@@ -483,11 +511,12 @@ pub fn analyze_files_as(files: &[(String, String)], formats: &[Option<Format>]) 
         .map(|(i, _)| i)
         .collect();
     let pair = keepalived.len() >= 2;
-    let mut b = import::builder::Builder::default();
+    let fresh = || import::builder::Builder::with_names(names.clone());
+    let mut b = fresh();
     let mut others: Vec<import::builder::Builder> = Vec::new();
     for (i, (f, (_, body))) in sources.iter().zip(files).enumerate() {
         let target = if pair && keepalived[1..].contains(&i) {
-            others.push(import::builder::Builder::default());
+            others.push(fresh());
             others.last_mut().expect("just pushed")
         } else {
             &mut b

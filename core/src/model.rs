@@ -487,6 +487,9 @@ pub struct Director {
     pub address: Addresses,
     /// The NIC facing the LAN, which also carries the VIPs.
     pub interface: At<IfName>,
+    /// Its other interfaces with their addresses (an uplink, a management
+    /// network), as the input gives them. They are kept, not built in the lab.
+    pub extra_nics: Vec<Nic>,
     /// Every VIP the director carries, IPv4 and IPv6.
     pub vips: Vec<Vip>,
     pub sysctls: Sysctls,
@@ -847,6 +850,14 @@ impl Topology {
                     name: d.name.clone(),
                     address: ca(&d.address),
                     interface: c(&d.interface),
+                    extra_nics: d
+                        .extra_nics
+                        .iter()
+                        .map(|n| Nic {
+                            interface: c(&n.interface),
+                            address: c(&n.address),
+                        })
+                        .collect(),
                     vips: d
                         .vips
                         .iter()

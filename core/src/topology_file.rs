@@ -354,6 +354,8 @@ pub mod fields {
         "vrrp",
         "sync",
         "service",
+        "placeholder",
+        "nic",
     ];
     /// a director's `sync`
     pub const SYNC: &[&str] = &["interface", "id"];
@@ -501,16 +503,36 @@ fn validate(root: &L) -> Result<Topology, LoadError> {
             Some(v) => Some(validate_vrrp(v, &vips)?),
             None => None,
         };
+        let interface = d
+            .checked("interface", IfName::parse)?
+            .unwrap_or_else(|| At::implied(IfName::known("eth0")));
+        let mut extra_nics: Vec<Nic> = Vec::new();
+        for n_l in d.array("nic")? {
+            let n = Obj::of(n_l, "a `nic`")?;
+            n.only(fields::NIC)?;
+            let nic_if = n.checked("interface", IfName::parse)?.ok_or_else(|| n.missing("interface"))?;
+            if nic_if.value == interface.value || extra_nics.iter().any(|x| x.interface.value == nic_if.value) {
+                return Err(err(
+                    format!("director `{name}` has the interface `{}` twice", nic_if.value),
+                    nic_if.span,
+                    "give each NIC its own name",
+                ));
+            }
+            extra_nics.push(Nic {
+                address: ip(&n.req_str("address")?, "the NIC's address")?,
+                interface: nic_if,
+            });
+        }
         directors.push(Director {
             name,
             address: d.addresses("the director address")?,
-            interface: d
-                .checked("interface", IfName::parse)?
-                .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+            interface,
+            extra_nics,
             vips,
             sysctls: d.sysctls()?,
             span: d_l.span,
-            placeholder: false,
+            // An imported real-server-only setup says nothing of its director: it only stands in.
+            placeholder: d.bool("placeholder")?.is_some_and(|b| b.value),
             vrrp,
             sync: match d.get("sync") {
                 Some(l) => {
@@ -1046,13 +1068,6 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
                 "add an address of that family to the real server: address = [\"192.168.1.10\", \"2001:db8::10\"]",
             ));
         }
-        if destinations.iter().any(|x: &Destination| x.server.value == name.value) {
-            return Err(err(
-                format!("real server `{}` is listed twice in service {}", name.value, key.value),
-                name.span,
-                "list each real server once per service",
-            ));
-        }
         let forward = match dd.str("method")? {
             None => At::implied(Forward::Route),
             Some(m) => At::new(
@@ -1068,11 +1083,26 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
         };
         let threshold =
             |f: &str| -> Result<Option<At<u32>>, LoadError> { dd.int(f)?.map(|t| int::<u32>(&t, "threshold", "0..")).transpose() };
+        let port = match dd.int("port")? {
+            Some(p) => int::<u16>(&p, "port", "0..=65535")?,
+            None => At::implied(default_port),
+        };
+        // IPVS names a destination by address and port: one real server may serve a service at two ports.
+        if destinations
+            .iter()
+            .any(|x: &Destination| x.server.value == name.value && x.port.value == port.value)
+        {
+            return Err(err(
+                format!(
+                    "real server `{}` is listed twice at port {} in service {}",
+                    name.value, port.value, key.value
+                ),
+                name.span,
+                "list each real server once per port in a service",
+            ));
+        }
         destinations.push(Destination {
-            port: match dd.int("port")? {
-                Some(p) => int::<u16>(&p, "port", "0..=65535")?,
-                None => At::implied(default_port),
-            },
+            port,
             forward,
             weight: match dd.int("weight")? {
                 Some(w) => int::<u32>(&w, "weight", "0..=65535")?,
@@ -1199,6 +1229,17 @@ pub fn to_value(t: &Topology) -> Value {
             }
             if !d.sysctls.values.is_empty() {
                 director.insert("sysctl".into(), sysctl_map(&d.sysctls));
+            }
+            if d.placeholder {
+                director.insert("placeholder".into(), json!(true));
+            }
+            if !d.extra_nics.is_empty() {
+                let nics: Vec<Value> = d
+                    .extra_nics
+                    .iter()
+                    .map(|n| json!({ "interface": n.interface.value, "address": n.address.to_string() }))
+                    .collect();
+                director.insert("nic".into(), Value::Array(nics));
             }
             Value::Object(director)
         })

@@ -9,11 +9,23 @@ use crate::topology_file::default_client_address;
 use crate::LoadError;
 use std::net::IpAddr;
 
+/// What a script says of one real server in particular: a host of its own
+/// (`ip netns exec rs1 …`), not the real servers' part every one of them runs.
+#[derive(Debug, Default, Clone)]
+pub struct ServerSetup {
+    /// Its NIC on the LAN, when the script names it.
+    pub interface: Option<At<IfName>>,
+    pub lo: Vec<At<Subnet>>,
+    pub sysctls: Sysctls,
+}
+
 #[derive(Debug, Default)]
 pub struct Builder {
     pub director_address: Option<At<IpAddr>>,
     pub lan: Option<At<Subnet>>,
     pub director_interface: Option<At<IfName>>,
+    /// The director's other interfaces, with their addresses.
+    pub director_nics: Vec<Nic>,
     /// VIPs the input puts on the director's NIC, with their prefixes.
     pub vips: Vec<Vip>,
     pub director_sysctls: Sysctls,
@@ -21,6 +33,12 @@ pub struct Builder {
     pub real_server_sysctls: Sysctls,
     /// Addresses the real-server part of a script puts on `lo`.
     pub real_server_lo: Vec<At<Subnet>>,
+    /// Host names the user mapped to addresses (lvsdr never resolves them itself).
+    pub names: super::resolve::NameMap,
+    /// The client's address, when the input sets up a client host (`ip netns exec client …`).
+    pub client_address: Option<At<IpAddr>>,
+    /// Real servers the input sets up one by one, by address: they take these, not the shared settings.
+    pub server_setups: std::collections::HashMap<IpAddr, ServerSetup>,
     pub services: Vec<VirtualService>,
     /// The director's firewall marking rules.
     pub marks: Vec<MarkRule>,
@@ -62,6 +80,14 @@ struct ServiceIndex {
 }
 
 impl Builder {
+    /// A builder that reads the host names the user mapped as their addresses.
+    pub fn with_names(names: super::resolve::NameMap) -> Builder {
+        Builder {
+            names,
+            ..Default::default()
+        }
+    }
+
     /// A finding of the reader, with the severity the catalogue gives its code.
     pub fn note(&mut self, code: &'static str, message: impl Into<String>, span: Span, help: &str) {
         let severity = crate::codes::reader(code).map(|m| m.severity);
@@ -149,7 +175,8 @@ impl Builder {
         // An input that says nothing of the real servers (a dump, a keepalived.conf,
         // a director-only script): what they hold is assumed (and said, DR103),
         // never reported as their mistake.
-        let assume_real_servers_configured = self.real_server_lo.is_empty() && self.real_server_sysctls.values.is_empty();
+        let assume_real_servers_configured =
+            self.real_server_lo.is_empty() && self.real_server_sysctls.values.is_empty() && self.server_setups.is_empty();
         // Every VIP a service uses is on the director, whether or not the input put it there.
         let service_vips: Vec<At<IpAddr>> = self.services.iter().filter_map(|s| s.vip.clone()).collect();
         for v in service_vips {
@@ -180,6 +207,15 @@ impl Builder {
         // fwmark services whose marking rules are elsewhere have no known VIP:
         // that is a finding (DR027), not a reason to refuse the file.
         if self.vips.is_empty() && self.services.is_empty() && !self.allow_empty {
+            // A cause the reader found (an unset variable where the VIP belongs) is named, not "nothing found".
+            if let Some(d) = self.diagnostics.iter().find(|d| d.code == "DR112") {
+                return Err(LoadError {
+                    code: d.code,
+                    message: format!("no virtual service and no VIP found: {}", d.message),
+                    span: d.span,
+                    help: d.help.clone(),
+                });
+            }
             return Err(LoadError {
                 code: "DR000",
                 message: "no virtual service and no VIP found in this file".into(),
@@ -275,6 +311,13 @@ impl Builder {
                     .unwrap_or_else(|| assumed_lan(*f, &self));
                 // `.100`, unless a VIP, the director or a real server has it: then the next free one.
                 let taken = |a: &IpAddr| used.contains(a) || *a == director_address.value;
+                if let Some(a) = self
+                    .client_address
+                    .as_ref()
+                    .filter(|a| Family::of(&a.value) == *f && !taken(&a.value))
+                {
+                    return a.clone();
+                }
                 let first = default_client_address(&lan);
                 let free = std::iter::once(first)
                     .chain((101..=254u128).chain(2..=99).map(|h| lan.host(h)))
@@ -309,7 +352,10 @@ impl Builder {
         let mut real_servers = Vec::new();
         for (i, address) in self.servers.iter().enumerate() {
             let name = format!("rs{}", i + 1);
-            let (lo, sysctls) = if assume_real_servers_configured {
+            let own = self.server_setups.get(&address.value);
+            let (lo, sysctls) = if let Some(own) = own {
+                (own.lo.clone(), own.sysctls.clone())
+            } else if assume_real_servers_configured {
                 let mut s = Sysctls::default();
                 if address.is_ipv4() {
                     s.set(SysctlKey::known("net.ipv4.conf.all.arp_ignore"), 1, Span::NONE);
@@ -322,7 +368,9 @@ impl Builder {
             real_servers.push(RealServer {
                 name: At::new(HostName::known(name), address.span),
                 address: Addresses::one(address.clone()),
-                interface: At::implied(IfName::known("eth0")),
+                interface: own
+                    .and_then(|o| o.interface.clone())
+                    .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
                 lo,
                 sysctls,
                 listen: None,
@@ -353,6 +401,7 @@ impl Builder {
                     .director_interface
                     .clone()
                     .unwrap_or_else(|| At::implied(IfName::known("eth0"))),
+                extra_nics: self.director_nics.clone(),
                 vips: self.vips.clone(),
                 sysctls: self.director_sysctls.clone(),
                 span: self.director_span.unwrap_or(Span::NONE),

@@ -269,15 +269,42 @@ pub fn parse_addr_port(w: &Word) -> Result<(At<IpAddr>, Option<At<u16>>), AddrEr
     Ok((At::new(addr, w.span), port))
 }
 
-/// Says why an address was not read; the line is then not applied.
+/// [`parse_addr_port`], with the host names the user mapped (`--resolve NAME=ADDRESS`) read as their addresses.
+fn addr_port(b: &Builder, w: &Word) -> Result<(At<IpAddr>, Option<At<u16>>), AddrError> {
+    match parse_addr_port(w) {
+        Err(AddrError::HostName(name)) => {
+            let Some(address) = b.names.get(&name) else {
+                return Err(AddrError::HostName(name));
+            };
+            let host = match address {
+                IpAddr::V4(a) => a.to_string(),
+                IpAddr::V6(a) => format!("[{a}]"),
+            };
+            let port = w.text.get(name.len()..).unwrap_or("");
+            parse_addr_port(&Word {
+                text: format!("{host}{port}"),
+                span: w.span,
+            })
+        }
+        other => other,
+    }
+}
+
+/// Says why an address was not read; the line is then not applied. A host
+/// name nobody mapped refuses the file: half a table would pass for a whole one.
 fn address_refused(b: &mut Builder, w: &Word, e: AddrError, example: &str) {
     match e {
-        AddrError::HostName(name) => b.note(
-            "DR101",
-            format!("`{name}` is a host name; lvsdr never resolves names (the kernel's table holds addresses), so this line was not read"),
-            w.span,
-            "dump the table with `ipvsadm -S -n`, which writes addresses, or write the address itself",
-        ),
+        AddrError::HostName(name) => {
+            let name = crate::names::shown(&name);
+            b.refused.get_or_insert(crate::LoadError {
+                code: "DR110",
+                message: format!("`{name}` is a host name; lvsdr never resolves names, so it cannot know which address the table holds"),
+                span: w.span,
+                help: Some(format!(
+                    "map it to its address (`--resolve {name}=ADDRESS`, or a hosts(5) file with `--hosts FILE`), or dump the table with `ipvsadm -S -n`, which writes addresses"
+                )),
+            });
+        }
         AddrError::Port(port) => b.note(
             "DR101",
             format!("`{port}` is not a port number nor a service name lvsdr knows, so this line was not read"),
@@ -376,7 +403,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                     "udp-service" => Protocol::Udp,
                     _ => Protocol::Sctp,
                 };
-                match parse_addr_port(v) {
+                match addr_port(b, v) {
                     Ok((addr, port)) => {
                         let port = port.map(|p| p.value).unwrap_or(0);
                         service = Some((At::new(ServiceKey::Port { protocol, port }, v.span), Some(addr)));
@@ -424,7 +451,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                     }
                 }
             }
-            "real-server" => match parse_addr_port(v) {
+            "real-server" => match addr_port(b, v) {
                 Ok(r) => real = Some(r),
                 Err(e) => return address_refused(b, v, e, "write it as -r 192.168.1.213:80"),
             },
@@ -619,7 +646,12 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 ServiceKey::Port { port, .. } => port,
                 ServiceKey::Fwmark(_) => 0,
             };
-            let pos = draft.destinations.iter().position(|d| d.server.value == name);
+            // IPVS names a destination by address and port (without a port, ipvsadm takes the service's).
+            let dport = rport.as_ref().map(|p| p.value).unwrap_or(vport);
+            let pos = draft
+                .destinations
+                .iter()
+                .position(|d| d.server.value == name && d.port.value == dport);
             match action {
                 Action::DeleteDest => {
                     if let Some(p) = pos {

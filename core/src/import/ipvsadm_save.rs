@@ -16,6 +16,10 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
 
 /// Reads one dump into `b`, its spans counted from `base`.
 pub fn read(b: &mut Builder, text: &str, base: usize) {
+    if let Some((found, span)) = super::template::placeholder(text, base) {
+        b.refused.get_or_insert(super::template::refusal(&found, span));
+        return;
+    }
     let vars = HashMap::new();
     let mut offset = base;
     for line in text.split_inclusive('\n') {

@@ -336,6 +336,10 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
 /// Reads one keepalived.conf into `b`, its spans counted from `base` (the
 /// file's place among several read as one setup).
 pub fn read(b: &mut Builder, text: &str, base: usize) {
+    if let Some((found, span)) = super::template::placeholder(text, base) {
+        b.refused.get_or_insert(super::template::refusal(&found, span));
+        return;
+    }
     let toks = tokens(text, base, &mut b.diagnostics);
     let mut i = 0;
     let mut too_deep = None;

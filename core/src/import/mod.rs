@@ -10,11 +10,14 @@
 //! Both share the `ipvsadm` command-line reader in [`ipvsadm`] and the
 //! [`builder::Builder`] that turns collected facts into a topology.
 
+pub mod addresses;
 pub mod builder;
 pub mod ipvsadm;
 pub mod ipvsadm_save;
 pub mod keepalived;
 pub mod marks;
 pub mod ports;
+pub mod resolve;
 pub mod script;
 pub mod shell;
+pub mod template;

@@ -14,13 +14,14 @@
 //! real servers' (it is run on every real server). In a file with a single
 //! part, each line goes where it obviously belongs.
 
-use super::builder::Builder;
+use super::addresses::{HostAddresses, Placed};
+use super::builder::{Builder, ServerSetup};
 use super::shell::{self, Event, Redirection, Run, Word};
 use super::{ipvsadm, marks};
 use crate::diagnostic::Diagnostic;
 use crate::model::Family;
-use crate::model::{Subnet, Topology};
-use crate::names::{check_sysctl_value, SysctlKey};
+use crate::model::Topology;
+use crate::names::{check_sysctl_value, shown, SysctlKey};
 use crate::source::{At, Span};
 use crate::LoadError;
 use std::net::{IpAddr, Ipv4Addr};
@@ -31,13 +32,26 @@ enum Role {
     RealServer,
 }
 
-struct Line<'a> {
+struct Line {
     part: usize,
+    /// The network namespace it runs in (`ip netns exec NS …`, `ip -n NS …`), if one is named.
+    host: Option<String>,
     /// The command's own words, after `sudo`, `env` and the like.
     words: Vec<Word>,
     span: Span,
-    run: &'a Run,
+    run: Run,
 }
+
+/// What following a script gives once `sh -c '…'` strings are read as the scripts they are.
+enum Flat {
+    Run(Run, Option<String>),
+    Note(shell::Note),
+    /// A variable expanded while never set, and the word it is in.
+    Unset(String, Span),
+}
+
+/// How deep `sh -c "sh -c '…'"` is followed.
+const INLINE_DEPTH: usize = 4;
 
 fn command_name(w: &Word) -> &str {
     w.text.rsplit('/').next().unwrap_or(&w.text)
@@ -89,9 +103,30 @@ pub fn import(text: &str) -> Result<(Topology, Vec<Diagnostic>), LoadError> {
 /// Commands that run another command: `sudo ipvsadm …`, `ip netns exec NS ipvsadm …`.
 /// Returns the words of the command itself.
 fn strip_prefixes(words: &[Word]) -> &[Word] {
+    strip_prefixes_host(words).0
+}
+
+/// `ip -n NS …`, `ip -netns NS …`: the namespace an `ip` command acts in.
+fn ip_namespace(words: &[Word]) -> Option<&Word> {
+    if words.first().map(command_name) != Some("ip") {
+        return None;
+    }
+    let mut k = 1;
+    while let Some(o) = words.get(k).filter(|o| o.text.starts_with('-')) {
+        if matches!(o.text.as_str(), "-n" | "-net" | "-netns" | "--netns") {
+            return words.get(k + 1);
+        }
+        k += 1;
+    }
+    None
+}
+
+/// [`strip_prefixes`], and the network namespace the command runs in, if one is named.
+fn strip_prefixes_host(words: &[Word]) -> (&[Word], Option<String>) {
     let mut w = words;
+    let mut host = None;
     loop {
-        let Some(first) = w.first() else { return w };
+        let Some(first) = w.first() else { return (w, host) };
         let skip = match command_name(first) {
             "sudo" | "doas" => {
                 let mut k = 1;
@@ -148,8 +183,14 @@ fn strip_prefixes(words: &[Word]) -> &[Word] {
             "command" if w.get(1).is_some_and(|o| o.text != "-v" && o.text != "-V") => {
                 1 + usize::from(w.get(1).is_some_and(|o| o.text == "-p"))
             }
-            "ip" if w.get(1).is_some_and(|o| o.text == "netns") && w.get(2).is_some_and(|o| o.text == "exec") => 4,
-            _ => return w,
+            "ip" if w.get(1).is_some_and(|o| o.text == "netns") && w.get(2).is_some_and(|o| o.text == "exec") => {
+                host = w.get(3).map(|n| n.text.clone());
+                4
+            }
+            _ => {
+                let host = ip_namespace(w).map(|n| n.text.clone()).or(host);
+                return (w, host);
+            }
         };
         w = w.get(skip.min(w.len())..).unwrap_or(&[]);
     }
@@ -201,6 +242,10 @@ fn modelled(run: &Run) -> bool {
 
 /// Reads one script into `b`, its spans counted from `base`.
 pub fn read(b: &mut Builder, text: &str, base: usize) {
+    if let Some((found, span)) = super::template::placeholder(text, base) {
+        b.refused.get_or_insert(super::template::refusal(&found, span));
+        return;
+    }
     let trace = shell::run(text, base, &configures);
     if let Some((what, at)) = trace.limit {
         b.refused.get_or_insert(LoadError::limit(
@@ -210,6 +255,8 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
         ));
         return;
     }
+    let mut flat: Vec<Flat> = trace.unset.into_iter().map(|(n, s)| Flat::Unset(n, s)).collect();
+    flatten(b, trace.events, None, text, base, 0, &mut flat);
     // A second `#!` line starts another script in the same file.
     let mut part_starts = Vec::new();
     let mut offset = base;
@@ -222,15 +269,18 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
     let part_of = |span: Span| part_starts.iter().filter(|s| **s <= span.start).count();
     let parts = part_starts.len() + 1;
     let mut lines = Vec::new();
-    for e in &trace.events {
+    let mut unset = Vec::new();
+    for e in flat {
         match e {
-            Event::Note(n) => b.note(n.code, n.message.clone(), n.span, &n.help),
-            Event::Run(r) => {
-                let words = strip_prefixes(&r.words);
+            Flat::Note(n) => b.note(n.code, n.message.clone(), n.span, &n.help),
+            Flat::Unset(name, span) => unset.push((name, span)),
+            Flat::Run(r, host) => {
+                let words = strip_prefixes(&r.words).to_vec();
                 if !words.is_empty() {
                     lines.push(Line {
                         part: part_of(r.span),
-                        words: words.to_vec(),
+                        host,
+                        words,
                         span: r.span,
                         run: r,
                     });
@@ -238,9 +288,18 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             }
         }
     }
+    // `ip netns exec NS …` lines are several hosts: the one that runs `ipvsadm` is the
+    // director (with the lines of no namespace); the others are real servers or clients.
+    let director_host: Option<String> = lines
+        .iter()
+        .find(|l| is_ipvsadm(&l.words) && l.host.is_some())
+        .and_then(|l| l.host.clone())
+        .filter(|_| !lines.iter().any(|l| is_ipvsadm(&l.words) && l.host.is_none()));
+    let undefined = undefined_variables(b, text, &unset, &lines);
+    let (mine, theirs): (Vec<Line>, Vec<Line>) = lines.into_iter().partition(|l| l.host.is_none() || l.host == director_host);
     let role_of_part: Vec<Option<Role>> = (0..parts)
         .map(|p| {
-            let ls: Vec<&Line> = lines.iter().filter(|l| l.part == p).collect();
+            let ls: Vec<&Line> = mine.iter().filter(|l| l.part == p).collect();
             if ls.iter().any(|l| is_ipvsadm(&l.words)) {
                 Some(Role::Director)
             } else if ls.iter().any(|l| configures_lo(&l.words)) {
@@ -252,88 +311,29 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
         .collect();
 
     let before = Snapshot::of(b);
-    for line in &lines {
-        let words = &line.words;
-        let name = command_name(&words[0]).to_string();
+    let mut addresses = HostAddresses::default();
+    for line in &mine {
         let part_role = if parts > 1 { role_of_part[line.part] } else { None };
-        match name.as_str() {
-            "ipvsadm" => ipvsadm_line(b, line),
-            "iptables" | "ip6tables" | "iptables-legacy" | "ip6tables-legacy" | "iptables-nft" | "ip6tables-nft" => {
-                marks::iptables(b, words, line.span)
-            }
-            "nft" => marks::nft(b, words, line.span),
-            "sysctl" => {
-                let mut args = words[1..].iter().peekable();
-                while let Some(w) = args.next() {
-                    if w.text == "-p" || w.text == "--load" || w.text == "--system" {
-                        let file = args
-                            .next_if(|f| !f.text.starts_with('-'))
-                            .map(|f| f.text.clone())
-                            .unwrap_or_else(|| "/etc/sysctl.conf".into());
-                        b.note(
-                            "DR100",
-                            format!("`sysctl {}` loads settings from {file}, which lvsdr does not open", w.text),
-                            line.span,
-                            "write the settings as `sysctl -w KEY=VALUE` in the script for lvsdr to read them",
-                        );
-                        continue;
-                    }
-                    if w.text.starts_with('-') {
-                        continue;
-                    }
-                    let Some((key, value)) = w.text.split_once('=') else {
-                        b.note("DR100", format!("`sysctl {}` reads a value; nothing to import", w.text), w.span, "");
-                        continue;
-                    };
-                    set_sysctl(b, key.trim(), value.trim(), w.span, part_role);
-                }
-            }
-            "echo" | "printf" | "cat" => {
-                // `cat >> /etc/sysctl.conf <<EOF`: the body comes with the heredoc's own redirection.
-                let heredoc = line.run.redirects.iter().find_map(|r| r.heredoc.as_ref());
-                for r in line.run.redirects.iter().filter(|r| writes_sysctl(r)) {
-                    let value = match (heredoc, name.as_str()) {
-                        (Some(body), _) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
-                        (None, "echo") => echo_text(&words[1..]),
-                        (None, "printf") => printf_text(&words[1..]),
-                        _ => continue,
-                    };
-                    write_sysctl_file(b, &r.target, &value, line.span, part_role);
-                }
-            }
-            "tee" => {
-                let value = match &line.run.piped {
-                    Some(p) if p.first().is_some_and(|w| w.text == "echo") => echo_text(&p[1..]),
-                    Some(p) if p.first().is_some_and(|w| w.text == "printf") => printf_text(&p[1..]),
-                    _ => match line.run.redirects.iter().find_map(|r| r.heredoc.as_ref()) {
-                        Some(body) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
-                        None => {
-                            if words[1..].iter().any(|w| sysctl_file(&w.text)) {
-                                b.note("DR100", "`tee` writes what it reads, which lvsdr cannot see here", line.span, "");
-                            }
-                            continue;
-                        }
-                    },
-                };
-                for target in words[1..].iter().filter(|w| sysctl_file(&w.text)) {
-                    write_sysctl_file(b, target, &value, line.span, part_role);
-                }
-            }
-            "ifconfig" => ifconfig(b, words, line.span),
-            "ip" => ip(b, words, line.span),
-            "route" => route(b, words, line.span),
-            "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" | "logger" | "sleep" | "lsmod" | "grep" | "arping"
-            | "chkconfig" | "update-rc.d" | "touch" | "rm" | "mkdir" | "chmod" | "usage" => {}
-            _ => b.note(
-                "DR100",
-                format!("`{name}` is not something lvsdr imports; line skipped"),
-                line.span,
-                "",
-            ),
-        }
+        // A real servers' part of the file puts the VIP on their `lo`; their own NIC addresses are not the director's.
+        let mut theirs_only = HostAddresses::default();
+        let target = if part_role == Some(Role::RealServer) {
+            &mut theirs_only
+        } else {
+            &mut addresses
+        };
+        apply(b, line, part_role, target);
+        b.real_server_lo.extend(theirs_only.on_lo());
     }
+    addresses.settle_director(b);
+    read_other_hosts(b, &theirs);
+    let all: Vec<&Line> = mine.iter().chain(&theirs).collect();
     let sets_up_nothing = b.services.is_empty() && b.vips.is_empty() && b.real_server_lo.is_empty();
-    if sets_up_nothing && Snapshot::of(b) == before && (lines.iter().any(|l| modelled(l.run)) || !trace.not_applied.is_empty()) {
+    // An unset variable where the VIP belongs (DR112) is the cause to name, not "nothing on the path".
+    if sets_up_nothing
+        && undefined == 0
+        && Snapshot::of(b) == before
+        && (all.iter().any(|l| modelled(&l.run)) || !trace.not_applied.is_empty())
+    {
         let (message, span) = match trace.not_applied.first() {
             Some((_, span)) => {
                 let names: Vec<&str> = trace.not_applied.iter().take(4).map(|(n, _)| n.as_str()).collect();
@@ -348,9 +348,8 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             }
             None => (
                 "this script runs commands but sets up no virtual service, VIP or real server".to_string(),
-                lines
-                    .iter()
-                    .find(|l| modelled(l.run))
+                all.iter()
+                    .find(|l| modelled(&l.run))
                     .map(|l| l.span)
                     .unwrap_or(Span::new(base, base)),
             ),
@@ -362,6 +361,353 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             "lvsdr follows the `start` path of an init script; a script that only tears down or lists has nothing to check",
         );
         b.allow_empty = true;
+    }
+}
+
+/// Reads one command of the director's host (or of a single-host script) into `b`.
+fn apply(b: &mut Builder, line: &Line, part_role: Option<Role>, addresses: &mut HostAddresses) {
+    let words = &line.words;
+    let name = command_name(&words[0]).to_string();
+    match name.as_str() {
+        "ipvsadm" => ipvsadm_line(b, line),
+        "iptables" | "ip6tables" | "iptables-legacy" | "ip6tables-legacy" | "iptables-nft" | "ip6tables-nft" => {
+            marks::iptables(b, words, line.span)
+        }
+        "nft" => marks::nft(b, words, line.span),
+        "sysctl" => {
+            let mut args = words[1..].iter().peekable();
+            while let Some(w) = args.next() {
+                if w.text == "-p" || w.text == "--load" || w.text == "--system" {
+                    let file = args
+                        .next_if(|f| !f.text.starts_with('-'))
+                        .map(|f| f.text.clone())
+                        .unwrap_or_else(|| "/etc/sysctl.conf".into());
+                    b.note(
+                        "DR100",
+                        format!("`sysctl {}` loads settings from {file}, which lvsdr does not open", w.text),
+                        line.span,
+                        "write the settings as `sysctl -w KEY=VALUE` in the script for lvsdr to read them",
+                    );
+                    continue;
+                }
+                if w.text.starts_with('-') {
+                    continue;
+                }
+                let Some((key, value)) = w.text.split_once('=') else {
+                    b.note("DR100", format!("`sysctl {}` reads a value; nothing to import", w.text), w.span, "");
+                    continue;
+                };
+                set_sysctl(b, key.trim(), value.trim(), w.span, part_role);
+            }
+        }
+        "echo" | "printf" | "cat" => {
+            // `cat >> /etc/sysctl.conf <<EOF`: the body comes with the heredoc's own redirection.
+            let heredoc = line.run.redirects.iter().find_map(|r| r.heredoc.as_ref());
+            for r in line.run.redirects.iter().filter(|r| writes_sysctl(r)) {
+                let value = match (heredoc, name.as_str()) {
+                    (Some(body), _) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
+                    (None, "echo") => echo_text(&words[1..]),
+                    (None, "printf") => printf_text(&words[1..]),
+                    _ => continue,
+                };
+                write_sysctl_file(b, &r.target, &value, line.span, part_role);
+            }
+        }
+        "tee" => {
+            let value = match &line.run.piped {
+                Some(p) if p.first().is_some_and(|w| w.text == "echo") => echo_text(&p[1..]),
+                Some(p) if p.first().is_some_and(|w| w.text == "printf") => printf_text(&p[1..]),
+                _ => match line.run.redirects.iter().find_map(|r| r.heredoc.as_ref()) {
+                    Some(body) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
+                    None => {
+                        if words[1..].iter().any(|w| sysctl_file(&w.text)) {
+                            b.note("DR100", "`tee` writes what it reads, which lvsdr cannot see here", line.span, "");
+                        }
+                        return;
+                    }
+                },
+            };
+            for target in words[1..].iter().filter(|w| sysctl_file(&w.text)) {
+                write_sysctl_file(b, target, &value, line.span, part_role);
+            }
+        }
+        "ifconfig" => ifconfig(b, words, line.span, addresses),
+        "ip" => ip(b, words, line.span, addresses),
+        "route" => route(b, words, line.span),
+        "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" | "logger" | "sleep" | "lsmod" | "grep" | "arping" | "chkconfig"
+        | "update-rc.d" | "touch" | "rm" | "mkdir" | "chmod" | "usage" => {}
+        _ => b.note(
+            "DR100",
+            format!("`{name}` is not something lvsdr imports; line skipped"),
+            line.span,
+            "",
+        ),
+    }
+}
+
+/// The hosts of a script of several (`ip netns exec NS …`) other than the
+/// director's: a host that holds the address of a real server of the table
+/// is that real server, with its own `lo` and sysctls; the others are clients.
+fn read_other_hosts(b: &mut Builder, lines: &[Line]) {
+    let mut hosts: Vec<&str> = Vec::new();
+    for l in lines {
+        if let Some(h) = l.host.as_deref().filter(|h| !hosts.contains(h)) {
+            hosts.push(h);
+        }
+    }
+    for host in hosts {
+        let mut hb = Builder::default();
+        let mut addresses = HostAddresses::default();
+        let mine: Vec<&Line> = lines.iter().filter(|l| l.host.as_deref() == Some(host)).collect();
+        for line in &mine {
+            apply(&mut hb, line, Some(Role::RealServer), &mut addresses);
+        }
+        b.diagnostics.append(&mut hb.diagnostics);
+        if let Some(e) = hb.refused.take() {
+            b.refused.get_or_insert(e);
+        }
+        let first = mine.first().map(|l| l.span).unwrap_or(Span::NONE);
+        if !hb.services.is_empty() {
+            b.note(
+                "DR100",
+                format!(
+                    "namespace `{}` runs ipvsadm too; lvsdr reads one director per file, and its table is left out",
+                    shown(host)
+                ),
+                first,
+                "give each director's setup to lvsdr as a file of its own",
+            );
+        }
+        let held = b.servers.iter().find_map(|s| addresses.holds(s.value)).cloned();
+        match held {
+            Some(p) => {
+                let mut sysctls = hb.real_server_sysctls;
+                for (k, v) in hb.director_sysctls.values {
+                    sysctls.values.insert(k, v);
+                }
+                let interface = b.interface(p.device(), p.span);
+                b.server_setups.insert(
+                    p.address.value,
+                    ServerSetup {
+                        interface,
+                        lo: addresses.on_lo(),
+                        sysctls,
+                    },
+                );
+            }
+            None => match addresses.own().next() {
+                Some(p) if b.client_address.is_none() => b.client_address = Some(p.address.clone()),
+                _ => b.note(
+                    "DR100",
+                    format!(
+                        "namespace `{}` holds no real server of the table and is not the client; lvsdr leaves it out",
+                        shown(host)
+                    ),
+                    first,
+                    "",
+                ),
+            },
+        }
+    }
+}
+
+/// DR112: a variable that a command lvsdr reads expands while never set: the
+/// command runs without it. Says which set variable it probably meant.
+/// Returns how many it reported.
+fn undefined_variables(b: &mut Builder, text: &str, unset: &[(String, Span)], lines: &[Line]) -> usize {
+    let defined = assigned_names(text);
+    let mut said: Vec<(&str, Span)> = Vec::new();
+    for (name, span) in unset {
+        if said.contains(&(name.as_str(), *span)) {
+            continue;
+        }
+        // On a line that sets something up: a modelled command, or one whose command word was the variable.
+        let reads = lines.iter().any(|l| {
+            l.span.start <= span.start
+                && span.end <= l.span.end
+                && (modelled(&l.run) || l.words.first().is_some_and(|w| w.text.starts_with('-')))
+        });
+        if !reads {
+            continue;
+        }
+        said.push((name, *span));
+        let (message, help) = match near_miss(name, &defined) {
+            Some(meant) => (
+                format!("`${name}` is never set, so this line runs without it; did you mean `${meant}`?"),
+                format!("write `${meant}`, or set {name} before this line"),
+            ),
+            None => (
+                format!("`${name}` is never set, so this line runs without it"),
+                format!("set {name} before this line, or write the value itself"),
+            ),
+        };
+        b.note("DR112", message, *span, &help);
+    }
+    said.len()
+}
+
+/// The names a script assigns anywhere: `NAME=…`, `for NAME in`, `read NAME`, `local NAME`, `export NAME`.
+fn assigned_names(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut previous = "";
+    for token in text.split(|c: char| c.is_whitespace() || matches!(c, ';' | '(' | ')' | '&' | '|' | '`')) {
+        if token.is_empty() {
+            continue;
+        }
+        let head = token.split(['=', '[']).next().unwrap_or("");
+        let named = token.contains('=') || matches!(previous, "for" | "read" | "local" | "export" | "declare" | "typeset" | "readonly");
+        let valid = !head.is_empty()
+            && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !head.starts_with(|c: char| c.is_ascii_digit());
+        if named && valid && !out.iter().any(|n| n == head) {
+            out.push(head.to_string());
+        }
+        previous = token;
+    }
+    out
+}
+
+/// The set name closest to `name`: the same but for case, or at most two edits away (one for short names).
+fn near_miss<'a>(name: &str, defined: &'a [String]) -> Option<&'a str> {
+    let limit = if name.chars().count() <= 3 { 1 } else { 2 };
+    defined
+        .iter()
+        .filter(|d| d.as_str() != name)
+        .map(|d| (if d.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, d) }, d))
+        .filter(|(n, _)| *n <= limit)
+        .min_by_key(|(n, _)| *n)
+        .map(|(_, d)| d.as_str())
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 || a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Follows `sh -c '…'`, `bash -c "…"`, `su -c '…'` into the script they run, and
+/// says which namespace each command runs in.
+fn flatten(b: &mut Builder, events: Vec<Event>, host: Option<String>, text: &str, base: usize, depth: usize, out: &mut Vec<Flat>) {
+    for e in events {
+        let r = match e {
+            Event::Note(n) => {
+                out.push(Flat::Note(n));
+                continue;
+            }
+            Event::Run(r) => r,
+        };
+        let (words, own_host) = strip_prefixes_host(&r.words);
+        let host = own_host.or_else(|| host.clone());
+        let Some(script) = inline_script(words) else {
+            out.push(Flat::Run(r, host));
+            continue;
+        };
+        if depth >= INLINE_DEPTH {
+            b.note(
+                "DR100",
+                format!("`sh -c` nested more than {INLINE_DEPTH} deep; the inner script is not read"),
+                script.span,
+                "",
+            );
+            continue;
+        }
+        // Where the string's text sits in the file: inside its quotes, when it is written there as it reads.
+        let written = text
+            .get(script.span.start.saturating_sub(base)..script.span.end.saturating_sub(base))
+            .unwrap_or("");
+        let inner = written
+            .strip_prefix('\'')
+            .and_then(|w| w.strip_suffix('\''))
+            .or_else(|| written.strip_prefix('"').and_then(|w| w.strip_suffix('"')))
+            .unwrap_or(written);
+        let exact = inner == script.text;
+        let start = script.span.start + if inner.len() < written.len() { 1 } else { 0 };
+        let mut trace = shell::run(&script.text, start, &configures);
+        let inner_unset = std::mem::take(&mut trace.unset);
+        out.extend(
+            inner_unset
+                .into_iter()
+                .map(|(n, s)| Flat::Unset(n, if exact { s } else { script.span })),
+        );
+        if let Some((what, at)) = trace.limit {
+            b.refused.get_or_insert(LoadError::limit(
+                what,
+                at,
+                "real scripts stay far below this limit; flatten the nesting, or split the script",
+            ));
+            return;
+        }
+        if !exact {
+            // Expanded or escaped: every finding points at the string as a whole.
+            for e in &mut trace.events {
+                respan(e, script.span);
+            }
+        }
+        flatten(b, trace.events, host, text, base, depth + 1, out);
+    }
+}
+
+/// The script string of `sh -c STRING`, `bash -ec STRING`, `su [USER] -c STRING`, `su --command=STRING`.
+fn inline_script(words: &[Word]) -> Option<Word> {
+    let name = command_name(words.first()?);
+    match name {
+        "sh" | "bash" | "dash" | "ash" | "ksh" | "zsh" => {
+            let mut k = 1;
+            while let Some(o) = words.get(k).filter(|o| o.text.starts_with('-') && !o.text.starts_with("--")) {
+                if o.text[1..].contains('c') {
+                    return words.get(k + 1).cloned();
+                }
+                k += 1;
+            }
+            None
+        }
+        "su" => words[1..].iter().enumerate().find_map(|(k, o)| match o.text.as_str() {
+            "-c" | "--command" => words.get(k + 2).cloned(),
+            t => t.strip_prefix("--command=").map(|c| Word {
+                text: c.to_string(),
+                span: o.span,
+            }),
+        }),
+        _ => None,
+    }
+}
+
+/// Points every span of an event at `span`.
+fn respan(e: &mut Event, span: Span) {
+    match e {
+        Event::Note(n) => n.span = span,
+        Event::Run(r) => {
+            r.span = span;
+            for w in r.words.iter_mut().chain(r.piped.iter_mut().flatten()) {
+                w.span = span;
+            }
+            for x in &mut r.redirects {
+                x.target.span = span;
+                for (ws, s) in x.heredoc.iter_mut().flatten() {
+                    *s = span;
+                    for w in ws {
+                        w.span = span;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -505,11 +851,15 @@ fn ipvsadm_line(b: &mut Builder, line: &Line) {
 }
 
 /// `ifconfig IFACE [ADDR] [netmask M] [broadcast B] [up|down]`
-fn ifconfig(b: &mut Builder, words: &[Word], span: Span) {
+fn ifconfig(b: &mut Builder, words: &[Word], span: Span, addresses: &mut HostAddresses) {
     let Some(iface) = words.get(1) else { return };
     let Some(addr_word) = words.get(2) else { return };
     let Ok(addr) = addr_word.text.parse::<Ipv4Addr>() else {
-        return; // `ifconfig eth0:0 down` and the like
+        // `ifconfig eth0:0 down` takes the alias's address away.
+        if addr_word.text == "down" && iface.text.contains(':') {
+            addresses.clear(&iface.text);
+        }
+        return;
     };
     let mask = words
         .windows(2)
@@ -527,55 +877,60 @@ fn ifconfig(b: &mut Builder, words: &[Word], span: Span) {
         }
         None => At::new(classful_prefix(addr), addr_word.span),
     };
-    place_address(b, &iface.text, At::new(IpAddr::V4(addr), addr_word.span), prefix, span);
-}
-
-fn place_address(b: &mut Builder, iface: &str, addr: At<IpAddr>, prefix: At<u8>, span: Span) {
-    let base = iface.split(':').next().unwrap_or(iface);
-    let host = Family::of(&addr.value).host_prefix();
-    if base == "lo" {
-        if !addr.value.is_loopback() {
-            b.real_server_lo.push(At::new(
-                Subnet {
-                    address: addr.value,
-                    prefix: prefix.value,
-                },
-                prefix.span.or(addr.span),
-            ));
-        }
-    } else if iface.contains(':') || prefix.value == host {
-        b.director_span.get_or_insert(span);
-        b.add_vip(addr, prefix);
-        b.director_interface = b.interface(base, span);
-    } else {
-        let lan = Subnet {
-            address: addr.value,
-            prefix: prefix.value,
-        };
-        b.director_span = Some(span);
-        if b.director_address.as_ref().is_none_or(|a| a.is_ipv4() == addr.is_ipv4()) {
-            b.director_address = Some(addr.clone());
-        }
-        b.lan = Some(At::new(
-            Subnet {
-                address: lan.network(),
-                prefix: lan.prefix,
-            },
-            addr.span,
-        ));
-        b.director_interface = b.interface(base, span);
-    }
+    addresses.add(Placed {
+        label: iface.text.clone(),
+        address: At::new(IpAddr::V4(addr), addr_word.span),
+        prefix,
+        peer: false,
+        span,
+    });
 }
 
 /// `ip addr add ADDR/P dev IFACE`, `ip route …`, `ip link …`
-fn ip(b: &mut Builder, words: &[Word], span: Span) {
-    // `ip -6 addr add …`, `ip -4 …`: the address says its family itself.
-    let flags = words.iter().skip(1).take_while(|w| w.text == "-6" || w.text == "-4").count();
-    let words: Vec<Word> = words[..1].iter().chain(&words[1 + flags..]).cloned().collect();
+fn ip(b: &mut Builder, words: &[Word], span: Span, addresses: &mut HostAddresses) {
+    // `ip -6 addr add …`, `ip -4 …`: the address says its family itself; `ip -n NS` names the host.
+    let mut flags = 0;
+    while let Some(w) = words.get(1 + flags).filter(|w| w.text.starts_with('-')) {
+        flags += if matches!(w.text.as_str(), "-n" | "-net" | "-netns" | "--netns") {
+            2
+        } else {
+            1
+        };
+    }
+    let words: Vec<Word> = words[..1].iter().chain(words.get(1 + flags..).unwrap_or(&[])).cloned().collect();
     let words = words.as_slice();
     let object = words.get(1).map(|w| w.text.as_str()).unwrap_or("");
     let verb = words.get(2).map(|w| w.text.as_str()).unwrap_or("");
-    if "address".starts_with(object) && !object.is_empty() && (verb == "add" || verb == "replace") {
+    let is_address = "address".starts_with(object) && !object.is_empty();
+    if is_address && (verb == "del" || verb == "delete") {
+        // `ip addr del ADDR[/P] dev IFACE`: a VIP or NIC address taken away again.
+        let Some(a) = words.get(3) else { return };
+        let dev = words.windows(2).find(|p| p[0].text == "dev").map(|p| p[1].text.as_str());
+        match a.text.split('/').next().unwrap_or("").parse::<IpAddr>() {
+            Ok(addr) => {
+                addresses.delete(addr, dev);
+            }
+            Err(_) => b.note(
+                "DR101",
+                "`ip addr del` needs an address",
+                span,
+                "for example: ip addr del 192.168.1.192/32 dev lo",
+            ),
+        }
+        return;
+    }
+    if is_address && verb == "flush" {
+        if let Some(dev) = words
+            .windows(2)
+            .find(|p| p[0].text == "dev")
+            .map(|p| p[1].text.as_str())
+            .or(words.get(3).map(|w| w.text.as_str()))
+        {
+            addresses.clear(dev);
+        }
+        return;
+    }
+    if is_address && (verb == "add" || verb == "replace") {
         let Some(a) = words.get(3) else { return };
         let dev = words.windows(2).find(|p| p[0].text == "dev").map(|p| p[1].text.clone());
         let (text, prefix) = match a.text.split_once('/') {
@@ -598,7 +953,13 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
         };
         let nodad = words.iter().any(|w| w.text == "nodad");
         let deprecated = words.windows(2).any(|p| p[0].text == "preferred_lft" && p[1].text == "0");
-        place_address(b, &dev, At::new(addr, a.span), At::new(prefix, a.span), span);
+        addresses.add(Placed {
+            label: dev,
+            address: At::new(addr, a.span),
+            prefix: At::new(prefix, a.span),
+            peer: words.iter().any(|w| w.text == "peer"),
+            span,
+        });
         if addr.is_ipv6() && !nodad {
             if let Some(v) = b.vips.iter_mut().find(|v| v.address.value == addr) {
                 v.dad = Some(span);
@@ -609,7 +970,7 @@ fn ip(b: &mut Builder, words: &[Word], span: Span) {
                 v.preferred = Some(span);
             }
         }
-    } else if !("link".starts_with(object) || "route".starts_with(object)) || object.is_empty() {
+    } else if !("link".starts_with(object) || "route".starts_with(object) || object == "netns") || object.is_empty() {
         b.note("DR100", "this `ip` command is not something lvsdr imports; line skipped", span, "");
     }
 }

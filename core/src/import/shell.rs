@@ -1230,6 +1230,8 @@ pub struct Trace {
     /// The limit the script went past, if any (DR109): what and where. The
     /// script is then refused, whatever else was read.
     pub limit: Option<(String, Span)>,
+    /// Variables expanded while never set (`$VPI`, no `${VPI:-…}`), with the word they are in.
+    pub unset: Vec<(String, Span)>,
 }
 
 /// Follows `text` (starting at byte `base` of the whole input). `configures`
@@ -1269,6 +1271,7 @@ pub fn run(text: &str, base: usize, configures: &dyn Fn(&Run) -> bool) -> Trace 
         events: sh.events,
         not_applied: sh.not_applied,
         limit,
+        unset: sh.unset,
     }
 }
 
@@ -1382,6 +1385,8 @@ struct Shell<'a> {
     called: HashSet<String>,
     events: Vec<Event>,
     not_applied: Vec<(String, Span)>,
+    /// Variables expanded while never set, with the word they are in.
+    unset: Vec<(String, Span)>,
     /// Shared with trial runs, so that trials spend the same budget.
     steps: Rc<Cell<usize>>,
     /// Bytes expanded so far, against [`MAX_EXPANSION_BYTES`]; shared with trial runs.
@@ -1410,6 +1415,7 @@ impl<'a> Shell<'a> {
             called: HashSet::new(),
             events: vec![],
             not_applied: vec![],
+            unset: vec![],
             steps: Rc::new(Cell::new(0)),
             expanded: Rc::new(Cell::new(0)),
             subst_depth: 0,
@@ -1692,6 +1698,17 @@ impl<'a> Shell<'a> {
                 cur.push_str(text);
                 exists |= *quoted || !text.is_empty();
                 continue;
+            }
+            if let Part::Param {
+                name,
+                op: None,
+                length: false,
+                ..
+            } = part
+            {
+                if !self.dry && valid_name(name) && self.env.get(name).is_none() {
+                    self.unset.push((name.clone(), w.span));
+                }
             }
             let (values, multi) = self.part_values(part);
             if quoted {
