@@ -225,7 +225,7 @@ fn fixtures_of(format: Format) -> Vec<(String, String)> {
             if p.is_dir() {
                 dirs.push(p);
             } else if let Ok(text) = std::fs::read_to_string(&p) {
-                if !p.extension().is_some_and(|x| x == "expect") && Format::detect(&text) == format {
+                if p.extension().is_none_or(|x| x != "expect") && Format::detect(&text) == format {
                     files.push((p.display().to_string(), text));
                 }
             }
