@@ -94,6 +94,20 @@ fn million_connections() -> Vec<Event> {
         .collect()
 }
 
+/// `ipvsadm -S -n` of 100,000 services, each on its own VIP in 10.0.0.0/16
+/// (and up), with two real servers of twenty.
+fn hundred_thousand_services() -> String {
+    let mut t = String::with_capacity(100_000 * 120);
+    for i in 0..100_000u32 {
+        let vip = Ipv4Addr::from(0x0a00_0000 + i);
+        t.push_str(&format!("-A -t {vip}:80 -s wrr\n"));
+        for r in [i % 20, (i + 7) % 20] {
+            t.push_str(&format!("-a -t {vip}:80 -r 192.168.{}.{}:80 -g -w 1\n", 1 + r / 200, 10 + r));
+        }
+    }
+    t
+}
+
 fn benches(c: &mut Criterion) {
     let text = big_topology(1000, 32);
     let topology = lvsdr_core::topology_file::from_toml(&text).unwrap();
@@ -130,6 +144,20 @@ fn benches(c: &mut Criterion) {
                 lvsdr_core::diagnostic::Style { color: false },
             )
         })
+    });
+    g.finish();
+
+    // Issue #27: the dump reader and lint are linear. 100,000 services, one
+    // VIP each across a /16 (the shape that put every VIP in one bucket of the
+    // FxHash tables: 20,000 services took 13 s), against the 12,000-line dump.
+    let huge = hundred_thousand_services();
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    g.bench_function("analyze 12000-line dump (baseline)", |b| {
+        b.iter(|| lvsdr_core::analyze(black_box(&dump), None))
+    });
+    g.bench_function("analyze 100,000-service dump", |b| {
+        b.iter(|| lvsdr_core::analyze(black_box(&huge), None))
     });
     g.finish();
 

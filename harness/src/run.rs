@@ -36,6 +36,8 @@ pub enum RunError {
     NoPair(String),
     #[error("the lab inside UML failed (exit {0}):\n{1}")]
     Guest(i32, String),
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +158,9 @@ pub fn run_lab(topology: &Topology, options: &RunOptions, progress: &mut dyn FnM
 /// UML, one boot for all of them. Each lab has its own namespaces, as always.
 /// Returns the reports in order (`options.parallel` of them per topology).
 pub fn run_labs(topologies: &[Topology], options: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Report>, RunError> {
+    for t in topologies {
+        lvsdr_core::plan::check_size(t, options.connections, options.parallel).map_err(RunError::TooLarge)?;
+    }
     if !is_root() {
         return Err(RunError::NotRoot);
     }

@@ -389,6 +389,41 @@ fn an_injected_vrrp_instance_is_refused_by_the_lab() {
     assert_eq!(host_state(), before);
 }
 
+/// A lab larger than its kernel holds is refused up front, naming the limit,
+/// where it used to end in a UML out-of-memory panic (issue #27).
+#[test]
+#[ignore = "needs root"]
+fn a_lab_too_large_for_its_kernel_is_refused_up_front() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let dir = TestDir::new("too-large");
+    let mut toml = String::from(
+        "[lan]\nsubnet = \"10.0.0.0/16\"\n[client]\naddress = \"10.0.0.100\"\n[director]\naddress = \"10.0.0.1\"\nvip = \"10.0.0.2\"\n[[service]]\nport = 80\nscheduler = \"rr\"\nreal_server = [",
+    );
+    let n = lvsdr_core::plan::MAX_LAB_REAL_SERVERS + 1;
+    toml.push_str(&(0..n).map(|i| format!("{{ server = \"rs{i}\" }}")).collect::<Vec<_>>().join(", "));
+    toml.push_str("]\n");
+    for i in 0..n {
+        toml.push_str(&format!(
+            "[[real_server]]\nname = \"rs{i}\"\naddress = \"10.0.{}.{}\"\n",
+            1 + i / 200,
+            1 + i % 200
+        ));
+    }
+    let file = dir.0.join("big.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = lvsdr(&["lab", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("MAX_LAB_REAL_SERVERS"), "{err}");
+    let out = lvsdr(&["lab", "fixtures/seed-dr.toml", "--connections", "30000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("MAX_CONNECTIONS_PER_SERVICE"), "{err}");
+    assert_eq!(host_state(), before);
+}
+
 /// Every call of the IPVS client (add, edit, list, delete, flush, version)
 /// against the lab's kernel.
 #[test]

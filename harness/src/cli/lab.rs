@@ -130,6 +130,13 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         eprintln!("error: {}", run::RunError::NotRoot);
         return Err(Exit::Unusable);
     }
+    for (group, topology) in groups.iter().zip(&topologies) {
+        if let Err(e) = lvsdr_core::plan::check_size(topology, options.connections, options.parallel) {
+            let files = group.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
+            eprintln!("error: {files}: {e}");
+            return Err(Exit::Unusable);
+        }
+    }
     if keep {
         return keep_lab(&topologies[0], &options);
     }
