@@ -508,11 +508,33 @@ async function compress(text) {
   return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/** The longest share link the page reads, in characters of its hash: a link
+ * holds a setup of a few kilobytes, a 12,000-line dump about 150 KB. */
+const MAX_LINK_CHARS = 1024 * 1024;
+/** The most text a link may inflate to. Deflate packs up to about 1,000:1, so
+ * without a bound a 1 MB link would become 1 GB in the tab. */
+const MAX_LINK_TEXT_BYTES = 8 * 1024 * 1024;
+
 async function decompress(data) {
+  if (data.length > MAX_LINK_CHARS) throw new Error("the link is too long");
   const bin = atob(data.replace(/-/g, "+").replace(/_/g, "/"));
   const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
-  return await new Response(stream).text();
+  // Read chunk by chunk and stop at the bound, rather than inflating it all first.
+  const reader = stream.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_LINK_TEXT_BYTES) {
+      await reader.cancel();
+      throw new Error("the link holds too much text");
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder("utf-8", { fatal: true }).decode(await new Blob(chunks).arrayBuffer());
 }
 
 /** The files a link holds: `#f=` every tab (JSON), or the older `#s=` one text. Anything else is refused. */
@@ -521,7 +543,10 @@ async function sharedFiles(hash) {
   if (params.get("f")) {
     const files = JSON.parse(await decompress(params.get("f")));
     if (!Array.isArray(files) || !files.length || files.length > 16) throw new Error("not a list of files");
-    return files.map((f, i) => ({ name: String(f.name || `file${i + 1}`).slice(0, 64), text: String(f.text ?? "") }));
+    return files.map((f, i) => ({
+      name: String((f && typeof f.name === "string" && f.name) || `file${i + 1}`).slice(0, 64),
+      text: f && typeof f.text === "string" ? f.text : "",
+    }));
   }
   if (params.get("s")) return [{ name: "topology", text: await decompress(params.get("s")) }];
   return null;

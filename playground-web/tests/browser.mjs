@@ -392,6 +392,39 @@ await test("the simulator gives 6:2 for wrr 3:1 over 8 connections", async (p) =
   assert(even.includes("rs1: 4") && even.includes("rs2: 4"), `counts after the edit: ${even}`);
 });
 
+// Share links come from strangers: malformed, huge or crafted ones are refused
+// quickly with a message, and the page still works (issue #27).
+const BROKEN_LINKS = [
+  ["not base64", "#f=%%%not-base64***"],
+  ["base64 that is not deflate", `#f=${Buffer.from("plain text, not deflate").toString("base64url")}`],
+  ["deflate that is not JSON", `#f=${deflateRawSync("{not json").toString("base64url")}`],
+  ["JSON that is not a list of files", `#f=${deflateRawSync(JSON.stringify({ name: "x" })).toString("base64url")}`],
+  ["a thousand files", `#f=${deflateRawSync(JSON.stringify(Array.from({ length: 1000 }, () => ({ name: "a", text: "" })))).toString("base64url")}`],
+  ["a deflate bomb (64 MB of one letter)", `#f=${deflateRawSync(Buffer.alloc(64 * 1024 * 1024, 0x41), { level: 9 }).toString("base64url")}`],
+  ["a 1.5 MB link", `#f=${"A".repeat(1536 * 1024)}`],
+  ["invalid UTF-8", `#s=${deflateRawSync(Buffer.from([0x69, 0x70, 0xc3, 0x28, 0xff])).toString("base64url")}`],
+];
+for (const [what, hash] of BROKEN_LINKS) {
+  await test(`a share link with ${what} is refused quickly and the page still works`, async (p) => {
+    const started = Date.now();
+    await p.goto(url + hash);
+    await p.waitForFunction(() => document.querySelector("#share-status").textContent.includes("could not be read"), null, { timeout: 10000 });
+    await settled(p);
+    assert(Date.now() - started < 10000, `took ${Date.now() - started} ms`);
+    assert((await p.$$('[data-testid="file-tab"]')).length >= 1, "an example is open");
+    assert((await findings(p)).length > 0, "the example is linted");
+  });
+}
+
+await test("a share link with odd values in its file list opens what it can, as text", async (p) => {
+  const files = [{ name: { toString: 1 }, text: 42 }, { name: "<img src=x onerror=window.__pwned=1>", text: "ipvsadm -A -t 192.168.1.192:80 -s rr\n" }];
+  await p.goto(`${url}#f=${deflateRawSync(JSON.stringify(files)).toString("base64url")}`);
+  await settled(p);
+  const tabs = await p.$$eval('[data-testid="file-tab"] .tab-name', (els) => els.map((e) => e.textContent));
+  assert(tabs[0] === "file1" && tabs[1].startsWith("<img"), `tabs: ${tabs}`);
+  assert((await p.evaluate(() => window.__pwned)) === undefined, "nothing ran");
+});
+
 await test("a share URL round-trips", async (p) => {
   const text = seedToml.replace('name = "seed"', 'name = "shared-by-test"');
   await setSource(p, text);
