@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 pub const DAEMON_DIR: &str = "/run/lvsdr";
 /// UML job folders are `$TMPDIR/lvsdr-uml-PID-N`.
 pub const JOB_DIR_PREFIX: &str = "lvsdr-uml-";
+/// The kernel command-line key that tells a UML guest's init where its job
+/// folder is: how a leftover kernel is found by its folder.
+pub const JOB_ENV: &str = "LVSDR_JOB";
 
 /// What `clean` removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,7 +86,7 @@ pub fn clean() -> Cleaned {
     let mut cleaned = Cleaned::default();
     // UML jobs: kill the kernel that still runs for a dead lab, then drop its folder.
     for dir in stale_entries(&std::env::temp_dir(), JOB_DIR_PREFIX) {
-        let needle = format!("{}={}", crate::uml::JOB_ENV, dir.display());
+        let needle = format!("{}={}", JOB_ENV, dir.display());
         for pid in processes_naming(&needle) {
             if kill(pid) {
                 cleaned.processes.push(pid);

@@ -16,8 +16,9 @@
 //! - [`lab`]: [`Lab::build`], [`Lab::verify`], teardown on drop.
 //! - [`kernel`] and [`uml`]: the host kernel when it has IPVS, User-Mode
 //!   Linux when it does not.
-//! - [`run`]: the whole job behind `lvsdr lab`: [`prove`] and [`run_lab`], for
-//!   your own tests too.
+//! - [`run`]: labs on this kernel; [`launch`]: on this kernel or under UML,
+//!   the whole job behind `lvsdr lab`: [`prove`] and [`run_lab`], for your
+//!   own tests too; [`job`]: its options, and what crosses into a guest.
 //! - [`serial`]: the guest of the playground's in-browser kernel (v86),
 //!   serving jobs over the serial port.
 //! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
@@ -28,8 +29,10 @@ pub mod capture;
 pub mod confine;
 pub mod guest;
 pub mod ipvs;
+pub mod job;
 pub mod kernel;
 pub mod lab;
+pub mod launch;
 pub mod leftovers;
 pub mod marks;
 pub mod netns;
@@ -43,6 +46,8 @@ pub mod serial;
 pub mod tc;
 pub mod uml;
 
+pub use job::{KernelChoice, RunOptions};
 pub use lab::{Lab, VerifyOptions};
+pub use launch::{prove, run_lab};
 pub use report::Report;
-pub use run::{prove, run_lab, RunError, RunOptions};
+pub use run::RunError;

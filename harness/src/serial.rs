@@ -7,7 +7,7 @@
 //! `LVSDR_SERIAL=1`, which the kernel hands to init as an environment
 //! variable. Like a UML guest ([`crate::uml::guest_init`]), the program enters
 //! here from the ELF `.init_array` ([`crate::guest`]) before `main`, and runs
-//! the very same [`crate::run::run_task`]: the same plan, proofs and report.
+//! the very same [`crate::guest::run_task`]: the same plan, proofs and report.
 //! Unlike UML, it does not power off after one job: it serves jobs until the
 //! machine is thrown away, so a second run reuses the booted kernel.
 //!
@@ -24,7 +24,7 @@
 //! The line is in raw mode (no echo, no line editing, no `\r` added), so
 //! nothing limits the length of a job and the byte count is exact.
 
-use crate::uml::{GuestProgress, GuestTask};
+use crate::job::{GuestOutcome, GuestProgress, GuestTask, TaskRunner};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
@@ -64,7 +64,7 @@ fn one_line(text: &str) -> String {
 
 /// PID 1 of the playground's kernel: set up, then serve jobs from the serial
 /// port for ever. Never returns.
-pub fn guest_init() -> ! {
+pub fn guest_init(run: TaskRunner) -> ! {
     let port = match setup() {
         Ok(port) => port,
         Err(e) => {
@@ -73,7 +73,7 @@ pub fn guest_init() -> ! {
             halt()
         }
     };
-    serve(port)
+    serve(port, run)
 }
 
 fn halt() -> ! {
@@ -112,7 +112,7 @@ fn setup() -> Result<std::fs::File, String> {
     Ok(port)
 }
 
-fn serve(port: std::fs::File) -> ! {
+fn serve(port: std::fs::File, run: TaskRunner) -> ! {
     let mut out = match port.try_clone() {
         Ok(o) => o,
         Err(_) => halt(),
@@ -134,7 +134,7 @@ fn serve(port: std::fs::File) -> ! {
         if text.is_empty() {
             continue;
         }
-        let result = run_job(text, &out);
+        let result = run_job(run, text, &out);
         let body = serde_json::to_string(&result).unwrap_or_else(|e| {
             format!(
                 "{{\"code\":3,\"stdout\":\"\",\"text\":\"cannot encode the result: {}\",\"progress\":[],\"ms\":0}}",
@@ -148,7 +148,7 @@ fn serve(port: std::fs::File) -> ! {
 }
 
 /// Runs one job, sending its progress lines as they come.
-fn run_job(text: &str, out: &std::fs::File) -> SerialResult {
+fn run_job(run: TaskRunner, text: &str, out: &std::fs::File) -> SerialResult {
     let started = Instant::now();
     let task: GuestTask = match serde_json::from_str(text) {
         Ok(t) => t,
@@ -175,18 +175,23 @@ fn run_job(text: &str, out: &std::fs::File) -> SerialResult {
     });
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     watchdog(done.clone(), out.try_clone().ok());
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::run::run_task(&task, &mut progress)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&task, &mut progress)));
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     drop(progress);
-    let (code, stdout) = outcome.unwrap_or_else(|p| {
-        (
+    let outcome = outcome.unwrap_or_else(|p| {
+        GuestOutcome::said(
             3,
-            format!("lvsdr (serial guest): the task panicked: {}\n", crate::run::panic_text(&*p)),
+            format!("lvsdr (serial guest): the task panicked: {}\n", crate::job::panic_text(&*p)),
         )
     });
-    let text = match (&task, serde_json::from_str::<Vec<crate::Report>>(&stdout)) {
-        (GuestTask::Lab { .. }, Ok(reports)) => reports.iter().map(|r| r.render_human(false)).collect::<Vec<_>>().join("\n"),
-        _ => stdout.clone(),
+    let code = outcome.code;
+    // The page reads a lab's reports as JSON from `stdout`, and shows `text`.
+    let (stdout, text) = match &task {
+        GuestTask::Lab { .. } if !outcome.reports.is_empty() => (
+            serde_json::to_string(&outcome.reports).unwrap_or_default(),
+            outcome.reports.iter().map(|r| r.render_human(false)).collect::<Vec<_>>().join("\n"),
+        ),
+        _ => (outcome.output.clone(), outcome.output),
     };
     let progress = std::mem::take(&mut *lines.borrow_mut());
     SerialResult {

@@ -8,6 +8,8 @@
 //! off. The host side enforces a timeout, always kills the whole UML process
 //! group, and removes the job folder.
 
+use crate::job::{GuestOutcome, GuestProgress, GuestTask, TaskRunner};
+use crate::leftovers::JOB_ENV;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
@@ -16,9 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The kernel command-line key that tells our init where its job is.
-pub const JOB_ENV: &str = "LVSDR_JOB";
 const GUEST_JOB_DIR: &str = "/run/lvsdr-job";
+/// The file in the job folder that holds the guest's [`GuestOutcome`], as JSON.
+const OUTCOME_FILE: &str = "outcome.json";
 
 /// What the guest is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,29 +30,6 @@ pub struct Job {
     pub modules: PathBuf,
     /// The caller's working directory, so relative paths resolve.
     pub cwd: PathBuf,
-}
-
-/// The work a guest does: the same for the `lvsdr` binary and for a user's test binary.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuestTask {
-    /// Run a lab for each topology, one after the other (canonical TOML, read
-    /// and validated again in the guest).
-    Lab {
-        topologies: Vec<String>,
-        connections: usize,
-        clients: usize,
-        parallel: usize,
-        apply: crate::apply::ApplyWith,
-        /// Also check IPVS's timer-refreshed statistics.
-        #[serde(default)]
-        ipvs_stats: bool,
-        /// Prove an active/backup pair's failover, the master going away this way.
-        #[serde(default)]
-        failover: Option<crate::lab::failover::Failover>,
-    },
-    /// Run a command and hand back its exit code and standard output.
-    Exec { command: Vec<String> },
 }
 
 /// A UML kernel and its modules.
@@ -148,13 +127,6 @@ pub fn catch_interrupts() -> &'static AtomicBool {
     &INTERRUPTED
 }
 
-/// The outcome of a guest run.
-#[derive(Debug)]
-pub struct GuestResult {
-    pub exit_code: i32,
-    pub stdout: String,
-}
-
 struct JobDir(PathBuf);
 impl Drop for JobDir {
     fn drop(&mut self) {
@@ -189,8 +161,7 @@ const FAST_BOOT: [&str; 3] = ["initcall_blacklist=raid6_init", "lpj=29102080", "
 /// returns its exit code and standard output. Progress lines from the guest go
 /// to `progress`. Any binary that links lvsdr-harness can be that init: see
 /// [`crate::guest`].
-pub fn run(kernel: &UmlKernel, task: &GuestTask, timeout: Duration, progress: &mut dyn FnMut(&str)) -> Result<GuestResult, UmlError> {
-    crate::guest::linked();
+pub fn run(kernel: &UmlKernel, task: &GuestTask, timeout: Duration, progress: &mut dyn FnMut(&str)) -> Result<GuestOutcome, UmlError> {
     let interrupted = catch_interrupts();
     let dir = JobDir(tempdir()?);
     let job = Job {
@@ -332,14 +303,11 @@ pub fn run(kernel: &UmlKernel, task: &GuestTask, timeout: Duration, progress: &m
     forward(&mut offset);
     kill_all(); // helper processes, if any survived the kernel
     let console_log = dir.0.join("console.log");
-    let code = std::fs::read_to_string(dir.0.join("exit_code"))
+    let outcome = std::fs::read_to_string(dir.0.join(OUTCOME_FILE))
         .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok());
-    match code {
-        Some(exit_code) => Ok(GuestResult {
-            exit_code,
-            stdout: std::fs::read_to_string(dir.0.join("stdout")).unwrap_or_default(),
-        }),
+        .and_then(|s| serde_json::from_str::<GuestOutcome>(&s).ok());
+    match outcome {
+        Some(outcome) => Ok(outcome),
         None => {
             let log = std::fs::read_to_string(&console_log).unwrap_or_default();
             if log.contains("ptrace set fp regs failed") {
@@ -421,39 +389,23 @@ pub fn is_guest() -> bool {
     std::process::id() == 1 && std::env::var_os(JOB_ENV).is_some()
 }
 
-/// A sink for guest progress lines: the job folder's `progress.log` under UML,
-/// framed lines on the serial port in the playground's kernel ([`crate::serial`]).
-pub struct GuestProgress(Box<dyn FnMut(&str)>);
-
-impl GuestProgress {
-    pub fn new(sink: impl FnMut(&str) + 'static) -> GuestProgress {
-        GuestProgress(Box::new(sink))
-    }
-
-    pub fn line(&mut self, text: &str) {
-        (self.0)(text)
-    }
-}
-
 /// PID 1 inside UML: set up, run the job's task, report, power off.
 /// Never returns. A panic in the task is reported as its result.
-pub fn guest_init() -> ! {
-    let code = match guest_setup() {
+pub fn guest_init(run: TaskRunner) -> ! {
+    let outcome = match guest_setup() {
         Ok((job, mut progress)) => {
             let _ = std::env::set_current_dir(&job.cwd);
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::run::run_task(&job.task, &mut progress)));
-            let (code, stdout) =
-                outcome.unwrap_or_else(|p| (3, format!("lvsdr (UML init): the task panicked: {}\n", crate::run::panic_text(&*p))));
-            let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("stdout"), stdout);
-            code
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job.task, &mut progress))).unwrap_or_else(|p| {
+                GuestOutcome::said(3, format!("lvsdr (UML init): the task panicked: {}\n", crate::job::panic_text(&*p)))
+            })
         }
         Err(e) => {
-            let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("stdout"), format!("lvsdr (UML init): {e}\n"));
             eprintln!("lvsdr (UML init): {e}");
-            3
+            GuestOutcome::said(3, format!("lvsdr (UML init): {e}\n"))
         }
     };
-    let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join("exit_code"), format!("{code}\n"));
+    let text = serde_json::to_string(&outcome).unwrap_or_default();
+    let _ = std::fs::write(Path::new(GUEST_JOB_DIR).join(OUTCOME_FILE), text);
     nix::unistd::sync();
     let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
     loop {

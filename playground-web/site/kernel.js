@@ -254,14 +254,17 @@ class Guest {
   lab(toml, options = {}) {
     return this.run(
       {
+        // The harness's RunOptions; a field left out takes its default.
         lab: {
           topologies: [toml],
-          connections: options.connections || 8,
-          clients: options.clients || 1,
-          parallel: 1,
-          apply: "netlink",
-          ipvs_stats: !!options.ipvsStats,
-          failover: null,
+          options: {
+            connections: options.connections || 8,
+            clients: options.clients || 1,
+            parallel: 1,
+            apply: "netlink",
+            verify: { ipvs_stats: !!options.ipvsStats },
+            failover: null,
+          },
         },
       },
       options,

@@ -41,7 +41,7 @@ pub fn kernel_exec(kernel: KernelChoice, timeout: u64, command: Vec<String>) -> 
         return Err(Exit::Unusable);
     }
     let choice = kernel;
-    match run::exec_in_kernel(choice, &command, std::time::Duration::from_secs(timeout)) {
+    match lvsdr_harness::launch::exec_in_kernel(choice, &command, std::time::Duration::from_secs(timeout)) {
         Ok((code, stdout)) => {
             print!("{stdout}");
             if code == 0 {

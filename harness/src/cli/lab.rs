@@ -148,7 +148,7 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
             topology.real_servers.len()
         );
     }
-    match run::run_labs(&topologies, &options, &mut progress) {
+    match lvsdr_harness::launch::run_labs(&topologies, &options, &mut progress) {
         Ok(reports) => {
             match format {
                 OutputFormat::Json if reports.len() == 1 && !each => {

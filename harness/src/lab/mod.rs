@@ -47,7 +47,8 @@ const PROBES_AT_ONCE: usize = 32;
 const LINKS_RUNNING: Duration = Duration::from_secs(3);
 
 /// What `verify` does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct VerifyOptions {
     pub connect_timeout: Duration,
     /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The
