@@ -3,7 +3,7 @@
 //! names are unique, every destination names a real server that exists.
 //! Whether the setup *works* is the linter's question, not the model's.
 
-use crate::names::{HealthCheck, HostName, IfName, SysctlKey, VrrpAuth, VrrpInstance};
+use crate::names::{HealthCheck, HostName, HttpStatus, IfName, SysctlKey, UrlDigest, UrlPath, VrrpAuth, VrrpInstance};
 use crate::source::{At, Span};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -593,6 +593,23 @@ pub struct Destination {
     /// The keepalived health checker (`TCP_CHECK`, `SMTP_CHECK`, `HTTP_GET`, …),
     /// kept when it differs from [`default_health_check`] for the port.
     pub health_check: Option<At<HealthCheck>>,
+    /// The `url` blocks of an HTTP_GET or SSL_GET check, in order: what the
+    /// check asks for and what it expects back. Empty means lvsdr's own,
+    /// `path /` and `status_code 200`.
+    pub urls: Vec<HealthUrl>,
+    pub span: Span,
+}
+
+/// One `url { path …; status_code …; digest … }` of an HTTP_GET or SSL_GET
+/// check, kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthUrl {
+    pub path: At<UrlPath>,
+    /// The status the page must answer with; none leaves it to keepalived's
+    /// default.
+    pub status_code: Option<At<HttpStatus>>,
+    /// The MD5 of the page, as `genhash` prints it.
+    pub digest: Option<At<UrlDigest>>,
     pub span: Span,
 }
 
@@ -969,6 +986,16 @@ fn service_without_spans(s: &VirtualService) -> VirtualService {
                 upper_threshold: d.upper_threshold.as_ref().map(c),
                 lower_threshold: d.lower_threshold.as_ref().map(c),
                 health_check: d.health_check.as_ref().map(c),
+                urls: d
+                    .urls
+                    .iter()
+                    .map(|u| HealthUrl {
+                        path: c(&u.path),
+                        status_code: u.status_code.as_ref().map(c),
+                        digest: u.digest.as_ref().map(c),
+                        span: Span::NONE,
+                    })
+                    .collect(),
                 span: Span::NONE,
             })
             .collect(),

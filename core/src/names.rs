@@ -362,6 +362,93 @@ impl HealthCheck {
     }
 }
 
+checked_string!(
+    /// The `path` of an HTTP_GET or SSL_GET `url` block: the request target
+    /// keepalived sends. It is written into keepalived.conf as one word, so
+    /// it holds no whitespace, braces, quotes, backslash, `#` or `!` (which
+    /// start a comment there) and no control characters; at most 1024
+    /// printable ASCII characters, percent-encoded as a URL is.
+    UrlPath
+);
+
+impl UrlPath {
+    pub fn parse(text: &str) -> Result<UrlPath, NameError> {
+        let ok = (1..=1024).contains(&text.len()) && text.chars().all(|c| c.is_ascii_graphic() && !"{}\"'\\#!".contains(c));
+        if ok {
+            Ok(UrlPath(text.to_string()))
+        } else {
+            Err(refuse(
+                "DR106",
+                format!("`{}` is not a health check path lvsdr can write", shown(text)),
+                "use one word of printable ASCII, such as /healthz, with no space, brace, quote, backslash, `#` or `!` (percent-encode them: %20, %23)",
+            ))
+        }
+    }
+}
+
+checked_string!(
+    /// The `digest` of an HTTP_GET or SSL_GET `url` block: the MD5 of the
+    /// page that `genhash` prints, 32 hexadecimal digits, kept as written.
+    UrlDigest
+);
+
+impl UrlDigest {
+    pub fn parse(text: &str) -> Result<UrlDigest, NameError> {
+        if text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(UrlDigest(text.to_string()))
+        } else {
+            Err(refuse(
+                "DR106",
+                format!("`{}` is not an MD5 digest", shown(text)),
+                "use the 32 hexadecimal digits `genhash -s ADDRESS -p PORT -u PATH` prints",
+            ))
+        }
+    }
+}
+
+/// The `status_code` of an HTTP_GET or SSL_GET `url` block: an HTTP status,
+/// 100 to 599.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct HttpStatus(u16);
+
+impl HttpStatus {
+    pub const OK: HttpStatus = HttpStatus(200);
+
+    pub fn new(code: i64) -> Result<HttpStatus, NameError> {
+        match u16::try_from(code) {
+            Ok(c @ 100..=599) => Ok(HttpStatus(c)),
+            _ => Err(refuse(
+                "DR106",
+                format!("`{code}` is not an HTTP status code"),
+                "use a status from 100 to 599, such as 200 or 204",
+            )),
+        }
+    }
+
+    /// Reads the decimal form keepalived.conf holds.
+    pub fn parse(text: &str) -> Result<HttpStatus, NameError> {
+        match text.parse::<i64>() {
+            Ok(c) if text.chars().all(|c| c.is_ascii_digit()) => HttpStatus::new(c),
+            _ => Err(refuse(
+                "DR106",
+                format!("`{}` is not an HTTP status code", shown(text)),
+                "use a status from 100 to 599, such as 200 or 204",
+            )),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for HttpStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// The values a sysctl on the allow-list may take, by its last segment:
 /// the kernel's own range where it has one (`arp_ignore` 0..=8), else what
 /// fits the kernel's `int`. A value outside is refused (DR108) before it
@@ -521,6 +608,44 @@ mod tests {
         assert!(VrrpAuth::parse("PASS\n}").is_err());
         assert!(HealthCheck::parse("TCP_CHECK").is_ok());
         assert!(HealthCheck::parse("TCP_CHECK {\n").is_err());
+    }
+
+    #[test]
+    fn health_check_urls() {
+        for ok in ["/", "/healthz", "/testurl/test.jsp", "/a?b=c&d=%20e", "*"] {
+            assert!(UrlPath::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/a b",
+            "/a\n    notify_up /bin/sh",
+            "/a}",
+            "/{",
+            "/\"x",
+            "/'x",
+            "/#x",
+            "/!x",
+            "/a\\",
+            "/é",
+            "/\u{7f}",
+            &format!("/{}", "a".repeat(1024)),
+        ] {
+            assert_eq!(UrlPath::parse(bad).map_err(|e| e.code), Err("DR106"), "{bad:?}");
+        }
+        assert!(UrlDigest::parse("640205b7b0fc66c1ea91c463fac6334D").is_ok());
+        for bad in [
+            "",
+            "640205b7",
+            "640205b7b0fc66c1ea91c463fac6334g",
+            "640205b7b0fc66c1ea91c463fac6334d ",
+        ] {
+            assert!(UrlDigest::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(HttpStatus::parse("204").map(HttpStatus::get), Ok(204));
+        for bad in ["99", "600", "-200", "+200", "2OO", "", "65736"] {
+            assert!(HttpStatus::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(HttpStatus::new(i64::MAX).is_err());
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! scheduler, a destination naming no real server).
 
 use crate::model::*;
-use crate::names::{check_sysctl_value, check_title, HealthCheck, HostName, IfName, NameError, SysctlKey, VrrpAuth, VrrpInstance};
+use crate::names::{
+    check_sysctl_value, check_title, HealthCheck, HostName, HttpStatus, IfName, NameError, SysctlKey, UrlDigest, UrlPath, VrrpAuth,
+    VrrpInstance,
+};
 use crate::source::{At, Span};
 use crate::LoadError;
 use serde_json::{json, Map, Value};
@@ -251,6 +254,41 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// A destination's `url` tables: what its HTTP_GET or SSL_GET check fetches.
+fn health_urls(dd: &Obj, check: Option<&At<HealthCheck>>) -> Result<Vec<HealthUrl>, LoadError> {
+    let list = dd.array("url")?;
+    if let (Some(first), false) = (
+        list.first(),
+        check.is_some_and(|c| matches!(c.value.as_str(), "HTTP_GET" | "SSL_GET")),
+    ) {
+        return Err(err(
+            "`url` is for an HTTP_GET or SSL_GET check",
+            first.span,
+            "add health_check = \"HTTP_GET\" to this real_server, or remove its urls",
+        ));
+    }
+    let mut out = Vec::new();
+    for u_l in list {
+        let u = Obj::of(u_l, "a `url`")?;
+        u.only(fields::URL)?;
+        let path = u.checked("path", UrlPath::parse)?.ok_or_else(|| u.missing("path"))?;
+        let status_code = match u.int("status_code")? {
+            Some(c) => Some(At::new(
+                HttpStatus::new(c.value).map_err(|e| LoadError::refused(e, c.span))?,
+                c.span,
+            )),
+            None => None,
+        };
+        out.push(HealthUrl {
+            path,
+            status_code,
+            digest: u.checked("digest", UrlDigest::parse)?,
+            span: u_l.span,
+        });
+    }
+    Ok(out)
+}
+
 fn ip(s: &At<String>, what: &str) -> Result<At<IpAddr>, LoadError> {
     s.value.parse().map(|a| At::new(a, s.span)).map_err(|_| {
         err(
@@ -416,9 +454,12 @@ pub mod fields {
         "upper_threshold",
         "lower_threshold",
         "health_check",
+        "url",
     ];
+    /// a destination's `url` (an HTTP_GET or SSL_GET check's)
+    pub const URL: &[&str] = &["path", "status_code", "digest"];
     /// Every table by its dotted path (`""` is the top level).
-    pub const ALL: [(&str, &[&str]); 13] = [
+    pub const ALL: [(&str, &[&str]); 14] = [
         ("", TOP),
         ("lan", LAN),
         ("director", DIRECTOR),
@@ -432,6 +473,7 @@ pub mod fields {
         ("mark", MARK),
         ("service", SERVICE),
         ("service.real_server", DESTINATION),
+        ("service.real_server.url", URL),
     ];
 }
 
@@ -1101,6 +1143,8 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
                 "list each real server once per port in a service",
             ));
         }
+        let health_check = dd.checked("health_check", HealthCheck::parse)?;
+        let urls = health_urls(&dd, health_check.as_ref())?;
         destinations.push(Destination {
             port,
             forward,
@@ -1110,7 +1154,8 @@ fn validate_service(s_l: &L, servers: &[RealServer], vips: &[IpAddr]) -> Result<
             },
             upper_threshold: threshold("upper_threshold")?,
             lower_threshold: threshold("lower_threshold")?,
-            health_check: dd.checked("health_check", HealthCheck::parse)?,
+            health_check,
+            urls,
             span: d_l.span,
             server: name,
         });
@@ -1388,6 +1433,20 @@ fn service_value(s: &VirtualService, many: bool) -> Value {
             }
             if let Some(h) = &d.health_check {
                 dm.insert("health_check".into(), json!(h.value));
+            }
+            if !d.urls.is_empty() {
+                let urls = d.urls.iter().map(|u| {
+                    let mut um = Map::new();
+                    um.insert("path".into(), json!(u.path.value));
+                    if let Some(c) = &u.status_code {
+                        um.insert("status_code".into(), json!(c.value.get()));
+                    }
+                    if let Some(x) = &u.digest {
+                        um.insert("digest".into(), json!(x.value));
+                    }
+                    Value::Object(um)
+                });
+                dm.insert("url".into(), Value::Array(urls.collect()));
             }
             Value::Object(dm)
         })

@@ -295,3 +295,61 @@ fn an_unset_variable_in_a_script_that_still_reads_is_an_error_on_its_line() {
     );
     assert!(a.has_errors());
 }
+
+#[test]
+fn http_checks_keep_their_urls_and_render_them_back_as_written() {
+    use lvsdr_core::render::keepalived;
+    let t = topology("keepalived-http-url.conf");
+    let out = keepalived(&t);
+    // The first real server's two urls, in order, each with what it expects.
+    assert!(
+        out.contains(
+            "        HTTP_GET {\n            url {\n                path /healthz\n                status_code 204\n            }\n            \
+             url {\n                path /ready?probe=lb\n                digest 9e107d9d372bb6826bd81d3542a419d6\n                status_code 200\n            }\n"
+        ),
+        "{out}"
+    );
+    // A range lvsdr cannot keep leaves the url without a status code (and a finding), not with 200.
+    assert!(
+        out.contains("        HTTP_GET {\n            url {\n                path /healthz\n            }\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("SSL_GET {\n            url {\n                path /status\n                status_code 200\n")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(!out.contains("path /\n"), "no url is replaced by lvsdr's own: {out}");
+    let a = analyze(&corpus().join("keepalived-http-url.conf"));
+    let dropped: Vec<&str> = a
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "DR100")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(dropped.iter().any(|m| m.contains("`status_code 200-299`")), "{dropped:?}");
+    assert!(dropped.iter().any(|m| m.contains("`virtualhost web.example.org`")), "{dropped:?}");
+    // The digest sample keeps its digests too.
+    let out = keepalived(&topology("keepalived-http-digest.conf"));
+    assert_eq!(out.matches("digest 640205b7b0fc66c1ea91c463fac6334d").count(), 2, "{out}");
+}
+
+#[test]
+fn a_health_check_url_that_cannot_be_written_back_safely_is_refused() {
+    let conf = |url: &str| {
+        format!(
+            "virtual_server 192.0.2.10 80 {{\n lb_kind DR\n real_server 192.0.2.21 80 {{\n  HTTP_GET {{\n   url {{\n{url}\n   }}\n  }}\n }}\n}}\n"
+        )
+    };
+    for bad in [
+        "path \"/a b\"",
+        "path \"/a } include /etc/shadow\"",
+        "path /ok\ndigest xyz",
+        "path /ok\nstatus_code 999",
+    ] {
+        let a = lvsdr_core::analyze(&conf(bad), None);
+        assert!(a.topology.is_none(), "{bad:?} must be refused");
+        assert_eq!(a.diagnostics[0].code, "DR106", "{bad:?}: {:?}", a.diagnostics);
+    }
+}

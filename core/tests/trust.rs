@@ -6,7 +6,7 @@ use lvsdr_core::{analyze, load, Severity};
 use std::path::Path;
 
 /// Each hostile fixture, the code that refuses it, and text the span must cover.
-const HOSTILE: [(&str, &str, &str); 13] = [
+const HOSTILE: [(&str, &str, &str); 15] = [
     ("sysctl-traversal.toml", "DR105", "net/../../../tmp/lvsdr-pwned"),
     ("sysctl-host-knob.toml", "DR105", "kernel.panic"),
     ("interface-markup.toml", "DR106", "eth0<img src=x onerror=alert(1)>"),
@@ -20,6 +20,8 @@ const HOSTILE: [(&str, &str, &str); 13] = [
     ("interface-option.toml", "DR106", "-x"),
     ("sysctl-range.toml", "DR108", "99999999999999"),
     ("json-split-char.json", "DR000", ""),
+    ("url-path-notify.toml", "DR106", "notify_up"),
+    ("url-path-include.conf", "DR106", "include /etc/shadow"),
 ];
 
 fn read(name: &str) -> String {

@@ -188,3 +188,38 @@ fn a_sub_second_advert_is_written_as_vrrp_version_3() {
     }
     assert!(lvsdr_core::topology_file::from_toml(&with("advert_ms = 255000")).is_ok());
 }
+
+/// A destination's HTTP check urls read from TOML and JSON, are refused where
+/// they cannot be, and come back out as they went in.
+#[test]
+fn health_check_urls_read_and_are_refused_where_they_cannot_be() {
+    let base = "[lan]\nsubnet = \"192.168.1.0/24\"\n[client]\naddress = \"192.168.1.100\"\n[director]\naddress = \"192.168.1.191\"\nvip = \"192.168.1.192\"\n\
+                [[real_server]]\nname = \"rs1\"\naddress = \"192.168.1.213\"\n[[service]]\nprotocol = \"tcp\"\nport = 80\n[[service.real_server]]\nserver = \"rs1\"\n";
+    let ok = format!(
+        "{base}health_check = \"HTTP_GET\"\n[[service.real_server.url]]\npath = \"/healthz\"\nstatus_code = 204\n[[service.real_server.url]]\npath = \"/\"\ndigest = \"640205b7b0fc66c1ea91c463fac6334d\"\n"
+    );
+    let t = lvsdr_core::topology_file::from_toml(&ok).expect("reads");
+    let urls = &t.services[0].destinations[0].urls;
+    assert_eq!(urls.len(), 2);
+    assert_eq!(urls[0].path.value.as_str(), "/healthz");
+    assert_eq!(urls[0].status_code.as_ref().map(|c| c.value.get()), Some(204));
+    assert!(urls[1].status_code.is_none() && urls[1].digest.is_some());
+    let json = lvsdr_core::topology_file::to_json(&t);
+    assert!(json.contains("\"url\""), "{json}");
+    let back = lvsdr_core::topology_file::from_json(&json).expect("JSON reads back");
+    assert_eq!(back.without_spans(), t.without_spans());
+    for (bad, what) in [
+        ("health_check = \"TCP_CHECK\"\nurl = [{ path = \"/\" }]\n", "HTTP_GET"),
+        ("health_check = \"HTTP_GET\"\nurl = [{ path = \"/a b\" }]\n", "path"),
+        ("health_check = \"HTTP_GET\"\nurl = [{ path = \"/\", status_code = 700 }]\n", "700"),
+        (
+            "health_check = \"HTTP_GET\"\nurl = [{ path = \"/\", digest = \"abc\" }]\n",
+            "digest",
+        ),
+        ("health_check = \"HTTP_GET\"\nurl = [{ status_code = 200 }]\n", "path"),
+        ("health_check = \"HTTP_GET\"\nurl = [{ path = \"/\", regex = \"ok\" }]\n", "regex"),
+    ] {
+        let e = lvsdr_core::topology_file::from_toml(&format!("{base}{bad}")).expect_err(bad);
+        assert!(e.message.contains(what), "{bad}: {}", e.message);
+    }
+}

@@ -571,3 +571,95 @@ fn v2_topologies_prove_dr_on_the_kernel() {
         assert_eq!(r["split"]["fwmark/1"]["matches"], true, "{r:#}");
     }
 }
+
+/// A lab script in the shape of the kernel selftest `ipvs.sh` (DR case): one
+/// script sets up a client, a director and a real server, each in its own
+/// namespace with `ip netns exec NS …` and `ip -n NS …`. It imports as the
+/// hosts it builds, and that topology proves DR on the kernel: the real
+/// server saw the script's client address, replies bypassed the director,
+/// and the client's neighbour entry for the VIP is the director's.
+#[test]
+#[ignore = "needs root"]
+fn a_namespace_script_like_the_kernel_selftest_proves_dr() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let (code, r, stderr) = lab("fixtures/real/script-netns-hosts.sh", &[]);
+    for c in r["checks"].as_array().unwrap().iter().filter(|c| c["advisory"] != true) {
+        assert_eq!(c["pass"], true, "{c}\n{stderr}");
+    }
+    assert_eq!(code, 0, "{r:#}\n{stderr}");
+    for name in [
+        "connectivity tcp/80",
+        "source-ip tcp/80",
+        "reply-bypass",
+        "arp-owner",
+        "split tcp/80",
+    ] {
+        assert_eq!(check(&r, name)["pass"], true, "{name}: {}", check(&r, name));
+    }
+    let conns = r["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 8);
+    for c in conns {
+        assert_eq!(c["source_seen"], "10.0.0.50", "the script's client address: {c}");
+    }
+    assert_eq!(host_state(), before, "nothing left behind");
+}
+
+/// Every `fixtures/real/` setup that imports cleanly, handed to the guest in
+/// one boot: the guest reads each one (a topology it cannot read ends the
+/// run with exit 2, "does not read", before any lab), and runs a lab for it,
+/// whatever that lab then finds. What the guest reads is what the host read
+/// (`tests/guest.rs` checks that without a kernel, for folders too).
+#[test]
+#[ignore = "needs root"]
+fn the_guest_reads_every_imported_real_world_setup() {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    let files = clean_real_fixtures();
+    assert!(files.len() >= 20, "{files:?}");
+    let started = Instant::now();
+    let r = ran_each_uml(&files);
+    assert!(
+        r.code == 0 || r.code == 1,
+        "exit {} (2: a topology the guest does not read; 3: a lab that could not run)\n{}",
+        r.code,
+        r.stderr
+    );
+    assert!(!r.stderr.contains("does not read"), "{}", r.stderr);
+    let reports = r.json.as_array().unwrap();
+    assert_eq!(reports.len(), files.len(), "one report per setup");
+    eprintln!("{} setups in one boot: {:?}", files.len(), started.elapsed());
+    assert_eq!(host_state(), before, "nothing left behind");
+}
+
+/// The `fixtures/real/` inputs that import with no error, as paths relative to
+/// the repository (a folder is one setup of several files, which `--each`
+/// cannot take: those are left out).
+fn clean_real_fixtures() -> Vec<String> {
+    fixtures("fixtures/real", 40)
+        .into_iter()
+        .filter(|f| !f.ends_with(".expect") && !root().join(f).is_dir())
+        .filter(|f| lvsdr(&["import", f]).status.code() == Some(0))
+        .collect()
+}
+
+/// `lvsdr lab --each FILES` under User-Mode Linux, as JSON.
+fn ran_each_uml(files: &[String]) -> Ran {
+    let (out, pid) = lvsdr_with_pid(
+        &[
+            &["lab", "--each", "--format", "json", "--kernel", "uml", "--connections", "2"][..],
+            &files.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        stderr,
+        pid,
+    }
+}

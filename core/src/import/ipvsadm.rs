@@ -678,6 +678,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                                 upper_threshold: None,
                                 lower_threshold: None,
                                 health_check: None,
+                                urls: Vec::new(),
                                 span: command_span,
                             });
                             draft.destinations.last_mut().expect("just pushed")

@@ -20,7 +20,7 @@
 use super::builder::Builder;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
-use crate::names::{HealthCheck, VrrpAuth, VrrpInstance};
+use crate::names::{HealthCheck, HttpStatus, NameError, UrlDigest, UrlPath, VrrpAuth, VrrpInstance};
 use crate::source::{At, Span};
 use crate::LoadError;
 use std::collections::HashMap;
@@ -770,6 +770,7 @@ struct Real<'a> {
     upper_threshold: Option<At<u32>>,
     lower_threshold: Option<At<u32>>,
     health_check: Option<At<HealthCheck>>,
+    urls: Vec<HealthUrl>,
 }
 
 /// Settings of a `virtual_server` block that IPVS holds.
@@ -984,6 +985,7 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
         upper_threshold: None,
         lower_threshold: None,
         health_check: None,
+        urls: Vec::new(),
     };
     for x in body {
         match keyword(x) {
@@ -1004,7 +1006,13 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
             "notify_up" | "notify_down" => not_modelled(b, x, "a script keepalived runs when the real server changes state, outside IPVS"),
             "include" => include(b, x),
             k if HEALTH_CHECKS.contains(&k) => {
-                checker_details(b, x);
+                checker_details(b, x, r.port.as_ref().map(|p| p.value));
+                // The real server's last checker is the one kept, with its own urls.
+                r.urls = if matches!(k, "HTTP_GET" | "SSL_GET") {
+                    urls(b, x)
+                } else {
+                    Vec::new()
+                };
                 r.health_check = HealthCheck::parse(k).ok().map(|h| At::new(h, x.span));
             }
             "delay_loop" | "retry" | "delay_before_retry" | "warmup" | "connect_timeout" | "smtp_alert" | "virtualhost" | "snmp_name" => {}
@@ -1019,28 +1027,91 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
     Some(r)
 }
 
-/// What a checker does that lvsdr keeps only by the checker's name.
-fn checker_details(b: &mut Builder, check: &Stmt) {
+/// What a checker does that lvsdr keeps only by the checker's name. An
+/// HTTP_GET or SSL_GET `url` is read by [`urls`]. `port` is the real
+/// server's own, which a `connect_port` may repeat.
+fn checker_details(b: &mut Builder, check: &Stmt, port: Option<u16>) {
     let Some(body) = &check.body else { return };
+    let web = matches!(keyword(check), "HTTP_GET" | "SSL_GET");
     let mut stack: Vec<&Stmt> = body.iter().collect();
     while let Some(s) = stack.pop() {
         match keyword(s) {
-            "digest" => not_modelled(
-                b,
-                s,
-                &format!(
-                    "{} compares the page with this digest; lvsdr keeps the checker's name, and its own checks look for status 200",
-                    keyword(check)
-                ),
-            ),
+            "url" if web => {}
             "misc_path" => not_modelled(
                 b,
                 s,
                 "MISC_CHECK runs this script on the director; lvsdr keeps the checker's name, not the script",
             ),
+            "connect_port" if port.is_some() && word(s, 1).map(|w| w.text.parse::<u16>().ok()) == Some(port) => {}
+            "connect_port" | "connect_ip" | "bindto" | "bind_port" | "virtualhost" => not_modelled(
+                b,
+                s,
+                "the checker lvsdr writes connects from the director to the real server's own address and port",
+            ),
             _ => stack.extend(s.body.iter().flatten()),
         }
     }
+}
+
+/// The `url` blocks of an HTTP_GET or SSL_GET check, kept as written:
+/// `path`, `status_code` and `digest`. Whatever else a url says is a finding,
+/// and a value that cannot be written back safely refuses the file (DR106),
+/// as a VRRP word does.
+fn urls(b: &mut Builder, check: &Stmt) -> Vec<HealthUrl> {
+    fn value<T>(b: &mut Builder, x: &Stmt, parse: fn(&str) -> Result<T, NameError>) -> Option<At<T>> {
+        let w = word(x, 1)?;
+        match parse(&w.text) {
+            Ok(v) => Some(At::new(v, w.span)),
+            Err(e) => {
+                b.refuse(e, w.span);
+                None
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for u in check.body.iter().flatten().filter(|s| keyword(s) == "url") {
+        let Some(body) = &u.body else {
+            b.note(
+                "DR101",
+                "`url` takes a block; keepalived skips it",
+                u.span,
+                "for example: url { path /healthz status_code 200 }",
+            );
+            continue;
+        };
+        let (mut path, mut status_code, mut digest) = (None, None, None);
+        for x in body {
+            match keyword(x) {
+                "path" => path = value(b, x, UrlPath::parse).or(path),
+                "digest" => digest = value(b, x, UrlDigest::parse).or(digest),
+                // One code; a list (`200 204`) or a range (`200-299`) is not kept.
+                "status_code" if x.words.len() == 2 && !x.words[1].text.contains('-') => {
+                    status_code = value(b, x, HttpStatus::parse).or(status_code)
+                }
+                "status_code" => not_modelled(
+                    b,
+                    x,
+                    "lvsdr keeps one status code per url, not a list or a range; the url is written without it, so keepalived's default applies",
+                ),
+                _ => not_modelled(b, x, "lvsdr keeps a url's path, status_code and digest"),
+            }
+        }
+        match path {
+            Some(path) => out.push(HealthUrl {
+                path,
+                status_code,
+                digest,
+                span: u.span,
+            }),
+            None => b.note(
+                "DR101",
+                "a `url` without a `path` checks nothing; lvsdr skips it",
+                u.span,
+                "add the page to fetch: path /healthz",
+            ),
+        }
+    }
+    out
 }
 
 fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&str, Vec<Member>>) {
@@ -1196,6 +1267,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
                 lower_threshold: r.lower_threshold.clone(),
                 // Kept as metadata only when it is not what lvsdr would generate for this port.
                 health_check: r.health_check.clone().filter(|h| h.value != default_health_check(port)),
+                urls: r.urls.clone(),
                 span: r.stmt.span,
             });
         }

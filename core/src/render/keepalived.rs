@@ -148,7 +148,26 @@ fn virtual_servers(out: &mut String, t: &Topology) {
                     );
                 }
                 "HTTP_GET" | "SSL_GET" => {
-                    let _ = writeln!(out, "        {check} {{\n            url {{\n                path /\n                status_code 200\n            }}\n            connect_timeout 3\n        }}");
+                    let _ = writeln!(out, "        {check} {{");
+                    if d.urls.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "            url {{\n                path /\n                status_code 200\n            }}"
+                        );
+                    }
+                    // Each url as the topology holds it: path, digest and status
+                    // code are validated types, single words keepalived reads back.
+                    for u in &d.urls {
+                        let _ = writeln!(out, "            url {{\n                path {}", u.path.value);
+                        if let Some(x) = &u.digest {
+                            let _ = writeln!(out, "                digest {}", x.value);
+                        }
+                        if let Some(c) = &u.status_code {
+                            let _ = writeln!(out, "                status_code {}", c.value);
+                        }
+                        let _ = writeln!(out, "            }}");
+                    }
+                    let _ = writeln!(out, "            connect_timeout 3\n        }}");
                 }
                 "TCP_CHECK" => {
                     let _ = writeln!(out, "        TCP_CHECK {{\n            connect_timeout 3\n        }}");

@@ -1,6 +1,6 @@
 //! `lvsdr lab`: build the lab for one or more topologies and prove DR.
 
-use super::{load, Exit, InputFormat, Outcome, OutputFormat};
+use super::{load, Exit, InputOptions, Outcome, OutputFormat};
 use lvsdr_harness::apply::ApplyWith;
 use lvsdr_harness::lab::failover::{Failover, Pair};
 use lvsdr_harness::run::{self, KernelChoice, RunOptions};
@@ -42,9 +42,8 @@ pub struct LabArgs {
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
-    /// Input format, for all files or one per file; guessed from the content when left out.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    from: Vec<InputFormat>,
+    #[command(flatten)]
+    input: InputOptions,
     /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The kernel refreshes
     /// them every 2 s, so this waits up to one refresh; the four proofs need no timer.
     #[arg(long)]
@@ -89,7 +88,7 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         connections,
         format,
         keep,
-        from,
+        input,
         parallel,
         ..
     } = a;
@@ -113,7 +112,7 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         vec![files.clone()]
     };
     for group in &groups {
-        topologies.push(load(group, &from)?.1);
+        topologies.push(load(group, &input)?.1);
     }
     if options.failover.is_some() {
         for t in &topologies {

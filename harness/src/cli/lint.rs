@@ -1,14 +1,14 @@
 //! `lvsdr lint`, `explain` and `rules`: the diagnostics and the catalogue behind them.
 
-use super::{Exit, InputFormat, Outcome, OutputFormat};
+use super::{Exit, InputOptions, Outcome, OutputFormat};
 use lvsdr_core::diagnostic::{Edit, Fix, Style};
 use lvsdr_core::source::Span;
 use lvsdr_core::Severity;
 use std::path::PathBuf;
 
 /// `lvsdr lint`
-pub fn lint(files: Vec<PathBuf>, format: OutputFormat, from: Vec<InputFormat>, fix: bool, color: bool) -> Outcome {
-    let setup = super::analyze(&files, &from)?;
+pub fn lint(files: Vec<PathBuf>, format: OutputFormat, input: InputOptions, fix: bool, color: bool) -> Outcome {
+    let setup = super::analyze(&files, &input)?;
     let analysis = &setup.analysis;
     if fix {
         let fixes: Vec<_> = analysis
@@ -47,7 +47,7 @@ pub fn lint(files: Vec<PathBuf>, format: OutputFormat, from: Vec<InputFormat>, f
                 eprintln!("applied {} safe fix(es) to {}", mine.len(), path.display());
             }
             // Lint the fixed files, as they now are.
-            return lint(files, format, from, false, color);
+            return lint(files, format, input, false, color);
         }
     }
     let name = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
@@ -73,7 +73,7 @@ pub fn lint(files: Vec<PathBuf>, format: OutputFormat, from: Vec<InputFormat>, f
         .as_ref()
         .is_some_and(|t| t.services.is_empty() && t.real_servers.is_empty());
     if analysis.topology.is_none() {
-        Err(Exit::Unusable)
+        Err(super::refused(analysis))
     } else if empty {
         // An input that sets nothing up is never a clean pass.
         eprintln!("error: nothing to check: {name} sets up no virtual service and no real server");

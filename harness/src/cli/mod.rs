@@ -9,6 +9,8 @@ mod lint;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lvsdr_core::diagnostic::Style;
+use lvsdr_core::import::resolve::NameMap;
+use lvsdr_core::names::shown;
 use lvsdr_core::render::Artifact;
 use lvsdr_core::Format;
 use lvsdr_harness::run::KernelChoice;
@@ -88,6 +90,58 @@ impl InputFormat {
     }
 }
 
+/// How the input files are read: the options of every command that reads them.
+#[derive(clap::Args)]
+struct InputOptions {
+    /// Input format, for all files or one per file (`--from script,keepalived`); guessed
+    /// from the content when left out.
+    #[arg(long, value_enum, value_delimiter = ',', help_heading = "Reading the input")]
+    from: Vec<InputFormat>,
+    /// Map a host name in the input to its address (repeat for each name).
+    ///
+    /// `ipvsadm -S` without `-n` writes host names (`-A -t lb-web:https -s wlc`). lvsdr never
+    /// looks a name up itself, as the answer would depend on where and when it runs: a name
+    /// nobody mapped is an error (DR110) that names it.
+    ///
+    /// Example: --resolve lb-web=192.0.2.10 --resolve web1=192.0.2.21
+    #[arg(long, value_name = "NAME=ADDRESS", help_heading = "Reading the input")]
+    resolve: Vec<String>,
+    /// Map host names to addresses from a file in the hosts(5) format (repeatable).
+    ///
+    /// One address a line, then its names; `#` starts a comment. A copy of the /etc/hosts of
+    /// the machine the dump came from will do. `--resolve` wins over a file, and a later file
+    /// over an earlier one.
+    ///
+    /// Example: --hosts lb-hosts.txt, holding `192.0.2.21 web1 web1.lan.example`
+    #[arg(long, value_name = "FILE", help_heading = "Reading the input")]
+    hosts: Vec<PathBuf>,
+}
+
+impl InputOptions {
+    /// The names the user mapped: hosts files first, then `--resolve`, the later winning.
+    fn names(&self) -> Result<NameMap, Exit> {
+        let mut names = NameMap::new();
+        for file in &self.hosts {
+            let text = read(file)?;
+            names.parse_hosts(&text).map_err(|e| {
+                eprintln!("error: --hosts {}: {e}", file.display());
+                Exit::Unusable
+            })?;
+        }
+        for mapping in &self.resolve {
+            names.parse_mapping(mapping).map_err(|e| {
+                eprintln!(
+                    "error: --resolve {}: {e}
+  write NAME=ADDRESS, as in --resolve lb-web=192.0.2.10",
+                    shown(mapping)
+                );
+                Exit::Unusable
+            })?;
+        }
+        Ok(names)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check a topology for DR mistakes (exit 0: no errors, 1: errors, 2: unreadable input).
@@ -99,10 +153,8 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
-        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
-        /// from the content when left out.
-        #[arg(long, value_enum, value_delimiter = ',')]
-        from: Vec<InputFormat>,
+        #[command(flatten)]
+        input: InputOptions,
         /// Apply the safe fixes to the files in place.
         #[arg(long)]
         fix: bool,
@@ -121,10 +173,8 @@ enum Cmd {
         /// servers' script, a keepalived.conf with a real-server script).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
-        /// from the content when left out.
-        #[arg(long, value_enum, value_delimiter = ',')]
-        from: Vec<InputFormat>,
+        #[command(flatten)]
+        input: InputOptions,
     },
     /// Write an artifact: director, real-server, restore, sysctl, keepalived, toml, json.
     Render {
@@ -135,10 +185,8 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[arg(long)]
         artifact: String,
-        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
-        /// from the content when left out.
-        #[arg(long, value_enum, value_delimiter = ',')]
-        from: Vec<InputFormat>,
+        #[command(flatten)]
+        input: InputOptions,
     },
     /// Predict which real server each new connection gets, with the kernel schedulers' semantics.
     Predict {
@@ -157,10 +205,8 @@ enum Cmd {
         clients: usize,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
-        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
-        /// from the content when left out.
-        #[arg(long, value_enum, value_delimiter = ',')]
-        from: Vec<InputFormat>,
+        #[command(flatten)]
+        input: InputOptions,
     },
     /// Print the lab plan (namespaces, addresses, sysctls, IPVS table, probes) as JSON.
     Plan {
@@ -171,10 +217,8 @@ enum Cmd {
         files: Vec<PathBuf>,
         #[arg(long, default_value_t = 8)]
         connections: usize,
-        /// Input format, for all files or one per file (`--from script,keepalived`); guessed
-        /// from the content when left out.
-        #[arg(long, value_enum, value_delimiter = ',')]
-        from: Vec<InputFormat>,
+        #[command(flatten)]
+        input: InputOptions,
     },
     /// Build the topology in network namespaces on real kernel IPVS and prove DR works (needs root).
     Lab(lab::LabArgs),
@@ -228,19 +272,20 @@ fn formats(files: &[PathBuf], from: &[InputFormat]) -> Result<Vec<Option<lvsdr_c
 }
 
 /// Reads the files as one setup, linted.
-fn analyze(files: &[PathBuf], from: &[InputFormat]) -> Result<lvsdr_core::SetupAnalysis, Exit> {
-    let formats = formats(files, from)?;
+fn analyze(files: &[PathBuf], input: &InputOptions) -> Result<lvsdr_core::SetupAnalysis, Exit> {
+    let formats = formats(files, &input.from)?;
+    let names = input.names()?;
     let mut sources = Vec::new();
     for f in files {
         sources.push((f.display().to_string(), read(f)?));
     }
-    Ok(lvsdr_core::analyze_files_as(&sources, &formats))
+    Ok(lvsdr_core::analyze_files_with(&sources, &formats, &names))
 }
 
 /// Loads a topology from one or more files, printing a rustc-style error
 /// naming the file, line and column when it cannot be read.
-fn load(files: &[PathBuf], from: &[InputFormat]) -> Result<(lvsdr_core::SetupAnalysis, lvsdr_core::Topology), Exit> {
-    let setup = analyze(files, from)?;
+fn load(files: &[PathBuf], input: &InputOptions) -> Result<(lvsdr_core::SetupAnalysis, lvsdr_core::Topology), Exit> {
+    let setup = analyze(files, input)?;
     match setup.analysis.topology.clone() {
         Some(t) if t.services.is_empty() && t.real_servers.is_empty() => {
             let style = Style {
@@ -256,8 +301,20 @@ fn load(files: &[PathBuf], from: &[InputFormat]) -> Result<(lvsdr_core::SetupAna
                 color: std::io::stderr().is_terminal(),
             };
             eprint!("{}", setup.render_human(style));
-            Err(Exit::Unusable)
+            Err(refused(&setup.analysis))
         }
+    }
+}
+
+/// How a command ends when the input was refused. An unmapped host name
+/// (DR110) is not an unreadable file: the file read, and lacks a fact only
+/// the user has, so it ends as any error found in the input does (exit 1);
+/// everything else the readers refuse is unusable input (exit 2).
+fn refused(analysis: &lvsdr_core::Analysis) -> Exit {
+    if analysis.diagnostics.iter().any(|d| d.code == "DR110") {
+        Exit::Failed
+    } else {
+        Exit::Unusable
     }
 }
 
@@ -265,15 +322,15 @@ fn load(files: &[PathBuf], from: &[InputFormat]) -> Result<(lvsdr_core::SetupAna
 pub fn run(cli: Cli) -> Outcome {
     let color = std::io::stdout().is_terminal();
     match cli.command {
-        Cmd::Lint { files, format, from, fix } => lint::lint(files, format, from, fix, color),
+        Cmd::Lint { files, format, input, fix } => lint::lint(files, format, input, fix, color),
         Cmd::Explain { code } => lint::explain(code),
         Cmd::Rules { format } => lint::rules(format),
-        Cmd::Import { files, from } => {
-            let (_, t) = load(&files, &from)?;
+        Cmd::Import { files, input } => {
+            let (_, t) = load(&files, &input)?;
             print!("{}", lvsdr_core::topology_file::to_toml(&t));
             Ok(Exit::Success)
         }
-        Cmd::Render { files, artifact, from } => {
+        Cmd::Render { files, artifact, input } => {
             let Some(a) = Artifact::parse(&artifact) else {
                 eprintln!(
                     "error: unknown artifact `{artifact}`; use one of: {}",
@@ -281,7 +338,7 @@ pub fn run(cli: Cli) -> Outcome {
                 );
                 return Err(Exit::Unusable);
             };
-            let (_, t) = load(&files, &from)?;
+            let (_, t) = load(&files, &input)?;
             print!("{}", lvsdr_core::render::render(&t, a));
             Ok(Exit::Success)
         }
@@ -291,9 +348,9 @@ pub fn run(cli: Cli) -> Outcome {
             connections,
             clients,
             format,
-            from,
+            input,
         } => {
-            let (_, t) = load(&files, &from)?;
+            let (_, t) = load(&files, &input)?;
             let mut predictions = lvsdr_core::predict::predict_sequential(&t, connections, clients);
             if let Some(s) = &service {
                 predictions.retain(|p| &p.service == s);
@@ -330,8 +387,8 @@ pub fn run(cli: Cli) -> Outcome {
             }
             Ok(Exit::Success)
         }
-        Cmd::Plan { files, connections, from } => {
-            let (_, t) = load(&files, &from)?;
+        Cmd::Plan { files, connections, input } => {
+            let (_, t) = load(&files, &input)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&lvsdr_core::plan::plan(&t, connections, 1)).unwrap_or_default()
