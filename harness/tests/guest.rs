@@ -3,8 +3,8 @@
 //! the job file's JSON) is read there to the very topology the host read. No
 //! kernel needed; `lab.rs` runs the same setups through a real guest.
 
-use lvsdr_harness::apply::ApplyWith;
-use lvsdr_harness::uml::{GuestTask, Job};
+use lvsdr_harness::job::{GuestTask, RunOptions};
+use lvsdr_harness::uml::Job;
 use std::path::{Path, PathBuf};
 
 /// Every `fixtures/real/` setup (a file, or a folder of files read as one)
@@ -42,15 +42,10 @@ fn imported_setups() -> Vec<(PathBuf, lvsdr_core::Topology)> {
 fn the_guest_reads_every_imported_setup_as_the_host_read_it() {
     let setups = imported_setups();
     assert!(setups.len() >= 40, "{} setups", setups.len());
-    // As `run::run_labs` builds the task, and `uml::run` writes it to job.json.
+    // As `launch::run_labs` builds the task, and `uml::run` writes it to job.json.
     let task = GuestTask::Lab {
         topologies: setups.iter().map(|(_, t)| lvsdr_core::topology_file::to_toml(t)).collect(),
-        connections: 8,
-        clients: 1,
-        parallel: 1,
-        apply: ApplyWith::Netlink,
-        ipvs_stats: false,
-        failover: None,
+        options: RunOptions::default(),
     };
     let job = Job {
         task,
