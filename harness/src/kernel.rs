@@ -172,3 +172,34 @@ mod tests {
         }
     }
 }
+
+/// Open files a lab needs: two sockets per listener (IPv4 and IPv6), three
+/// per planned connection (the client's, the server's accepted one, and one
+/// held while the next opens), and some for netlink, namespaces and threads.
+pub fn open_files_needed(plan: &lvsdr_core::plan::LabPlan) -> u64 {
+    let listeners: usize = plan.hosts.iter().map(|h| h.listeners.len()).sum();
+    let connections: usize = plan.probes.iter().map(|p| p.connections.len()).sum();
+    (2 * listeners + 3 * connections + 512) as u64
+}
+
+/// Raises this process's open-file limit to at least `need` (the soft limit
+/// up to the hard one, and the hard one too where root may), and says so
+/// when it cannot: a production director's lab serves thousands of sockets,
+/// past the usual 1,024.
+pub fn raise_open_files(need: u64) -> Result<u64, (u64, u64)> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(need);
+    };
+    if soft >= need {
+        return Ok(soft);
+    }
+    if setrlimit(Resource::RLIMIT_NOFILE, need, hard.max(need)).is_ok() {
+        return Ok(need);
+    }
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    if hard >= need {
+        return Ok(hard);
+    }
+    Err((need, hard))
+}

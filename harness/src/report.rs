@@ -136,6 +136,22 @@ fn paint(color: bool, code: &str, text: &str) -> String {
     }
 }
 
+/// Past this many connections or checks, the human report sums them up
+/// unless asked for every line (`--verbose`).
+pub const SUMMARY_AFTER: usize = 64;
+
+fn connection_line(c: &ConnectionResult) -> String {
+    format!(
+        "    {:<8} {}:{:<5} → {:<6} saw {}{}",
+        c.service,
+        c.client,
+        c.client_port,
+        c.real_server.clone().unwrap_or_else(|| "-".into()),
+        c.source_seen.clone().unwrap_or_else(|| "-".into()),
+        c.error.as_ref().map(|e| format!("  ({e})")).unwrap_or_default()
+    )
+}
+
 impl Report {
     /// The check with this name (`"split tcp/80"`, `"arp-owner"`, …).
     pub fn check(&self, name: &str) -> Option<&Check> {
@@ -192,9 +208,60 @@ impl Report {
         }
     }
 
-    /// A table a person can read: check, expected, seen, pass/fail; then the
-    /// connections, and what explains each failure.
+    /// Connections per service, as the kernel scheduled them, and every one
+    /// that failed.
+    fn connections_summary(&self, out: &mut String) {
+        let mut services: Vec<(&str, Vec<&ConnectionResult>)> = Vec::new();
+        for c in &self.connections {
+            match services.iter_mut().find(|(s, _)| *s == c.service) {
+                Some((_, v)) => v.push(c),
+                None => services.push((&c.service, vec![c])),
+            }
+        }
+        let answered = self.connections.iter().filter(|c| c.real_server.is_some()).count();
+        let _ = writeln!(
+            out,
+            "    {} connection(s) to {} service(s): {answered} answered",
+            self.connections.len(),
+            services.len()
+        );
+        let mut failed = self.connections.iter().filter(|c| c.real_server.is_none() || c.error.is_some());
+        for c in failed.by_ref().take(20) {
+            let _ = writeln!(out, "{}", connection_line(c));
+        }
+        let more = failed.count();
+        if more > 0 {
+            let _ = writeln!(out, "    … and {more} more that failed");
+        }
+        if services.len() <= SUMMARY_AFTER {
+            for (service, conns) in &services {
+                let mut by_server: Vec<(String, usize)> = Vec::new();
+                for c in conns {
+                    let rs = c.real_server.clone().unwrap_or_else(|| "-".into());
+                    match by_server.iter_mut().find(|(r, _)| *r == rs) {
+                        Some((_, n)) => *n += 1,
+                        None => by_server.push((rs, 1)),
+                    }
+                }
+                let split: Vec<String> = by_server.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                let _ = writeln!(out, "    {service:<24} {} → {}", conns.len(), split.join(", "));
+            }
+        }
+    }
+
+    /// A table a person can read: the connections, then each check with what
+    /// was expected and seen, and what explains each failure. A large lab (a
+    /// production director's thousands of connections) is summarised: see
+    /// [`Report::render_human_with`].
     pub fn render_human(&self, color: bool) -> String {
+        self.render_human_with(color, false)
+    }
+
+    /// As [`Report::render_human`]; past [`SUMMARY_AFTER`] connections or
+    /// checks, and unless `verbose`, the connections are summed up per
+    /// service (every failed one still listed) and the passing checks counted
+    /// per kind, every failed or warning check still shown in full.
+    pub fn render_human_with(&self, color: bool, verbose: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -203,29 +270,45 @@ impl Report {
         );
         out.push('\n');
         let _ = writeln!(out, "  connections (client → VIP → real server):");
-        for c in &self.connections {
-            let _ = writeln!(
-                out,
-                "    {:<8} {}:{:<5} → {:<6} saw {}{}",
-                c.service,
-                c.client,
-                c.client_port,
-                c.real_server.clone().unwrap_or_else(|| "-".into()),
-                c.source_seen.clone().unwrap_or_else(|| "-".into()),
-                c.error.as_ref().map(|e| format!("  ({e})")).unwrap_or_default()
-            );
+        if verbose || self.connections.len() <= SUMMARY_AFTER {
+            for c in &self.connections {
+                let _ = writeln!(out, "{}", connection_line(c));
+            }
+        } else {
+            self.connections_summary(&mut out);
         }
         out.push('\n');
-        let w_name = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
-        let w_exp = self
-            .checks
-            .iter()
-            .map(|c| c.expected.chars().count())
-            .max()
-            .unwrap_or(8)
-            .clamp(8, 60);
+        let summarise = !verbose && self.checks.len() > SUMMARY_AFTER;
+        let shown: Vec<&Check> = self.checks.iter().filter(|c| !summarise || !c.pass).collect();
+        let w_name = shown.iter().map(|c| c.name.len()).max().unwrap_or(5).max(12);
+        let w_exp = shown.iter().map(|c| c.expected.chars().count()).max().unwrap_or(8).clamp(8, 60);
         let _ = writeln!(out, "  {:<w_name$}  {:<w_exp$}  {:<6}  seen", "check", "expected", "result");
-        for c in &self.checks {
+        if summarise {
+            // Passing checks, counted per kind (`connectivity`, `split`, …), in order of first appearance.
+            let mut kinds: Vec<(&str, usize, usize)> = Vec::new();
+            for c in &self.checks {
+                let kind = c.name.split_whitespace().next().unwrap_or("");
+                match kinds.iter_mut().find(|k| k.0 == kind) {
+                    Some(k) => {
+                        k.1 += 1;
+                        k.2 += usize::from(c.pass);
+                    }
+                    None => kinds.push((kind, 1, usize::from(c.pass))),
+                }
+            }
+            for (kind, all, passed) in kinds {
+                let result = if passed == all { paint(color, "1;32", "pass  ") } else { "      ".to_string() };
+                let _ = writeln!(
+                    out,
+                    "  {:<w_name$}  {:<w_exp$}  {}  {passed} of {all} passed{}",
+                    kind,
+                    format!("{all} check(s)"),
+                    result,
+                    if passed == all { String::new() } else { ", the others below".into() }
+                );
+            }
+        }
+        for c in shown {
             let result = if c.pass {
                 paint(color, "1;32", "pass  ")
             } else if c.advisory {
@@ -237,6 +320,9 @@ impl Report {
             for e in &c.explained_by {
                 let _ = writeln!(out, "  {:<w_name$}  {} see {e}", "", paint(color, "1;33", "→"));
             }
+        }
+        if summarise || (!verbose && self.connections.len() > SUMMARY_AFTER) {
+            let _ = writeln!(out, "\n  (a summary: `--verbose` lists every connection and check, `--format json` holds them all)");
         }
         out.push('\n');
         let t = |k: &str| self.timings_ms.get(k).copied().unwrap_or(0);

@@ -29,6 +29,8 @@ pub enum RunError {
     Guest(i32, String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("this lab needs about {0} open files, and this process may open {1} (`ulimit -n`, whose hard limit only root can raise).\n  Raise it (`ulimit -n {0}`), or prove the setup with fewer --connections.")]
+    OpenFiles(u64, u64),
 }
 
 pub fn is_root() -> bool {
@@ -46,6 +48,7 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
     }
     let started = Instant::now();
     let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
+    kernel::raise_open_files(kernel::open_files_needed(&plan)).map_err(|(need, limit)| RunError::OpenFiles(need, limit))?;
     let lab = match options.failover {
         Some(_) => Lab::build_pair(topology, plan, progress)?,
         None => Lab::build(topology, plan, options.apply, progress)?,

@@ -33,6 +33,11 @@ pub struct LabArgs {
     apply_with: ApplyWith,
     #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
+    /// List every connection and check in the human report. A lab of more than 64
+    /// connections or checks (a production director) is otherwise summed up: counts per
+    /// service and per kind of check, with every failed connection and check in full.
+    #[arg(long, short)]
+    verbose: bool,
     /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
     #[arg(long)]
     keep: bool,
@@ -88,6 +93,7 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         connections,
         format,
         keep,
+        verbose,
         input,
         parallel,
         ..
@@ -156,7 +162,7 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
                 OutputFormat::Human => {
                     for r in &reports {
-                        print!("{}", r.render_human(color));
+                        print!("{}", r.render_human_with(color, verbose));
                     }
                 }
             }

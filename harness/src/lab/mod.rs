@@ -617,10 +617,18 @@ impl Lab {
                 step: format!("{observer}: capturing reply frames (AF_PACKET)"),
                 source,
             })?;
+        let each_service = plan.probes.len() <= crate::report::SUMMARY_AFTER;
+        if !each_service {
+            let total: usize = plan.probes.iter().map(|p| p.connections.len()).sum();
+            progress(&format!("client: {total} connections to {} services", plan.probes.len()));
+        }
         let lanes: Vec<probe::Lane> = plan
             .probes
             .iter()
-            .map(|p| {
+            .inspect(|p| {
+                if !each_service {
+                    return;
+                }
                 progress(&format!(
                     "client: {} connections to {} ({}, {})",
                     p.connections.len(),
@@ -632,6 +640,8 @@ impl Lab {
                         "one at a time: the scheduler counts open connections"
                     }
                 ));
+            })
+            .map(|p| {
                 probe::Lane {
                     service: &p.service,
                     vip: p.address,
