@@ -297,14 +297,22 @@ impl Report {
                 }
             }
             for (kind, all, passed) in kinds {
-                let result = if passed == all { paint(color, "1;32", "pass  ") } else { "      ".to_string() };
+                let result = if passed == all {
+                    paint(color, "1;32", "pass  ")
+                } else {
+                    "      ".to_string()
+                };
                 let _ = writeln!(
                     out,
                     "  {:<w_name$}  {:<w_exp$}  {}  {passed} of {all} passed{}",
                     kind,
                     format!("{all} check(s)"),
                     result,
-                    if passed == all { String::new() } else { ", the others below".into() }
+                    if passed == all {
+                        String::new()
+                    } else {
+                        ", the others below".into()
+                    }
                 );
             }
         }
@@ -322,7 +330,10 @@ impl Report {
             }
         }
         if summarise || (!verbose && self.connections.len() > SUMMARY_AFTER) {
-            let _ = writeln!(out, "\n  (a summary: `--verbose` lists every connection and check, `--format json` holds them all)");
+            let _ = writeln!(
+                out,
+                "\n  (a summary: `--verbose` lists every connection and check, `--format json` holds them all)"
+            );
         }
         out.push('\n');
         let t = |k: &str| self.timings_ms.get(k).copied().unwrap_or(0);

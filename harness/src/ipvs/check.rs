@@ -164,6 +164,55 @@ pub fn run() -> Result<Vec<String>, String> {
         )?;
         ipvs.flush().map_err(e)?;
         ensure(ipvs.services().map_err(e)?.is_empty(), "flush (ipvsadm -C)", &mut log)?;
+        // A restore: 600 services of 4 destinations, pipelined, read back whole.
+        let table: Vec<(Service, Vec<Dest>)> = (0..600u32)
+            .map(|i| {
+                let id = ServiceId::Port {
+                    protocol: Protocol::Tcp,
+                    address: IpAddr::V4(Ipv4Addr::from(0x0a60_0000 + i / 5)),
+                    port: 80 + (i % 5) as u16,
+                };
+                let dests = (0..4u8)
+                    .map(|k| Dest {
+                        address: IpAddr::V4(Ipv4Addr::new(10, 9, 1, 10 + k)),
+                        port: 80 + (i % 5) as u16,
+                        forward: ForwardMethod::Route,
+                        weight: u32::from(k) + 1,
+                        upper_threshold: 0,
+                        lower_threshold: 0,
+                    })
+                    .collect();
+                (
+                    Service {
+                        id,
+                        scheduler: "wrr".into(),
+                        flags: ServiceFlags::default(),
+                        timeout: 0,
+                        netmask: Netmask::host(Family::Ipv4),
+                    },
+                    dests,
+                )
+            })
+            .collect();
+        ipvs.restore(&table).map_err(e)?;
+        let listed = ipvs.services().map_err(e)?;
+        let all_there = listed.len() == table.len()
+            && table.iter().all(|(s, dests)| {
+                ipvs.dests(&s.id)
+                    .is_ok_and(|got| got.len() == dests.len() && dests.iter().all(|d| got.iter().any(|g| g.dest == *d)))
+            });
+        ensure(
+            all_there,
+            "restore (ipvsadm -R): 600 services, 2,400 destinations, pipelined",
+            &mut log,
+        )?;
+        let again = ipvs.restore(&table[..1]).map_err(e);
+        ensure(
+            again.as_ref().is_err_and(|m| m.contains("add service") && m.contains("already")),
+            "a restore that adds a service twice says which request failed",
+            &mut log,
+        )?;
+        ipvs.flush().map_err(e)?;
         Ok(log)
     })
     .map_err(|e| e.to_string())?

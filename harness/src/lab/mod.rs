@@ -378,19 +378,21 @@ impl Lab {
             }
             match apply {
                 ApplyWith::Netlink => {
-                    progress(&format!("{}: IPVS services over generic netlink", director.name));
                     let specs = &lab.specs;
+                    let started = std::time::Instant::now();
                     ns.run(|| -> Result<(), LabError> {
                         let ipvs = Ipvs::connect()?;
                         ipvs.flush()?;
-                        for (spec, dests) in specs {
-                            ipvs.add_service(spec)?;
-                            for d in dests {
-                                ipvs.add_dest(&spec.id, d)?;
-                            }
-                        }
+                        ipvs.restore(specs)?;
                         Ok(())
                     })??;
+                    progress(&format!(
+                        "{}: {} IPVS service(s), {} destination(s) over generic netlink in {} ms",
+                        director.name,
+                        specs.len(),
+                        specs.iter().map(|(_, d)| d.len()).sum::<usize>(),
+                        started.elapsed().as_millis()
+                    ));
                 }
                 ApplyWith::Script => {
                     progress(&format!(
@@ -641,15 +643,13 @@ impl Lab {
                     }
                 ));
             })
-            .map(|p| {
-                probe::Lane {
-                    service: &p.service,
-                    vip: p.address,
-                    port: p.port,
-                    kind: p.kind,
-                    connections: p.connections.iter().map(|c| (c.client, c.port)).collect(),
-                    at_once: if p.overlap { PROBES_AT_ONCE } else { 1 },
-                }
+            .map(|p| probe::Lane {
+                service: &p.service,
+                vip: p.address,
+                port: p.port,
+                kind: p.kind,
+                connections: p.connections.iter().map(|c| (c.client, c.port)).collect(),
+                at_once: if p.overlap { PROBES_AT_ONCE } else { 1 },
             })
             .collect();
         let connections: Vec<ConnectionResult> = client_ns
