@@ -149,30 +149,6 @@ pub fn load_modules(dir: &Path, names: &[&str]) -> Result<Vec<String>, ModuleErr
     Ok(loaded)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn topology(file: &str) -> lvsdr_core::Topology {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(file);
-        lvsdr_core::topology_file::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn a_lab_loads_the_schedulers_it_uses_and_the_marking_modules_only_for_marks() {
-        let (seed, marks) = modules_for(&[topology("seed-dr.toml")]);
-        assert_eq!(seed, ["ip_vs", "veth", "bridge", "ip_vs_rr"]);
-        assert!(!marks);
-        let (both, marks) = modules_for(&[topology("seed-dr.toml"), topology("fwmark-dr.toml")]);
-        assert_eq!(both, ["ip_vs", "veth", "bridge", "ip_vs_rr", "ip_vs_wrr"], "each module once");
-        assert!(marks, "a fwmark topology's marking rules need nf_tables or tc");
-        // Every scheduler the core knows has its module in the list.
-        for s in lvsdr_core::model::Scheduler::ALL {
-            assert!(LAB_MODULES.contains(&format!("ip_vs_{}", s.name()).as_str()), "{}", s.name());
-        }
-    }
-}
-
 /// Open files a lab needs: two sockets per listener (IPv4 and IPv6), three
 /// per planned connection (the client's, the server's accepted one, and one
 /// held while the next opens), and some for netlink, namespaces and threads.
@@ -202,4 +178,28 @@ pub fn raise_open_files(need: u64) -> Result<u64, (u64, u64)> {
         return Ok(hard);
     }
     Err((need, hard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(file: &str) -> lvsdr_core::Topology {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(file);
+        lvsdr_core::topology_file::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_lab_loads_the_schedulers_it_uses_and_the_marking_modules_only_for_marks() {
+        let (seed, marks) = modules_for(&[topology("seed-dr.toml")]);
+        assert_eq!(seed, ["ip_vs", "veth", "bridge", "ip_vs_rr"]);
+        assert!(!marks);
+        let (both, marks) = modules_for(&[topology("seed-dr.toml"), topology("fwmark-dr.toml")]);
+        assert_eq!(both, ["ip_vs", "veth", "bridge", "ip_vs_rr", "ip_vs_wrr"], "each module once");
+        assert!(marks, "a fwmark topology's marking rules need nf_tables or tc");
+        // Every scheduler the core knows has its module in the list.
+        for s in lvsdr_core::model::Scheduler::ALL {
+            assert!(LAB_MODULES.contains(&format!("ip_vs_{}", s.name()).as_str()), "{}", s.name());
+        }
+    }
 }
