@@ -80,6 +80,11 @@ pub struct HostPlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RoutePlan>,
     pub addresses: Vec<AddressPlan>,
+    /// A real server of tunnel destinations (LVS-TUN): the lab loads `ipip`,
+    /// which gives each namespace its `tunl0`, and brings `tunl0` up before
+    /// the sysctls (`ip link set tunl0 up`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tunnel: bool,
     /// Written as given, in order, inside the host's namespace (below `/proc/sys/net/`).
     pub sysctls: Vec<(SysctlKey, i64)>,
     pub listeners: Vec<ListenerPlan>,
@@ -346,6 +351,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 deprecated: false,
             })
             .collect(),
+        tunnel: false,
         sysctls: vec![],
         listeners: vec![],
     }];
@@ -394,6 +400,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     deprecated: false,
                 }))
                 .collect(),
+            tunnel: false,
             sysctls: forwarding,
             listeners: vec![],
         });
@@ -429,6 +436,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             outside_interfaces: vec![],
             routes: vec![],
             addresses,
+            tunnel: false,
             sysctls: sysctls(&d.sysctls),
             listeners: vec![],
         });
@@ -459,19 +467,35 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             vip: true,
             deprecated: false,
         }));
+        let mine = |s: &VirtualService| -> Vec<Forward> {
+            s.destinations
+                .iter()
+                .filter(|d| d.server.value == rs.name.value)
+                .map(|d| d.forward.value)
+                .collect()
+        };
         let mut ports: Vec<u16> = match &rs.listen {
             Some(l) => l.value.clone(),
             None => t
                 .services
                 .iter()
-                .filter(|s| s.destinations.iter().any(|d| d.server.value == rs.name.value))
+                .filter(|s| !mine(s).is_empty())
                 .flat_map(|s| match s.port() {
+                    // NAT may map the port: the real server listens where its destination points.
+                    Some(_) if mine(s).contains(&Forward::Masq) => s
+                        .destinations
+                        .iter()
+                        .filter(|d| d.server.value == rs.name.value)
+                        .map(|d| d.port.value)
+                        .collect(),
                     Some(p) => vec![p],
                     None => t.marks_of(s).iter().flat_map(|m| m.ports.value.clone()).collect(),
                 })
                 .filter(|p| *p != 0)
                 .collect(),
         };
+        let tunnel = t.services.iter().any(|s| mine(s).contains(&Forward::Tunnel));
+        let nat = t.services.iter().any(|s| mine(s).contains(&Forward::Masq));
         ports.sort_unstable();
         ports.dedup();
         hosts.push(HostPlan {
@@ -504,8 +528,24 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                         })
                     }),
                 )
+                .chain(
+                    // NAT: replies to the client go back through the director, which
+                    // rewrites their source to the VIP. The lab's client shares the
+                    // LAN, so the route is for the client itself (ipvs.sh deletes the
+                    // real servers' direct route instead).
+                    t.client.address.iter().filter(|_| nat).filter_map(|c| {
+                        let family = Family::of(&c.value);
+                        Some(RoutePlan {
+                            address: c.value,
+                            prefix: family.host_prefix(),
+                            via: Some(t.director().address.of(family)?.value),
+                            device: rs.interface.device(),
+                        })
+                    }),
+                )
                 .collect(),
             addresses,
+            tunnel,
             sysctls: sysctls(&rs.sysctls),
             listeners: ports
                 .into_iter()
@@ -681,6 +721,10 @@ pub enum CheckKind {
     /// An active/backup pair's failover: the VIP moves, open connections
     /// survive (with connection sync), new ones are scheduled by the backup.
     Failover,
+    /// LVS-TUN: a real server received its connections encapsulated, on `tunl0`.
+    Tunnel,
+    /// LVS-NAT: replies come back through the director, their source the VIP.
+    ReplyViaDirector,
 }
 
 impl CheckKind {
@@ -690,12 +734,14 @@ impl CheckKind {
         match self {
             CheckKind::State => &[],
             CheckKind::ArpOwner => &["DR001", "DR002"],
-            CheckKind::Connectivity => &["DR003", "DR004", "DR005", "DR006", "DR007", "DR014", "DR016"],
+            CheckKind::Connectivity => &["DR003", "DR004", "DR005", "DR006", "DR007", "DR014", "DR016", "DR038", "DR039"],
             CheckKind::SourceIp => &["DR019"],
             CheckKind::ReplyBypass => &["DR001", "DR002", "DR019"],
             CheckKind::Split => &["DR001", "DR002", "DR008", "DR020", "DR005"],
             CheckKind::Weights => &["DR008"],
             CheckKind::Failover => &["DR033", "DR032"],
+            CheckKind::Tunnel => &["DR038"],
+            CheckKind::ReplyViaDirector => &["DR039"],
         }
     }
 }

@@ -8,10 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::thread::JoinHandle;
 
-/// A reply frame: who sent it on the wire, and from which TCP port of the VIP.
+/// A reply frame: who sent it on the wire, and from which VIP and TCP port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyFrame {
     pub source_mac: [u8; 6],
+    pub source: IpAddr,
     pub source_port: u16,
 }
 
@@ -48,6 +49,7 @@ pub fn parse_reply(frame: &[u8], vips: &[IpAddr]) -> Option<ReplyFrame> {
     source_mac.copy_from_slice(&frame[6..12]);
     Some(ReplyFrame {
         source_mac,
+        source,
         source_port: u16::from_be_bytes([tcp[0], tcp[1]]),
     })
 }
@@ -291,6 +293,7 @@ mod tests {
             parse_reply(&frame(mac, [0x08, 0], 6, [192, 168, 1, 192], 80), &[vip]),
             Some(ReplyFrame {
                 source_mac: mac,
+                source: vip,
                 source_port: 80
             })
         );
@@ -339,6 +342,7 @@ mod tests {
             parse_reply(&f, &[vip]),
             Some(ReplyFrame {
                 source_mac: mac,
+                source: vip,
                 source_port: 25
             })
         );

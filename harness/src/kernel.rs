@@ -22,6 +22,7 @@ pub const LAB_MODULES: &[&str] = &[
     "ip_vs_lblcr",
     "veth",
     "bridge",
+    "ipip",
 ];
 
 /// Modules only some labs need, loaded best-effort: a kernel without them
@@ -47,6 +48,14 @@ pub fn modules_for(topologies: &[lvsdr_core::Topology]) -> (Vec<&'static str>, b
                 wanted.push(m);
             }
         }
+    }
+    // LVS-TUN: `ipip` gives every namespace its `tunl0` (and the director its encapsulation).
+    let tunnel = topologies
+        .iter()
+        .flat_map(|t| &t.services)
+        .any(|s| s.destinations.iter().any(|d| d.forward.value == lvsdr_core::model::Forward::Tunnel));
+    if tunnel {
+        wanted.push("ipip");
     }
     let marks = topologies.iter().any(|t| !t.marks.is_empty());
     (wanted, marks)

@@ -126,6 +126,23 @@ pub struct Report {
     /// How the pair's master went away, when the lab proved a failover (`kill`, `link`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<String>,
+    /// The forwarding methods the lab proved, in the order DR, TUN, NAT.
+    #[serde(default)]
+    pub methods: Vec<String>,
+}
+
+/// The forwarding methods of a plan's destinations, named as people say them.
+pub fn methods_of(plan: &lvsdr_core::plan::LabPlan) -> Vec<String> {
+    [(3, "DR"), (1, "DR"), (2, "TUN"), (0, "NAT")]
+        .into_iter()
+        .filter(|(m, _)| plan.services.iter().flat_map(|s| &s.destinations).any(|d| d.forward == *m))
+        .map(|(_, name)| name.to_string())
+        .fold(Vec::new(), |mut v, n| {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+            v
+        })
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
@@ -361,14 +378,19 @@ impl Report {
             );
         }
         let warnings = self.checks.iter().filter(|c| c.advisory && !c.pass).count();
+        let works = match self.methods.as_slice() {
+            [] => "DR works".to_string(),
+            [one] => format!("{one} works"),
+            [init @ .., last] => format!("{} and {last} work", init.join(", ")),
+        };
         let verdict = if self.pass && warnings > 0 {
             paint(
                 color,
                 "1;33",
-                &format!("PASS: DR works as designed, with {warnings} warning(s): the split is not what the weights ask for"),
+                &format!("PASS: {works} as designed, with {warnings} warning(s): the split is not what the weights ask for"),
             )
         } else if self.pass {
-            paint(color, "1;32", "PASS: DR works as designed")
+            paint(color, "1;32", &format!("PASS: {works} as designed"))
         } else {
             paint(color, "1;31", "FAIL: see the checks above")
         };

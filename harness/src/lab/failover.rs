@@ -282,7 +282,7 @@ impl Lab {
             after.push(proofs_after(super::proofs::connectivity(&observed, p)));
             after.push(proofs_after(super::proofs::source_ip(&observed, p)));
         }
-        after.push(proofs_after(super::proofs::reply_bypass(&observed)));
+        after.extend(super::proofs::reply_bypass(&observed).map(proofs_after));
         after.extend(super::proofs::arp_owner(&observed).into_iter().map(proofs_after));
         checks.push(failover_new(&self.plan, &pair, &seen.connections, &seen.table));
         checks.extend(after);

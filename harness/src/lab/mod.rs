@@ -45,6 +45,9 @@ const PROBES_AT_ONCE: usize = 32;
 
 /// How long a lab waits for the links it brought up to be running.
 const LINKS_RUNNING: Duration = Duration::from_secs(3);
+/// The tunnel device of LVS-TUN's real servers: the fallback device `ipip`
+/// makes in every namespace.
+const TUNNEL_DEVICE: &str = "tunl0";
 
 /// What `verify` does.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -301,6 +304,10 @@ impl Lab {
                     for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
                         rtnl::set_up(&handle, x).await?;
                     }
+                    // LVS-TUN: the namespace's fallback tunnel, which `ipip` made with it.
+                    if h.tunnel {
+                        rtnl::set_up(&handle, TUNNEL_DEVICE).await?;
+                    }
                     for a in h.addresses.iter().filter(|a| !((scripted || vrrp_vips) && a.vip)) {
                         rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
                     }
@@ -524,7 +531,9 @@ impl Lab {
             checks.push(proofs::source_ip(&observed, p));
         }
         // 2. Replies bypassed the director.
-        checks.push(proofs::reply_bypass(&observed));
+        checks.extend(proofs::reply_bypass(&observed));
+        checks.extend(proofs::reply_via_director(&observed));
+        checks.extend(proofs::tunnel(&observed));
         if options.ipvs_stats {
             checks.push(proofs::ipvs_stats(&observed));
         }
@@ -562,6 +571,7 @@ impl Lab {
             timings_ms: timings,
             namespaces: vec![],
             failover: None,
+            methods: crate::report::methods_of(plan),
         })
     }
 }
@@ -573,6 +583,8 @@ pub(crate) struct Seen {
     pub neighbours: Vec<(std::net::IpAddr, Option<[u8; 6]>)>,
     pub table: IpvsTable,
     pub director_packets: (u64, u64),
+    /// Packets each LVS-TUN real server received on its tunnel device.
+    pub tunnel_packets: BTreeMap<HostName, u64>,
     pub probes_ms: u64,
     pub stats_ms: u64,
 }
@@ -709,7 +721,16 @@ impl Lab {
             director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
         )?;
         let stats_ms = poll_started.elapsed().as_millis() as u64;
+        let mut tunnel_packets = BTreeMap::new();
+        for h in self.plan.hosts.iter().filter(|h| h.tunnel) {
+            let counters = step(
+                format!("{}: {TUNNEL_DEVICE} counters", h.name),
+                self.hosts[&h.name].run(|| rtnl::with_handle(async |handle| rtnl::counters(&handle, TUNNEL_DEVICE).await))?,
+            )?;
+            tunnel_packets.insert(h.name.clone(), counters.rx_packets);
+        }
         Ok(Seen {
+            tunnel_packets,
             connections,
             replies,
             neighbours,
@@ -735,6 +756,7 @@ impl Lab {
             neighbours: &seen.neighbours,
             macs: &self.macs,
             director_packets: seen.director_packets,
+            tunnel_packets: &seen.tunnel_packets,
             ids: plan
                 .services
                 .iter()

@@ -30,6 +30,8 @@ pub struct Observed<'a> {
     pub macs: &'a BTreeMap<HostName, [u8; 6]>,
     /// Packets through the director's interface during the probes: (rx, tx).
     pub director_packets: (u64, u64),
+    /// Packets each LVS-TUN real server received on its tunnel device.
+    pub tunnel_packets: &'a BTreeMap<HostName, u64>,
     /// Each planned service's identity in the kernel, by name (`tcp/80`).
     pub ids: BTreeMap<String, ServiceId>,
     /// Whether the order of picks is predictable (keepalived adds real servers
@@ -37,7 +39,51 @@ pub struct Observed<'a> {
     pub order_matters: bool,
 }
 
+/// How a service's replies reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// DR and TUN: straight from the real server.
+    Bypass,
+    /// NAT: back through the director.
+    Nat,
+}
+
 impl Observed<'_> {
+    /// How the replies of a probed service travel: `None` for a service
+    /// that mixes NAT with the others (each of its real servers answers its own way).
+    fn method_of(&self, p: &ProbePlan) -> Option<Method> {
+        let service = self.plan.services.iter().find(|s| s.name == p.service)?;
+        let nat = service.destinations.iter().filter(|d| d.forward == 0).count();
+        match nat {
+            0 => Some(Method::Bypass),
+            n if n == service.destinations.len() => Some(Method::Nat),
+            _ => None,
+        }
+    }
+
+    /// The method of the service a reply frame came from, by its VIP and port.
+    fn frame_method(&self, f: &ReplyFrame) -> Option<Method> {
+        let p = self.plan.probes.iter().find(|p| p.address == f.source && p.port == f.source_port)?;
+        self.method_of(p)
+    }
+
+    /// Who sent `frames`, by host, with counts: `rs1 (44), rs2 (46)`.
+    fn senders(&self, frames: &[&ReplyFrame]) -> String {
+        let mut by_sender: BTreeMap<String, usize> = BTreeMap::new();
+        for f in frames {
+            let sender = self
+                .host_of_mac(&f.source_mac)
+                .map(HostName::to_string)
+                .unwrap_or_else(|| format_mac(&f.source_mac));
+            *by_sender.entry(sender).or_default() += 1;
+        }
+        if by_sender.is_empty() {
+            "nobody".to_string()
+        } else {
+            by_sender.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ")
+        }
+    }
+
     fn of_service<'b>(&'b self, p: &ProbePlan) -> impl Iterator<Item = &'b ConnectionResult> + 'b {
         let service = p.service.clone();
         self.connections.iter().filter(move |c| c.service == service)
@@ -126,14 +172,15 @@ pub fn source_ip(o: &Observed, p: &ProbePlan) -> Check {
 /// Replies bypassed the director, on the wire: IPVS scheduled every
 /// connection, and every reply frame the client got carries a real server's
 /// MAC, none the director's.
-pub fn reply_bypass(o: &Observed) -> Check {
-    let attempts = o.attempts();
-    let scheduled: u64 = o
-        .table
-        .iter()
-        .flat_map(|(_, ds)| ds.iter())
-        .map(|d| u64::from(d.active_conns) + u64::from(d.inactive_conns))
-        .sum();
+pub fn reply_bypass(o: &Observed) -> Option<Check> {
+    // The frames of services forwarded by DR or TUN; NAT's come back through the director.
+    let probes: Vec<&ProbePlan> = o.plan.probes.iter().filter(|p| o.method_of(p) == Some(Method::Bypass)).collect();
+    if probes.is_empty() {
+        return None;
+    }
+    let attempts: u64 = probes.iter().map(|p| p.connections.len() as u64).sum();
+    let scheduled: u64 = probes.iter().map(|p| o.kernel_counts(p).values().sum::<usize>() as u64).sum();
+    let replies: Vec<&ReplyFrame> = o.replies.iter().filter(|f| o.frame_method(f) == Some(Method::Bypass)).collect();
     let director_mac = o.macs.get(&o.director.name);
     let real_servers: Vec<&[u8; 6]> = o
         .plan
@@ -142,35 +189,78 @@ pub fn reply_bypass(o: &Observed) -> Check {
         .filter(|h| h.role == Role::RealServer)
         .filter_map(|h| o.macs.get(&h.name))
         .collect();
-    let from_real_servers = o
-        .replies
+    let from_real_servers = replies
         .iter()
         .all(|f| Some(&f.source_mac) != director_mac && real_servers.contains(&&f.source_mac));
-    let mut by_sender: BTreeMap<String, usize> = BTreeMap::new();
-    for f in o.replies {
-        let sender = o
-            .host_of_mac(&f.source_mac)
-            .map(HostName::to_string)
-            .unwrap_or_else(|| format_mac(&f.source_mac));
-        *by_sender.entry(sender).or_default() += 1;
-    }
-    let senders = if by_sender.is_empty() {
-        "nobody".to_string()
-    } else {
-        by_sender.iter().map(|(k, v)| format!("{k} ({v})")).collect::<Vec<_>>().join(", ")
-    };
+    let senders = o.senders(&replies);
     let (rx, tx) = o.director_packets;
-    Check::new(
+    Some(Check::new(
         "reply-bypass",
         CheckKind::ReplyBypass,
-        scheduled >= attempts && !o.replies.is_empty() && from_real_servers,
+        scheduled >= attempts && !replies.is_empty() && from_real_servers,
         format!("{attempts} conns via IPVS; replies from real servers only"),
         format!(
             "IPVS scheduled {scheduled}; {} reply frame(s) from {senders}; director {} rx +{rx} tx +{tx}",
-            o.replies.len(),
+            replies.len(),
             o.director.interface
         ),
-    )
+    ))
+}
+
+/// LVS-NAT: the replies of NAT services reach the client from the director,
+/// which rewrote their source to the VIP (the opposite of DR's bypass): every
+/// such frame carries the director's MAC and the VIP as its source.
+pub fn reply_via_director(o: &Observed) -> Option<Check> {
+    let probes: Vec<&ProbePlan> = o.plan.probes.iter().filter(|p| o.method_of(p) == Some(Method::Nat)).collect();
+    if probes.is_empty() {
+        return None;
+    }
+    let attempts: u64 = probes.iter().map(|p| p.connections.len() as u64).sum();
+    let scheduled: u64 = probes.iter().map(|p| o.kernel_counts(p).values().sum::<usize>() as u64).sum();
+    let replies: Vec<&ReplyFrame> = o.replies.iter().filter(|f| o.frame_method(f) == Some(Method::Nat)).collect();
+    let director_mac = o.macs.get(&o.director.name);
+    let via_director = replies.iter().all(|f| Some(&f.source_mac) == director_mac);
+    Some(Check::new(
+        "reply-via-director",
+        CheckKind::ReplyViaDirector,
+        scheduled >= attempts && !replies.is_empty() && via_director,
+        format!("{attempts} NAT conns; replies from the director, source the VIP"),
+        format!(
+            "IPVS scheduled {scheduled}; {} reply frame(s) from {}",
+            replies.len(),
+            o.senders(&replies)
+        ),
+    ))
+}
+
+/// LVS-TUN: every real server the kernel scheduled tunnelled connections to
+/// received them encapsulated, on its tunnel device (`ip -s link show tunl0`).
+/// One check per such real server; none for a setup without tunnels.
+pub fn tunnel(o: &Observed) -> Vec<Check> {
+    o.tunnel_packets
+        .iter()
+        .map(|(name, packets)| {
+            let scheduled: usize = o
+                .plan
+                .probes
+                .iter()
+                .filter(|p| {
+                    o.plan
+                        .services
+                        .iter()
+                        .any(|s| s.name == p.service && s.destinations.iter().any(|d| d.forward == 2))
+                })
+                .map(|p| o.kernel_counts(p).get(name.as_str()).copied().unwrap_or(0))
+                .sum();
+            Check::new(
+                &format!("tunnel {name}"),
+                CheckKind::Tunnel,
+                scheduled > 0 && *packets > 0,
+                format!("{name}'s tunnelled connections arrive IP-in-IP on tunl0"),
+                format!("IPVS scheduled {scheduled} to {name}; tunl0 received {packets} packet(s)"),
+            )
+        })
+        .collect()
 }
 
 /// IPVS's own traffic statistics: packets in, none out (`--ipvs-stats`; the

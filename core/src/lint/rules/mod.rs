@@ -54,4 +54,6 @@ rules!(
     vrrp_router_id,
     vip_without_vrrp,
     slow_failover,
+    tunnel_rp_filter,
+    nat_without_ip_forward,
 );
