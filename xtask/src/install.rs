@@ -177,6 +177,10 @@ pub(crate) fn npm_package(name: &str, version: &str) -> Result<PathBuf> {
     Ok(modules)
 }
 
+/// Microsoft's SARIF validator (a .NET build inside the npm package): the
+/// lint-format tests (harness/tests/lint_formats.rs) validate `--format sarif` with it.
+pub(crate) const SARIF_MULTITOOL_NPM: &str = "5.7.0";
+
 pub(crate) const WASM_BINDGEN: &str = "0.2.130";
 
 pub(crate) const PLAYWRIGHT_CORE: &str = "1.64.1";

@@ -24,6 +24,9 @@ use std::net::IpAddr;
 pub struct Rule {
     pub meta: &'static RuleMeta,
     pub check: fn(&LintContext, &mut Vec<Diagnostic>),
+    /// Its file in the repository, which holds its documentation
+    /// (`core/src/lint/rules/dr_port_mapping.rs`): where SARIF's help links point.
+    pub source: &'static str,
 }
 
 /// What a rule sees: the topology and the text it came from (for fixes).

@@ -1,13 +1,26 @@
 //! `lvsdr lint`, `explain` and `rules`: the diagnostics and the catalogue behind them.
 
-use super::{Exit, InputOptions, Outcome, OutputFormat};
+use super::{annotate, sarif, Exit, InputOptions, Outcome, OutputFormat};
 use lvsdr_core::diagnostic::{Edit, Fix, Style};
 use lvsdr_core::source::Span;
 use lvsdr_core::Severity;
 use std::path::PathBuf;
 
+/// What `lvsdr lint` prints: for people, for programs, for GitHub.
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum LintFormat {
+    /// rustc-style reports.
+    Human,
+    /// The findings as a JSON array.
+    Json,
+    /// GitHub workflow commands: one annotation a finding, on the pull request's diff.
+    Github,
+    /// SARIF 2.1.0, for GitHub code scanning (`upload-sarif`) and other SARIF readers.
+    Sarif,
+}
+
 /// `lvsdr lint`
-pub fn lint(files: Vec<PathBuf>, format: OutputFormat, input: InputOptions, fix: bool, color: bool) -> Outcome {
+pub fn lint(files: Vec<PathBuf>, format: LintFormat, input: InputOptions, fix: bool, color: bool) -> Outcome {
     let setup = super::analyze(&files, &input)?;
     let analysis = &setup.analysis;
     if fix {
@@ -52,10 +65,15 @@ pub fn lint(files: Vec<PathBuf>, format: OutputFormat, input: InputOptions, fix:
     }
     let name = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
     match format {
-        OutputFormat::Json => {
+        LintFormat::Json => {
             println!("{}", serde_json::to_string_pretty(&setup.located()).unwrap_or_default());
         }
-        OutputFormat::Human => {
+        LintFormat::Github => print!("{}", annotate::render(&setup, &annotate::workspace())),
+        LintFormat::Sarif => {
+            let log = sarif::render(&setup, &annotate::workspace());
+            println!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
+        }
+        LintFormat::Human => {
             print!("{}", setup.render_human(Style { color }));
             let count = |s| analysis.diagnostics.iter().filter(|d| d.severity == s).count();
             let formats: Vec<&str> = setup.files.iter().map(|f| f.format.name()).collect();

@@ -3,9 +3,12 @@
 //! (import, render, predict, plan) inline. `lab`, `lint` (with `explain` and
 //! `rules`) and the kernel commands have modules of their own.
 
+mod annotate;
 mod kernel;
 mod lab;
 mod lint;
+mod sarif;
+mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lvsdr_core::diagnostic::Style;
@@ -152,7 +155,7 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
+        format: lint::LintFormat,
         #[command(flatten)]
         input: InputOptions,
         /// Apply the safe fixes to the files in place.
@@ -222,6 +225,15 @@ enum Cmd {
     },
     /// Build the topology in network namespaces on real kernel IPVS and prove DR works (needs root).
     Lab(lab::LabArgs),
+    /// Write a lab's JSON report (`lvsdr lab --format json`) as Markdown: the checks as a
+    /// table and the split, for a CI job summary (`$GITHUB_STEP_SUMMARY`).
+    Summary {
+        /// The report; `-` for standard input.
+        report: PathBuf,
+        /// markdown, or human: the table `lvsdr lab` prints.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: summary::SummaryFormat,
+    },
     /// Remove what labs killed outright left behind: namespaces, keepalived daemons and
     /// their folders, UML job folders and the UML kernels still running for them. Labs
     /// that are still running are left alone.
@@ -396,6 +408,7 @@ pub fn run(cli: Cli) -> Outcome {
             Ok(Exit::Success)
         }
         Cmd::Lab(a) => lab::lab(a, color),
+        Cmd::Summary { report, format } => summary::summary(&report, format),
         Cmd::IpvsCheck => kernel::ipvs_check(),
         Cmd::MarksCheck => kernel::marks_check(),
         Cmd::KernelExec { kernel, timeout, command } => kernel::kernel_exec(kernel, timeout, command),

@@ -11,7 +11,11 @@ macro_rules! rules {
         $(pub mod $module;)*
         /// Every rule of the catalogue.
         pub static ALL: &[super::Rule] = &[
-            $(super::Rule { meta: &$module::META, check: $module::check },)*
+            $(super::Rule {
+                meta: &$module::META,
+                check: $module::check,
+                source: concat!("core/src/lint/rules/", stringify!($module), ".rs"),
+            },)*
         ];
     };
 }
