@@ -253,7 +253,7 @@ pub fn tunnel(o: &Observed) -> Vec<Check> {
                 .map(|p| o.kernel_counts(p).get(name.as_str()).copied().unwrap_or(0))
                 .sum();
             Check::new(
-                &format!("tunnel {name}"),
+                format!("tunnel {name}"),
                 CheckKind::Tunnel,
                 scheduled > 0 && *packets > 0,
                 format!("{name}'s tunnelled connections arrive IP-in-IP on tunl0"),
