@@ -53,11 +53,18 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
         Some(_) => Lab::build_pair(topology, plan, progress)?,
         None => Lab::build(topology, plan, options.apply, progress)?,
     };
-    let mut report = lab.verify(&options.verify, progress)?;
+    // The client opens every service's connections side by side: with thousands in
+    // flight (a production director's 5,080) a busy kernel answers the last SYNs
+    // late, so the time a connection may take grows with how many there are
+    // (half a millisecond each). A small lab keeps the given timeout.
+    let in_flight = topology.services.len() * options.connections;
+    let mut verify = options.verify.clone();
+    verify.connect_timeout = verify.connect_timeout.max(std::time::Duration::from_micros(500 * in_flight as u64));
+    let mut report = lab.verify(&verify, progress)?;
     report.ipvs_version = lab.ipvs_version().unwrap_or_default();
     report.applied_with = options.apply.name().to_string();
     if let Some(mode) = options.failover {
-        let outcome = lab.failover(mode, &options.verify, progress)?;
+        let outcome = lab.failover(mode, &verify, progress)?;
         report.checks.extend(outcome.checks);
         report.connections.extend(outcome.connections);
         report.timings_ms.extend(outcome.timings_ms);

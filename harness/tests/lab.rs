@@ -6,8 +6,9 @@
 //!
 //! The tests run the `lvsdr` binary itself, as a user would, one lab at a
 //! time: a lock keeps their timing honest on a two-core machine, and several
-//! of them look at the whole host for leftovers, which another lab running
-//! beside them would add to. The labs that mostly wait on keepalived's timers
+//! of them look for leftovers of every lab this binary started (namespaces,
+//! UML kernels and job folders, by the pids in their names) and at the host's
+//! links, which another lab running beside them would add to. The labs that mostly wait on keepalived's timers
 //! are in `keepalived.rs`, where they run side by side.
 
 mod common;
@@ -201,6 +202,7 @@ fn start_long_lab(before: &HostState) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    remember(child.id());
     let deadline = Instant::now() + Duration::from_secs(20);
     while host_state() == *before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -34,7 +34,26 @@ pub fn lvsdr_with_pid(args: &[&str]) -> (Output, u32) {
         .spawn()
         .expect("run lvsdr");
     let pid = child.id();
+    remember(pid);
     (child.wait_with_output().expect("wait for lvsdr"), pid)
+}
+
+/// The `lvsdr` processes this test binary started, whose leftovers
+/// [`host_state`] looks for.
+static STARTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes an `lvsdr` process this test binary started (see [`host_state`]).
+pub fn remember(pid: u32) {
+    STARTED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+/// Whether `name` (`lvsdr-PID-…`, `lvsdr-uml-PID-…`, or a command line naming
+/// one) belongs to a process this test binary started, or to itself.
+fn ours(name: &str) -> bool {
+    let started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    std::iter::once(std::process::id())
+        .chain(started.iter().copied())
+        .any(|pid| name.contains(&format!("lvsdr-{pid}-")) || name.contains(&format!("{}{pid}-", lvsdr_harness::leftovers::JOB_DIR_PREFIX)))
 }
 
 pub fn lvsdr(args: &[&str]) -> Output {
@@ -159,7 +178,11 @@ fn command_lines() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What exists on the host that any lab could leak.
+/// What the labs of this test binary could leak on the host: the namespaces,
+/// UML kernels and UML job folders named after the `lvsdr` processes it
+/// started (or itself), and all of the host's own links. Labs that other
+/// programs run on the same machine at the same time (another checkout's
+/// tests, a developer's lab) are not counted: their names hold other pids.
 #[derive(Debug, PartialEq, Eq)]
 pub struct HostState {
     namespaces: Vec<String>,
@@ -170,13 +193,16 @@ pub struct HostState {
 
 pub fn host_state() -> HostState {
     HostState {
-        namespaces: names_in("/run/netns", "lvsdr-"),
+        namespaces: names_in("/run/netns", "lvsdr-").into_iter().filter(|n| ours(n)).collect(),
         links: names_in("/sys/class/net", ""),
         uml_processes: command_lines()
             .iter()
-            .filter(|c| c.contains("linux.uml") && c.contains("LVSDR_JOB"))
+            .filter(|c| c.contains("linux.uml") && c.contains("LVSDR_JOB") && ours(c))
             .count(),
-        uml_dirs: names_in(&std::env::temp_dir().to_string_lossy(), lvsdr_harness::leftovers::JOB_DIR_PREFIX),
+        uml_dirs: names_in(&std::env::temp_dir().to_string_lossy(), lvsdr_harness::leftovers::JOB_DIR_PREFIX)
+            .into_iter()
+            .filter(|n| ours(n))
+            .collect(),
     }
 }
 
