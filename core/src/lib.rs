@@ -17,8 +17,11 @@
 //! - [`predict`]: which real server the kernel's scheduler picks, connection
 //!   by connection.
 //! - [`plan`]: the [`plan::LabPlan`], plain data that the harness executes.
+//! - [`audit`]: a live machine's state (read by the harness) against its
+//!   setup, as plain data, with the drift codes (DR2xx).
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod codes;
 pub mod diagnostic;
 pub mod import;

@@ -556,47 +556,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 .collect(),
         });
     }
-    let services: Vec<ServicePlan> = t
-        .services
-        .iter()
-        .map(|s| {
-            let (protocol, port, fwmark) = match s.key.value {
-                ServiceKey::Port { protocol, port } => (protocol.number(), port, 0),
-                ServiceKey::Fwmark(m) => (0, 0, m),
-            };
-            let prefix = s.persistence.as_ref().map(|p| p.netmask.value).unwrap_or(s.family.host_prefix());
-            ServicePlan {
-                name: t.label(s),
-                protocol,
-                address: s.vip.as_ref().map(|v| v.value).unwrap_or(unspecified(s.family)),
-                port,
-                fwmark,
-                scheduler: s.scheduler.name().to_string(),
-                flags: s.flag_bits() | if s.persistence.is_some() { 0x1 } else { 0 } | if s.one_packet.value { 0x4 } else { 0 },
-                timeout: s.persistence.as_ref().map(|p| p.timeout.value).unwrap_or(0),
-                netmask: match s.family {
-                    Family::V4 => IpAddr::V4(Ipv4Addr::from(v4_mask(prefix))),
-                    Family::V6 => IpAddr::V6(Ipv6Addr::from(if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) })),
-                },
-                destinations: s
-                    .destinations
-                    .iter()
-                    .filter_map(|d| {
-                        let rs = t.real_server(&d.server.value)?;
-                        Some(DestPlan {
-                            server: rs.name.value.clone(),
-                            address: rs.address.of(s.family)?.value,
-                            port: d.port.value,
-                            forward: d.forward.kernel_value(),
-                            weight: d.weight.value,
-                            upper_threshold: d.upper_threshold.as_ref().map(|x| x.value).unwrap_or(0),
-                            lower_threshold: d.lower_threshold.as_ref().map(|x| x.value).unwrap_or(0),
-                        })
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
+    let services: Vec<ServicePlan> = t.services.iter().map(|s| service_plan(t, s)).collect();
     let probes = t
         .services
         .iter()
@@ -658,6 +618,50 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             })
             .collect(),
         probes,
+    }
+}
+
+/// One virtual service as IPVS holds it: the fields `IPVS_CMD_NEW_SERVICE`
+/// needs, and its real servers. The lab programs it; `audit` compares a live
+/// table with it.
+pub fn service_plan(t: &Topology, s: &VirtualService) -> ServicePlan {
+    let (protocol, port, fwmark) = match s.key.value {
+        ServiceKey::Port { protocol, port } => (protocol.number(), port, 0),
+        ServiceKey::Fwmark(m) => (0, 0, m),
+    };
+    let prefix = s.persistence.as_ref().map(|p| p.netmask.value).unwrap_or(s.family.host_prefix());
+    ServicePlan {
+        name: t.label(s),
+        protocol,
+        address: s.vip.as_ref().map(|v| v.value).unwrap_or(match s.family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }),
+        port,
+        fwmark,
+        scheduler: s.scheduler.name().to_string(),
+        flags: s.flag_bits() | if s.persistence.is_some() { 0x1 } else { 0 } | if s.one_packet.value { 0x4 } else { 0 },
+        timeout: s.persistence.as_ref().map(|p| p.timeout.value).unwrap_or(0),
+        netmask: match s.family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::from(v4_mask(prefix))),
+            Family::V6 => IpAddr::V6(Ipv6Addr::from(if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) })),
+        },
+        destinations: s
+            .destinations
+            .iter()
+            .filter_map(|d| {
+                let rs = t.real_server(&d.server.value)?;
+                Some(DestPlan {
+                    server: rs.name.value.clone(),
+                    address: rs.address.of(s.family)?.value,
+                    port: d.port.value,
+                    forward: d.forward.kernel_value(),
+                    weight: d.weight.value,
+                    upper_threshold: d.upper_threshold.as_ref().map(|x| x.value).unwrap_or(0),
+                    lower_threshold: d.lower_threshold.as_ref().map(|x| x.value).unwrap_or(0),
+                })
+            })
+            .collect(),
     }
 }
 

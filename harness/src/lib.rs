@@ -23,8 +23,10 @@
 //!   serving jobs over the serial port.
 //! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
+//! - [`audit`]: the live state of a namespace, read-only, for `lvsdr audit`.
 
 pub mod apply;
+pub mod audit;
 pub mod capture;
 pub mod confine;
 pub mod guest;

@@ -151,7 +151,11 @@ pub fn lint(topology: &Topology, source: &str) -> Vec<Diagnostic> {
     out
 }
 
-/// The documentation of any code: a lint rule, or a note of the readers (DR000, DR1xx).
+/// The documentation of any code: a lint rule, a note of the readers (DR000,
+/// DR1xx), or a kind of drift `lvsdr audit` reports (DR2xx).
 pub fn doc(code: &str) -> Option<&'static RuleMeta> {
-    rule(code).map(|r| r.meta).or_else(|| crate::codes::reader(code))
+    rule(code)
+        .map(|r| r.meta)
+        .or_else(|| crate::codes::reader(code))
+        .or_else(|| crate::audit::kinds::meta(code))
 }

@@ -8,6 +8,7 @@ mod keepalived;
 mod scripts;
 
 pub use keepalived::{keepalived, keepalived_director, DELAY_LOOP_S, FIRST_CHECKS_WITHIN_MS};
+pub(crate) use scripts::{addr_replace, dest_options, real_server_sysctls, service_arg, service_options};
 pub use scripts::{director_script, real_server_script, restore_file, sysctl_files};
 
 use crate::model::Topology;

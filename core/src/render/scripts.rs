@@ -14,7 +14,7 @@ fn word(text: &str, shell: bool) -> String {
     }
 }
 
-fn service_arg(s: &VirtualService, shell: bool) -> String {
+pub(crate) fn service_arg(s: &VirtualService, shell: bool) -> String {
     match (s.key.value, &s.vip) {
         (ServiceKey::Port { protocol, port }, Some(v)) => {
             let flag = match protocol {
@@ -28,7 +28,7 @@ fn service_arg(s: &VirtualService, shell: bool) -> String {
     }
 }
 
-fn service_options(s: &VirtualService, shell: bool) -> String {
+pub(crate) fn service_options(s: &VirtualService, shell: bool) -> String {
     let mut o = format!("-s {}", s.scheduler.name());
     if !s.flags.is_empty() {
         let flags: Vec<&str> = s.flags.iter().map(|f| f.name()).collect();
@@ -53,7 +53,7 @@ fn service_options(s: &VirtualService, shell: bool) -> String {
     o
 }
 
-fn dest_options(t: &Topology, s: &VirtualService, d: &Destination, shell: bool) -> String {
+pub(crate) fn dest_options(t: &Topology, s: &VirtualService, d: &Destination, shell: bool) -> String {
     let addr = t
         .real_server(&d.server.value)
         .and_then(|r| r.address.of(s.family))
@@ -73,7 +73,7 @@ fn dest_options(t: &Topology, s: &VirtualService, d: &Destination, shell: bool) 
 /// (a VIP must not wait for duplicate address detection, nor fail it), and on
 /// the director `preferred_lft 0`, so that the VIP is never the source of the
 /// director's own connections (DR031).
-fn addr_replace(address: std::net::IpAddr, prefix: u8, dev: &str, director: bool) -> String {
+pub(crate) fn addr_replace(address: std::net::IpAddr, prefix: u8, dev: &str, director: bool) -> String {
     let a = q(&format!("{address}/{prefix}"));
     match (address.is_ipv4(), director) {
         (true, _) => format!("ip addr replace {a} dev {dev}"),

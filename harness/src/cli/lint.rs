@@ -123,17 +123,17 @@ pub fn rules(format: OutputFormat) -> Outcome {
     let rules = lvsdr_core::lint::all_rules();
     if format == OutputFormat::Json {
         // Every documented code: the rules, then the readers' notes (DR000, DR1xx).
-        let metas: Vec<_> = rules.iter().map(|r| r.meta).chain(lvsdr_core::codes::READERS.iter()).collect();
+        let metas: Vec<_> = rules
+            .iter()
+            .map(|r| r.meta)
+            .chain(lvsdr_core::codes::READERS.iter())
+            .chain(lvsdr_core::audit::kinds::CATALOGUE.iter())
+            .collect();
         println!("{}", serde_json::to_string_pretty(&metas).unwrap_or_default());
     } else {
-        for r in rules {
-            println!(
-                "{}  {:<8} {:<32} {}",
-                r.meta.code,
-                r.meta.severity.name(),
-                r.meta.name,
-                r.meta.summary
-            );
+        // The lint rules, then the kinds of drift `lvsdr audit` reports.
+        for m in rules.iter().map(|r| r.meta).chain(lvsdr_core::audit::kinds::CATALOGUE.iter()) {
+            println!("{}  {:<8} {:<32} {}", m.code, m.severity.name(), m.name, m.summary);
         }
     }
     Ok(Exit::Success)

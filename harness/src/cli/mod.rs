@@ -1,9 +1,10 @@
 //! The `lvsdr` command line: its commands and options (`Cli`), the exit
 //! codes (`Exit`), reading input, and the dispatch, with the short commands
 //! (import, render, predict, plan) inline. `lab`, `lint` (with `explain` and
-//! `rules`) and the kernel commands have modules of their own.
+//! `rules`), `audit` and the kernel commands have modules of their own.
 
 mod annotate;
+mod audit;
 mod kernel;
 mod lab;
 mod lint;
@@ -234,6 +235,9 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "markdown")]
         format: summary::SummaryFormat,
     },
+    /// Compare this machine's live state with its setup, read-only (exit 0: matches, 1: drift,
+    /// 2: unusable input or no matching host, 3: live state unreadable).
+    Audit(audit::AuditArgs),
     /// Remove what labs killed outright left behind: namespaces, keepalived daemons and
     /// their folders, UML job folders and the UML kernels still running for them. Labs
     /// that are still running are left alone.
@@ -409,6 +413,7 @@ pub fn run(cli: Cli) -> Outcome {
         }
         Cmd::Lab(a) => lab::lab(a, color),
         Cmd::Summary { report, format } => summary::summary(&report, format),
+        Cmd::Audit(a) => audit::audit(a, color),
         Cmd::IpvsCheck => kernel::ipvs_check(),
         Cmd::MarksCheck => kernel::marks_check(),
         Cmd::KernelExec { kernel, timeout, command } => kernel::kernel_exec(kernel, timeout, command),
