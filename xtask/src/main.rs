@@ -51,7 +51,7 @@ const HELP: &str = "cargo xtask TASK
 Tasks:
   lab [FILE] [ARGS…]  Set up what is missing, build, and run the DR lab (default: fixtures/seed-dr.toml)
   ci                  Everything CI runs: fmt, clippy, all tests (lab tests on real IPVS), wasm build, benches smoke
-  setup               Install what the tests need (shellcheck, wasm32 target, UML when the kernel lacks IPVS)
+  setup               Install what the tests need (shellcheck, promtool, wasm32 target, UML when the kernel lacks IPVS)
   setup-uml           Install a User-Mode Linux kernel with IPVS into /var/cache/lvsdr/uml
   bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline
   playground [--build-only] [--test]

@@ -312,3 +312,62 @@ fn prometheus_escapes_labels_and_has_a_gauge_per_kind_found() {
     let human = output::human(&a, "seed-dr.toml", false);
     assert!(human.contains("── ipvs ──") && human.contains("error[DR205]"), "{human}");
 }
+
+const PAIR: &str = include_str!("../../../fixtures/pair-dr.toml");
+
+/// A pair's director as keepalived leaves it: its address, the VIP when it holds it, a keepalived process.
+fn pair_live(own: &str, holds_vip: bool) -> Live {
+    let mut addresses = vec![address("eth0", own, 24)];
+    if holds_vip {
+        addresses.push(address("eth0", "192.168.1.192", 32));
+    }
+    let mut services = vec![service(80), service(25)];
+    for s in &mut services {
+        for d in &mut s.dests {
+            d.weight = 1;
+        }
+    }
+    Live {
+        addresses,
+        sysctls: [
+            ("net.ipv4.conf.all.send_redirects".to_string(), 0),
+            ("net.ipv4.conf.eth0.send_redirects".to_string(), 0),
+        ]
+        .into_iter()
+        .collect(),
+        ipvs: services,
+        keepalived: vec![LiveKeepalived {
+            pid: 7,
+            config: "/etc/keepalived/keepalived.conf".into(),
+            config_resolved: Some("/etc/keepalived/keepalived.conf".into()),
+        }],
+        ..Live::default()
+    }
+}
+
+#[test]
+fn a_pair_is_judged_by_each_directors_vrrp_role() {
+    let t = from_toml(PAIR).expect("the pair reads");
+    let options = Options {
+        keepalived: true,
+        keepalived_configs: vec!["/etc/keepalived/keepalived.conf".into()],
+    };
+    let (lb1, lb2) = (host_named(&t, "lb1").expect("lb1"), host_named(&t, "lb2").expect("lb2"));
+    let a = audit(&t, lb1, &pair_live("192.168.1.191", true), &options);
+    assert!(a.ok, "the master holding the VIP: {:#?}", a.findings);
+    let a = audit(&t, lb2, &pair_live("192.168.1.190", false), &options);
+    assert!(a.ok, "the backup holding no VIP is not drift: {:#?}", a.findings);
+    let a = audit(&t, lb2, &pair_live("192.168.1.190", true), &options);
+    assert_eq!(codes(&a), ["DR212"], "the backup holding the VIP");
+    assert!(a.findings[0].message.contains("BACKUP"), "{}", a.findings[0].message);
+    let a = audit(&t, lb1, &pair_live("192.168.1.191", false), &options);
+    assert_eq!(codes(&a), ["DR212"], "the master without it");
+
+    let mut stopped = pair_live("192.168.1.191", true);
+    stopped.keepalived.clear();
+    assert_eq!(codes(&audit(&t, lb1, &stopped, &options)), ["DR211"]);
+    let mut other = pair_live("192.168.1.191", true);
+    other.keepalived[0].config_resolved = Some("/tmp/other.conf".into());
+    other.keepalived[0].config = "/tmp/other.conf".into();
+    assert_eq!(codes(&audit(&t, lb1, &other, &options)), ["DR211"]);
+}
