@@ -68,11 +68,12 @@ fn every_rule_has_fixtures_and_a_complete_doc() {
         .iter()
         .map(|r| r.meta.code)
         .chain(lvsdr_core::codes::READERS.iter().map(|n| n.code))
+        .chain(lvsdr_core::audit::kinds::CATALOGUE.iter().map(|n| n.code))
         .collect();
     let all = codes.len();
     codes.sort_unstable();
     codes.dedup();
-    assert_eq!(codes.len(), all, "codes are unique across rules and readers");
+    assert_eq!(codes.len(), all, "codes are unique across rules, readers and audit kinds");
 }
 
 #[test]

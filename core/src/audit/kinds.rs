@@ -70,9 +70,13 @@ impl Kind {
     pub fn severity(self) -> Severity {
         self.meta().severity
     }
-    /// The Prometheus metric of this kind: `lvsdr_audit_` and the name in snake case.
+    /// The kind as JSON names it: `real_server_setting`.
+    pub fn name(self) -> String {
+        self.meta().name.trim_start_matches("audit-").replace('-', "_")
+    }
+    /// The Prometheus metric of this kind: `lvsdr_audit_real_server_setting`.
     pub fn metric(self) -> String {
-        format!("lvsdr_audit_{}", self.meta().name.trim_start_matches("audit-").replace('-', "_"))
+        format!("lvsdr_audit_{}", self.name())
     }
 }
 
@@ -136,5 +140,21 @@ mod tests {
         assert!(meta("dr203").is_some());
         assert!(meta("audit-sysctl").is_some());
         assert_eq!(Kind::RealServerSetting.metric(), "lvsdr_audit_real_server_setting");
+        for k in Kind::ALL {
+            let json = serde_json::to_value(k).expect("a kind serialises");
+            assert_eq!(json.as_str(), Some(k.name().as_str()), "JSON and Prometheus name a kind alike");
+        }
+    }
+
+    #[cfg(feature = "docs")]
+    #[test]
+    fn every_kind_has_a_complete_doc_with_its_fix() {
+        for k in Kind::ALL {
+            let m = k.meta();
+            for part in ["## What it does", "## Why it matters", "## Example", "## Fix", "## References"] {
+                assert!(m.doc.contains(part), "{} doc lacks {part}", m.code);
+            }
+            assert!(crate::lint::doc(m.code).is_some(), "lvsdr explain {} finds it", m.code);
+        }
     }
 }

@@ -42,7 +42,7 @@ pub fn human(audit: &Audit, source: &str, color: bool) -> String {
     let c = &audit.compared;
     let _ = writeln!(
         out,
-        "{} ({}): {} — {drift} drift(s), {notes} note(s); compared {} service(s), {} real server entr(ies), {} address(es), {} sysctl(s), {} listener(s)",
+        "{} ({}): {} — {drift} drift(s), {notes} note(s); compared {} service(s), {} real-server entries, {} address(es), {} sysctl(s), {} listener(s)",
         audit.host,
         audit.role.replace('_', " "),
         if audit.ok {
@@ -142,7 +142,7 @@ pub fn prometheus(audit: &Audit, timestamp: f64, duration: f64) -> String {
         let count = audit.findings.iter().filter(|f| f.kind == *k).count();
         let l = labels(&[
             ("host", &audit.host),
-            ("kind", k.meta().name),
+            ("kind", &k.name()),
             ("code", k.code()),
             ("severity", k.severity().name()),
         ]);

@@ -307,7 +307,7 @@ fn prometheus_escapes_labels_and_has_a_gauge_per_kind_found() {
     ));
     assert!(text.contains("lvsdr_audit_last_run_timestamp_seconds{host=\"director\"} 1700000000"));
     for k in Kind::ALL {
-        assert!(text.contains(&format!("kind=\"{}\"", k.meta().name)));
+        assert!(text.contains(&format!("kind=\"{}\"", k.name())));
     }
     let human = output::human(&a, "seed-dr.toml", false);
     assert!(human.contains("── ipvs ──") && human.contains("error[DR205]"), "{human}");

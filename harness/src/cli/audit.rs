@@ -1,6 +1,6 @@
 //! `lvsdr audit`: this machine's live state against its setup, read-only.
 
-use super::{Exit, InputFormat, Outcome};
+use super::{Exit, InputOptions, Outcome};
 use lvsdr_core::audit::{self, HostRef, Options};
 use lvsdr_core::Format;
 use std::io::Write;
@@ -14,9 +14,8 @@ pub enum AuditFormat {
     Prometheus,
 }
 
-#[derive(clap::Args)]
-#[command(
-    long_about = "Compare this machine's live state with its setup, and report each difference (drift).\n\n\
+/// `lvsdr audit --help`: what it compares, how it reads, the exit codes.
+pub const LONG_ABOUT: &str = "Compare this machine's live state with its setup, and report each difference (drift).\n\n\
 It reads the live state of the network namespace it runs in, and only reads: IPVS and rtnetlink\n\
 dumps (as `ipvsadm -L -n` and `ip addr show` do), /proc/sys/net and /proc/net. It changes nothing.\n\n\
 On a director it compares the IPVS table field by field (services, schedulers, flags, persistence,\n\
@@ -29,9 +28,19 @@ Each kind of drift has a code (DR200-DR212): `lvsdr explain DR205`. Each finding
 command that restores the setup's state.\n\n\
 Exit status: 0 the machine matches its setup (notes allowed), 1 drift found, 2 the input cannot\n\
 be read, the options clash, or no single host of the setup is this machine, 3 the live state\n\
-could not be read (e.g. the IPVS table of a director without root or without ip_vs loaded).",
-    after_help = "Examples:\n  sudo lvsdr audit /etc/lvsdr/topology.toml                 # which host? the one whose address is here\n  sudo lvsdr audit topology.toml --host rs1 --format json\n  sudo lvsdr audit /etc/keepalived/keepalived.conf rs.sh --from keepalived,script\n  sudo lvsdr audit topology.toml --format prometheus --textfile /var/lib/node_exporter/textfile/lvsdr.prom"
-)]
+could not be read (e.g. the IPVS table of a director without root or without ip_vs loaded).";
+
+/// `lvsdr audit --help`: examples.
+pub const EXAMPLES: &str = "Examples:
+  # Which host? The one whose own address is on this machine; it says which.
+  sudo lvsdr audit /etc/lvsdr/topology.toml
+  sudo lvsdr audit topology.toml --host rs1 --format json
+  sudo lvsdr audit /etc/keepalived/keepalived.conf rs.sh --from keepalived,script
+  # For node_exporter's textfile collector, every minute from a systemd timer:
+  sudo lvsdr audit topology.toml --format prometheus \\
+    --textfile /var/lib/prometheus/node-exporter/lvsdr.prom";
+
+#[derive(clap::Args)]
 pub struct AuditArgs {
     /// The setup, as for `lint`: a topology (TOML, JSON), or ipvsadm scripts, `ipvsadm -S`
     /// dumps and keepalived.conf files read as one setup.
@@ -43,10 +52,8 @@ pub struct AuditArgs {
     host: Option<String>,
     #[arg(long, value_enum, default_value = "human")]
     format: AuditFormat,
-    /// Input format, for all files or one per file (`--from script,keepalived`); guessed
-    /// from the content when left out.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    from: Vec<InputFormat>,
+    #[command(flatten)]
+    input: InputOptions,
     /// Also write the Prometheus text to this file, atomically (a temporary file in the
     /// same folder, then renamed): for node_exporter's textfile collector (`*.prom`).
     #[arg(long)]
@@ -82,7 +89,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Exit> {
 /// `lvsdr audit`
 pub fn audit(args: AuditArgs, color: bool) -> Outcome {
     let started = Instant::now();
-    let (setup, t) = super::load(&args.files, &args.from)?;
+    let (setup, t) = super::load(&args.files, &args.input)?;
     let keepalived_configs: Vec<String> = args
         .files
         .iter()

@@ -237,6 +237,7 @@ enum Cmd {
     },
     /// Compare this machine's live state with its setup, read-only (exit 0: matches, 1: drift,
     /// 2: unusable input or no matching host, 3: live state unreadable).
+    #[command(long_about = audit::LONG_ABOUT, after_help = audit::EXAMPLES)]
     Audit(audit::AuditArgs),
     /// Remove what labs killed outright left behind: namespaces, keepalived daemons and
     /// their folders, UML job folders and the UML kernels still running for them. Labs
