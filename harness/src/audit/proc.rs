@@ -1,6 +1,13 @@
 //! What the audit reads from `/proc`: listening sockets (`/proc/net/tcp`,
 //! `tcp6`, `udp`, `udp6`, the calling process's namespace) and keepalived
 //! processes (`/proc/PID/comm`, `cmdline`, `cwd` and `ns/net`). Reads only.
+//!
+//! Listeners come from `/proc/net`, not from inet_diag (`SOCK_DIAG_BY_FAMILY`,
+//! what `ss` asks): the kernel answers a sock_diag request for a protocol
+//! whose handler is not loaded by loading it (`request_module` for
+//! `inet_diag`, `tcp_diag`, `udp_diag`), and loading a module is a change an
+//! audit must not make. `/proc/net/tcp` lists the same sockets; on a server
+//! with very many connections it is slower, as it prints them all.
 
 use super::ReadError;
 use lvsdr_core::audit::{LiveKeepalived, LiveListener};
