@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 const SEED: &str = "fixtures/seed-dr.toml";
+const PAIR: &str = "fixtures/pair-dr.toml";
 
 /// Whether a UML kernel is here to run the guest in; says why not when not.
 fn uml_available() -> bool {
@@ -332,4 +333,109 @@ exit 0
         .unwrap_or(0);
     assert!(lines > 100, "the dump holds the state ({lines} lines):\n{output}");
     assert!(output.contains("@@same"), "the audit changed the kernel's state:\n{output}");
+}
+
+/// An active/backup pair run by the real keepalived in the guest, each
+/// director with the keepalived.conf `lvsdr render` writes for it, the real
+/// servers with the real-server script and listeners that speak enough SMTP
+/// for keepalived's SMTP_CHECK.
+fn pair_script() -> String {
+    let lvsdr = env!("CARGO_BIN_EXE_lvsdr");
+    let topology = root().join(PAIR).display().to_string();
+    format!(
+        r#"set -u
+L={lvsdr}
+T={topology}
+mkdir -p /run/pair && cd /run/pair || exit 90
+$L render "$T" --artifact keepalived > all.conf || exit 91
+awk '/^# keepalived.conf for /{{n++}} {{print > ("lb" n ".conf")}}' all.conf
+$L render "$T" --artifact real-server > rs.sh || exit 92
+$L render "$T" --artifact director | grep '^sysctl' > director-sysctls.sh
+ip link add br0 type bridge && ip link set br0 up || exit 93
+for h in lb1 lb2 rs1 rs2; do
+  ip netns exec $h true 2>/dev/null || ip netns add $h
+  ip netns exec $h sysctl -q -w net.ipv6.conf.default.accept_dad=0
+  ip link add v-$h type veth peer name eth0 netns $h || exit 94
+  ip link set v-$h master br0 up
+  ip -n $h link set lo up; ip -n $h link set eth0 up
+done
+ip -n lb1 addr add 192.168.1.191/24 dev eth0
+ip -n lb2 addr add 192.168.1.190/24 dev eth0
+ip -n rs1 addr add 192.168.1.213/24 dev eth0
+ip -n rs2 addr add 192.168.1.189/24 dev eth0
+for h in lb1 lb2; do ip netns exec $h sh director-sysctls.sh; done
+for h in rs1 rs2; do
+  ip netns exec $h bash rs.sh $h >/dev/null || exit 95
+  for p in 80 25; do
+    ip netns exec $h perl -e 'use Socket; socket(S, PF_INET, SOCK_STREAM, 0) or die; setsockopt(S, SOL_SOCKET, SO_REUSEADDR, 1); bind(S, sockaddr_in($ARGV[0], INADDR_ANY)) or die; listen(S, 16); while (accept(C, S)) {{ select(C); $| = 1; print "220 lvsdr ESMTP\r\n" if $ARGV[0] == 25; while (<C>) {{ if (/^QUIT/i) {{ print "221 bye\r\n"; last }} print "250 ok\r\n" }} close C }}' $p >/dev/null 2>&1 &
+  done
+done
+for h in lb1 lb2; do
+  ip netns exec $h keepalived --dont-fork --use-file /run/pair/$h.conf --pid /run/pair/$h.pid --checkers_pid /run/pair/$h-c.pid --vrrp_pid /run/pair/$h-v.pid >/dev/null 2>&1 &
+done
+settled() {{
+  ip -n lb1 addr show dev eth0 | grep -q 192.168.1.192 || return 1
+  for h in lb1 lb2; do [ "$(ip netns exec $h ipvsadm -S -n | grep -c '^-a')" = 4 ] || return 1; done
+}}
+for i in $(seq 300); do settled && break; sleep 0.1; done
+echo "@@settled after $i"
+audit() {{ name=$1; ns=$2; shift 2; audit_file $name $ns "$T" "$@"; }}
+audit_file() {{
+  name=$1; ns=$2; shift 2
+  out=$(ip netns exec $ns $L audit "$@" --format json 2>/run/pair/err); code=$?
+  echo "@@begin $name"
+  echo "$out"
+  echo "@@end $name $code"
+  sed 's/^/@@stderr /' /run/pair/err
+}}
+audit master lb1
+audit backup lb2
+audit rs1 rs1
+audit_file conf-master lb1 /run/pair/lb1.conf --host lb1
+audit_file conf-elsewhere lb2 /run/pair/lb1.conf --host lb1
+ip -n lb2 addr add 192.168.1.192/32 dev eth0
+audit backup-with-vip lb2
+ip -n lb2 addr del 192.168.1.192/32 dev eth0
+kill -9 $(cat /run/pair/lb1.pid) $(cat /run/pair/lb1-c.pid) $(cat /run/pair/lb1-v.pid)
+audit master-killed lb1
+for i in $(seq 100); do ip -n lb2 addr show dev eth0 | grep -q 192.168.1.192 && break; sleep 0.1; done
+audit backup-took-over lb2
+exit 0
+"#
+    )
+}
+
+#[test]
+#[ignore = "needs root"]
+fn audit_of_a_keepalived_pair_follows_each_directors_vrrp_role() {
+    require_root();
+    if !uml_available() {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/keepalived").exists() {
+        eprintln!("SKIPPED: no keepalived here (Debian's keepalived; `cargo xtask setup` installs it)");
+        return;
+    }
+    let output = guest(&pair_script());
+    let runs = audits(&output);
+    let step = |name: &str| -> &(i32, Value) { runs.get(name).unwrap_or_else(|| panic!("no step {name} in:\n{output}")) };
+    for clean in ["master", "backup", "rs1", "conf-master"] {
+        let (code, r) = step(clean);
+        assert_eq!(*code, 0, "{clean}: {r:#}\n{output}");
+        assert!(codes(r).is_empty(), "{clean}: {r:#}");
+    }
+    assert!(output.contains("@@stderr auditing host `lb2`"), "{output}");
+    // The backup holding no VIP was clean; holding it while the master is up is drift.
+    let (code, r) = step("backup-with-vip");
+    assert_eq!((*code, codes(r)), (1, vec!["DR212".to_string()]), "{r:#}");
+    assert!(finding(r, "DR212")["message"].as_str().unwrap().contains("BACKUP"));
+    // lb1's keepalived.conf, audited where keepalived runs with lb2's.
+    let (code, r) = step("conf-elsewhere");
+    assert_eq!(*code, 1, "{r:#}");
+    assert!(codes(r).contains(&"DR211".to_string()), "{r:#}");
+    // keepalived killed on the master: DR211 there; the backup takes the VIP: DR212 there.
+    let (code, r) = step("master-killed");
+    assert_eq!((*code, codes(r)), (1, vec!["DR211".to_string()]), "{r:#}");
+    let (code, r) = step("backup-took-over");
+    assert_eq!((*code, codes(r)), (1, vec!["DR212".to_string()]), "{r:#}");
 }
