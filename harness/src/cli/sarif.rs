@@ -23,14 +23,18 @@ pub const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata0
 
 /// Where the readers' codes are documented.
 const READERS_SOURCE: &str = "core/src/codes.rs";
+/// Where the kinds of drift `lvsdr audit` reports are documented.
+const AUDIT_SOURCE: &str = "core/src/audit/kinds.rs";
 
 /// Every code of the catalogue with the file that documents it: the lint
-/// rules in code order, then the readers' codes.
+/// rules in code order, the readers' codes, then the audit's (DR2xx), as
+/// `lvsdr rules` lists them.
 fn catalogue() -> Vec<(&'static RuleMeta, &'static str)> {
     lvsdr_core::lint::all_rules()
         .iter()
         .map(|r| (r.meta, r.source))
         .chain(lvsdr_core::codes::READERS.iter().map(|m| (m, READERS_SOURCE)))
+        .chain(lvsdr_core::audit::kinds::CATALOGUE.iter().map(|m| (m, AUDIT_SOURCE)))
         .collect()
 }
 
