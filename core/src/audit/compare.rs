@@ -341,12 +341,27 @@ pub fn director_vips(t: &Topology, i: usize, live: &Live, out: &mut Vec<Finding>
     }
 }
 
-/// A real server's VIPs on `lo`.
+/// A real server's VIPs on `lo`; for a tunnel (IPIP) real server, `tunl0`
+/// will do too, where the packets arrive decapsulated.
 pub fn real_server_vips(t: &Topology, i: usize, live: &Live, out: &mut Vec<Finding>, compared: &mut Compared) {
     let Some(rs) = t.real_servers.get(i) else { return };
+    let tunnel = t
+        .services
+        .iter()
+        .flat_map(|s| &s.destinations)
+        .any(|d| d.server.value == rs.name.value && d.forward.value == Forward::Tunnel);
     for v in &rs.lo {
         compared.addresses += 1;
-        address(&live.addresses, v.value.address, v.value.prefix, "lo", true, false, out);
+        let (a, p) = (v.value.address, v.value.prefix);
+        if tunnel
+            && live
+                .addresses
+                .iter()
+                .any(|l| l.address == a && l.device == "tunl0" && l.prefix == p)
+        {
+            continue;
+        }
+        address(&live.addresses, a, p, "lo", true, false, out);
     }
 }
 

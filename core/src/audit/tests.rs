@@ -371,3 +371,61 @@ fn a_pair_is_judged_by_each_directors_vrrp_role() {
     other.keepalived[0].config = "/tmp/other.conf".into();
     assert_eq!(codes(&audit(&t, lb1, &other, &options)), ["DR211"]);
 }
+
+#[test]
+fn a_tunnel_real_server_may_hold_the_vip_on_tunl0_and_its_rp_filter_is_the_larger_of_two() {
+    let t = from_toml(include_str!("../../../fixtures/tunnel.toml")).expect("the tunnel setup reads");
+    let rs1 = rs1(&t);
+    let mut live = rs1_live();
+    live.listeners.retain(|l| l.port == 80);
+    live.addresses.retain(|a| a.address != ip("192.168.1.192"));
+    live.addresses.push(address("tunl0", "192.168.1.192", 32));
+    for (key, value) in [("all", 0), ("tunl0", 0), ("eth0", 0)] {
+        live.sysctls.insert(format!("net.ipv4.conf.{key}.rp_filter"), value);
+    }
+    let a = audit(&t, rs1, &live, &Options::default());
+    assert!(a.ok, "{:#?}", a.findings);
+    live.sysctls.insert("net.ipv4.conf.tunl0.rp_filter".into(), 1);
+    let a = audit(&t, rs1, &live, &Options::default());
+    assert_eq!(codes(&a), ["DR209"]);
+    assert!(
+        a.findings[0]
+            .message
+            .contains("net.ipv4.conf.all.rp_filter=0 and net.ipv4.conf.tunl0.rp_filter=1"),
+        "{}",
+        a.findings[0].message
+    );
+}
+
+#[test]
+fn an_ipv6_vip_without_nodad_is_drift() {
+    let t = from_toml(include_str!("../../../fixtures/ipv6-dr.toml")).expect("the IPv6 setup reads");
+    let rs1 = rs1(&t);
+    let vip = LiveAddress {
+        device: "lo".into(),
+        address: ip("2001:db8:1::192"),
+        prefix: 128,
+        nodad: true,
+    };
+    let mut live = Live {
+        addresses: vec![address("eth0", "2001:db8:1::213", 64), vip],
+        listeners: [80, 25]
+            .into_iter()
+            .map(|port| LiveListener {
+                protocol: 6,
+                address: ip("::"),
+                port,
+            })
+            .collect(),
+        ..Live::default()
+    };
+    let a = audit(&t, rs1, &live, &Options::default());
+    assert!(a.ok, "{:#?}", a.findings);
+    live.addresses[1].nodad = false;
+    let a = audit(&t, rs1, &live, &Options::default());
+    assert_eq!(codes(&a), ["DR208"]);
+    assert_eq!(
+        a.findings[0].restore.last().map(String::as_str),
+        Some("ip -6 addr replace 2001:db8:1::192/128 dev lo nodad")
+    );
+}

@@ -102,10 +102,14 @@ pub fn audit(args: AuditArgs, color: bool) -> Outcome {
         keepalived_configs,
     };
     let source = args.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
+    // An audit that cannot run still says so to Prometheus: `lvsdr_audit_up 0`.
     let unreadable = |host: &str, message: String, exit: Exit| -> Exit {
         eprintln!("error: {message}");
+        let text = audit::output::prometheus_unreadable(host, now(), started.elapsed().as_secs_f64());
+        if args.format == AuditFormat::Prometheus {
+            print!("{text}");
+        }
         if let Some(path) = &args.textfile {
-            let text = audit::output::prometheus_unreadable(host, now(), started.elapsed().as_secs_f64());
             if let Err(e) = write_atomically(path, &text) {
                 return e;
             }
