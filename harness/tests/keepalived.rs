@@ -51,10 +51,10 @@ fn keepalived_health_check_removes_the_server_without_port_25() {
         state["seen"]
             .as_str()
             .unwrap()
-            .contains("tcp/25 real server rs2 (192.168.1.189): missing"),
+            .contains("service tcp 192.168.1.192:25: real server rs2 (192.168.1.189) is missing (DR203)"),
         "{state}"
     );
-    assert!(!state["seen"].as_str().unwrap().contains("tcp/80"), "port 80 keeps both: {state}");
+    assert!(!state["seen"].as_str().unwrap().contains(":80"), "port 80 keeps both: {state}");
     let port25 = check(&r, "connectivity tcp/25");
     assert_eq!(port25["pass"], true, "port 25 works through rs1: {port25}\n{stderr}");
     for c in r["connections"].as_array().unwrap().iter().filter(|c| c["service"] == "tcp/25") {

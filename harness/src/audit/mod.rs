@@ -19,7 +19,7 @@
 
 mod proc;
 
-use crate::ipvs::{Ipvs, IpvsError, Netmask, ServiceId};
+use crate::ipvs::{Dest, Ipvs, IpvsError, Netmask, Service, ServiceId};
 use lvsdr_core::audit::{Live, LiveAddress, LiveDest, LiveKeepalived, LiveListener, LiveService, Wants};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -58,44 +58,8 @@ impl ReadOnly {
         let Some(ipvs) = &self.ipvs else { return Ok(vec![]) };
         let mut out = Vec::new();
         for entry in ipvs.services()? {
-            let s = entry.service;
-            let dests = ipvs.dests(&s.id)?;
-            let (protocol, address, port, fwmark) = match s.id {
-                ServiceId::Port { protocol, address, port } => (protocol.number(), address, port, 0),
-                ServiceId::Fwmark { mark, family } => (
-                    0,
-                    match family {
-                        crate::ipvs::Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                        crate::ipvs::Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                    },
-                    0,
-                    mark,
-                ),
-            };
-            out.push(LiveService {
-                protocol,
-                address,
-                port,
-                fwmark,
-                scheduler: s.scheduler.clone(),
-                flags: s.flags.settings().0,
-                timeout: s.timeout,
-                netmask: match s.netmask {
-                    Netmask::V4(m) => IpAddr::V4(m),
-                    Netmask::V6(p) => IpAddr::V6(Ipv6Addr::from(if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p.min(128))) })),
-                },
-                dests: dests
-                    .into_iter()
-                    .map(|d| LiveDest {
-                        address: d.dest.address,
-                        port: d.dest.port,
-                        forward: d.dest.forward.value(),
-                        weight: d.dest.weight,
-                        upper_threshold: d.dest.upper_threshold,
-                        lower_threshold: d.dest.lower_threshold,
-                    })
-                    .collect(),
-            });
+            let dests = ipvs.dests(&entry.service.id)?;
+            out.push(live_service(&entry.service, dests.iter().map(|d| &d.dest)));
         }
         Ok(out)
     }
@@ -152,6 +116,46 @@ impl ReadOnly {
     /// keepalived processes in this network namespace, with their configuration files.
     pub fn keepalived(&self) -> Vec<LiveKeepalived> {
         proc::keepalived()
+    }
+}
+
+/// A service and its real servers as the kernel reports them, as the audit
+/// compares them. The lab's `state ipvs` check reads its table into the same form.
+pub fn live_service<'a>(s: &Service, dests: impl Iterator<Item = &'a Dest>) -> LiveService {
+    let (protocol, address, port, fwmark) = match s.id {
+        ServiceId::Port { protocol, address, port } => (protocol.number(), address, port, 0),
+        ServiceId::Fwmark { mark, family } => (
+            0,
+            match family {
+                crate::ipvs::Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                crate::ipvs::Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            },
+            0,
+            mark,
+        ),
+    };
+    LiveService {
+        protocol,
+        address,
+        port,
+        fwmark,
+        scheduler: s.scheduler.clone(),
+        flags: s.flags.settings().0,
+        timeout: s.timeout,
+        netmask: match s.netmask {
+            Netmask::V4(m) => IpAddr::V4(m),
+            Netmask::V6(p) => IpAddr::V6(Ipv6Addr::from(if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p.min(128))) })),
+        },
+        dests: dests
+            .map(|d| LiveDest {
+                address: d.address,
+                port: d.port,
+                forward: d.forward.value(),
+                weight: d.weight,
+                upper_threshold: d.upper_threshold,
+                lower_threshold: d.lower_threshold,
+            })
+            .collect(),
     }
 }
 

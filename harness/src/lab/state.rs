@@ -1,10 +1,11 @@
-//! The kernel state, read back: addresses and sysctls in every namespace and
-//! the IPVS table, each compared with the plan field by field.
+//! The kernel state, read back: addresses and sysctls in every namespace,
+//! compared with the plan, and the IPVS table, compared field by field by
+//! `lvsdr audit`'s comparison (`lvsdr_core::audit::compare::ipvs`).
 
 use super::failover::Pair;
 use super::proofs::IpvsTable;
 use super::{step, Lab, LabError, ProgrammedService};
-use crate::ipvs::{self, Ipvs};
+use crate::ipvs::Ipvs;
 use crate::netns;
 use crate::report::Check;
 use crate::rtnl;
@@ -199,80 +200,43 @@ impl Lab {
                 if diffs.is_empty() { "as expected".into() } else { diffs.join("; ") },
             ));
         }
-        if self.active_director().is_some() {
-            let table = self.ipvs_table()?;
-            let mut diffs = Vec::new();
-            for (sp, (want, want_dests)) in self.plan.services.iter().zip(&self.specs) {
-                let Some((got, dests)) = table.iter().find(|(s, _)| s.service.id == want.id) else {
-                    diffs.push(format!("service {}: missing", sp.name));
-                    continue;
-                };
-                let g = &got.service;
-                if g.scheduler != want.scheduler {
-                    diffs.push(format!("{} scheduler: expected {}, found {}", sp.name, want.scheduler, g.scheduler));
-                }
-                if g.flags.settings() != want.flags {
-                    diffs.push(format!(
-                        "{} flags: expected {:#x}, found {:#x}",
-                        sp.name,
-                        want.flags.0,
-                        g.flags.settings().0
-                    ));
-                }
-                if g.timeout != want.timeout {
-                    diffs.push(format!(
-                        "{} persistence timeout: expected {}, found {}",
-                        sp.name, want.timeout, g.timeout
-                    ));
-                }
-                if want.flags.contains(ipvs::ServiceFlags::PERSISTENT) && g.netmask != want.netmask {
-                    diffs.push(format!(
-                        "{} persistence netmask: expected {}, found {}",
-                        sp.name, want.netmask, g.netmask
-                    ));
-                }
-                for (dp, w) in sp.destinations.iter().zip(want_dests) {
-                    match dests.iter().find(|d| d.dest.address == w.address) {
-                        None => diffs.push(format!("{} real server {} ({}): missing", sp.name, dp.server, w.address)),
-                        Some(d) => {
-                            let d = &d.dest;
-                            if w.forward != d.forward {
-                                diffs.push(format!(
-                                    "{} {} forwarding: expected {:?}, found {:?}",
-                                    sp.name, dp.server, w.forward, d.forward
-                                ));
-                            }
-                            for (field, a, b) in [
-                                ("port", u32::from(w.port), u32::from(d.port)),
-                                ("weight", w.weight, d.weight),
-                                ("upper threshold", w.upper_threshold, d.upper_threshold),
-                                ("lower threshold", w.lower_threshold, d.lower_threshold),
-                            ] {
-                                if a != b {
-                                    diffs.push(format!("{} {} {field}: expected {a}, found {b}", sp.name, dp.server));
-                                }
-                            }
-                        }
-                    }
-                }
-                for d in dests {
-                    if !sp.destinations.iter().any(|dp| dp.address == d.dest.address) {
-                        diffs.push(format!("{} has an unexpected real server {}", sp.name, d.dest.address));
-                    }
-                }
-            }
-            for (s, _) in &table {
-                if !self.specs.iter().any(|(sp, _)| sp.id == s.service.id) {
-                    diffs.push(format!("unexpected service {}", s.service.id));
-                }
-            }
+        if let Some(director) = self.active_director() {
+            // The IPVS table through `lvsdr audit`'s own comparison: one comparison, not two.
+            let live = lvsdr_core::audit::Live {
+                ipvs: self
+                    .ipvs_table()?
+                    .iter()
+                    .map(|(s, ds)| crate::audit::live_service(&s.service, ds.iter().map(|d| &d.dest)))
+                    .collect(),
+                ..Default::default()
+            };
+            let index = self.topology.directors.iter().position(|d| d.name == director.name).unwrap_or(0);
+            let options = lvsdr_core::audit::Options {
+                // keepalived's checkers may quiesce a real server (weight 0): a note, not drift.
+                keepalived: self.apply == crate::apply::ApplyWith::Keepalived || self.pair.is_some(),
+                keepalived_configs: vec![],
+            };
+            let mut findings = Vec::new();
+            let mut compared = lvsdr_core::audit::Compared::default();
+            lvsdr_core::audit::compare::ipvs(&self.topology, index, &live, &options, &mut findings, &mut compared);
+            let say = |drift: bool| -> Vec<String> {
+                findings
+                    .iter()
+                    .filter(|f| f.is_drift() == drift)
+                    .map(|f| format!("{} ({})", f.message, f.code))
+                    .collect()
+            };
+            let (diffs, notes) = (say(true), say(false));
             checks.push(Check::new(
                 "state ipvs",
                 CheckKind::State,
                 diffs.is_empty(),
-                format!("{} service(s) as the topology says", self.plan.services.len()),
+                format!("{} service(s) as the topology says", compared.services),
                 if diffs.is_empty() {
-                    "as expected, field by field".into()
+                    std::iter::once("as expected, field by field".to_string())
+                        .chain(notes)
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 } else {
                     diffs.join("; ")
                 },
