@@ -439,3 +439,65 @@ fn audit_of_a_keepalived_pair_follows_each_directors_vrrp_role() {
     let (code, r) = step("backup-took-over");
     assert_eq!((*code, codes(r)), (1, vec!["DR212".to_string()]), "{r:#}");
 }
+
+/// The production-sized director (635 services on 123 VIPs, 2,540 real-server
+/// entries) programmed with `ipvsadm -R` in the guest audits clean, and the
+/// audit's time is printed beside `ipvsadm -S -n`'s in the same kernel (the
+/// median of 5; the test binary's build, so debug unless built with --release).
+#[test]
+#[ignore = "needs root"]
+fn a_production_director_audits_clean_and_its_time_is_printed() {
+    require_root();
+    if !uml_available() {
+        return;
+    }
+    let lvsdr = env!("CARGO_BIN_EXE_lvsdr");
+    let dump = root().join("fixtures/scale/production-director.dump").display().to_string();
+    let script = format!(
+        r#"set -u
+L={lvsdr}
+D={dump}
+mkdir -p /run/bench && cd /run/bench || exit 90
+$L render "$D" --artifact restore > restore.txt || exit 91
+$L render "$D" --artifact director | grep '^ip addr' | sed 's/"\$dev"/eth0/' > vips.sh || exit 92
+ip netns add dir || exit 93
+ip -n dir link add eth0 type veth peer name eth0p || exit 94
+ip -n dir link set lo up; ip -n dir link set eth0 up
+ip -n dir addr add 192.168.1.1/24 dev eth0
+ip netns exec dir sh vips.sh || exit 95
+ip netns exec dir ipvsadm -R < restore.txt || exit 96
+out=$(ip netns exec dir $L audit "$D" --host director --format json); code=$?
+echo "@@begin production"; echo "$out"; echo "@@end production $code"
+ms() {{ echo $(( ($2 - $1) / 1000000 )); }}
+for i in 1 2 3 4 5; do
+  a=$(date +%s%N); ip netns exec dir $L audit "$D" --host director > /dev/null; b=$(date +%s%N)
+  ip netns exec dir ipvsadm -S -n > /dev/null; c=$(date +%s%N)
+  echo "@@time $(ms $a $b) $(ms $b $c)"
+done
+exit 0
+"#
+    );
+    let output = guest(&script);
+    let runs = audits(&output);
+    let (code, r) = runs.get("production").unwrap_or_else(|| panic!("no audit in:\n{output}"));
+    assert_eq!(*code, 0, "the restored production table matches its dump: {r:#}");
+    assert_eq!(
+        (&r["compared"]["services"], &r["compared"]["real_servers"]),
+        (&635.into(), &2540.into())
+    );
+    let mut audit_ms = Vec::new();
+    let mut ipvsadm_ms = Vec::new();
+    for line in output.lines().filter_map(|l| l.strip_prefix("@@time ")) {
+        let mut n = line.split(' ').filter_map(|n| n.parse::<u64>().ok());
+        audit_ms.extend(n.next());
+        ipvsadm_ms.extend(n.next());
+    }
+    assert_eq!(audit_ms.len(), 5, "{output}");
+    audit_ms.sort_unstable();
+    ipvsadm_ms.sort_unstable();
+    let (a, i) = (audit_ms[2], ipvsadm_ms[2].max(1));
+    eprintln!(
+        "audit of 635 services, 2,540 real-server entries: {a} ms (median of 5); ipvsadm -S -n: {i} ms; ratio {:.2}",
+        a as f64 / i as f64
+    );
+}
