@@ -7,6 +7,7 @@ mod annotate;
 mod kernel;
 mod lab;
 mod lint;
+mod pcap;
 mod sarif;
 mod summary;
 
