@@ -449,34 +449,43 @@ impl<'a> Annotated<'a> {
         let numbers =
             |keep: &dyn Fn(usize) -> bool| -> Vec<usize> { (0..self.log.frames.len()).filter(|i| keep(*i)).map(|i| i + 1).collect() };
         let role = |i: usize| self.role(self.log.frames[i].port as usize);
-        match check.kind {
-            CheckKind::Connectivity | CheckKind::SourceIp | CheckKind::Split | CheckKind::Weights => {
-                let broken = numbers(&|i| of_service(i) && failed(i));
-                if !broken.is_empty() || matches!(check.kind, CheckKind::Connectivity) {
-                    return broken;
-                }
-                // Where each connection went: the director's copy of each SYN.
-                numbers(&|i| {
-                    of_service(i)
-                        && role(i) == "director"
-                        && matches!(
-                            &self.summaries[i],
-                            Some(Summary {
-                                payload: Payload::Transport { flags: 0x02, .. },
-                                ..
-                            })
-                        )
+        let syn = |i: usize| {
+            matches!(
+                &self.summaries[i],
+                Some(Summary {
+                    payload: Payload::Transport { flags: 0x02, .. },
+                    ..
                 })
-            }
-            // Replies that came through the director, or every frame of a connection that got none.
-            CheckKind::ReplyBypass => {
-                let through = numbers(&|i| reply(i) && role(i) == "director");
-                if through.is_empty() {
-                    numbers(&|i| failed(i))
-                } else {
-                    through
-                }
-            }
+            )
+        };
+        // What the client (or its router) sent to someone other than a director: around IPVS.
+        let around = |i: usize| {
+            self.connection[i].is_some()
+                && matches!(role(i), "client" | "router")
+                && self.summaries[i]
+                    .as_ref()
+                    .and_then(|s| self.owners.get(&s.destination_mac))
+                    .is_some_and(|p| self.role(*p) != "director")
+        };
+        let first_of = |choices: &[&dyn Fn(usize) -> bool]| -> Vec<usize> {
+            choices
+                .iter()
+                .map(|keep| numbers(*keep))
+                .find(|n| !n.is_empty())
+                .unwrap_or_default()
+        };
+        match check.kind {
+            CheckKind::Connectivity => numbers(&|i| of_service(i) && failed(i)),
+            // The connections that failed, else where each went: the director's copy of
+            // each SYN, else the SYNs the client sent around the director.
+            CheckKind::SourceIp | CheckKind::Split | CheckKind::Weights => first_of(&[
+                &|i| of_service(i) && failed(i),
+                &|i| of_service(i) && role(i) == "director" && syn(i),
+                &|i| of_service(i) && around(i) && syn(i),
+            ]),
+            // Replies that came through the director, the client's packets that went
+            // around it, or every frame of a connection that got no answer.
+            CheckKind::ReplyBypass => first_of(&[&|i| reply(i) && role(i) == "director", &|i| around(i) && syn(i), &failed]),
             CheckKind::ReplyViaDirector => numbers(&|i| reply(i) && role(i) == "real-server"),
             // Whoever answered for a VIP other than the director.
             CheckKind::ArpOwner => numbers(&|i| {
@@ -524,9 +533,10 @@ impl Report {
     /// For each failed check (not the warnings) that frames can show, the numbers of those
     /// frames in the pcapng file [`Report::pcapng`] writes (at most `limit`
     /// of each); nothing when the lab captured no frames.
-    pub fn frame_evidence(&self, limit: usize) -> BTreeMap<String, (usize, Vec<usize>)> {
+    /// In the order of the checks: `(check, how many frames, the first `limit` of their numbers)`.
+    pub fn frame_evidence(&self, limit: usize) -> Vec<(String, usize, Vec<usize>)> {
         let Some(log) = &self.frames else {
-            return BTreeMap::new();
+            return vec![];
         };
         let a = Annotated::new(log, &self.connections);
         let vips = vips(&a);
@@ -535,7 +545,7 @@ impl Report {
             .filter(|c| !c.pass && !c.advisory)
             .filter_map(|c| {
                 let all = a.evidence(c, &vips);
-                (!all.is_empty()).then(|| (c.name.clone(), (all.len(), all.into_iter().take(limit).collect())))
+                (!all.is_empty()).then(|| (c.name.clone(), all.len(), all.into_iter().take(limit).collect()))
             })
             .collect()
     }
@@ -562,7 +572,7 @@ impl Report {
     /// What the failed checks' frames are, for a person: `check X: frames 3, 7, 12 (of 20)`.
     pub fn render_evidence(&self, file: &str) -> String {
         let mut out = String::new();
-        for (name, (all, shown)) in self.frame_evidence(12) {
+        for (name, all, shown) in self.frame_evidence(12) {
             let numbers: Vec<String> = shown.iter().map(usize::to_string).collect();
             let more = if all > shown.len() {
                 format!(" (and {} more)", all - shown.len())

@@ -147,7 +147,8 @@ pub(crate) fn rust_target(target: &str) -> Result {
 }
 
 pub(crate) fn setup(with_uml: bool) -> Result {
-    apt_install(&["shellcheck", "iproute2", "ipvsadm", "keepalived"])?;
+    // tshark reads the pcapng files of `lvsdr lab --pcap` in the lab tests.
+    apt_install(&["shellcheck", "iproute2", "ipvsadm", "keepalived", "tshark"])?;
     rust_target("wasm32-unknown-unknown")?;
     if with_uml {
         ensure_uml(false)?;
