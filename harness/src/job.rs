@@ -144,6 +144,7 @@ mod tests {
                 connect_timeout: Duration::from_millis(1234),
                 ipvs_stats: true,
                 stats_timeout: Duration::from_millis(5678),
+                frames: true,
             },
             timeout: Duration::from_secs(99),
             failover: Some(Failover::Link),

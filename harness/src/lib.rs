@@ -12,7 +12,10 @@
 //! - [`marks`]: nf_tables where the kernel has it, tc ingress where not.
 //! - [`ipvs`]: an IPVS client over generic netlink (neli).
 //! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
-//! - [`capture`]: the reply frames the client receives (AF_PACKET).
+//! - [`capture`]: the reply frames the client receives (AF_PACKET), and
+//!   every leg of every connection on the bridge's ports.
+//! - [`frames`]: those frames as data, read, named and cited; [`pcapng`]:
+//!   written for Wireshark.
 //! - [`lab`]: [`Lab::build`], [`Lab::verify`], teardown on drop.
 //! - [`kernel`] and [`uml`]: the host kernel when it has IPVS, User-Mode
 //!   Linux when it does not.
@@ -29,6 +32,7 @@ pub mod apply;
 pub mod audit;
 pub mod capture;
 pub mod confine;
+pub mod frames;
 pub mod guest;
 pub mod ipvs;
 pub mod job;
@@ -40,6 +44,7 @@ pub mod marks;
 pub mod netns;
 pub mod nft;
 mod nlattr;
+pub mod pcapng;
 pub mod probe;
 pub mod report;
 pub mod rtnl;

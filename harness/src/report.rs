@@ -129,6 +129,10 @@ pub struct Report {
     /// The forwarding methods the lab proved, in the order DR, TUN, NAT.
     #[serde(default)]
     pub methods: Vec<String>,
+    /// The frames captured on the bridge's ports, when asked for
+    /// (`VerifyOptions::frames`, `lvsdr lab --pcap`): see [`crate::frames`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<crate::frames::FrameLog>,
 }
 
 /// The forwarding methods of a plan's destinations, named as people say them.

@@ -150,6 +150,7 @@ fn report(topology: &str, arp_owner_ok: bool) -> Report {
         timings_ms: BTreeMap::new(),
         namespaces: vec![],
         failover: None,
+        frames: None,
         methods: vec!["DR".into()],
     }
 }

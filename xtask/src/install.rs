@@ -147,8 +147,9 @@ pub(crate) fn rust_target(target: &str) -> Result {
 }
 
 pub(crate) fn setup(with_uml: bool) -> Result {
-    // prometheus: its `promtool check metrics` checks `lvsdr audit --format prometheus`.
-    apt_install(&["shellcheck", "iproute2", "ipvsadm", "keepalived", "prometheus"])?;
+    // prometheus: its `promtool check metrics` checks `lvsdr audit --format prometheus`;
+    // tshark reads the pcapng files of `lvsdr lab --pcap` in the lab tests.
+    apt_install(&["shellcheck", "iproute2", "ipvsadm", "keepalived", "prometheus", "tshark"])?;
     rust_target("wasm32-unknown-unknown")?;
     if with_uml {
         ensure_uml(false)?;

@@ -133,10 +133,11 @@ html() {
 step_lab() {
   read_files
   local report="$state/report.json" log="$state/lab.stderr" status=0 token
-  rm -f "$report" "$log"
+  rm -f "$report" "$log" "$state/lab.pcapng"
   token="$(stop_token)"
   echo "::stop-commands::$token"
-  as_root "$lvsdr" lab --connections "${CONNECTIONS:-8}" --kernel "${KERNEL:-auto}" --format json -- "${files[@]}" \
+  # The frames of every leg go beside the report, for Wireshark: uploaded with it when the job fails.
+  as_root "$lvsdr" lab --connections "${CONNECTIONS:-8}" --kernel "${KERNEL:-auto}" --format json --pcap "$state/lab.pcapng" -- "${files[@]}" \
     >"$report" 2> >(tee "$log" >&2) || status=$?
   wait
   # The checks, for the log.

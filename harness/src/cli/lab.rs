@@ -59,6 +59,12 @@ pub struct LabArgs {
     /// carried on, and new ones go to the backup.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "kill", value_name = "HOW")]
     failover: Option<Failover>,
+    /// Capture every leg of every connection on the bridge's ports and write them to FILE
+    /// as pcapng (Wireshark, `tshark -r FILE`): one interface per host, each frame of a
+    /// connection commented with its service and the real server the kernel chose. A failed
+    /// check names the frames that show it. With several labs, FILE gets `-2`, `-3`… for the others.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 impl LabArgs {
@@ -71,6 +77,7 @@ impl LabArgs {
             timeout: std::time::Duration::from_secs(self.timeout),
             verify: lvsdr_harness::VerifyOptions {
                 ipvs_stats: self.ipvs_stats,
+                frames: self.pcap.is_some(),
                 ..Default::default()
             },
             // keepalived sets up the pair's directors.
@@ -96,6 +103,7 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
         verbose,
         input,
         parallel,
+        pcap,
         ..
     } = a;
     if options.failover.is_some() && (keep || !matches!(a_apply, ApplyWith::Netlink | ApplyWith::Keepalived)) {
@@ -142,6 +150,10 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
             return Err(Exit::Unusable);
         }
     }
+    if keep && pcap.is_some() {
+        eprintln!("error: `--pcap` writes the frames of the lab's probes: it does not combine with `--keep`.");
+        return Err(Exit::Unusable);
+    }
     if keep {
         return keep_lab(&topologies[0], &options);
     }
@@ -165,6 +177,9 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
                         print!("{}", r.render_human_with(color, verbose));
                     }
                 }
+            }
+            if let Some(file) = &pcap {
+                super::pcap::write_all(file, &reports, matches!(format, OutputFormat::Human))?;
             }
             if reports.iter().all(|r| r.pass) {
                 Ok(Exit::Success)

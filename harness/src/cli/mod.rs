@@ -8,6 +8,7 @@ mod audit;
 mod kernel;
 mod lab;
 mod lint;
+mod pcap;
 mod sarif;
 mod summary;
 

@@ -14,7 +14,7 @@ pub mod proofs;
 mod state;
 
 use crate::apply::ApplyWith;
-use crate::capture::{Capture, ReplyFrame};
+use crate::capture::{legs, Capture, ReplyFrame};
 use crate::ipvs::{self, Ipvs};
 use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServers};
@@ -60,6 +60,9 @@ pub struct VerifyOptions {
     pub ipvs_stats: bool,
     /// How long to poll the IPVS statistics when `ipvs_stats` is set.
     pub stats_timeout: Duration,
+    /// Also capture every leg of every connection on the bridge's ports, and
+    /// hand the frames back on the report (`lvsdr lab --pcap`).
+    pub frames: bool,
 }
 
 impl Default for VerifyOptions {
@@ -68,6 +71,7 @@ impl Default for VerifyOptions {
             connect_timeout: Duration::from_millis(800),
             ipvs_stats: false,
             stats_timeout: Duration::from_secs(6),
+            frames: false,
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct Lab {
     specs: Vec<(ipvs::Service, Vec<ipvs::Dest>)>,
     /// Each host's MAC on its LAN interface (not the client's), read as it is built.
     macs: BTreeMap<HostName, [u8; 6]>,
+    /// The bridges' ports in the `lan` namespace, each with the host behind it.
+    bridge_ports: Vec<legs::BridgePort>,
 }
 
 /// A folder of the lab's (keepalived's configuration and pid files), removed on drop.
@@ -191,6 +197,7 @@ impl Lab {
             pair,
             specs,
             macs: BTreeMap::new(),
+            bridge_ports: vec![],
         };
         // A fresh namespace's link-local IPv6 addresses sit through duplicate address
         // detection for a second or two, and until then the kernel sends no neighbour
@@ -338,6 +345,7 @@ impl Lab {
             .run(|| rtnl::wait_running(&lan_links, LINKS_RUNNING))
             .map_err(LabError::from)
             .and_then(|r| step("lan: links running", r))?;
+        lab.bridge_ports = legs::ports_of(&lab.plan.hosts);
         for (h, mac) in lab.plan.hosts.iter().zip(macs) {
             if h.role != Role::Client {
                 lab.macs.insert(h.name.clone(), mac);
@@ -572,6 +580,7 @@ impl Lab {
             namespaces: vec![],
             failover: None,
             methods: crate::report::methods_of(plan),
+            frames: seen.frames.clone(),
         })
     }
 }
@@ -587,6 +596,8 @@ pub(crate) struct Seen {
     pub tunnel_packets: BTreeMap<HostName, u64>,
     pub probes_ms: u64,
     pub stats_ms: u64,
+    /// Every leg of every connection, when asked for.
+    pub frames: Option<crate::frames::FrameLog>,
 }
 
 impl Lab {
@@ -631,6 +642,32 @@ impl Lab {
                 step: format!("{observer}: capturing reply frames (AF_PACKET)"),
                 source,
             })?;
+        let legs = if options.frames {
+            let clients = plan
+                .probes
+                .iter()
+                .flat_map(|p| &p.connections)
+                .map(|c| std::net::SocketAddr::new(c.client, c.port));
+            // The ends of each service's frames: its VIP and port, and its destinations' (NAT's director → real server leg).
+            let services = plan
+                .probes
+                .iter()
+                .map(|p| {
+                    let dests = plan.services.iter().filter(|s| s.name == p.service).flat_map(|s| &s.destinations);
+                    let ends = std::iter::once(std::net::SocketAddr::new(p.address, p.port))
+                        .chain(dests.map(|d| std::net::SocketAddr::new(d.address, d.port)))
+                        .collect();
+                    (p.service.clone(), ends)
+                })
+                .collect();
+            let capture = self.lan.run(|| legs::LegCapture::start(&self.bridge_ports, clients, services))?;
+            Some(capture.map_err(|source| LabError::Io {
+                step: "lan: capturing on the bridge's ports (AF_PACKET)".into(),
+                source,
+            })?)
+        } else {
+            None
+        };
         let each_service = plan.probes.len() <= crate::report::SUMMARY_AFTER;
         if !each_service {
             let total: usize = plan.probes.iter().map(|p| p.connections.len()).sum();
@@ -676,6 +713,10 @@ impl Lab {
         let probes_ms = started.elapsed().as_millis() as u64;
         let replies = capture.stop().map_err(|source| LabError::Io {
             step: "client: reading reply frames".into(),
+            source,
+        })?;
+        let frames = legs.map(|c| c.stop()).transpose().map_err(|source| LabError::Io {
+            step: "lan: reading the bridge's frames".into(),
             source,
         })?;
 
@@ -730,6 +771,7 @@ impl Lab {
             tunnel_packets.insert(h.name.clone(), counters.rx_packets);
         }
         Ok(Seen {
+            frames,
             tunnel_packets,
             connections,
             replies,

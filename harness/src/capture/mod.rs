@@ -3,9 +3,15 @@
 //! every IPv4 or IPv6 TCP packet that comes from the VIP. Under DR each of them must carry
 //! a real server's MAC, never the director's: that is what "replies bypass the
 //! director" means on the wire, and it needs no kernel timer.
+//!
+//! [`legs`] captures on the bridge's ports instead: every leg of every
+//! planned connection, kept as frames for a pcapng file ([`crate::frames`]).
 
+pub mod legs;
+mod socket;
+
+use socket::{PacketSocket, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::thread::JoinHandle;
 
 /// A reply frame: who sent it on the wire, and from which VIP and TCP port.
@@ -65,17 +71,10 @@ pub struct Capture {
     reader: Option<JoinHandle<std::io::Result<Vec<ReplyFrame>>>>,
 }
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_ALL: u16 = 0x0003;
-/// `PACKET_IGNORE_OUTGOING` (Linux 4.20): the frames the namespace sends are
-/// not copied to the socket. Older kernels refuse it and the reader skips them.
-const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
-/// How often the reader empties the socket's queue.
-const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
-/// Frames per `recvmmsg`, and the bytes kept of each: the Ethernet, IP
-/// (up to 60 bytes for IPv4 with options) and TCP port headers fit.
-const BATCH: usize = 64;
+/// How often the readers empty their socket's queue.
+pub(crate) const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// The bytes kept of each frame: the Ethernet, IP (up to 60 bytes for IPv4
+/// with options) and TCP port headers fit.
 const SNAP: usize = 128;
 
 impl Capture {
@@ -93,67 +92,16 @@ impl Capture {
             ETH_P_ALL
         };
         let vips = vips.to_vec();
-        let int = |fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int| -> std::io::Result<()> {
-            // SAFETY: setsockopt(2) on a descriptor we own, with an int we pass by address and size.
-            #[allow(unsafe_code)]
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    level,
-                    name,
-                    (&value as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        };
-        // SAFETY: plain socket(2) and bind(2) calls; the descriptor is owned at once.
-        #[allow(unsafe_code)]
-        let fd = unsafe {
-            let raw = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(ethertype.to_be()));
-            if raw < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let fd = OwnedFd::from_raw_fd(raw);
-            if let Some(name) = device {
-                let cname = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
-                let index = libc::if_nametoindex(cname.as_ptr());
-                if index == 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-                addr.sll_family = libc::AF_PACKET as libc::c_ushort;
-                addr.sll_protocol = ethertype.to_be();
-                addr.sll_ifindex = index as libc::c_int;
-                if libc::bind(
-                    fd.as_raw_fd(),
-                    (&addr as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            fd
-        };
-        // Room for what arrives between two drains, many times over.
-        if int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 8 << 20).is_err() {
-            let _ = int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 8 << 20);
-        }
-        let _ = int(&fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+        let socket = PacketSocket::open(ethertype, device, false)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             let mut frames = Vec::new();
             loop {
                 // A message, or the sender dropped: stop after one last drain.
                 let last = !matches!(stopped.recv_timeout(DRAIN_EVERY), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
-                drain(&fd, &vips, &mut frames)?;
+                socket.drain(SNAP, |r| frames.extend(parse_reply(r.bytes, &vips)))?;
                 if last {
-                    let dropped = drops(&fd)?;
+                    let dropped = socket.drops()?;
                     if dropped > 0 {
                         return Err(std::io::Error::other(format!(
                             "the capture lost {dropped} frame(s): its queue overflowed between two reads"
@@ -178,83 +126,6 @@ impl Capture {
             Some(Err(_)) => Err(std::io::Error::other("the capture thread panicked")),
             None => Ok(vec![]),
         }
-    }
-}
-
-/// Reads every queued frame, `BATCH` at a time, without waiting.
-fn drain(fd: &OwnedFd, vips: &[IpAddr], frames: &mut Vec<ReplyFrame>) -> std::io::Result<()> {
-    let mut bufs = vec![[0u8; SNAP]; BATCH];
-    loop {
-        // SAFETY: every iovec points into `bufs`, which outlives the call, with its
-        // length; the headers are zeroed structs that point at those iovecs.
-        #[allow(unsafe_code)]
-        let n = unsafe {
-            let mut iovs: Vec<libc::iovec> = bufs
-                .iter_mut()
-                .map(|b| libc::iovec {
-                    iov_base: b.as_mut_ptr().cast(),
-                    iov_len: SNAP,
-                })
-                .collect();
-            let mut msgs: Vec<libc::mmsghdr> = iovs
-                .iter_mut()
-                .map(|iov| {
-                    let mut m: libc::mmsghdr = std::mem::zeroed();
-                    m.msg_hdr.msg_iov = iov;
-                    m.msg_hdr.msg_iovlen = 1;
-                    m
-                })
-                .collect();
-            let n = libc::recvmmsg(
-                fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT as _,
-                std::ptr::null_mut(),
-            );
-            if n > 0 {
-                for (m, b) in msgs.iter().zip(&bufs).take(n as usize) {
-                    // A frame longer than SNAP was cut: its headers are all we read.
-                    let len = (m.msg_len as usize).min(SNAP);
-                    if let Some(f) = parse_reply(&b[..len], vips) {
-                        frames.push(f);
-                    }
-                }
-            }
-            n
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.kind() {
-                std::io::ErrorKind::WouldBlock => Ok(()),
-                std::io::ErrorKind::Interrupted => continue,
-                _ => Err(e),
-            };
-        }
-        if (n as usize) < BATCH {
-            return Ok(());
-        }
-    }
-}
-
-/// How many frames the socket dropped because its queue was full (`PACKET_STATISTICS`).
-fn drops(fd: &OwnedFd) -> std::io::Result<u32> {
-    // SAFETY: getsockopt(2) into a zeroed struct of the size we pass.
-    #[allow(unsafe_code)]
-    unsafe {
-        let mut stats: libc::tpacket_stats = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
-        if libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_STATISTICS,
-            (&mut stats as *mut libc::tpacket_stats).cast(),
-            &mut len,
-        ) != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(stats.tp_drops)
     }
 }
 
