@@ -22,11 +22,14 @@
 //! - [`serial`]: the guest of the playground's in-browser kernel (v86),
 //!   serving jobs over the serial port.
 //! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
+//! - [`qemu`]: distribution kernels (Debian's 5.10 to 7.2) under QEMU, serving
+//!   the serial guest's jobs; [`facts`]: what each one's IPVS offers.
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 
 pub mod apply;
 pub mod capture;
 pub mod confine;
+pub mod facts;
 pub mod guest;
 pub mod ipvs;
 pub mod job;
@@ -39,6 +42,7 @@ pub mod netns;
 pub mod nft;
 mod nlattr;
 pub mod probe;
+pub mod qemu;
 pub mod report;
 pub mod rtnl;
 pub mod run;
@@ -46,7 +50,7 @@ pub mod serial;
 pub mod tc;
 pub mod uml;
 
-pub use job::{KernelChoice, RunOptions};
+pub use job::{KernelChoice, KernelSeries, RunOptions};
 pub use lab::{Lab, VerifyOptions};
 pub use launch::{prove, run_lab};
 pub use report::Report;

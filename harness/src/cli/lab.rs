@@ -42,7 +42,7 @@ pub struct LabArgs {
     #[arg(long)]
     keep: bool,
     /// auto: the host kernel if it has IPVS, else User-Mode Linux.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto")]
     kernel: KernelChoice,
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 120)]

@@ -250,7 +250,7 @@ enum Cmd {
     /// (with IPVS, veth and bridge loaded). Used by the benchmarks' shell baseline.
     #[command(hide = true)]
     KernelExec {
-        #[arg(long, value_enum, default_value = "auto")]
+        #[arg(long, default_value = "auto")]
         kernel: KernelChoice,
         #[arg(long, default_value_t = 120)]
         timeout: u64,
