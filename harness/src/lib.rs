@@ -23,7 +23,8 @@
 //!   serving jobs over the serial port.
 //! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
 //! - [`qemu`]: distribution kernels (Debian's 5.10 to 7.2) under QEMU, serving
-//!   the serial guest's jobs; [`facts`]: what each one's IPVS offers.
+//!   the serial guest's jobs; [`facts`]: what each one's IPVS offers;
+//!   [`matrix`]: the same labs on every one of them, in one table.
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 
 pub mod apply;
@@ -38,6 +39,7 @@ pub mod lab;
 pub mod launch;
 pub mod leftovers;
 pub mod marks;
+pub mod matrix;
 pub mod netns;
 pub mod nft;
 mod nlattr;

@@ -238,6 +238,9 @@ enum Cmd {
     /// their folders, UML job folders and the UML kernels still running for them. Labs
     /// that are still running are left alone.
     Clean,
+    /// The distribution kernels installed for `--kernel qemu:SERIES` and `--kernel-matrix`,
+    /// and those that `cargo xtask setup-kernels` can install.
+    Kernels,
     /// Check lvsdr's IPVS client against this kernel: add, edit, list and delete in a
     /// namespace of its own (needs root and IPVS; run it in UML with `kernel-exec`).
     #[command(hide = true)]
@@ -413,5 +416,6 @@ pub fn run(cli: Cli) -> Outcome {
         Cmd::MarksCheck => kernel::marks_check(),
         Cmd::KernelExec { kernel, timeout, command } => kernel::kernel_exec(kernel, timeout, command),
         Cmd::Clean => kernel::clean(),
+        Cmd::Kernels => lab::kernels(),
     }
 }
