@@ -531,6 +531,72 @@ pub(crate) fn setup_kernels(args: &[String]) -> Result {
     Ok(())
 }
 
+const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The static lvsdr the guests run as `/init` (and that runs the matrix on
+/// the host, so both sides are the same build); a copy is left in the cache
+/// as `lvsdr-init` for a dynamically linked lvsdr's `--kernel qemu:…`.
+pub(crate) fn static_lvsdr() -> Result<PathBuf> {
+    crate::install::rust_target(GUEST_TARGET)?;
+    step(&format!("building lvsdr for {GUEST_TARGET} (static, profile guest)"));
+    let started = Instant::now();
+    run(crate::commands::cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "lvsdr-harness",
+        "--bin",
+        "lvsdr",
+        "--target",
+        GUEST_TARGET,
+        "--profile",
+        "guest",
+    ]))?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::commands::root().join("target"));
+    let bin = target_dir.join(GUEST_TARGET).join("guest/lvsdr");
+    eprintln!("xtask: built in {:.0} s", started.elapsed().as_secs_f64());
+    let cached = Path::new(KERNELS_DIR).join("lvsdr-init");
+    let tmp = cached.with_extension("tmp");
+    if std::fs::copy(&bin, &tmp).and_then(|_| std::fs::rename(&tmp, &cached)).is_err() {
+        eprintln!("xtask: could not leave a copy in {}", cached.display());
+    }
+    Ok(bin)
+}
+
+/// The labs of the matrix: the seed, and a fault that must fail `arp-owner`.
+pub(crate) const MATRIX_LABS: &[&str] = &["fixtures/seed-dr.toml", "fixtures/faults/no-arp-sysctls.toml"];
+
+/// `cargo xtask kernel-matrix [SERIES…]`: installs what is missing, then runs
+/// [`MATRIX_LABS`] on each kernel (all four when none is named) with
+/// `lvsdr lab --kernel-matrix`. Returns the number of kernels.
+pub(crate) fn kernel_matrix(args: &[String]) -> Result<usize> {
+    setup_kernels(args)?;
+    let bin = static_lvsdr()?;
+    let count = if args.is_empty() { SERIES.len() } else { args.len() };
+    step(&format!(
+        "the seed and no-arp-sysctls on {} under QEMU",
+        if args.is_empty() {
+            "every kernel".to_string()
+        } else {
+            args.join(", ")
+        }
+    ));
+    let started = Instant::now();
+    let mut cmd = privileged(bin.to_str().unwrap_or("lvsdr"));
+    cmd.arg("lab")
+        .args(MATRIX_LABS)
+        .arg("--kernel-matrix")
+        .current_dir(crate::commands::root());
+    if !args.is_empty() {
+        cmd.arg("--series").arg(args.join(","));
+    }
+    run(&mut cmd)?;
+    eprintln!("xtask: kernel matrix in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(count)
+}
+
 /// QEMU and what unpacking needs.
 pub(crate) fn ensure_tools() -> Result {
     apt_install(&[

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         "setup" => install::setup(true),
         "setup-uml" => ensure_uml(true),
         "setup-kernels" => kernels::setup_kernels(rest),
+        "kernel-matrix" => kernels::kernel_matrix(rest).map(|_| ()),
         "bench" => bench::bench(rest),
         "playground" => playground::playground(rest),
         "guest-kernel" => guest_kernel::guest_kernel(rest),
@@ -58,6 +59,9 @@ Tasks:
   setup-kernels [SERIES…]
                       Fetch Debian's 5.10, 6.1, 6.12 and 7.2 kernels (or those named) into
                       /var/cache/lvsdr/kernels: vmlinux and the lab's modules, for `--kernel qemu:SERIES`
+  kernel-matrix [SERIES…]
+                      Set those kernels up, build a static lvsdr, and run the seed and a fault on each
+                      under QEMU (KVM where the host has it, else TCG): one table, kernel by lab
   bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline
   playground [--build-only] [--test]
                       Build the browser playground into target/playground and serve it on 127.0.0.1
