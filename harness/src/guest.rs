@@ -80,6 +80,7 @@ pub fn run_task(task: &GuestTask, progress: &mut GuestProgress) -> GuestOutcome 
                 output: String::new(),
             }
         }
+        GuestTask::Facts => crate::facts::outcome(),
         GuestTask::Exec { command } => {
             let Some((program, args)) = command.split_first() else {
                 return GuestOutcome::said(2, "no command to run\n");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Where the lab runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelChoice {
     /// The host when it has IPVS (after trying `modprobe ip_vs`), UML otherwise.
@@ -24,6 +24,85 @@ pub enum KernelChoice {
     Host,
     /// User-Mode Linux, whatever the host has.
     Uml,
+    /// A distribution's kernel of this series under QEMU ([`crate::qemu`]),
+    /// as `cargo xtask setup-kernels` put it in the cache.
+    Qemu(KernelSeries),
+}
+
+/// The distribution kernels a lab can run on under QEMU: Debian's newest
+/// package of each series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum KernelSeries {
+    /// Debian 11 (bullseye).
+    #[serde(rename = "5.10")]
+    V5_10,
+    /// Debian 12 (bookworm).
+    #[serde(rename = "6.1")]
+    V6_1,
+    /// Debian 12's newer kernel.
+    #[serde(rename = "6.12")]
+    V6_12,
+    /// Debian unstable.
+    #[serde(rename = "7.2")]
+    V7_2,
+}
+
+impl KernelSeries {
+    pub const ALL: [KernelSeries; 4] = [KernelSeries::V5_10, KernelSeries::V6_1, KernelSeries::V6_12, KernelSeries::V7_2];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelSeries::V5_10 => "5.10",
+            KernelSeries::V6_1 => "6.1",
+            KernelSeries::V6_12 => "6.12",
+            KernelSeries::V7_2 => "7.2",
+        }
+    }
+}
+
+impl std::fmt::Display for KernelSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for KernelSeries {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        KernelSeries::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let known: Vec<&str> = KernelSeries::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown kernel series `{s}` (known: {})", known.join(", "))
+        })
+    }
+}
+
+impl std::fmt::Display for KernelChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelChoice::Auto => f.write_str("auto"),
+            KernelChoice::Host => f.write_str("host"),
+            KernelChoice::Uml => f.write_str("uml"),
+            KernelChoice::Qemu(s) => write!(f, "qemu:{s}"),
+        }
+    }
+}
+
+/// `auto`, `host`, `uml` or `qemu:SERIES` (`qemu:6.1`), as `--kernel` takes it.
+impl std::str::FromStr for KernelChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(KernelChoice::Auto),
+            "host" => Ok(KernelChoice::Host),
+            "uml" => Ok(KernelChoice::Uml),
+            _ => match s.strip_prefix("qemu:") {
+                Some(series) => series.parse().map(KernelChoice::Qemu),
+                None => Err(format!(
+                    "unknown kernel `{s}`: use auto, host, uml or qemu:SERIES (5.10, 6.1, 6.12, 7.2)"
+                )),
+            },
+        }
+    }
 }
 
 /// How a lab runs: the options of `lvsdr lab`, and of [`crate::run_lab`].
@@ -73,6 +152,9 @@ pub enum GuestTask {
     Lab { topologies: Vec<String>, options: RunOptions },
     /// Run a command and hand back its exit code and standard output.
     Exec { command: Vec<String> },
+    /// Say what this kernel's IPVS offers ([`crate::facts::KernelFacts`], as
+    /// JSON in the outcome's `output`): the kernel matrix compares them.
+    Facts,
 }
 
 /// What a guest hands back.
@@ -135,7 +217,7 @@ mod tests {
     #[test]
     fn every_option_reaches_the_guest() {
         let options = RunOptions {
-            kernel: KernelChoice::Uml,
+            kernel: KernelChoice::Qemu(KernelSeries::V6_12),
             connections: 37,
             clients: 3,
             parallel: 2,
@@ -162,5 +244,15 @@ mod tests {
         };
         let back: GuestTask = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
         assert_eq!(back, task);
+    }
+
+    #[test]
+    fn kernel_choices_read_as_they_print() {
+        for text in ["auto", "host", "uml", "qemu:5.10", "qemu:6.1", "qemu:6.12", "qemu:7.2"] {
+            let choice: KernelChoice = text.parse().unwrap();
+            assert_eq!(choice.to_string(), text);
+        }
+        assert!("qemu:4.19".parse::<KernelChoice>().unwrap_err().contains("5.10, 6.1, 6.12, 7.2"));
+        assert!("v86".parse::<KernelChoice>().is_err());
     }
 }

@@ -28,6 +28,9 @@ pub fn run_labs(topologies: &[Topology], options: &RunOptions, progress: &mut dy
     if !is_root() {
         return Err(RunError::NotRoot);
     }
+    if let KernelChoice::Qemu(series) = options.kernel {
+        return run_labs_in_qemu(series, topologies, options, progress);
+    }
     let use_host = match options.kernel {
         KernelChoice::Host => {
             if !uml::is_guest() && !kernel::try_load_host_ipvs() {
@@ -37,6 +40,7 @@ pub fn run_labs(topologies: &[Topology], options: &RunOptions, progress: &mut dy
         }
         KernelChoice::Uml => false,
         KernelChoice::Auto => uml::is_guest() || kernel::try_load_host_ipvs(),
+        KernelChoice::Qemu(_) => false,
     };
     if use_host {
         progress(&format!("kernel: host {} has IPVS", kernel::release()));
@@ -91,8 +95,12 @@ pub fn exec_in_kernel(choice: KernelChoice, command: &[String], timeout: Duratio
     let Some(program) = command.first() else {
         return Err(RunError::Guest(2, "no command to run".into()));
     };
+    if let KernelChoice::Qemu(series) = choice {
+        return exec_in_qemu(series, command, timeout);
+    }
     let here = match choice {
         KernelChoice::Host => true,
+        KernelChoice::Qemu(_) => false,
         KernelChoice::Uml => false,
         KernelChoice::Auto => kernel::try_load_host_ipvs(),
     };
@@ -108,5 +116,47 @@ pub fn exec_in_kernel(choice: KernelChoice, command: &[String], timeout: Duratio
     let task = GuestTask::Exec { command: command.to_vec() };
     guest::linked();
     let outcome = uml::run(&umlk, &task, timeout, &mut |l| eprintln!("  · {l}"))?;
+    Ok((outcome.code, outcome.output))
+}
+
+/// The labs in one boot of a distribution kernel under QEMU ([`crate::qemu`]).
+fn run_labs_in_qemu(
+    series: crate::job::KernelSeries,
+    topologies: &[Topology],
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Report>, RunError> {
+    let started = Instant::now();
+    let kernel = crate::qemu::find(series)?;
+    let mut machine = crate::qemu::Machine::boot(&kernel, options.timeout, progress)?;
+    progress(&format!(
+        "kernel: {} up in {} ms ({})",
+        kernel.release,
+        machine.boot.as_millis(),
+        machine.accel.name()
+    ));
+    let task = GuestTask::Lab {
+        topologies: topologies.iter().map(lvsdr_core::topology_file::to_toml).collect(),
+        options: options.clone(),
+    };
+    let outcome = machine.run(&task, options.timeout, progress)?;
+    if outcome.reports.is_empty() {
+        return Err(RunError::Guest(outcome.code, outcome.output));
+    }
+    let mut reports = outcome.reports;
+    for r in &mut reports {
+        r.timings_ms.insert("qemu_boot".into(), machine.boot.as_millis() as u64);
+        r.timings_ms.insert("qemu_total".into(), started.elapsed().as_millis() as u64);
+    }
+    Ok(reports)
+}
+
+/// A command in a distribution kernel under QEMU. The guest has no shell and
+/// no tools but lvsdr itself (`/init`).
+fn exec_in_qemu(series: crate::job::KernelSeries, command: &[String], timeout: Duration) -> Result<(i32, String), RunError> {
+    let kernel = crate::qemu::find(series)?;
+    let mut say = |l: &str| eprintln!("  · {l}");
+    let mut machine = crate::qemu::Machine::boot(&kernel, timeout, &mut say)?;
+    let outcome = machine.run(&GuestTask::Exec { command: command.to_vec() }, timeout, &mut say)?;
     Ok((outcome.code, outcome.output))
 }

@@ -25,6 +25,9 @@
 //! - [`serial`]: the guest of the playground's in-browser kernel (v86),
 //!   serving jobs over the serial port.
 //! - [`guest`]: how any binary that links this crate becomes a UML guest's init.
+//! - [`qemu`]: distribution kernels (Debian's 5.10 to 7.2) under QEMU, serving
+//!   the serial guest's jobs; [`facts`]: what each one's IPVS offers;
+//!   [`matrix`]: the same labs on every one of them, in one table.
 //! - [`leftovers`]: what a killed lab leaves, and `lvsdr clean`.
 //! - [`audit`]: the live state of a namespace, read-only, for `lvsdr audit`.
 
@@ -32,6 +35,7 @@ pub mod apply;
 pub mod audit;
 pub mod capture;
 pub mod confine;
+pub mod facts;
 pub mod frames;
 pub mod guest;
 pub mod ipvs;
@@ -41,11 +45,13 @@ pub mod lab;
 pub mod launch;
 pub mod leftovers;
 pub mod marks;
+pub mod matrix;
 pub mod netns;
 pub mod nft;
 mod nlattr;
 pub mod pcapng;
 pub mod probe;
+pub mod qemu;
 pub mod report;
 pub mod rtnl;
 pub mod run;
@@ -53,7 +59,7 @@ pub mod serial;
 pub mod tc;
 pub mod uml;
 
-pub use job::{KernelChoice, RunOptions};
+pub use job::{KernelChoice, KernelSeries, RunOptions};
 pub use lab::{Lab, VerifyOptions};
 pub use launch::{prove, run_lab};
 pub use report::Report;

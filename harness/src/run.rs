@@ -21,6 +21,8 @@ pub enum RunError {
     Lab(#[from] crate::lab::LabError),
     #[error(transparent)]
     Uml(#[from] uml::UmlError),
+    #[error(transparent)]
+    Qemu(#[from] crate::qemu::QemuError),
     #[error("`--apply-with {2}` needs `{0}`, which is not installed: install the Debian package `{1}` (apt-get install {1})")]
     MissingTool(&'static str, &'static str, &'static str),
     #[error("{0}")]
@@ -79,7 +81,7 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
     let place = if uml::is_guest() {
         "uml"
     } else if crate::serial::is_guest() {
-        "v86"
+        crate::serial::place()
     } else {
         "host"
     };

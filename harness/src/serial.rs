@@ -57,6 +57,16 @@ pub fn is_guest() -> bool {
     std::process::id() == 1 && std::env::var_os(SERIAL_ENV).is_some()
 }
 
+/// Where the serial guest runs, for its reports: `qemu` when QEMU booted a
+/// distribution kernel ([`crate::qemu`] sets `LVSDR_SERIAL=qemu`), else the
+/// playground's `v86`.
+pub fn place() -> &'static str {
+    match std::env::var(SERIAL_ENV).as_deref() {
+        Ok(crate::qemu::SERIAL_VALUE) => "qemu",
+        _ => "v86",
+    }
+}
+
 /// A line of text safe inside one frame: no control characters.
 fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
@@ -163,6 +173,20 @@ fn run_job(run: TaskRunner, text: &str, out: &std::fs::File) -> SerialResult {
             };
         }
     };
+    // A distribution kernel under QEMU has its modules in the initrd.
+    let modules = match crate::facts::load_for(&task) {
+        Ok(line) => line,
+        Err(e) => {
+            let msg = format!("lvsdr (serial guest): {e}\n");
+            return SerialResult {
+                code: 3,
+                stdout: msg.clone(),
+                text: msg,
+                progress: vec![],
+                ms: started.elapsed().as_millis() as u64,
+            };
+        }
+    };
     let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let mut sink = out.try_clone().ok();
     let seen = lines.clone();
@@ -173,6 +197,9 @@ fn run_job(run: TaskRunner, text: &str, out: &std::fs::File) -> SerialResult {
         }
         seen.borrow_mut().push(l);
     });
+    if let Some(line) = modules {
+        progress.line(&line);
+    }
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     watchdog(done.clone(), out.try_clone().ok());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&task, &mut progress)));

@@ -451,7 +451,7 @@ fn guest_setup() -> Result<(Job, GuestProgress), String> {
             // The task itself reports what does not read.
             Err(_) => (crate::kernel::LAB_MODULES.to_vec(), true),
         },
-        GuestTask::Exec { .. } => (crate::kernel::LAB_MODULES.to_vec(), true),
+        GuestTask::Exec { .. } | GuestTask::Facts => (crate::kernel::LAB_MODULES.to_vec(), true),
     };
     let mut loaded = crate::kernel::load_modules(&job.modules, &required).map_err(|e| e.to_string())?;
     let mut missing = String::new();

@@ -110,6 +110,16 @@ pub(crate) fn ci() -> Result {
         }
     };
     let (passed, failed) = (passed + kp, failed + kf);
+    // The oldest and the newest kernel (about 15 s warm under TCG); all four:
+    // `cargo xtask kernel-matrix`.
+    step("distribution kernels under QEMU: the seed and a fault on 5.10 and 7.2");
+    let (passed, failed) = match crate::kernels::kernel_matrix(&["5.10".to_string(), "7.2".to_string()]) {
+        Ok(n) => (passed + (n * crate::kernels::MATRIX_LABS.len()) as u64, failed),
+        Err(e) => {
+            println!("{passed} passed, {} failed", failed + 1);
+            return Err(e);
+        }
+    };
     step("actionlint on .github/workflows");
     actionlint()?;
     step("benchmarks, smoke run");

@@ -10,6 +10,7 @@ mod ci;
 mod commands;
 mod guest_kernel;
 mod install;
+mod kernels;
 mod playground;
 
 use commands::{cargo, privileged, root, run, step};
@@ -27,6 +28,8 @@ fn main() -> ExitCode {
         "ci" => ci::ci(),
         "setup" => install::setup(true),
         "setup-uml" => ensure_uml(true),
+        "setup-kernels" => kernels::setup_kernels(rest),
+        "kernel-matrix" => kernels::kernel_matrix(rest).map(|_| ()),
         "bench" => bench::bench(rest),
         "playground" => playground::playground(rest),
         "guest-kernel" => guest_kernel::guest_kernel(rest),
@@ -53,6 +56,12 @@ Tasks:
   ci                  Everything CI runs: fmt, clippy, all tests (lab tests on real IPVS), wasm build, benches smoke
   setup               Install what the tests need (shellcheck, promtool, wasm32 target, UML when the kernel lacks IPVS)
   setup-uml           Install a User-Mode Linux kernel with IPVS into /var/cache/lvsdr/uml
+  setup-kernels [SERIES…]
+                      Fetch Debian's 5.10, 6.1, 6.12 and 7.2 kernels (or those named) into
+                      /var/cache/lvsdr/kernels: vmlinux and the lab's modules, for `--kernel qemu:SERIES`
+  kernel-matrix [SERIES…]
+                      Set those kernels up, build a static lvsdr, and run the seed and a fault on each
+                      under QEMU (KVM where the host has it, else TCG): one table, kernel by lab
   bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline
   playground [--build-only] [--test]
                       Build the browser playground into target/playground and serve it on 127.0.0.1

@@ -41,9 +41,19 @@ pub struct LabArgs {
     /// Leave the lab up (host kernel only) and print how to enter it; Ctrl-C removes it.
     #[arg(long)]
     keep: bool,
-    /// auto: the host kernel if it has IPVS, else User-Mode Linux.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// auto: the host kernel if it has IPVS, else User-Mode Linux; host; uml; or
+    /// qemu:SERIES, a distribution's kernel under QEMU (5.10, 6.1, 6.12, 7.2; see `lvsdr kernels`).
+    #[arg(long, default_value = "auto")]
     kernel: KernelChoice,
+    /// Run each FILE as its own lab on every distribution kernel installed for QEMU
+    /// (or those of --series), one boot per kernel, and print one table, kernel by lab,
+    /// with what differs between the kernels. A file's `# expect-fail:` header says which
+    /// checks must fail. Exit 0 when every kernel did what each file expects.
+    #[arg(long)]
+    kernel_matrix: bool,
+    /// With --kernel-matrix: only these series (comma-separated: 5.10,7.2).
+    #[arg(long, value_delimiter = ',', requires = "kernel_matrix")]
+    series: Vec<lvsdr_harness::KernelSeries>,
     /// Give up (and clean up) after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -93,6 +103,9 @@ impl LabArgs {
 
 pub fn lab(a: LabArgs, color: bool) -> Outcome {
     let options = a.options();
+    if a.kernel_matrix {
+        return kernel_matrix(&a.files, &a.series, &options, &a.input, a.format);
+    }
     let a_apply = a.apply_with;
     let LabArgs {
         files,
@@ -217,5 +230,68 @@ fn keep_lab(topology: &lvsdr_core::Topology, options: &RunOptions) -> Outcome {
     }
     drop(lab);
     eprintln!("lab removed");
+    Ok(Exit::Success)
+}
+
+/// `lvsdr lab FILE… --kernel-matrix`: every file on every installed kernel.
+fn kernel_matrix(
+    files: &[PathBuf],
+    series: &[lvsdr_harness::KernelSeries],
+    options: &RunOptions,
+    input: &InputOptions,
+    format: OutputFormat,
+) -> Outcome {
+    use lvsdr_harness::matrix;
+    let mut labs = Vec::new();
+    for f in files {
+        let topology = load(std::slice::from_ref(f), input)?.1;
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        labs.push(matrix::MatrixLab {
+            name: topology.name.clone(),
+            expect_fail: matrix::header_list(&text, "expect-fail"),
+            topology,
+        });
+    }
+    if !run::is_root() {
+        eprintln!("error: {}", run::RunError::NotRoot);
+        return Err(Exit::Unusable);
+    }
+    let kernels = matrix::kernels(series).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Broken
+    })?;
+    if kernels.is_empty() {
+        eprintln!(
+            "error: no distribution kernel is installed for QEMU. `cargo xtask setup-kernels` fetches Debian's 5.10, 6.1, 6.12 and 7.2."
+        );
+        return Err(Exit::Broken);
+    }
+    let rows = matrix::run(&kernels, &labs, options, &mut |l| eprintln!("  · {l}"));
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default()),
+        OutputFormat::Human => print!("{}", matrix::render(&rows)),
+    }
+    if rows.iter().all(|r| r.as_expected()) {
+        Ok(Exit::Success)
+    } else {
+        Err(Exit::Failed)
+    }
+}
+
+/// `lvsdr kernels`: the distribution kernels installed for QEMU, and those that can be.
+pub fn kernels() -> Outcome {
+    println!("{:<6} {:<24} package", "series", "release");
+    for s in lvsdr_harness::KernelSeries::ALL {
+        match lvsdr_harness::qemu::find(s) {
+            Ok(k) => println!("{:<6} {:<24} {}", s.name(), k.release, k.package),
+            Err(_) => println!("{:<6} {:<24} not installed: cargo xtask setup-kernels {}", s.name(), "-", s.name()),
+        }
+    }
+    let accel: Vec<&str> = lvsdr_harness::qemu::accelerators().iter().map(|a| a.name()).collect();
+    println!(
+        "
+QEMU accelerator here: {}",
+        accel.join(", then ")
+    );
     Ok(Exit::Success)
 }

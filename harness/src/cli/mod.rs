@@ -244,6 +244,9 @@ enum Cmd {
     /// their folders, UML job folders and the UML kernels still running for them. Labs
     /// that are still running are left alone.
     Clean,
+    /// The distribution kernels installed for `--kernel qemu:SERIES` and `--kernel-matrix`,
+    /// and those that `cargo xtask setup-kernels` can install.
+    Kernels,
     /// Check lvsdr's IPVS client against this kernel: add, edit, list and delete in a
     /// namespace of its own (needs root and IPVS; run it in UML with `kernel-exec`).
     #[command(hide = true)]
@@ -256,7 +259,7 @@ enum Cmd {
     /// (with IPVS, veth and bridge loaded). Used by the benchmarks' shell baseline.
     #[command(hide = true)]
     KernelExec {
-        #[arg(long, value_enum, default_value = "auto")]
+        #[arg(long, default_value = "auto")]
         kernel: KernelChoice,
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -420,5 +423,6 @@ pub fn run(cli: Cli) -> Outcome {
         Cmd::MarksCheck => kernel::marks_check(),
         Cmd::KernelExec { kernel, timeout, command } => kernel::kernel_exec(kernel, timeout, command),
         Cmd::Clean => kernel::clean(),
+        Cmd::Kernels => lab::kernels(),
     }
 }
