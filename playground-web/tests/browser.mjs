@@ -406,23 +406,26 @@ const BROKEN_LINKS = [
 ];
 for (const [what, hash] of BROKEN_LINKS) {
   await test(`a share link with ${what} is refused quickly and the page still works`, async (p) => {
+    // A new page: on the open one, a new hash is only a same-document navigation.
+    const q = await p.context().newPage();
     const started = Date.now();
-    await p.goto(url + hash);
-    await p.waitForFunction(() => document.querySelector("#share-status").textContent.includes("could not be read"), null, { timeout: 10000 });
-    await settled(p);
+    await q.goto(url + hash);
+    await q.waitForFunction(() => document.querySelector("#share-status").textContent.includes("could not be read"), null, { timeout: 10000 });
+    await settled(q);
     assert(Date.now() - started < 10000, `took ${Date.now() - started} ms`);
-    assert((await p.$$('[data-testid="file-tab"]')).length >= 1, "an example is open");
-    assert((await findings(p)).length > 0, "the example is linted");
+    assert((await q.$$('[data-testid="file-tab"]')).length >= 1, "an example is open");
+    assert((await findings(q)).length > 0, "the example is linted");
   });
 }
 
 await test("a share link with odd values in its file list opens what it can, as text", async (p) => {
   const files = [{ name: { toString: 1 }, text: 42 }, { name: "<img src=x onerror=window.__pwned=1>", text: "ipvsadm -A -t 192.168.1.192:80 -s rr\n" }];
-  await p.goto(`${url}#f=${deflateRawSync(JSON.stringify(files)).toString("base64url")}`);
-  await settled(p);
-  const tabs = await p.$$eval('[data-testid="file-tab"] .tab-name', (els) => els.map((e) => e.textContent));
+  const q = await p.context().newPage();
+  await q.goto(`${url}#f=${deflateRawSync(JSON.stringify(files)).toString("base64url")}`);
+  await settled(q);
+  const tabs = await q.$$eval('[data-testid="file-tab"] .tab-name', (els) => els.map((e) => e.textContent));
   assert(tabs[0] === "file1" && tabs[1].startsWith("<img"), `tabs: ${tabs}`);
-  assert((await p.evaluate(() => window.__pwned)) === undefined, "nothing ran");
+  assert((await q.evaluate(() => window.__pwned)) === undefined, "nothing ran");
 });
 
 await test("a share URL round-trips", async (p) => {
