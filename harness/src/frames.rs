@@ -9,9 +9,7 @@
 //! packet, the destination MAC rewritten) on the director's, and the real
 //! server's answer on the real server's.
 
-use crate::pcapng;
 use crate::probe::ConnectionResult;
-use crate::report::{Check, Report};
 use lvsdr_core::plan::CheckKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -429,13 +427,10 @@ impl<'a> Annotated<'a> {
     }
 
     /// Frame numbers (1-based, as in the pcapng file) of the frames that
-    /// show why `check` failed; empty for a check that passed or that frames
-    /// cannot show (the kernel state read back, the counters).
-    pub fn evidence(&self, check: &Check, vips: &[IpAddr]) -> Vec<usize> {
-        if check.pass {
-            return vec![];
-        }
-        let service = check.name.split_once(' ').map(|(_, s)| s);
+    /// show why the failed check `name` of `kind` failed; empty for a check
+    /// that frames cannot show (the kernel state read back, the counters).
+    pub fn evidence(&self, name: &str, kind: CheckKind, vips: &[IpAddr]) -> Vec<usize> {
+        let service = name.split_once(' ').map(|(_, s)| s);
         let of_service = |i: usize| match (self.connection[i], service) {
             (Some(c), Some(s)) => self.connections[c].service == s,
             (Some(_), None) => true,
@@ -474,7 +469,7 @@ impl<'a> Annotated<'a> {
                 .find(|n| !n.is_empty())
                 .unwrap_or_default()
         };
-        match check.kind {
+        match kind {
             CheckKind::Connectivity => numbers(&|i| of_service(i) && failed(i)),
             // The connections that failed, else where each went: the director's copy of
             // each SYN, else the SYNs the client sent around the director.
@@ -508,7 +503,7 @@ impl<'a> Annotated<'a> {
 }
 
 /// The VIPs the client talked to: the destinations of its connections' first frames.
-fn vips(a: &Annotated) -> Vec<IpAddr> {
+pub fn vips(a: &Annotated) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = a
         .summaries
         .iter()
@@ -527,67 +522,6 @@ fn vips(a: &Annotated) -> Vec<IpAddr> {
     out.sort();
     out.dedup();
     out
-}
-
-impl Report {
-    /// For each failed check (not the warnings) that frames can show, the numbers of those
-    /// frames in the pcapng file [`Report::pcapng`] writes (at most `limit`
-    /// of each); nothing when the lab captured no frames.
-    /// In the order of the checks: `(check, how many frames, the first `limit` of their numbers)`.
-    pub fn frame_evidence(&self, limit: usize) -> Vec<(String, usize, Vec<usize>)> {
-        let Some(log) = &self.frames else {
-            return vec![];
-        };
-        let a = Annotated::new(log, &self.connections);
-        let vips = vips(&a);
-        self.checks
-            .iter()
-            .filter(|c| !c.pass && !c.advisory)
-            .filter_map(|c| {
-                let all = a.evidence(c, &vips);
-                (!all.is_empty()).then(|| (c.name.clone(), all.len(), all.into_iter().take(limit).collect()))
-            })
-            .collect()
-    }
-
-    /// The lab's frames as a pcapng file: one interface per bridge port,
-    /// named for its host, and each frame of a planned connection commented
-    /// with its service, the real server the kernel chose, and its leg.
-    /// `None` when the lab captured no frames (run it with `VerifyOptions::frames`).
-    pub fn pcapng(&self) -> Option<Vec<u8>> {
-        let log = self.frames.as_ref()?;
-        let a = Annotated::new(log, &self.connections);
-        let mut file = pcapng::Writer::new(&format!("lvsdr lab: {}", self.topology));
-        let mut seen_hosts = std::collections::HashSet::new();
-        for p in &log.ports {
-            let first = seen_hosts.insert(p.host.clone());
-            file.interface(&p.name(first), log.snap);
-        }
-        for (i, f) in log.frames.iter().enumerate() {
-            file.packet(f.port, f.at_ns, f.wire_len, &f.bytes, a.comment(i).as_deref());
-        }
-        Some(file.finish())
-    }
-
-    /// What the failed checks' frames are, for a person: `check X: frames 3, 7, 12 (of 20)`.
-    pub fn render_evidence(&self, file: &str) -> String {
-        let mut out = String::new();
-        for (name, all, shown) in self.frame_evidence(12) {
-            let numbers: Vec<String> = shown.iter().map(usize::to_string).collect();
-            let more = if all > shown.len() {
-                format!(" (and {} more)", all - shown.len())
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "  {file}: check `{name}` failed: see frame{} {}{more}",
-                if all == 1 { "" } else { "s" },
-                numbers.join(", ")
-            );
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -755,11 +689,11 @@ mod tests {
         // The reply leaves from the director's port: the bypass did not happen.
         log.frames[2].port = 1;
         let a = Annotated::new(&log, &connections);
-        let failed = Check::new("reply-bypass", CheckKind::ReplyBypass, false, "", "");
-        assert_eq!(a.evidence(&failed, &[]), vec![3]);
-        let passed = Check::new("reply-bypass", CheckKind::ReplyBypass, true, "", "");
-        assert_eq!(a.evidence(&passed, &[]), Vec::<usize>::new());
-        let split = Check::new("split tcp/80", CheckKind::Split, false, "", "");
-        assert_eq!(a.evidence(&split, &[]), vec![2], "the director's copy of the SYN");
+        assert_eq!(a.evidence("reply-bypass", CheckKind::ReplyBypass, &[]), vec![3]);
+        assert_eq!(
+            a.evidence("split tcp/80", CheckKind::Split, &[]),
+            vec![2],
+            "the director's copy of the SYN"
+        );
     }
 }

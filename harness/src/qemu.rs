@@ -39,7 +39,7 @@ pub const INIT_ENV: &str = "LVSDR_QEMU_INIT";
 /// Forces the accelerator: `kvm` or `tcg`.
 pub const ACCEL_ENV: &str = "LVSDR_QEMU_ACCEL";
 /// What the guest finds on its command line, so it can name where it runs.
-pub const SERIAL_VALUE: &str = "qemu";
+pub use crate::serial::SERIAL_QEMU as SERIAL_VALUE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {

@@ -402,3 +402,66 @@ impl Report {
         out
     }
 }
+
+/// The lab's frames (`lvsdr lab --pcap`): the pcapng file and the frames that
+/// show each failure.
+impl Report {
+    /// For each failed check (not the warnings) that frames can show, the numbers of those
+    /// frames in the pcapng file [`Report::pcapng`] writes (at most `limit`
+    /// of each); nothing when the lab captured no frames.
+    /// In the order of the checks: `(check, how many frames, the first `limit` of their numbers)`.
+    pub fn frame_evidence(&self, limit: usize) -> Vec<(String, usize, Vec<usize>)> {
+        let Some(log) = &self.frames else {
+            return vec![];
+        };
+        let a = crate::frames::Annotated::new(log, &self.connections);
+        let vips = crate::frames::vips(&a);
+        self.checks
+            .iter()
+            .filter(|c| !c.pass && !c.advisory)
+            .filter_map(|c| {
+                let all = a.evidence(&c.name, c.kind, &vips);
+                (!all.is_empty()).then(|| (c.name.clone(), all.len(), all.into_iter().take(limit).collect()))
+            })
+            .collect()
+    }
+
+    /// The lab's frames as a pcapng file: one interface per bridge port,
+    /// named for its host, and each frame of a planned connection commented
+    /// with its service, the real server the kernel chose, and its leg.
+    /// `None` when the lab captured no frames (run it with `VerifyOptions::frames`).
+    pub fn pcapng(&self) -> Option<Vec<u8>> {
+        let log = self.frames.as_ref()?;
+        let a = crate::frames::Annotated::new(log, &self.connections);
+        let mut file = crate::pcapng::Writer::new(&format!("lvsdr lab: {}", self.topology));
+        let mut seen_hosts = std::collections::HashSet::new();
+        for p in &log.ports {
+            let first = seen_hosts.insert(p.host.clone());
+            file.interface(&p.name(first), log.snap);
+        }
+        for (i, f) in log.frames.iter().enumerate() {
+            file.packet(f.port, f.at_ns, f.wire_len, &f.bytes, a.comment(i).as_deref());
+        }
+        Some(file.finish())
+    }
+
+    /// What the failed checks' frames are, for a person: `check X: frames 3, 7, 12 (of 20)`.
+    pub fn render_evidence(&self, file: &str) -> String {
+        let mut out = String::new();
+        for (name, all, shown) in self.frame_evidence(12) {
+            let numbers: Vec<String> = shown.iter().map(usize::to_string).collect();
+            let more = if all > shown.len() {
+                format!(" (and {} more)", all - shown.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {file}: check `{name}` failed: see frame{} {}{more}",
+                if all == 1 { "" } else { "s" },
+                numbers.join(", ")
+            );
+        }
+        out
+    }
+}

@@ -57,12 +57,15 @@ pub fn is_guest() -> bool {
     std::process::id() == 1 && std::env::var_os(SERIAL_ENV).is_some()
 }
 
+/// The value of [`SERIAL_ENV`] when QEMU booted a distribution kernel
+/// (`crate::qemu` sets it); the playground's v86 sets `1`.
+pub const SERIAL_QEMU: &str = "qemu";
+
 /// Where the serial guest runs, for its reports: `qemu` when QEMU booted a
-/// distribution kernel ([`crate::qemu`] sets `LVSDR_SERIAL=qemu`), else the
-/// playground's `v86`.
+/// distribution kernel, else the playground's `v86`.
 pub fn place() -> &'static str {
     match std::env::var(SERIAL_ENV).as_deref() {
-        Ok(crate::qemu::SERIAL_VALUE) => "qemu",
+        Ok(SERIAL_QEMU) => "qemu",
         _ => "v86",
     }
 }
