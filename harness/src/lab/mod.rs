@@ -9,18 +9,19 @@
 //! - [`failover`]: an active/backup pair under keepalived, and what
 //!   survives when the master goes away.
 
+mod build;
 pub mod failover;
 pub mod proofs;
 mod state;
 
 use crate::apply::ApplyWith;
 use crate::capture::{legs, Capture, ReplyFrame};
-use crate::ipvs::{self, Ipvs};
+use crate::ipvs;
 use crate::netns::{self, NetNs};
 use crate::probe::{self, ConnectionResult, ProbeServers};
 use crate::report::Report;
 use crate::rtnl;
-use lvsdr_core::names::{HostName, SysctlKey};
+use lvsdr_core::names::HostName;
 use lvsdr_core::plan::{HostPlan, LabPlan, Role};
 use lvsdr_core::Topology;
 use proofs::{IpvsTable, Observed};
@@ -166,6 +167,9 @@ impl Lab {
         Lab::build_with(topology, plan, ApplyWith::Keepalived, Some(pair), progress)
     }
 
+    /// The phases of a build, in the order the kernel's `ipvs.sh` runs its
+    /// `setup()`: namespaces, links, each host, the director, listeners, settle.
+    /// Each is a function of its own in `build.rs`.
     fn build_with(
         topology: &Topology,
         plan: LabPlan,
@@ -174,298 +178,12 @@ impl Lab {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Lab, LabError> {
         let started = Instant::now();
-        // Typed before anything exists, so a bad plan touches nothing.
-        let specs = plan
-            .services
-            .iter()
-            .map(|s| Ok((service_spec(s)?, s.destinations.iter().map(dest_spec).collect::<Result<_, _>>()?)))
-            .collect::<Result<Vec<_>, LabError>>()?;
-        let prefix = netns::unique_prefix();
-        progress(&format!("creating namespaces {prefix}*"));
-        let lan = Arc::new(NetNs::create(&format!("{prefix}lan"))?);
-        let mut lab = Lab {
-            plan,
-            topology: topology.clone(),
-            apply,
-            daemons: Daemons::default(),
-            servers: None,
-            hosts: BTreeMap::new(),
-            lan,
-            prefix: prefix.clone(),
-            build_ms: 0,
-            workdirs: BTreeMap::new(),
-            pair,
-            specs,
-            macs: BTreeMap::new(),
-            bridge_ports: vec![],
-        };
-        // A fresh namespace's link-local IPv6 addresses sit through duplicate address
-        // detection for a second or two, and until then the kernel sends no neighbour
-        // solicitation for a packet whose source is not its own (a director forwarding
-        // the client's SYN, a real server answering from the VIP on lo): the first
-        // connections would find no neighbour. The lab's addresses are unique by
-        // construction, so its namespaces skip DAD.
-        //
-        // A lab without IPv6 addresses turns IPv6 off on the links it is about to make:
-        // otherwise every new link sends router solicitations, MLD reports and DAD
-        // probes, which the bridge floods to every other namespace, work that grows
-        // with the square of the hosts.
-        let ipv6 = lab.plan.hosts.iter().flat_map(|h| &h.addresses).any(|a| a.address.is_ipv6());
-        let settings: &[(&str, i64)] = if ipv6 {
-            &[("net.ipv6.conf.all.accept_dad", 0), ("net.ipv6.conf.default.accept_dad", 0)]
-        } else {
-            &[("net.ipv6.conf.default.disable_ipv6", 1)]
-        };
-        let set_up_ipv6 = |ns: &str| -> Result<(), LabError> {
-            for (key, value) in settings {
-                let io = |source| LabError::Io {
-                    step: format!("{ns}: sysctl {key}={value}"),
-                    source,
-                };
-                let key = SysctlKey::parse(key).map_err(|e| io(std::io::Error::other(e.message)))?;
-                match netns::write_sysctl(&key, *value) {
-                    // A kernel without IPv6 has nothing to turn off.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ipv6 => {}
-                    r => r.map_err(io)?,
-                }
-            }
-            Ok(())
-        };
-        let names: Vec<String> = lab.plan.hosts.iter().map(|h| format!("{prefix}{}", h.name)).collect();
-        let made = NetNs::create_all(&names)?;
-        let all: Vec<&NetNs> = std::iter::once(&*lab.lan).chain(&made).collect();
-        NetNs::run_in_each(&all, |i| set_up_ipv6(all[i].name()))?;
-        for (h, ns) in lab.plan.hosts.iter().zip(made) {
-            lab.hosts.insert(h.name.clone(), Arc::new(ns));
-        }
-        // Every NIC is a veth whose peer sits on a bridge: br0 is the LAN, br1 the
-        // outside link between the client and a router, when the topology has one.
-        let outside = lab.plan.hosts.iter().any(|h| h.outside || !h.outside_interfaces.is_empty());
-        progress(if outside {
-            "bridges br0 (LAN) and br1 (outside), veth links"
-        } else {
-            "bridge br0 and veth links"
-        });
-        let ports: Vec<(String, String, i32, bool)> = lab
-            .plan
-            .hosts
-            .iter()
-            .enumerate()
-            .flat_map(|(i, h)| {
-                let fd = lab.hosts[&h.name].fd();
-                std::iter::once((format!("port{i}"), h.interface.to_string(), fd, h.outside))
-                    .chain(
-                        h.extra_interfaces
-                            .iter()
-                            .enumerate()
-                            .map(move |(j, x)| (format!("port{i}n{j}"), x.to_string(), fd, false)),
-                    )
-                    .chain(
-                        h.outside_interfaces
-                            .iter()
-                            .enumerate()
-                            .map(move |(j, x)| (format!("port{i}o{j}"), x.to_string(), fd, true)),
-                    )
-            })
-            .collect();
-        lab.lan
-            .run(|| {
-                rtnl::with_handle(async |handle| {
-                    let br = rtnl::add_bridge(&handle, "br0").await?;
-                    let br1 = if outside {
-                        Some(rtnl::add_bridge(&handle, "br1").await?)
-                    } else {
-                        None
-                    };
-                    for (port, peer, fd, on_outside) in &ports {
-                        let bridge = if *on_outside { br1.unwrap_or(br) } else { br };
-                        rtnl::add_veth_to_bridge(&handle, port, peer, *fd, bridge).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .map_err(LabError::from)
-            .and_then(|r| step("bridge and links in the lan namespace", r))?;
-
-        progress(&format!("sysctls, links and addresses of {} hosts", lab.plan.hosts.len()));
-        let rtnl = step("netlink session", rtnl::Session::new())?;
-        let namespaces: Vec<&NetNs> = lab.plan.hosts.iter().map(|h| &*lab.hosts[&h.name]).collect();
-        let (hosts, pair) = (&lab.plan.hosts, lab.pair.is_some());
-        let macs = NetNs::run_in_each(&namespaces, |i| -> Result<[u8; 6], LabError> {
-            let h = &hosts[i];
-            // The generated scripts set up the director and the real servers; the client
-            // and the router are the lab's own.
-            let scripted = !apply.lvsdr_sets_hosts() && matches!(h.role, Role::Director | Role::RealServer);
-            // In a pair, VRRP moves the VIPs between the directors.
-            let vrrp_vips = pair && h.role == Role::Director;
-            for (k, v) in h.sysctls.iter().filter(|_| !scripted) {
-                netns::write_sysctl(k, *v).map_err(|source| LabError::Io {
-                    step: format!("{}: sysctl {k}={v}", h.name),
-                    source,
-                })?;
-            }
-            step(
-                format!("{}: links and addresses", h.name),
-                rtnl.with_handle(async |handle| {
-                    rtnl::set_up(&handle, &h.interface).await?;
-                    for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
-                        rtnl::set_up(&handle, x).await?;
-                    }
-                    // LVS-TUN: the namespace's fallback tunnel, which `ipip` made with it.
-                    if h.tunnel {
-                        rtnl::set_up(&handle, TUNNEL_DEVICE).await?;
-                    }
-                    for a in h.addresses.iter().filter(|a| !((scripted || vrrp_vips) && a.vip)) {
-                        rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
-                    }
-                    for r in &h.routes {
-                        rtnl::add_route(&handle, r.address, r.prefix, r.via, &r.device).await?;
-                    }
-                    // The MAC, for telling who sent a frame; it does not change while the lab lives.
-                    rtnl::mac(&handle, &h.interface).await
-                }),
-            )
-            .and_then(|mac| {
-                let links: Vec<String> = std::iter::once(&h.interface)
-                    .chain(&h.extra_interfaces)
-                    .chain(&h.outside_interfaces)
-                    .map(|l| l.to_string())
-                    .collect();
-                step(format!("{}: links running", h.name), rtnl::wait_running(&links, LINKS_RUNNING))?;
-                Ok(mac)
-            })
-        })?;
-        // And the bridges with their ports, on the LAN side.
-        let lan_links: Vec<String> = ["br0".to_string()]
-            .into_iter()
-            .chain(outside.then(|| "br1".to_string()))
-            .chain(ports.iter().map(|(port, ..)| port.clone()))
-            .collect();
-        lab.lan
-            .run(|| rtnl::wait_running(&lan_links, LINKS_RUNNING))
-            .map_err(LabError::from)
-            .and_then(|r| step("lan: links running", r))?;
-        lab.bridge_ports = legs::ports_of(&lab.plan.hosts);
-        for (h, mac) in lab.plan.hosts.iter().zip(macs) {
-            if h.role != Role::Client {
-                lab.macs.insert(h.name.clone(), mac);
-            }
-        }
-
-        if let Some(pair) = lab.pair.clone() {
-            if !lab.plan.marks.is_empty() {
-                return Err(LabError::Io {
-                    step: "marking rules".into(),
-                    source: std::io::Error::other(
-                        "this topology has fwmark marking rules, which the failover lab does not apply (keepalived does not write them)",
-                    ),
-                });
-            }
-            for (name, index) in [(&pair.master, pair.master_index), (&pair.backup, pair.backup_index)] {
-                progress(&format!(
-                    "{name}: starting keepalived with its generated keepalived.conf (VRRP, sync, services)"
-                ));
-                let conf = lvsdr_core::render::keepalived_director(topology, index).ok_or_else(|| LabError::Io {
-                    step: format!("{name}: keepalived.conf"),
-                    source: std::io::Error::other("the topology has no such director"),
-                })?;
-                lab.start_keepalived(name, &conf, false)?;
-            }
-        } else if let Some(director) = lab.plan.director().cloned() {
-            let ns = lab.hosts[&director.name].clone();
-            if !lab.plan.marks.is_empty() {
-                if apply != ApplyWith::Netlink {
-                    return Err(LabError::Io {
-                        step: format!("{}: marking rules", director.name),
-                        source: std::io::Error::other(format!(
-                            "this topology has fwmark marking rules, which the lab applies only with --apply-with netlink (the generated scripts' nft/iptables commands need tools this lab does not run); drop --apply-with {}",
-                            apply.name()
-                        )),
-                    });
-                }
-                let marks = &lab.plan.marks;
-                let device = director.interface.to_string();
-                let how = ns.run(|| crate::marks::apply(&device, marks))?.map_err(|source| LabError::Io {
-                    step: format!("{}: marking rules for the fwmark services", director.name),
-                    source,
-                })?;
-                progress(&format!("{}: {} marking rule(s) with {how}", director.name, marks.len()));
-            }
-            match apply {
-                ApplyWith::Netlink => {
-                    let specs = &lab.specs;
-                    let started = std::time::Instant::now();
-                    ns.run(|| -> Result<(), LabError> {
-                        let ipvs = Ipvs::connect()?;
-                        ipvs.flush()?;
-                        ipvs.restore(specs)?;
-                        Ok(())
-                    })??;
-                    progress(&format!(
-                        "{}: {} IPVS service(s), {} destination(s) over generic netlink in {} ms",
-                        director.name,
-                        specs.len(),
-                        specs.iter().map(|(_, d)| d.len()).sum::<usize>(),
-                        started.elapsed().as_millis()
-                    ));
-                }
-                ApplyWith::Script => {
-                    progress(&format!(
-                        "{}: running the generated director script (ip, sysctl, ipvsadm)",
-                        director.name
-                    ));
-                    let script = lvsdr_core::render::director_script(topology);
-                    run_tool(&ns, &director.name, "bash", &["-s"], &script)?;
-                    for h in lab.plan.hosts.iter().filter(|h| h.role == Role::RealServer) {
-                        progress(&format!("{}: running the generated real-server script", h.name));
-                        let script = lvsdr_core::render::real_server_script(topology);
-                        run_tool(&lab.hosts[&h.name], &h.name, "bash", &["-s", "--", &h.name], &script)?;
-                    }
-                }
-                ApplyWith::Restore => {
-                    progress(&format!("{}: ipvsadm -R with the generated restore file", director.name));
-                    run_tool(&ns, &director.name, "ipvsadm", &["-R"], &lvsdr_core::render::restore_file(topology))?;
-                }
-                ApplyWith::Keepalived => {
-                    progress(&format!("{}: starting keepalived with the generated configuration", director.name));
-                    lab.start_keepalived(&director.name, &lvsdr_core::render::keepalived(topology), true)?;
-                }
-            }
-        }
-
-        let listeners: Vec<probe::Listener> = lab
-            .plan
-            .hosts
-            .iter()
-            .filter(|h| h.role == Role::RealServer)
-            .flat_map(|h| {
-                let ns = lab.hosts[&h.name].clone();
-                h.listeners.iter().map(move |l| probe::Listener {
-                    ns: Some(ns.clone()),
-                    server: h.name.to_string(),
-                    port: l.port,
-                    kind: l.kind,
-                })
-            })
-            .collect();
-        let servers = ProbeServers::start(&listeners).map_err(|source| LabError::Io {
-            step: "probe servers".into(),
-            source,
-        })?;
-        progress(&format!("probe servers up ({} listeners)", servers.len()));
-        lab.servers = Some(servers);
-        if let Some(pair) = lab.pair.clone() {
-            progress(&format!(
-                "waiting for VRRP to make {} master (it takes the VIPs) and for both IPVS tables to settle",
-                pair.master
-            ));
-            let vrrp_ms = lab.wait_for_pair(&pair, Duration::from_secs(15))?;
-            progress(&format!("{} holds the VIPs {vrrp_ms} ms after keepalived started", pair.master));
-        } else if apply == ApplyWith::Keepalived {
-            progress("waiting for keepalived's health checkers to bring the real servers in");
-            let director = lab.plan.director().map(|d| d.name.clone()).into_iter().collect::<Vec<_>>();
-            lab.wait_for_keepalived(&director, std::time::Duration::from_secs(15))?;
-        }
+        let mut lab = Lab::new(topology, plan, apply, pair, progress)?;
+        let ports = lab.links(progress)?;
+        lab.hosts_setup(apply, &ports, progress)?;
+        lab.director_setup(topology, apply, progress)?;
+        lab.listeners(progress)?;
+        lab.settle(apply, progress)?;
         lab.build_ms = started.elapsed().as_millis() as u64;
         Ok(lab)
     }
