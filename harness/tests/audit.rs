@@ -440,8 +440,15 @@ fn audit_of_a_keepalived_pair_follows_each_directors_vrrp_role() {
     assert_eq!(*code, 1, "{r:#}");
     assert!(codes(r).contains(&"DR211".to_string()), "{r:#}");
     // keepalived killed on the master: DR211 there; the backup takes the VIP: DR212 there.
+    // keepalived gives its children a parent-death signal: a child may see the
+    // parent die before its own -9 lands and clean up on its way out: the VRRP
+    // child removes the VIP (then the master lacks the VIP its role says it holds:
+    // DR212), the checker child the services (DR200). Or neither.
     let (code, r) = step("master-killed");
-    assert_eq!((*code, codes(r)), (1, vec!["DR211".to_string()]), "{r:#}");
+    let found = codes(r);
+    assert_eq!(*code, 1, "{r:#}");
+    assert!(found.contains(&"DR211".to_string()), "{r:#}");
+    assert!(found.iter().all(|c| ["DR200", "DR211", "DR212"].contains(&c.as_str())), "{r:#}");
     let (code, r) = step("backup-took-over");
     assert_eq!((*code, codes(r)), (1, vec!["DR212".to_string()]), "{r:#}");
 }
