@@ -10,6 +10,8 @@
 //!   survives when the master goes away.
 
 mod build;
+mod observe;
+use observe::{link_counters, neighbours_of, ProbedVips};
 pub mod failover;
 pub mod proofs;
 mod state;
@@ -333,12 +335,7 @@ impl Lab {
         };
         let client_ns = self.hosts[&client.name].clone();
         let director_ns = self.hosts[&director.name].clone();
-
-        let before = step(
-            "director link counters",
-            director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
-        )?;
-
+        let before = link_counters(&director_ns, "director", &director.interface)?;
         // Where the replies and the VIP's neighbour entry are seen: the client, or
         // the router in front of the LAN when the client is behind one (on its LAN
         // side, where the real servers' replies arrive).
@@ -347,78 +344,15 @@ impl Lab {
             Some(r) => (self.hosts[&r.name].clone(), Some(r.interface.to_string()), r.name.to_string()),
             None => (client_ns.clone(), None, client.name.to_string()),
         };
-        // The VIPs the client talks to: the neighbour entry of each is checked.
-        let mut vips: Vec<std::net::IpAddr> = plan.probes.iter().map(|p| p.address).collect();
-        vips.sort();
-        vips.dedup();
-        if vips.is_empty() {
-            vips.push(plan.vip);
-        }
+        let vips = plan.probed_vips();
         let capture = observer_ns
             .run(|| Capture::start(&vips, observer_if.as_deref()))?
             .map_err(|source| LabError::Io {
                 step: format!("{observer}: capturing reply frames (AF_PACKET)"),
                 source,
             })?;
-        let legs = if options.frames {
-            let clients = plan
-                .probes
-                .iter()
-                .flat_map(|p| &p.connections)
-                .map(|c| std::net::SocketAddr::new(c.client, c.port));
-            // The ends of each service's frames: its VIP and port, and its destinations' (NAT's director → real server leg).
-            let services = plan
-                .probes
-                .iter()
-                .map(|p| {
-                    let dests = plan.services.iter().filter(|s| s.name == p.service).flat_map(|s| &s.destinations);
-                    let ends = std::iter::once(std::net::SocketAddr::new(p.address, p.port))
-                        .chain(dests.map(|d| std::net::SocketAddr::new(d.address, d.port)))
-                        .collect();
-                    (p.service.clone(), ends)
-                })
-                .collect();
-            let capture = self.lan.run(|| legs::LegCapture::start(&self.bridge_ports, clients, services))?;
-            Some(capture.map_err(|source| LabError::Io {
-                step: "lan: capturing on the bridge's ports (AF_PACKET)".into(),
-                source,
-            })?)
-        } else {
-            None
-        };
-        let each_service = plan.probes.len() <= crate::report::SUMMARY_AFTER;
-        if !each_service {
-            let total: usize = plan.probes.iter().map(|p| p.connections.len()).sum();
-            progress(&format!("client: {total} connections to {} services", plan.probes.len()));
-        }
-        let lanes: Vec<probe::Lane> = plan
-            .probes
-            .iter()
-            .inspect(|p| {
-                if !each_service {
-                    return;
-                }
-                progress(&format!(
-                    "client: {} connections to {} ({}, {})",
-                    p.connections.len(),
-                    std::net::SocketAddr::new(p.address, p.port),
-                    p.service,
-                    if p.overlap {
-                        "overlapping after each SYN"
-                    } else {
-                        "one at a time: the scheduler counts open connections"
-                    }
-                ));
-            })
-            .map(|p| probe::Lane {
-                service: &p.service,
-                vip: p.address,
-                port: p.port,
-                kind: p.kind,
-                connections: p.connections.iter().map(|c| (c.client, c.port)).collect(),
-                at_once: if p.overlap { PROBES_AT_ONCE } else { 1 },
-            })
-            .collect();
+        let legs = if options.frames { Some(self.capture_legs()?) } else { None };
+        let lanes = self.lanes(progress);
         let connections: Vec<ConnectionResult> = client_ns
             .run(|| probe::probe_lanes(&lanes, options.connect_timeout))?
             .map_err(|source| LabError::Io {
@@ -437,60 +371,14 @@ impl Lab {
             step: "lan: reading the bridge's frames".into(),
             source,
         })?;
-
-        // ARP: whose MAC does the client hold for the VIP?
-        let neighbours = step(
-            format!("{observer} neighbour table"),
-            observer_ns.run(|| {
-                rtnl::with_handle(async |h| {
-                    let mut out = Vec::new();
-                    for vip in &vips {
-                        out.push((*vip, rtnl::neighbour(&h, *vip).await?));
-                    }
-                    Ok(out)
-                })
-            })?,
-        )?;
-        let macs = &self.macs;
-
-        // The IPVS table now: per-destination connection counts change at once.
-        // Its traffic statistics lag (a 2 s timer) and are polled only when asked for.
-        let attempts: u64 = plan.probes.iter().map(|p| p.connections.len() as u64).sum();
+        let neighbours = neighbours_of(&observer_ns, &observer, &vips)?;
         let poll_started = Instant::now();
-        let mut table = self.ipvs_table_of(&director.name)?;
-        if options.ipvs_stats {
-            progress("director: polling IPVS statistics (refreshed every 2 s)");
-            // When the client sent its traffic to another host's MAC, the director saw none of it:
-            // one refresh of the counters is enough to show that.
-            let arp_elsewhere = neighbours
-                .iter()
-                .any(|(_, n)| n.is_some() && *n != macs.get(&director.name).copied());
-            let stats_timeout = if arp_elsewhere {
-                options.stats_timeout.min(Duration::from_millis(2500))
-            } else {
-                options.stats_timeout
-            };
-            while table.iter().map(|(s, _)| s.stats.conns).sum::<u64>() < attempts && poll_started.elapsed() < stats_timeout {
-                std::thread::sleep(Duration::from_millis(100));
-                table = self.ipvs_table_of(&director.name)?;
-            }
-        }
-        let after = step(
-            "director link counters",
-            director_ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, &director.interface).await))?,
-        )?;
+        let table = self.table_after_probes(director, options, &neighbours, progress)?;
+        let after = link_counters(&director_ns, "director", &director.interface)?;
         let stats_ms = poll_started.elapsed().as_millis() as u64;
-        let mut tunnel_packets = BTreeMap::new();
-        for h in self.plan.hosts.iter().filter(|h| h.tunnel) {
-            let counters = step(
-                format!("{}: {TUNNEL_DEVICE} counters", h.name),
-                self.hosts[&h.name].run(|| rtnl::with_handle(async |handle| rtnl::counters(&handle, TUNNEL_DEVICE).await))?,
-            )?;
-            tunnel_packets.insert(h.name.clone(), counters.rx_packets);
-        }
         Ok(Seen {
             frames,
-            tunnel_packets,
+            tunnel_packets: self.tunnel_packets()?,
             connections,
             replies,
             neighbours,
