@@ -3,11 +3,13 @@
 //! `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, `GITHUB_WORKSPACE` and
 //! `GITHUB_ACTION_PATH` set and the inputs in the environment.
 //!
-//! The lab step needs root and builds namespaces on the host, so by default
-//! `lvsdr lab` is stood in for by a report built here with the harness's own
-//! types (a pass for the seed; the failed ARP-owner check for
-//! `no-arp-sysctls.toml`, as its lab fails). Inputs that lvsdr refuses
-//! before any lab (exit 2) go to the real `lvsdr lab`. With
+//! Most cases test how the steps handle a lab's report (the summary table,
+//! hostile text made inert, exit codes), so `lvsdr lab` is stood in for by a
+//! report built here with the harness's own types. Inputs that lvsdr refuses
+//! before any lab (exit 2) go to the real `lvsdr lab`, and
+//! `the_steps_prove_the_seed_and_fail_the_fault_on_the_real_kernel` (root,
+//! like the other lab tests) runs the real lab on the seed and on
+//! `no-arp-sysctls.toml`: on the host's IPVS, or under User-Mode Linux. With
 //! `LVSDR_ACTION_REAL_LAB=1` (as root) the real lab runs for every case.
 
 use lvsdr_core::plan::CheckKind;
@@ -157,6 +159,19 @@ fn report(topology: &str, arp_owner_ok: bool) -> Report {
 
 /// Every step of the action on `files`: the verdict's exit code, the whole log, and the summary.
 fn run_action(runner: &Runner, files: &str, stand_in: Option<(&Report, i32)>) -> (i32, String, String) {
+    run_action_on(runner, files, stand_in, "host")
+}
+
+/// The kernel the real lab can run on here: the host's when it has IPVS, else UML.
+fn lab_kernel() -> &'static str {
+    if lvsdr_harness::kernel::try_load_host_ipvs() {
+        "host"
+    } else {
+        "uml"
+    }
+}
+
+fn run_action_on(runner: &Runner, files: &str, stand_in: Option<(&Report, i32)>, kernel: &str) -> (i32, String, String) {
     let mut log = String::new();
     let (code, out) = runner.step("source", &[("ACTION_REF", "v1")]);
     assert_eq!(code, 0, "{out}");
@@ -168,11 +183,11 @@ fn run_action(runner: &Runner, files: &str, stand_in: Option<(&Report, i32)>) ->
     let (code, out) = runner.step("lint", &[("FILES", files)]);
     assert_eq!(code, 0, "lint's status waits for the verdict: {out}");
     log += &out;
-    let (code, out) = runner.step("kernel", &[("KERNEL", "host")]);
+    let (code, out) = runner.step("kernel", &[("KERNEL", kernel)]);
     assert_eq!(code, 0, "{out}");
     log += &out;
     let report_file = runner.dir.join("stand-in.json");
-    let mut env = vec![("FILES", files), ("KERNEL", "host"), ("CONNECTIONS", "8")];
+    let mut env = vec![("FILES", files), ("KERNEL", kernel), ("CONNECTIONS", "8")];
     let exit;
     if let (Some((report, code)), false) = (stand_in, real_lab()) {
         std::fs::write(&report_file, serde_json::to_string_pretty(report).unwrap()).unwrap();
@@ -236,6 +251,32 @@ fn a_fault_fails_with_the_failed_check_in_the_summary() {
     assert_eq!(row.matches(" | ").count(), 4, "{row}");
     // The report is kept for the artifact upload.
     assert!(runner.dir.join("temp/lvsdr-lab/report.json").exists());
+}
+
+/// The action's steps with the real lab, on the kernel's real IPVS: the seed
+/// passes with its checks in the summary; the fault fails with the failed
+/// `arp-owner` check and its cause.
+#[test]
+#[ignore = "needs root"]
+fn the_steps_prove_the_seed_and_fail_the_fault_on_the_real_kernel() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the lab needs root: run `cargo xtask ci` (it runs the test binaries through sudo)"
+    );
+    let kernel = lab_kernel();
+    let runner = Runner::new("real-seed");
+    let (code, log, summary) = run_action_on(&runner, "fixtures/seed-dr.toml", None, kernel);
+    assert_eq!(code, 0, "{log}");
+    assert!(summary.contains("✅ passed"), "{summary}");
+    assert!(summary.contains("| arp&#45;owner |"), "{summary}");
+    let runner = Runner::new("real-fault");
+    let (code, log, summary) = run_action_on(&runner, "fixtures/faults/no-arp-sysctls.toml", None, kernel);
+    assert_eq!(code, 1, "{log}");
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| arp&#45;owner |"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(row.contains("❌ **FAIL**") && row.contains("DR001"), "{row}");
 }
 
 #[test]
