@@ -421,8 +421,12 @@ fn a_production_director_is_proven_and_its_report_stays_readable() {
     let file = "fixtures/scale/production-director.dump";
     let out = lvsdr(&["lab", file, "--kernel", &k, "--format", "json"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .map(|a| a.iter().filter(|c| c["pass"] == false && c["advisory"] != true).take(10).collect())
+        .unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "failed checks (the first 10): {failed:#?}\n{err}");
     assert_eq!(report["connections"].as_array().map(Vec::len), Some(635 * 8));
     let out = lvsdr(&["lab", file, "--kernel", &k]);
     let text = String::from_utf8_lossy(&out.stdout);
