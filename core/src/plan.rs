@@ -158,6 +158,31 @@ pub struct ProbePlan {
     /// SYNs stay in order either way; overlapping is safe when the scheduler
     /// never looks at how many connections are open.
     pub overlap: bool,
+    /// How the service's replies reach the client, by its forwarding method.
+    pub reply: ReplyPath,
+}
+
+/// How a service's replies reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyPath {
+    /// DR and TUN: straight from the real server, bypassing the director.
+    Bypass,
+    /// NAT: back through the director, which rewrites the source to the VIP.
+    Director,
+    /// A service that mixes NAT with the others: each real server answers its own way.
+    Mixed,
+}
+
+impl ReplyPath {
+    fn of(s: &VirtualService) -> ReplyPath {
+        let nat = s.destinations.iter().filter(|d| d.forward.value == Forward::Masq).count();
+        match nat {
+            0 => ReplyPath::Bypass,
+            n if n == s.destinations.len() => ReplyPath::Director,
+            _ => ReplyPath::Mixed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -195,6 +220,22 @@ pub struct MarkPlan {
 }
 
 impl LabPlan {
+    /// The forwarding methods of the plan's destinations, as people name
+    /// them, in the order DR, TUN, NAT (`local` counts as DR).
+    pub fn methods(&self) -> Vec<&'static str> {
+        let uses = |m: u32| self.services.iter().flat_map(|s| &s.destinations).any(|d| d.forward == m);
+        let mut out = Vec::new();
+        if uses(Forward::Route.kernel_value()) || uses(Forward::Local.kernel_value()) {
+            out.push("DR");
+        }
+        if uses(Forward::Tunnel.kernel_value()) {
+            out.push("TUN");
+        }
+        if uses(Forward::Masq.kernel_value()) {
+            out.push("NAT");
+        }
+        out
+    }
     pub fn host(&self, name: &str) -> Option<&HostPlan> {
         self.hosts.iter().find(|h| h.name == name)
     }
@@ -594,6 +635,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                 expected: predict::predict(t, s, evs),
                 weights: weights_asked(s),
                 overlap: !counts_open_connections(s),
+                reply: ReplyPath::of(s),
             })
         })
         .filter(|p| !p.connections.is_empty())

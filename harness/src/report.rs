@@ -135,20 +135,6 @@ pub struct Report {
     pub frames: Option<crate::frames::FrameLog>,
 }
 
-/// The forwarding methods of a plan's destinations, named as people say them.
-pub fn methods_of(plan: &lvsdr_core::plan::LabPlan) -> Vec<String> {
-    [(3, "DR"), (1, "DR"), (2, "TUN"), (0, "NAT")]
-        .into_iter()
-        .filter(|(m, _)| plan.services.iter().flat_map(|s| &s.destinations).any(|d| d.forward == *m))
-        .map(|(_, name)| name.to_string())
-        .fold(Vec::new(), |mut v, n| {
-            if !v.contains(&n) {
-                v.push(n);
-            }
-            v
-        })
-}
-
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")

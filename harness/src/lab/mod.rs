@@ -299,7 +299,7 @@ impl Lab {
             timings_ms: timings,
             namespaces: vec![],
             failover: None,
-            methods: crate::report::methods_of(plan),
+            methods: plan.methods().into_iter().map(String::from).collect(),
             frames: seen.frames.clone(),
         })
     }

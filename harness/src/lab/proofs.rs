@@ -7,8 +7,9 @@ use crate::ipvs::{DestEntry, ServiceEntry, ServiceId};
 use crate::probe::ConnectionResult;
 use crate::report::{Check, SplitReport};
 use crate::rtnl::format_mac;
+use lvsdr_core::model::Forward;
 use lvsdr_core::names::HostName;
-use lvsdr_core::plan::{honours_weights, CheckKind, HostPlan, LabPlan, ProbePlan, Role};
+use lvsdr_core::plan::{honours_weights, CheckKind, HostPlan, LabPlan, ProbePlan, ReplyPath, Role};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -39,32 +40,14 @@ pub struct Observed<'a> {
     pub order_matters: bool,
 }
 
-/// How a service's replies reach the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// DR and TUN: straight from the real server.
-    Bypass,
-    /// NAT: back through the director.
-    Nat,
-}
-
 impl Observed<'_> {
-    /// How the replies of a probed service travel: `None` for a service
-    /// that mixes NAT with the others (each of its real servers answers its own way).
-    fn method_of(&self, p: &ProbePlan) -> Option<Method> {
-        let service = self.plan.services.iter().find(|s| s.name == p.service)?;
-        let nat = service.destinations.iter().filter(|d| d.forward == 0).count();
-        match nat {
-            0 => Some(Method::Bypass),
-            n if n == service.destinations.len() => Some(Method::Nat),
-            _ => None,
-        }
-    }
-
-    /// The method of the service a reply frame came from, by its VIP and port.
-    fn frame_method(&self, f: &ReplyFrame) -> Option<Method> {
-        let p = self.plan.probes.iter().find(|p| p.address == f.source && p.port == f.source_port)?;
-        self.method_of(p)
+    /// The reply path of the service a reply frame came from, by its VIP and port.
+    fn frame_path(&self, f: &ReplyFrame) -> Option<ReplyPath> {
+        self.plan
+            .probes
+            .iter()
+            .find(|p| p.address == f.source && p.port == f.source_port)
+            .map(|p| p.reply)
     }
 
     /// Who sent `frames`, by host, with counts: `rs1 (44), rs2 (46)`.
@@ -174,13 +157,13 @@ pub fn source_ip(o: &Observed, p: &ProbePlan) -> Check {
 /// MAC, none the director's.
 pub fn reply_bypass(o: &Observed) -> Option<Check> {
     // The frames of services forwarded by DR or TUN; NAT's come back through the director.
-    let probes: Vec<&ProbePlan> = o.plan.probes.iter().filter(|p| o.method_of(p) == Some(Method::Bypass)).collect();
+    let probes: Vec<&ProbePlan> = o.plan.probes.iter().filter(|p| p.reply == ReplyPath::Bypass).collect();
     if probes.is_empty() {
         return None;
     }
     let attempts: u64 = probes.iter().map(|p| p.connections.len() as u64).sum();
     let scheduled: u64 = probes.iter().map(|p| o.kernel_counts(p).values().sum::<usize>() as u64).sum();
-    let replies: Vec<&ReplyFrame> = o.replies.iter().filter(|f| o.frame_method(f) == Some(Method::Bypass)).collect();
+    let replies: Vec<&ReplyFrame> = o.replies.iter().filter(|f| o.frame_path(f) == Some(ReplyPath::Bypass)).collect();
     let director_mac = o.macs.get(&o.director.name);
     let real_servers: Vec<&[u8; 6]> = o
         .plan
@@ -211,13 +194,13 @@ pub fn reply_bypass(o: &Observed) -> Option<Check> {
 /// which rewrote their source to the VIP (the opposite of DR's bypass): every
 /// such frame carries the director's MAC and the VIP as its source.
 pub fn reply_via_director(o: &Observed) -> Option<Check> {
-    let probes: Vec<&ProbePlan> = o.plan.probes.iter().filter(|p| o.method_of(p) == Some(Method::Nat)).collect();
+    let probes: Vec<&ProbePlan> = o.plan.probes.iter().filter(|p| p.reply == ReplyPath::Director).collect();
     if probes.is_empty() {
         return None;
     }
     let attempts: u64 = probes.iter().map(|p| p.connections.len() as u64).sum();
     let scheduled: u64 = probes.iter().map(|p| o.kernel_counts(p).values().sum::<usize>() as u64).sum();
-    let replies: Vec<&ReplyFrame> = o.replies.iter().filter(|f| o.frame_method(f) == Some(Method::Nat)).collect();
+    let replies: Vec<&ReplyFrame> = o.replies.iter().filter(|f| o.frame_path(f) == Some(ReplyPath::Director)).collect();
     let director_mac = o.macs.get(&o.director.name);
     let via_director = replies.iter().all(|f| Some(&f.source_mac) == director_mac);
     Some(Check::new(
@@ -248,7 +231,7 @@ pub fn tunnel(o: &Observed) -> Vec<Check> {
                     o.plan
                         .services
                         .iter()
-                        .any(|s| s.name == p.service && s.destinations.iter().any(|d| d.forward == 2))
+                        .any(|s| s.name == p.service && s.destinations.iter().any(|d| d.forward == Forward::Tunnel.kernel_value()))
                 })
                 .map(|p| o.kernel_counts(p).get(name.as_str()).copied().unwrap_or(0))
                 .sum();
