@@ -22,9 +22,27 @@ fn have(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok()
 }
 
+/// A test's own temporary folder, removed when it drops: a test that fails
+/// (shellcheck missing, a hostile name that ran) leaves nothing behind.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn check_script(script: &str, what: &str) {
-    let dir = std::env::temp_dir().join(format!("lvsdr-render-{}-{what}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let guard = TempDir::new(&format!("lvsdr-render-{what}"));
+    let dir = &guard.0;
     let path = dir.join("script.sh");
     std::fs::write(&path, script).unwrap();
     let out = Command::new("bash").arg("-n").arg(&path).output().unwrap();
@@ -39,7 +57,6 @@ fn check_script(script: &str, what: &str) {
         "shellcheck {what}:\n{}\n{script}",
         String::from_utf8_lossy(&out.stdout)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -69,7 +86,8 @@ fn hostile_names_run_nothing() {
         .replace("name = \"seed\"", &format!("name = {}", serde_json::to_string(evil).unwrap()));
     let t = from_toml(&text).unwrap();
     assert_eq!(t.name, evil);
-    let dir = std::env::temp_dir().join(format!("lvsdr-inject-{}", std::process::id()));
+    let guard = TempDir::new("lvsdr-inject");
+    let dir = &guard.0;
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let log = dir.join("calls.log");
@@ -98,7 +116,6 @@ fn hostile_names_run_nothing() {
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.contains("ipvsadm -A -t 192.168.1.192:80 -s rr"), "{calls}");
     assert!(calls.contains("ip addr replace 192.168.1.192/32 dev lo"), "{calls}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
