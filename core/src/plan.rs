@@ -293,14 +293,102 @@ pub fn check_size(t: &Topology, connections: usize, parallel: usize) -> Result<(
 /// service from `clients` client addresses in turn (the client's own
 /// address of the service's family, then the next ones up).
 pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
-    let clients = clients.max(1);
-    // The connections of each address family the client has.
-    let mut events: BTreeMap<Family, Vec<predict::Event>> = BTreeMap::new();
-    for a in t.client.address.iter() {
-        events.insert(Family::of(&a.value), predict::sequential(connections, clients, a.value));
+    let p = Planner::new(t, connections, clients.max(1));
+    let mut hosts = vec![p.client()];
+    hosts.extend(p.router());
+    hosts.extend(t.directors.iter().enumerate().map(|(k, d)| p.director(k, d)));
+    hosts.extend(t.real_servers.iter().map(|rs| p.real_server(rs)));
+    let vips: Vec<IpAddr> = t.vips().iter().map(|v| v.address.value).collect();
+    LabPlan {
+        topology: t.name.clone(),
+        lan_prefix: p.prefix_of(&t.director().address.main().value),
+        vip: vips.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        vips,
+        hosts,
+        services: t.services.iter().map(|s| service_plan(t, s)).collect(),
+        marks: t
+            .marks
+            .iter()
+            .map(|m| MarkPlan {
+                mark: m.mark.value,
+                destination: m.destination.address,
+                prefix: m.destination.prefix,
+                protocol: m.protocol.as_ref().map(|p| p.number()).unwrap_or(0),
+                ports: m.ports.value.clone(),
+            })
+            .collect(),
+        probes: t.services.iter().filter_map(|s| p.probe(s)).collect(),
     }
-    let planned = |family: Family| -> Vec<ConnectionPlan> {
-        events
+}
+
+/// What planning each host and probe needs: the topology and the
+/// connections of each address family the client has.
+struct Planner<'a> {
+    t: &'a Topology,
+    events: BTreeMap<Family, Vec<predict::Event>>,
+}
+
+/// The unspecified address of a family (`0.0.0.0`, `::`): a default route's destination.
+fn unspecified(f: Family) -> IpAddr {
+    match f {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+fn sysctls(s: &Sysctls) -> Vec<(SysctlKey, i64)> {
+    s.values.iter().map(|(k, v)| (k.clone(), v.value)).collect()
+}
+
+/// The destinations of a service that go to the real server `server`.
+fn destinations_of<'s>(s: &'s VirtualService, server: &str) -> Vec<&'s Destination> {
+    s.destinations.iter().filter(|d| d.server.value == server).collect()
+}
+
+/// A host's own (not a VIP) address on `device`.
+fn own_address(device: &IfName, address: IpAddr, prefix: u8) -> AddressPlan {
+    AddressPlan {
+        device: device.clone(),
+        address,
+        prefix,
+        vip: false,
+        deprecated: false,
+    }
+}
+
+impl HostPlan {
+    /// A host with one NIC and nothing else yet.
+    fn bare(name: HostName, role: Role, interface: IfName) -> HostPlan {
+        HostPlan {
+            name,
+            role,
+            interface,
+            extra_interfaces: vec![],
+            outside: false,
+            outside_interfaces: vec![],
+            routes: vec![],
+            addresses: vec![],
+            tunnel: false,
+            sysctls: vec![],
+            listeners: vec![],
+        }
+    }
+}
+
+impl<'a> Planner<'a> {
+    fn new(t: &'a Topology, connections: usize, clients: usize) -> Planner<'a> {
+        let events = t
+            .client
+            .address
+            .iter()
+            .map(|a| (Family::of(&a.value), predict::sequential(connections, clients, a.value)))
+            .collect();
+        Planner { t, events }
+    }
+
+    /// The connections the client opens from its addresses of `family`.
+    fn planned(&self, family: Family) -> Vec<ConnectionPlan> {
+        self.events
             .get(&family)
             .map(|e| {
                 e.iter()
@@ -314,42 +402,43 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     .collect()
             })
             .unwrap_or_default()
-    };
-    let prefix_of = |a: &IpAddr| t.lan_of(Family::of(a)).0.prefix;
-    let mut client_addresses: Vec<IpAddr> = Vec::new();
-    for a in t.client.address.iter() {
-        client_addresses.push(a.value);
-        let mut more: Vec<IpAddr> = planned(Family::of(&a.value))
-            .iter()
-            .map(|c| c.client)
-            .filter(|c| *c != a.value)
-            .collect();
-        more.sort();
-        more.dedup();
-        client_addresses.extend(more);
     }
-    let sysctls = |s: &Sysctls| s.values.iter().map(|(k, v)| (k.clone(), v.value)).collect::<Vec<_>>();
-    let unspecified = |f: Family| match f {
-        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    };
-    // The client's link: the LAN, or the outside of the router.
-    let client_prefix = |a: &IpAddr| match &t.router {
-        Some(r) => r
-            .outside
-            .of(Family::of(a))
-            .map(|o| Subnet::assumed_around(o.value).prefix)
-            .unwrap_or(Family::of(a).host_prefix()),
-        None => prefix_of(a),
-    };
-    let mut hosts = vec![HostPlan {
-        name: t.client.name.clone(),
-        role: Role::Client,
-        interface: IfName::known("eth0"),
-        extra_interfaces: vec![],
-        outside: t.router.is_some(),
-        outside_interfaces: vec![],
-        routes: match &t.router {
+
+    /// The prefix of the LAN an address is on.
+    fn prefix_of(&self, a: &IpAddr) -> u8 {
+        self.t.lan_of(Family::of(a)).0.prefix
+    }
+
+    /// The client: its own addresses and the extra ones its connections come
+    /// from, on the LAN or on the outside of the router.
+    fn client(&self) -> HostPlan {
+        let t = self.t;
+        let eth0 = IfName::known("eth0");
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        for a in t.client.address.iter() {
+            addresses.push(a.value);
+            let mut more: Vec<IpAddr> = self
+                .planned(Family::of(&a.value))
+                .iter()
+                .map(|c| c.client)
+                .filter(|c| *c != a.value)
+                .collect();
+            more.sort();
+            more.dedup();
+            addresses.extend(more);
+        }
+        // The client's link: the LAN, or the outside of the router.
+        let prefix = |a: &IpAddr| match &t.router {
+            Some(r) => r
+                .outside
+                .of(Family::of(a))
+                .map(|o| Subnet::assumed_around(o.value).prefix)
+                .unwrap_or(Family::of(a).host_prefix()),
+            None => self.prefix_of(a),
+        };
+        let mut host = HostPlan::bare(t.client.name.clone(), Role::Client, eth0.clone());
+        host.outside = t.router.is_some();
+        host.routes = match &t.router {
             Some(r) => r
                 .outside
                 .iter()
@@ -357,7 +446,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     address: unspecified(Family::of(&gw.value)),
                     prefix: 0,
                     via: Some(gw.value),
-                    device: IfName::known("eth0"),
+                    device: eth0.clone(),
                 })
                 .collect(),
             // Without a router, a VIP outside the client's subnet is reached on the
@@ -369,7 +458,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     !t.client.address.iter().any(|a| {
                         Subnet {
                             address: a.value,
-                            prefix: prefix_of(&a.value),
+                            prefix: self.prefix_of(&a.value),
                         }
                         .contains(v.address.value)
                     })
@@ -378,288 +467,214 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
                     address: v.address.value,
                     prefix: v.family().host_prefix(),
                     via: None,
-                    device: IfName::known("eth0"),
+                    device: eth0.clone(),
                 })
                 .collect(),
-        },
-        addresses: client_addresses
-            .iter()
-            .map(|address| AddressPlan {
-                device: IfName::known("eth0"),
-                address: *address,
-                prefix: client_prefix(address),
-                vip: false,
-                deprecated: false,
-            })
-            .collect(),
-        tunnel: false,
-        sysctls: vec![],
-        listeners: vec![],
-    }];
-    if let Some(r) = &t.router {
+        };
+        host.addresses = addresses.iter().map(|a| own_address(&eth0, *a, prefix(a))).collect();
+        host
+    }
+
+    /// The router in front of the LAN, when the client is not on it: it forwards.
+    fn router(&self) -> Option<HostPlan> {
+        let t = self.t;
+        let r = t.router.as_ref()?;
         let lan_if = IfName::known("eth0");
         let out_if = IfName::known("eth1");
-        let mut forwarding = Vec::new();
-        for key in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
-            if let Ok(k) = SysctlKey::parse(key) {
-                forwarding.push((k, 1));
-            }
-        }
-        hosts.push(HostPlan {
-            name: r.name.clone(),
-            role: Role::Router,
-            interface: lan_if.clone(),
-            extra_interfaces: vec![],
-            outside: false,
-            outside_interfaces: vec![out_if.clone()],
-            // The VIPs are on the LAN link: the router asks there who has them, as the client would.
-            routes: t
-                .vips()
-                .iter()
-                .map(|v| RoutePlan {
-                    address: v.address.value,
-                    prefix: v.family().host_prefix(),
-                    via: None,
-                    device: lan_if.clone(),
-                })
-                .collect(),
-            addresses: r
-                .address
-                .iter()
-                .map(|a| AddressPlan {
-                    device: lan_if.clone(),
-                    address: a.value,
-                    prefix: prefix_of(&a.value),
-                    vip: false,
-                    deprecated: false,
-                })
-                .chain(r.outside.iter().map(|a| AddressPlan {
-                    device: out_if.clone(),
-                    address: a.value,
-                    prefix: Subnet::assumed_around(a.value).prefix,
-                    vip: false,
-                    deprecated: false,
-                }))
-                .collect(),
-            tunnel: false,
-            sysctls: forwarding,
-            listeners: vec![],
-        });
-    }
-    for (k, d) in t.directors.iter().enumerate() {
-        let mut addresses: Vec<AddressPlan> = d
-            .address
+        let mut host = HostPlan::bare(r.name.clone(), Role::Router, lan_if.clone());
+        host.outside_interfaces = vec![out_if.clone()];
+        // The VIPs are on the LAN link: the router asks there who has them, as the client would.
+        host.routes = t
+            .vips()
             .iter()
-            .map(|a| AddressPlan {
-                device: d.interface.device(),
-                address: a.value,
-                prefix: prefix_of(&a.value),
-                vip: false,
-                deprecated: false,
+            .map(|v| RoutePlan {
+                address: v.address.value,
+                prefix: v.family().host_prefix(),
+                via: None,
+                device: lan_if.clone(),
             })
             .collect();
-        // The VIPs live on the first director; a backup takes them over only when it fails over.
+        host.addresses = r
+            .address
+            .iter()
+            .map(|a| own_address(&lan_if, a.value, self.prefix_of(&a.value)))
+            .chain(
+                r.outside
+                    .iter()
+                    .map(|a| own_address(&out_if, a.value, Subnet::assumed_around(a.value).prefix)),
+            )
+            .collect();
+        host.sysctls = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
+            .into_iter()
+            .filter_map(|key| SysctlKey::parse(key).ok().map(|k| (k, 1)))
+            .collect();
+        Some(host)
+    }
+
+    /// Director number `k`: its addresses, and the VIPs on the first one (a
+    /// backup takes them over only when it fails over).
+    fn director(&self, k: usize, d: &Director) -> HostPlan {
+        let device = d.interface.device();
+        let mut host = HostPlan::bare(d.name.clone(), Role::Director, device.clone());
+        host.addresses = d
+            .address
+            .iter()
+            .map(|a| own_address(&device, a.value, self.prefix_of(&a.value)))
+            .collect();
         if k == 0 {
-            addresses.extend(d.vips.iter().map(|v| AddressPlan {
-                device: d.interface.device(),
+            host.addresses.extend(d.vips.iter().map(|v| AddressPlan {
+                device: device.clone(),
                 address: v.address.value,
                 prefix: v.prefix.value,
                 vip: true,
                 deprecated: v.address.is_ipv6() && v.preferred.is_none(),
             }));
         }
-        hosts.push(HostPlan {
-            name: d.name.clone(),
-            role: Role::Director,
-            interface: d.interface.device(),
-            extra_interfaces: vec![],
-            outside: false,
-            outside_interfaces: vec![],
-            routes: vec![],
-            addresses,
-            tunnel: false,
-            sysctls: sysctls(&d.sysctls),
-            listeners: vec![],
-        });
+        host.sysctls = sysctls(&d.sysctls);
+        host
     }
-    for rs in &t.real_servers {
-        let mut addresses: Vec<AddressPlan> = rs
+
+    /// A real server: its NICs, the VIPs on `lo`, its routes (through the
+    /// router, and for NAT through the director), `tunl0` for LVS-TUN, and a
+    /// listener on each port its destinations point at.
+    fn real_server(&self, rs: &RealServer) -> HostPlan {
+        let t = self.t;
+        let device = rs.interface.device();
+        let mine = |s: &'a VirtualService| destinations_of(s, &rs.name.value);
+        let uses = |f: Forward| t.services.iter().any(|s| mine(s).iter().any(|d| d.forward.value == f));
+        let mut host = HostPlan::bare(rs.name.value.clone(), Role::RealServer, device.clone());
+        host.extra_interfaces = rs.extra_nics.iter().map(|n| n.interface.device()).collect();
+        host.addresses = rs
             .address
             .iter()
-            .map(|a| AddressPlan {
-                device: rs.interface.device(),
-                address: a.value,
-                prefix: prefix_of(&a.value),
-                vip: false,
+            .map(|a| own_address(&device, a.value, self.prefix_of(&a.value)))
+            .chain(
+                rs.extra_nics
+                    .iter()
+                    .map(|n| own_address(&n.interface.device(), n.address.value, self.prefix_of(&n.address.value))),
+            )
+            .chain(rs.lo.iter().map(|a| AddressPlan {
+                device: IfName::known("lo"),
+                address: a.address,
+                prefix: a.prefix,
+                vip: true,
                 deprecated: false,
+            }))
+            .collect();
+        let own_routes = rs.routes.iter().map(|r| RoutePlan {
+            address: r.to.value.address,
+            prefix: r.to.value.prefix,
+            via: None,
+            device: r.device.device(),
+        });
+        // Behind a router, the real servers answer the client through it.
+        let through_router = t.router.iter().flat_map(|router| {
+            rs.address.iter().filter_map(|a| {
+                let family = Family::of(&a.value);
+                Some(RoutePlan {
+                    address: unspecified(family),
+                    prefix: 0,
+                    via: Some(router.address.of(family)?.value),
+                    device: device.clone(),
+                })
+            })
+        });
+        // NAT: replies to the client go back through the director, which rewrites
+        // their source to the VIP. The lab's client shares the LAN, so the route is
+        // for the client itself (ipvs.sh deletes the real servers' direct route instead).
+        let nat = uses(Forward::Masq);
+        let through_director = t.client.address.iter().filter(|_| nat).filter_map(|c| {
+            let family = Family::of(&c.value);
+            Some(RoutePlan {
+                address: c.value,
+                prefix: family.host_prefix(),
+                via: Some(t.director().address.of(family)?.value),
+                device: device.clone(),
+            })
+        });
+        host.routes = own_routes.chain(through_router).chain(through_director).collect();
+        host.tunnel = uses(Forward::Tunnel);
+        host.sysctls = sysctls(&rs.sysctls);
+        host.listeners = self
+            .listener_ports(rs)
+            .into_iter()
+            .map(|port| ListenerPlan {
+                port,
+                kind: listener_kind(port),
             })
             .collect();
-        addresses.extend(rs.extra_nics.iter().map(|n| AddressPlan {
-            device: n.interface.device(),
-            address: n.address.value,
-            prefix: prefix_of(&n.address.value),
-            vip: false,
-            deprecated: false,
-        }));
-        addresses.extend(rs.lo.iter().map(|a| AddressPlan {
-            device: IfName::known("lo"),
-            address: a.address,
-            prefix: a.prefix,
-            vip: true,
-            deprecated: false,
-        }));
-        let mine = |s: &VirtualService| -> Vec<Forward> {
-            s.destinations
-                .iter()
-                .filter(|d| d.server.value == rs.name.value)
-                .map(|d| d.forward.value)
-                .collect()
-        };
+        host
+    }
+
+    /// The ports a real server listens on: as the topology says, or every port
+    /// its destinations point at (NAT's mapped ones, a fwmark service's marked ones).
+    fn listener_ports(&self, rs: &RealServer) -> Vec<u16> {
+        let t = self.t;
+        let mine = |s: &'a VirtualService| destinations_of(s, &rs.name.value);
         let mut ports: Vec<u16> = match &rs.listen {
             Some(l) => l.value.clone(),
             None => t
                 .services
                 .iter()
-                .filter(|s| !mine(s).is_empty())
-                .flat_map(|s| match s.port() {
-                    // NAT may map the port: the real server listens where its destination points.
-                    Some(_) if mine(s).contains(&Forward::Masq) => s
-                        .destinations
-                        .iter()
-                        .filter(|d| d.server.value == rs.name.value)
-                        .map(|d| d.port.value)
-                        .collect(),
-                    Some(p) => vec![p],
-                    None => t.marks_of(s).iter().flat_map(|m| m.ports.value.clone()).collect(),
+                .flat_map(|s| {
+                    let mine = mine(s);
+                    match s.port() {
+                        _ if mine.is_empty() => vec![],
+                        // NAT may map the port: the real server listens where its destination points.
+                        Some(_) if mine.iter().any(|d| d.forward.value == Forward::Masq) => mine.iter().map(|d| d.port.value).collect(),
+                        Some(p) => vec![p],
+                        None => t.marks_of(s).iter().flat_map(|m| m.ports.value.clone()).collect(),
+                    }
                 })
                 .filter(|p| *p != 0)
                 .collect(),
         };
-        let tunnel = t.services.iter().any(|s| mine(s).contains(&Forward::Tunnel));
-        let nat = t.services.iter().any(|s| mine(s).contains(&Forward::Masq));
         ports.sort_unstable();
         ports.dedup();
-        hosts.push(HostPlan {
-            name: rs.name.value.clone(),
-            role: Role::RealServer,
-            interface: rs.interface.device(),
-            extra_interfaces: rs.extra_nics.iter().map(|n| n.interface.device()).collect(),
-            outside: false,
-            outside_interfaces: vec![],
-            routes: rs
-                .routes
-                .iter()
-                .map(|r| RoutePlan {
-                    address: r.to.value.address,
-                    prefix: r.to.value.prefix,
-                    via: None,
-                    device: r.device.device(),
-                })
-                .chain(
-                    // Behind a router, the real servers answer the client through it.
-                    t.router.iter().flat_map(|router| {
-                        rs.address.iter().filter_map(|a| {
-                            let family = Family::of(&a.value);
-                            Some(RoutePlan {
-                                address: unspecified(family),
-                                prefix: 0,
-                                via: Some(router.address.of(family)?.value),
-                                device: rs.interface.device(),
-                            })
-                        })
-                    }),
-                )
-                .chain(
-                    // NAT: replies to the client go back through the director, which
-                    // rewrites their source to the VIP. The lab's client shares the
-                    // LAN, so the route is for the client itself (ipvs.sh deletes the
-                    // real servers' direct route instead).
-                    t.client.address.iter().filter(|_| nat).filter_map(|c| {
-                        let family = Family::of(&c.value);
-                        Some(RoutePlan {
-                            address: c.value,
-                            prefix: family.host_prefix(),
-                            via: Some(t.director().address.of(family)?.value),
-                            device: rs.interface.device(),
-                        })
-                    }),
-                )
-                .collect(),
-            addresses,
-            tunnel,
-            sysctls: sysctls(&rs.sysctls),
-            listeners: ports
-                .into_iter()
-                .map(|port| ListenerPlan {
-                    port,
-                    kind: listener_kind(port),
-                })
-                .collect(),
-        });
+        ports
     }
-    let services: Vec<ServicePlan> = t.services.iter().map(|s| service_plan(t, s)).collect();
-    let probes = t
-        .services
-        .iter()
-        .filter_map(|s| {
-            // Where a client's TCP connection reaches this service: its VIP and port, or
-            // for a fwmark service the first VIP and port its marking rules cover.
-            let (address, port) = match (s.key.value, &s.vip) {
-                (
-                    ServiceKey::Port {
-                        protocol: Protocol::Tcp,
-                        port,
-                    },
-                    Some(v),
-                ) if port != 0 => (v.value, port),
-                (ServiceKey::Fwmark(_), _) => {
-                    let vip = *t.service_vips(s).first()?;
-                    let port = t
-                        .marks_of(s)
-                        .iter()
-                        .filter(|m| m.protocol.as_ref().is_none_or(|p| p.value == Protocol::Tcp) && m.destination.contains(vip))
-                        .find_map(|m| m.ports.first().copied())?;
-                    (vip, port)
-                }
-                _ => return None,
-            };
-            let family = Family::of(&address);
-            let no_events = Vec::new();
-            let evs = events.get(&family).unwrap_or(&no_events);
-            Some(ProbePlan {
-                service: t.label(s),
-                address,
-                port,
-                kind: listener_kind(port),
-                connections: planned(family),
-                expected: predict::predict(t, s, evs),
-                weights: weights_asked(s),
-                overlap: !counts_open_connections(s),
-                reply: ReplyPath::of(s),
-            })
+
+    /// The probes of a service: where a client's TCP connection reaches it (its
+    /// VIP and port, or for a fwmark service the first VIP and port its marking
+    /// rules cover), the connections and what the scheduler will do with them.
+    fn probe(&self, s: &VirtualService) -> Option<ProbePlan> {
+        let t = self.t;
+        let (address, port) = match (s.key.value, &s.vip) {
+            (
+                ServiceKey::Port {
+                    protocol: Protocol::Tcp,
+                    port,
+                },
+                Some(v),
+            ) if port != 0 => (v.value, port),
+            (ServiceKey::Fwmark(_), _) => {
+                let vip = *t.service_vips(s).first()?;
+                let port = t
+                    .marks_of(s)
+                    .iter()
+                    .filter(|m| m.protocol.as_ref().is_none_or(|p| p.value == Protocol::Tcp) && m.destination.contains(vip))
+                    .find_map(|m| m.ports.first().copied())?;
+                (vip, port)
+            }
+            _ => return None,
+        };
+        let family = Family::of(&address);
+        let connections = self.planned(family);
+        if connections.is_empty() {
+            return None;
+        }
+        let evs = self.events.get(&family).map(Vec::as_slice).unwrap_or(&[]);
+        Some(ProbePlan {
+            service: t.label(s),
+            address,
+            port,
+            kind: listener_kind(port),
+            connections,
+            expected: predict::predict(t, s, evs),
+            weights: weights_asked(s),
+            overlap: !counts_open_connections(s),
+            reply: ReplyPath::of(s),
         })
-        .filter(|p| !p.connections.is_empty())
-        .collect();
-    let vips: Vec<IpAddr> = t.vips().iter().map(|v| v.address.value).collect();
-    LabPlan {
-        topology: t.name.clone(),
-        lan_prefix: prefix_of(&t.director().address.main().value),
-        vip: vips.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        vips,
-        hosts,
-        services,
-        marks: t
-            .marks
-            .iter()
-            .map(|m| MarkPlan {
-                mark: m.mark.value,
-                destination: m.destination.address,
-                prefix: m.destination.prefix,
-                protocol: m.protocol.as_ref().map(|p| p.number()).unwrap_or(0),
-                ports: m.ports.value.clone(),
-            })
-            .collect(),
-        probes,
     }
 }
 
