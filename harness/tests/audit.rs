@@ -464,31 +464,12 @@ fn a_production_director_audits_clean_and_its_time_is_printed() {
     if !uml_available() {
         return;
     }
-    let lvsdr = env!("CARGO_BIN_EXE_lvsdr");
-    let dump = root().join("fixtures/scale/production-director.dump").display().to_string();
+    // The script `cargo xtask bench` runs too.
     let script = format!(
-        r#"set -u
-L={lvsdr}
-D={dump}
-mkdir -p /run/bench && cd /run/bench || exit 90
-$L render "$D" --artifact restore > restore.txt || exit 91
-$L render "$D" --artifact director | grep '^ip addr' | sed 's/"\$dev"/eth0/' > vips.sh || exit 92
-ip netns add dir || exit 93
-ip -n dir link add eth0 type veth peer name eth0p || exit 94
-ip -n dir link set lo up; ip -n dir link set eth0 up
-ip -n dir addr add 192.168.1.1/24 dev eth0
-ip netns exec dir sh vips.sh || exit 95
-ip netns exec dir ipvsadm -R < restore.txt || exit 96
-out=$(ip netns exec dir $L audit "$D" --host director --format json); code=$?
-echo "@@begin production"; echo "$out"; echo "@@end production $code"
-ms() {{ echo $(( ($2 - $1) / 1000000 )); }}
-for i in 1 2 3 4 5; do
-  a=$(date +%s%N); ip netns exec dir $L audit "$D" --host director > /dev/null; b=$(date +%s%N)
-  ip netns exec dir ipvsadm -S -n > /dev/null; c=$(date +%s%N)
-  echo "@@time $(ms $a $b) $(ms $b $c)"
-done
-exit 0
-"#
+        "bash {} {} {} 5",
+        root().join("xtask/bench/audit-director.sh").display(),
+        env!("CARGO_BIN_EXE_lvsdr"),
+        root().join("fixtures/scale/production-director.dump").display()
     );
     let output = guest(&script);
     let runs = audits(&output);

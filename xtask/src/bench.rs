@@ -181,39 +181,23 @@ pub(crate) fn bench_lab(bin: &str, runs: usize) -> Result {
 /// 100 ms). The medians of `runs` rounds, each timing both.
 fn bench_audit(bin: &str, runs: usize) -> Result {
     step("audit of a production-sized director against ipvsadm -S -n");
+    let script = root().join("xtask/bench/audit-director.sh").display().to_string();
     let dump = root().join("fixtures/scale/audit-director.dump").display().to_string();
-    let script = format!(
-        r#"set -u
-L={bin}
-D={dump}
-mkdir -p /run/bench && cd /run/bench || exit 90
-$L render "$D" --artifact restore > restore.txt || exit 91
-$L render "$D" --artifact director | grep '^ip addr' | sed 's/"\$dev"/eth0/' > vips.sh || exit 92
-ip netns add dir || exit 93
-ip -n dir link add eth0 type veth peer name eth0p || exit 94
-ip -n dir link set lo up; ip -n dir link set eth0 up
-ip -n dir addr add 192.168.1.1/24 dev eth0
-ip netns exec dir sh vips.sh || exit 95
-ip netns exec dir ipvsadm -R < restore.txt || exit 96
-ip netns exec dir $L audit "$D" --host director > /dev/null || {{ echo "the audit found drift"; exit 97; }}
-ms() {{ echo $(( ($2 - $1) / 1000000 )); }}
-for i in $(seq {runs}); do
-  a=$(date +%s%N); ip netns exec dir $L audit "$D" --host director > /dev/null; b=$(date +%s%N)
-  ip netns exec dir ipvsadm -S -n > /dev/null; c=$(date +%s%N)
-  echo "time $(ms $a $b) $(ms $b $c)"
-done
-"#
-    );
     let out = privileged(bin)
-        .args(["kernel-exec", "--", "bash", "-c", &script])
+        .args(["kernel-exec", "--", "bash", &script, bin, &dump, &runs.to_string()])
         .current_dir(root())
         .stderr(Stdio::null())
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout);
+    if !text.contains("@@end production 0") {
+        return Err(format!(
+            "the audited director does not match its dump (the audit found drift): {text}"
+        ));
+    }
     let times: Vec<(u64, u64)> = text
         .lines()
-        .filter_map(|l| l.strip_prefix("time "))
+        .filter_map(|l| l.strip_prefix("@@time "))
         .filter_map(|l| l.split_once(' '))
         .filter_map(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
         .collect();
