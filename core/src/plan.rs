@@ -817,6 +817,20 @@ mod tests {
     }
 
     #[test]
+    fn labs_past_the_kernels_limits_are_refused_naming_the_limit() {
+        let seed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/seed-dr.toml")).unwrap();
+        let t = crate::topology_file::from_toml(&seed).unwrap();
+        assert_eq!(super::check_size(&t, 8, 1), Ok(()));
+        let refused = |connections, parallel| super::check_size(&t, connections, parallel).unwrap_err();
+        assert!(refused(super::MAX_CONNECTIONS_PER_SERVICE + 1, 1).contains("MAX_CONNECTIONS_PER_SERVICE"));
+        // Two services × 25,000 × 2 labs: 100,000 is the most in all.
+        assert_eq!(super::check_size(&t, 25_000, 2), Ok(()));
+        assert!(refused(25_000, 3).contains("MAX_LAB_CONNECTIONS"));
+        // Two real servers a lab: 150 labs at once are 300, one more is too many.
+        assert!(refused(1, 151).contains("MAX_LAB_REAL_SERVERS"));
+    }
+
+    #[test]
     fn weights_are_honoured_within_one_connection() {
         let w = map(&[("rs1", 3u32), ("rs2", 1)]);
         assert!(honours_weights(&w, &map(&[("rs1", 6usize), ("rs2", 2)])));
