@@ -56,6 +56,10 @@ const TUNNEL_DEVICE: &str = "tunl0";
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct VerifyOptions {
+    /// How long a probe waits for its connection and its answer. Linux
+    /// resends a lost SYN after 1 s (its initial RTO), so the default leaves
+    /// room for one resend: a SYN dropped once under a loaded host does not
+    /// fail a lab, and a fault that drops every SYN costs 1.2 s per wave.
     pub connect_timeout: Duration,
     /// Also check IPVS's traffic statistics (packets in > 0, out = 0). The
     /// kernel copies them from per-CPU counters every 2 s, so this waits for
@@ -71,7 +75,7 @@ pub struct VerifyOptions {
 impl Default for VerifyOptions {
     fn default() -> Self {
         VerifyOptions {
-            connect_timeout: Duration::from_millis(800),
+            connect_timeout: Duration::from_millis(1200),
             ipvs_stats: false,
             stats_timeout: Duration::from_secs(6),
             frames: false,
