@@ -15,7 +15,7 @@
 //! The socket belongs to the network namespace of the calling thread: run it
 //! inside [`NetNs::run`](crate::netns::NetNs::run).
 
-use crate::nlattr::*;
+use crate::netlink::*;
 use lvsdr_core::plan::MarkPlan;
 use std::io;
 use std::net::IpAddr;
@@ -25,7 +25,6 @@ pub const TABLE: &str = "lvsdr";
 /// The base chain at the mangle priority of the prerouting hook.
 pub const CHAIN: &str = "prerouting";
 
-const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNETLINK_V0: u8 = 0;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
@@ -129,20 +128,14 @@ impl NftData for Attrs {
     }
 }
 
-/// One nf_tables message: `nlmsghdr`, `nfgenmsg`, attributes.
-fn message(kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) -> Vec<u8> {
-    let len = 16 + 4 + attrs.len();
-    let mut m = Vec::with_capacity(len);
-    m.extend((len as u32).to_ne_bytes());
-    m.extend(kind.to_ne_bytes());
-    m.extend(flags.to_ne_bytes());
-    m.extend(seq.to_ne_bytes());
-    m.extend(0u32.to_ne_bytes()); // port id: the kernel fills it in
-    m.push(family);
-    m.push(NFNETLINK_V0);
-    m.extend(res_id.to_be_bytes());
-    m.extend(attrs);
-    m
+/// One nf_tables message: `nlmsghdr`, `nfgenmsg` (family, version, resource id), attributes.
+fn nft_message(kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(4 + attrs.len());
+    body.push(family);
+    body.push(NFNETLINK_V0);
+    body.extend(res_id.to_be_bytes());
+    body.extend(attrs);
+    message(kind, flags, seq, &body)
 }
 
 fn nft_type(m: u8) -> u16 {
@@ -364,11 +357,11 @@ fn mark_steps(marks: &[MarkPlan]) -> io::Result<Vec<Step>> {
 
 /// The bytes of a whole transaction, sequence numbers from `seq`.
 fn batch(steps: &[Step], seq: u32) -> Vec<u8> {
-    let mut out = message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, &[]);
+    let mut out = nft_message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, &[]);
     for (i, s) in steps.iter().enumerate() {
-        out.extend(message(s.kind, s.flags, seq + 1 + i as u32, NFPROTO_INET, 0, &s.attrs));
+        out.extend(nft_message(s.kind, s.flags, seq + 1 + i as u32, NFPROTO_INET, 0, &s.attrs));
     }
-    out.extend(message(
+    out.extend(nft_message(
         NFNL_MSG_BATCH_END,
         NLM_F_REQUEST,
         seq + 1 + steps.len() as u32,
@@ -406,97 +399,23 @@ fn errno_error(errno: i32, what: &str) -> io::Error {
     io::Error::new(kind, format!("nf_tables {what} failed: {os}{}", hint(errno, what)))
 }
 
-/// One netlink message the kernel sent back.
-struct Reply {
-    kind: u16,
-    seq: u32,
-    /// What follows the `nlmsghdr`.
-    payload: Vec<u8>,
-}
-
 /// A netlink socket on nfnetlink, in the calling thread's namespace.
-struct Nfnl {
-    socket: socket2::Socket,
+fn open() -> io::Result<Socket> {
+    Socket::open(NETLINK_NETFILTER, "nf_tables").map_err(|e| match e.raw_os_error() {
+        Some(n) => errno_error(n, "netlink socket"),
+        None => e,
+    })
 }
 
-impl Nfnl {
-    fn open() -> io::Result<Nfnl> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::from(libc::AF_NETLINK),
-            socket2::Type::RAW.cloexec(),
-            Some(socket2::Protocol::from(NETLINK_NETFILTER)),
-        )
-        .map_err(|e| match e.raw_os_error() {
-            Some(n) => errno_error(n, "netlink socket"),
-            None => e,
-        })?;
-        socket.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-        // Errors quote the failed message; a rule's error can be a few hundred bytes each.
-        let _ = socket.set_recv_buffer_size(1 << 20);
-        Ok(Nfnl { socket })
-    }
-
-    fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        // Unbound and unaddressed: the kernel binds a port id and the message goes to the kernel.
-        let sent = self.socket.send(bytes)?;
-        if sent != bytes.len() {
-            return Err(io::Error::other(format!("netlink: sent {sent} of {} bytes", bytes.len())));
-        }
-        Ok(())
-    }
-
-    /// The next datagram's messages; `None` when nonblocking and nothing is queued.
-    fn receive(&self, nonblocking: bool) -> io::Result<Option<Vec<Reply>>> {
-        use std::io::Read;
-        let mut buf = vec![0u8; 1 << 16];
-        self.socket.set_nonblocking(nonblocking)?;
-        let n = match (&self.socket).read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "nf_tables: no reply from the kernel in 5 s",
-                ))
-            }
-            Err(e) => return Err(e),
-        };
-        let mut out = Vec::new();
-        let mut rest = buf.get(..n).unwrap_or_default();
-        while rest.len() >= 16 {
-            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len < 16 || len > rest.len() {
-                break;
-            }
-            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-            let seq = u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]);
-            out.push(Reply {
-                kind,
-                seq,
-                payload: rest[16..len].to_vec(),
-            });
-            rest = &rest[((len + 3) & !3).min(rest.len())..];
-        }
-        Ok(Some(out))
-    }
-}
-
-/// The errno of an `NLMSG_ERROR` payload (0 is an ACK).
-fn error_code(payload: &[u8]) -> i32 {
-    payload
-        .get(..4)
-        .map(|b| -i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(libc::EBADMSG)
+/// The errno of an `NLMSG_ERROR` (0 is an ACK).
+fn error_code(m: &Message) -> i32 {
+    Refusal::of(m.flags, &m.payload).errno
 }
 
 /// Sends `steps` as one transaction and waits for every ACK. The first
 /// failure (in message order) becomes the error, naming its message.
-fn transact(nl: &Nfnl, steps: &[Step]) -> io::Result<()> {
-    let seq = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(1)
-        & 0x7fff_ffff;
+fn transact(nl: &Socket, steps: &[Step]) -> io::Result<()> {
+    let seq = nl.seqs(steps.len() + 2);
     nl.send(&batch(steps, seq))?;
     let label = |s: u32| -> String {
         if s == seq {
@@ -518,7 +437,7 @@ fn transact(nl: &Nfnl, steps: &[Step]) -> io::Result<()> {
                 continue;
             }
             pending.remove(&r.seq);
-            let code = error_code(&r.payload);
+            let code = error_code(&r);
             if code != 0 {
                 errors.push((r.seq, code));
                 if r.seq == seq {
@@ -552,7 +471,7 @@ fn transact(nl: &Nfnl, steps: &[Step]) -> io::Result<()> {
 /// module doc. The namespace must not have the table yet.
 pub fn apply_marks(marks: &[MarkPlan]) -> io::Result<()> {
     let steps = mark_steps(marks)?;
-    let nl = Nfnl::open()?;
+    let nl = open()?;
     transact(&nl, &steps)
 }
 
@@ -564,12 +483,12 @@ struct DumpedRule {
 }
 
 /// `nft list table inet lvsdr`, rule by rule.
-fn dump_rules(nl: &Nfnl) -> io::Result<Vec<DumpedRule>> {
-    use crate::ipvs::wire::parse_attrs;
+fn dump_rules(nl: &Socket) -> io::Result<Vec<DumpedRule>> {
+    use crate::netlink::parse_attrs;
     let mut a = Attrs::default();
     a.put_str(attr::rule::TABLE, TABLE);
-    let seq = 1;
-    nl.send(&message(
+    let seq = nl.seqs(1);
+    nl.send(&nft_message(
         nft_type(msg::GETRULE),
         NLM_F_REQUEST | NLM_F_DUMP,
         seq,
@@ -581,10 +500,11 @@ fn dump_rules(nl: &Nfnl) -> io::Result<Vec<DumpedRule>> {
     let mut rules = Vec::new();
     loop {
         let Some(replies) = nl.receive(false)? else { continue };
-        for Reply { kind, payload, .. } in replies {
+        for m in replies {
+            let (kind, payload) = (m.kind, &m.payload);
             match kind {
                 NLMSG_DONE => return Ok(rules),
-                NLMSG_ERROR => return Err(errno_error(error_code(&payload), "rule dump")),
+                NLMSG_ERROR => return Err(errno_error(error_code(&m), "rule dump")),
                 k if k == nft_type(msg::NEWRULE) => {
                     let attrs = parse_attrs(payload.get(4..).unwrap_or_default());
                     let get = |k: u16| attrs.iter().find(|(t, _)| *t == k).map(|(_, v)| *v);
@@ -615,7 +535,7 @@ fn dump_rules(nl: &Nfnl) -> io::Result<Vec<DumpedRule>> {
 /// The packet count of a rule's counter expression.
 fn counted_packets(rule: &DumpedRule) -> Option<u64> {
     let (_, data) = rule.exprs.iter().find(|(n, _)| n == "counter")?;
-    let attrs = crate::ipvs::wire::parse_attrs(data);
+    let attrs = crate::netlink::parse_attrs(data);
     let (_, v) = attrs.iter().find(|(t, _)| *t == attr::counter::PACKETS)?;
     Some(u64::from_be_bytes((*v).try_into().ok()?))
 }
@@ -649,7 +569,7 @@ pub fn self_check() -> Result<String, String> {
         ];
         apply_marks(&marks).map_err(|e| e.to_string())?;
         ok("apply_marks: table, chain and 3 rules in one transaction");
-        let nl = Nfnl::open().map_err(|e| e.to_string())?;
+        let nl = open().map_err(|e| e.to_string())?;
         let rules = dump_rules(&nl).map_err(|e| e.to_string())?;
         let ours = rules.iter().filter(|r| r.chain == CHAIN).count();
         if ours != 3 {
@@ -770,7 +690,7 @@ mod tests {
         expected.extend(&attrs);
         let steps = mark_steps(&[]).unwrap();
         let table = &steps[0];
-        assert_eq!(message(table.kind, table.flags, 7, NFPROTO_INET, 0, &table.attrs), expected);
+        assert_eq!(nft_message(table.kind, table.flags, 7, NFPROTO_INET, 0, &table.attrs), expected);
     }
 
     /// A batch is BEGIN, the messages, END; begin and end name the
@@ -889,7 +809,7 @@ mod tests {
         assert_eq!(steps.len(), 3);
         let rule = &steps[2];
         assert_eq!(rule.what, "rule 1 (mark 1, 192.168.1.192/32 tcp port 80)");
-        assert_eq!(message(rule.kind, rule.flags, 9, NFPROTO_INET, 0, &rule.attrs), expected);
+        assert_eq!(nft_message(rule.kind, rule.flags, 9, NFPROTO_INET, 0, &rule.attrs), expected);
     }
 
     /// A prefix shorter than the address masks before comparing; the

@@ -28,21 +28,10 @@
 //! The socket belongs to the network namespace of the calling thread: run it
 //! inside [`NetNs::run`](crate::netns::NetNs::run).
 
-use crate::nlattr::*;
+use crate::netlink::*;
 use lvsdr_core::plan::MarkPlan;
 use std::io;
 use std::net::IpAddr;
-
-const NETLINK_ROUTE: i32 = 0;
-const SOL_NETLINK: i32 = 270;
-const NETLINK_CAP_ACK: i32 = 10;
-const NETLINK_EXT_ACK: i32 = 11;
-
-/// In an `NLMSG_ERROR`: the echoed request is only its header.
-const NLM_F_CAPPED: u16 = 0x100;
-/// In an `NLMSG_ERROR`: extended-ACK attributes follow the echoed request.
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSGERR_ATTR_MSG: u16 = 1;
 
 const RTM_NEWQDISC: u16 = 36;
 const RTM_DELQDISC: u16 = 37;
@@ -115,19 +104,6 @@ fn tcmsg(ifindex: u32, handle: u32, parent: u32, info: u32) -> Vec<u8> {
 /// A filter's `tcm_info`: priority above, the ethertype (network order) below.
 fn filter_info(priority: u16, eth_type: u16) -> u32 {
     (u32::from(priority) << 16) | u32::from(u16::from_ne_bytes(eth_type.to_be_bytes()))
-}
-
-/// One rtnetlink message: `nlmsghdr`, then the body (`tcmsg` and attributes).
-fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
-    let len = 16 + body.len();
-    let mut m = Vec::with_capacity(len);
-    m.extend((len as u32).to_ne_bytes());
-    m.extend(kind.to_ne_bytes());
-    m.extend(flags.to_ne_bytes());
-    m.extend(seq.to_ne_bytes());
-    m.extend(0u32.to_ne_bytes()); // port id: the kernel fills it in
-    m.extend(body);
-    m
 }
 
 /// One filter: which packets, and the mark they get.
@@ -346,102 +322,6 @@ fn errno_error(errno: i32, what: &str, target: &Target, kernel_says: Option<&str
     io::Error::new(os.kind(), format!("tc {what} failed: {os}{says}{}", hint(errno, target)))
 }
 
-/// The errno and extended-ACK message of an `NLMSG_ERROR` (errno 0 is an ACK).
-fn parse_error(flags: u16, payload: &[u8]) -> (i32, Option<String>) {
-    let Some(code) = payload.get(..4) else {
-        return (libc::EBADMSG, None);
-    };
-    let errno = -i32::from_ne_bytes([code[0], code[1], code[2], code[3]]);
-    if flags & NLM_F_ACK_TLVS == 0 {
-        return (errno, None);
-    }
-    // The request comes back after the errno: its header, or all of it unless capped.
-    let echoed = if flags & NLM_F_CAPPED != 0 {
-        16
-    } else {
-        payload
-            .get(4..8)
-            .map(|l| u32::from_ne_bytes([l[0], l[1], l[2], l[3]]) as usize)
-            .unwrap_or(16)
-    };
-    let tlvs = payload.get(4 + ((echoed + 3) & !3)..).unwrap_or_default();
-    let message = crate::ipvs::wire::parse_attrs(tlvs)
-        .into_iter()
-        .find(|(k, _)| *k == NLMSGERR_ATTR_MSG)
-        .map(|(_, v)| String::from_utf8_lossy(v.split(|c| *c == 0).next().unwrap_or_default()).into_owned());
-    (errno, message)
-}
-
-/// A netlink socket on rtnetlink, in the calling thread's namespace.
-struct Rtnl {
-    socket: socket2::Socket,
-}
-
-impl Rtnl {
-    fn open() -> io::Result<Rtnl> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::from(libc::AF_NETLINK),
-            socket2::Type::RAW.cloexec(),
-            Some(socket2::Protocol::from(NETLINK_ROUTE)),
-        )
-        .map_err(|e| io::Error::new(e.kind(), format!("tc: rtnetlink socket: {e}")))?;
-        socket.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-        // Best effort: the kernel's own words in errors, and errors without the whole request.
-        for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK] {
-            let on: libc::c_int = 1;
-            // SAFETY: an int option on a socket we own, with its size.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::setsockopt(
-                    std::os::fd::AsRawFd::as_raw_fd(&socket),
-                    SOL_NETLINK,
-                    option,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-        }
-        Ok(Rtnl { socket })
-    }
-
-    /// Sends one request and waits for its ACK: `Ok` or the errno and the
-    /// kernel's extended-ACK message.
-    fn request(&self, bytes: &[u8], seq: u32) -> io::Result<Result<(), (i32, Option<String>)>> {
-        use std::io::Read;
-        let sent = self.socket.send(bytes)?;
-        if sent != bytes.len() {
-            return Err(io::Error::other(format!("netlink: sent {sent} of {} bytes", bytes.len())));
-        }
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = match (&self.socket).read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "tc: no reply from the kernel in 5 s"))
-                }
-                Err(e) => return Err(e),
-            };
-            let mut rest = buf.get(..n).unwrap_or_default();
-            while rest.len() >= 16 {
-                let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                if len < 16 || len > rest.len() {
-                    break;
-                }
-                let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-                let flags = u16::from_ne_bytes([rest[6], rest[7]]);
-                let reply_seq = u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]);
-                if kind == NLMSG_ERROR && reply_seq == seq {
-                    return Ok(match parse_error(flags, &rest[16..len]) {
-                        (0, _) => Ok(()),
-                        failed => Err(failed),
-                    });
-                }
-                rest = &rest[((len + 3) & !3).min(rest.len())..];
-            }
-        }
-    }
-}
-
 /// The index of `device` in the calling thread's namespace.
 fn ifindex(device: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(device).map_err(|e| {
@@ -462,23 +342,16 @@ fn ifindex(device: &str) -> io::Result<u32> {
 pub fn apply_marks(device: &str, marks: &[MarkPlan]) -> io::Result<()> {
     let ifindex = ifindex(device)?;
     let steps = mark_steps(device, ifindex, marks)?;
-    let nl = Rtnl::open()?;
-    let first_seq = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(1)
-        & 0x3fff_ffff;
+    let nl = Socket::open(NETLINK_ROUTE, "tc").map_err(|e| io::Error::new(e.kind(), format!("tc: rtnetlink socket: {e}")))?;
     for (i, step) in steps.iter().enumerate() {
-        let seq = first_seq + i as u32;
-        if let Err((errno, says)) = nl.request(&message(step.kind, step.flags, seq, &step.body), seq)? {
-            let error = errno_error(errno, &step.what, &step.target, says.as_deref());
+        if let Err(refusal) = nl.ask(|seq| message(step.kind, step.flags, seq, &step.body))? {
+            let error = errno_error(refusal.errno, &step.what, &step.target, refusal.says.as_deref());
             if i > 0 {
-                let delete = message(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, seq + 1, &steps[0].body);
-                if let Ok(Err((errno, _))) = nl.request(&delete, seq + 1) {
-                    let undo = io::Error::from_raw_os_error(errno);
+                let delete = nl.ask(|seq| message(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, seq, &steps[0].body));
+                if let Ok(Err(undo)) = delete {
                     return Err(io::Error::new(
                         error.kind(),
-                        format!("{error}; removing the ingress qdisc again failed too: {undo}"),
+                        format!("{error}; removing the ingress qdisc again failed too: {}", undo.text()),
                     ));
                 }
             }
@@ -581,7 +454,7 @@ pub(crate) mod tests {
             port: None,
         };
         let options = f.flower_options();
-        let attrs = crate::ipvs::wire::parse_attrs(&options);
+        let attrs = crate::netlink::parse_attrs(&options);
         let get = |k: u16| attrs.iter().find(|(t, _)| *t == k).map(|(_, v)| v.to_vec());
         assert_eq!(get(flower::KEY_ETH_TYPE), Some(vec![0x86, 0xdd]));
         assert_eq!(get(flower::KEY_IP_PROTO), None);
@@ -637,7 +510,7 @@ pub(crate) mod tests {
         }])
         .unwrap();
         let attrs = sctp[0].flower_options();
-        let parsed = crate::ipvs::wire::parse_attrs(&attrs);
+        let parsed = crate::netlink::parse_attrs(&attrs);
         assert!(parsed.contains(&(flower::KEY_SCTP_DST, &[0, 53][..])));
     }
 
@@ -672,9 +545,8 @@ pub(crate) mod tests {
         payload.extend([0u8; 16]);
         payload.extend([28, 0, 1, 0]); // 4 + 24
         payload.extend(b"TC classifier not found\0");
-        let (errno, says) = parse_error(NLM_F_CAPPED | NLM_F_ACK_TLVS, &payload);
+        let Refusal { errno, says } = Refusal::of(0x100 | 0x200, &payload);
         assert_eq!((errno, says.as_deref()), (2, Some("TC classifier not found")));
-        assert_eq!(parse_error(0, &0i32.to_ne_bytes()), (0, None));
         let e = errno_error(errno, "flower filter prio 1 on d0 (…)", &Target::Filter, says.as_deref());
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         let text = e.to_string();

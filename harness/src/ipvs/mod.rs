@@ -1,17 +1,14 @@
-//! An IPVS client over generic netlink (family `IPVS`), built on neli.
+//! An IPVS client over generic netlink (family `IPVS`), on lvsdr's one
+//! netlink transport ([`crate::netlink`]); neli encodes the attributes.
 //! Each call names the `ipvsadm` command it matches. The socket belongs to
 //! the network namespace of the thread that calls [`Ipvs::connect`].
 
 pub mod check;
 pub mod wire;
 
-use neli::consts::nl::NlmF;
-use neli::consts::socket::NlFamily;
-use neli::genl::{Genlmsghdr, GenlmsghdrBuilder, Nlattr};
-use neli::nl::NlPayload;
-use neli::router::synchronous::NlRouter;
+use crate::netlink::{self, Message, Request, Socket, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use neli::genl::Nlattr;
 use neli::types::Buffer;
-use neli::utils::Groups;
 pub use wire::{
     DecodeError, Dest, DestEntry, Family, ForwardMethod, Netmask, Protocol, Service, ServiceEntry, ServiceFlags, ServiceId, Stats,
 };
@@ -31,17 +28,27 @@ pub enum IpvsError {
 }
 
 pub struct Ipvs {
-    router: NlRouter,
+    socket: Socket,
     family: u16,
 }
 
-type Reply = Genlmsghdr<u8, u16>;
-type Handle = neli::router::synchronous::NlRouterReceiverHandle<u16, Reply>;
+/// The generic netlink controller, which resolves a family's name.
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 
-/// Requests in flight at once in [`Ipvs::restore`]: enough to hide each round
-/// trip, few enough that their acknowledgements fit the socket's receive
-/// buffer (256 overflowed it under UML: ENOBUFS).
-const IN_FLIGHT: usize = 64;
+/// A generic netlink body: `genlmsghdr` (command, version, reserved), attributes.
+fn genl_body(cmd: u8, version: u8, attrs: &[u8]) -> Vec<u8> {
+    let mut body = vec![cmd, version, 0, 0];
+    body.extend(attrs);
+    body
+}
+
+/// The attributes of a generic netlink message (after its 4-byte header).
+fn genl_attrs(m: &Message) -> Vec<(u16, &[u8])> {
+    netlink::parse_attrs(m.payload.get(4..).unwrap_or_default())
+}
 
 fn errno_text(code: i32) -> String {
     let code = code.abs();
@@ -57,143 +64,122 @@ fn errno_text(code: i32) -> String {
 impl Ipvs {
     /// Opens a socket in the calling thread's namespace and resolves the family.
     pub fn connect() -> Result<Ipvs, IpvsError> {
-        let (router, _) = NlRouter::connect(NlFamily::Generic, None, Groups::empty()).map_err(|e| IpvsError::Connect(e.to_string()))?;
-        let family = router.resolve_genl_family(wire::FAMILY).map_err(|_| IpvsError::NoFamily)?;
-        Ok(Ipvs { router, family })
+        let socket = Socket::open(netlink::NETLINK_GENERIC, "generic netlink").map_err(|e| IpvsError::Connect(e.to_string()))?;
+        let mut name = netlink::Attrs::default();
+        name.put_str(CTRL_ATTR_FAMILY_NAME, wire::FAMILY);
+        let body = genl_body(CTRL_CMD_GETFAMILY, 1, &name.0);
+        let answer = socket
+            .ask(|seq| netlink::message(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, seq, &body))
+            .map_err(|e| IpvsError::Connect(e.to_string()))?;
+        let family = answer
+            .ok()
+            .and_then(|replies| {
+                replies.iter().find_map(|m| {
+                    genl_attrs(m)
+                        .into_iter()
+                        .find(|(k, _)| *k == CTRL_ATTR_FAMILY_ID)
+                        .and_then(|(_, v)| Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?)))
+                })
+            })
+            .ok_or(IpvsError::NoFamily)?;
+        Ok(Ipvs { socket, family })
     }
 
-    fn request(&self, op: &'static str, cmd: u8, flags: NlmF, attrs: Vec<Nlattr<u16, Buffer>>) -> Result<Vec<Reply>, IpvsError> {
-        let handle = self.send(op, cmd, flags, attrs)?;
-        Self::replies(op, handle)
-    }
-
-    /// Sends one request; its replies come through the handle.
-    fn send(&self, op: &'static str, cmd: u8, flags: NlmF, attrs: Vec<Nlattr<u16, Buffer>>) -> Result<Handle, IpvsError> {
-        let msg = GenlmsghdrBuilder::<u8, u16>::default()
-            .cmd(cmd)
-            .version(wire::VERSION)
-            .attrs(wire::buffer(attrs))
-            .build()
+    /// One request and its replies: a dump's parts, or a get's answer.
+    fn request(&self, op: &'static str, cmd: u8, flags: u16, attrs: Vec<Nlattr<u16, Buffer>>) -> Result<Vec<Message>, IpvsError> {
+        let body = genl_body(cmd, wire::VERSION, &wire::attr_bytes(attrs)?);
+        // A dump ends with NLMSG_DONE; anything else asks for its ACK.
+        let flags = if flags & NLM_F_DUMP != 0 { flags } else { flags | NLM_F_ACK };
+        self.socket
+            .ask(|seq| netlink::message(self.family, NLM_F_REQUEST | flags, seq, &body))
             .map_err(|e| IpvsError::Kernel {
                 op,
                 message: e.to_string(),
-            })?;
-        self.router
-            .send::<u16, Genlmsghdr<u8, u16>, u16, Reply>(self.family, flags, NlPayload::Payload(msg))
-            .map_err(|e| IpvsError::Kernel {
+            })?
+            .map_err(|refusal| IpvsError::Kernel {
                 op,
-                message: e.to_string(),
+                message: errno_text(refusal.errno),
             })
     }
 
-    /// Waits for a request's replies (its acknowledgement, or a dump's parts).
-    fn replies(op: &'static str, recv: Handle) -> Result<Vec<Reply>, IpvsError> {
-        let mut out = Vec::new();
-        for r in recv {
-            match r {
-                Ok(m) => {
-                    if let Some(p) = m.get_payload() {
-                        out.push(p.clone());
-                    }
-                }
-                Err(neli::err::RouterError::Nlmsgerr(e)) => {
-                    return Err(IpvsError::Kernel {
-                        op,
-                        message: errno_text(*e.error()),
-                    })
-                }
-                Err(e) => {
-                    return Err(IpvsError::Kernel {
-                        op,
-                        message: e.to_string(),
-                    })
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn nested_payloads(replies: &[Reply], kind: u16) -> Vec<Vec<u8>> {
+    fn nested_payloads(replies: &[Message], kind: u16) -> Vec<Vec<u8>> {
         replies
             .iter()
-            .flat_map(|r| {
-                r.attrs()
-                    .iter()
-                    .filter(|a| *a.nla_type().nla_type() == kind)
-                    .map(|a| a.nla_payload().as_ref().to_vec())
+            .flat_map(|m| {
+                genl_attrs(m)
+                    .into_iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, v)| v.to_vec())
                     .collect::<Vec<_>>()
             })
             .collect()
     }
 
-    /// `ipvsadm -R`: every service with its destinations, in order, each
-    /// request sent without waiting for the one before to be acknowledged (the
-    /// kernel handles a socket's requests in order, so a destination always
-    /// follows its service). A production director's 635 services and 2,540
-    /// destinations are 3,175 requests: one round trip each would be 3,175
-    /// waits. The first refused request is the error.
+    /// `ipvsadm -R`: every service with its destinations, in order, sent
+    /// [`netlink::IN_FLIGHT`] requests to a datagram without waiting for each
+    /// acknowledgement (the kernel handles a socket's requests in order, so a
+    /// destination always follows its service). A production director's 635
+    /// services and 2,540 destinations are 3,175 requests: one round trip
+    /// each would be 3,175 waits. The first refused request is the error.
     pub fn restore(&self, services: &[(Service, Vec<Dest>)]) -> Result<(), IpvsError> {
-        let mut pending: std::collections::VecDeque<(&'static str, Handle)> = std::collections::VecDeque::new();
-        let mut failed: Option<IpvsError> = None;
-        'sending: for (s, dests) in services {
-            let mut requests = vec![("add service", wire::cmd::NEW_SERVICE, vec![wire::service_attr(s)?])];
+        let mut requests = Vec::new();
+        let mut ops = Vec::new();
+        for (s, dests) in services {
+            requests.push(Request {
+                kind: self.family,
+                flags: 0,
+                body: genl_body(
+                    wire::cmd::NEW_SERVICE,
+                    wire::VERSION,
+                    &wire::attr_bytes(vec![wire::service_attr(s)?])?,
+                ),
+            });
+            ops.push("add service");
             for d in dests {
-                requests.push((
-                    "add destination",
-                    wire::cmd::NEW_DEST,
-                    vec![wire::service_id_attr(&s.id)?, wire::dest_attr(d)?],
-                ));
-            }
-            for (op, cmd, attrs) in requests {
-                if pending.len() >= IN_FLIGHT {
-                    if let Some((op, h)) = pending.pop_front() {
-                        if let Err(e) = Self::replies(op, h) {
-                            failed = Some(e);
-                            break 'sending;
-                        }
-                    }
-                }
-                pending.push_back((op, self.send(op, cmd, NlmF::ACK, attrs)?));
+                let attrs = wire::attr_bytes(vec![wire::service_id_attr(&s.id)?, wire::dest_attr(d)?])?;
+                requests.push(Request {
+                    kind: self.family,
+                    flags: 0,
+                    body: genl_body(wire::cmd::NEW_DEST, wire::VERSION, &attrs),
+                });
+                ops.push("add destination");
             }
         }
-        // Every request in flight is answered before returning, even after a
-        // failure: an answer left unread would reach the socket's next request.
-        for (op, h) in pending {
-            let answer = Self::replies(op, h);
-            if let (None, Err(e)) = (&failed, answer) {
-                failed = Some(e);
-            }
+        match self.socket.acked(&requests) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((i, refusal))) => Err(IpvsError::Kernel {
+                op: ops[i],
+                message: errno_text(refusal.errno),
+            }),
+            Err(e) => Err(IpvsError::Kernel {
+                op: "restore",
+                message: e.to_string(),
+            }),
         }
-        failed.map_or(Ok(()), Err)
     }
 
     /// `ipvsadm -C`
     pub fn flush(&self) -> Result<(), IpvsError> {
-        self.request("flush", wire::cmd::FLUSH, NlmF::ACK, vec![]).map(|_| ())
+        self.request("flush", wire::cmd::FLUSH, 0, vec![]).map(|_| ())
     }
 
     /// `ipvsadm -A -t ADDR:PORT -s SCHED [-p TIMEOUT] [-M MASK] [-b FLAGS]`,
     /// `ipvsadm -A -t [ADDR6]:PORT …` or `ipvsadm -A -f MARK [-6] …`
     pub fn add_service(&self, s: &Service) -> Result<(), IpvsError> {
-        self.request("add service", wire::cmd::NEW_SERVICE, NlmF::ACK, vec![wire::service_attr(s)?])
+        self.request("add service", wire::cmd::NEW_SERVICE, 0, vec![wire::service_attr(s)?])
             .map(|_| ())
     }
 
     /// `ipvsadm -E …`
     pub fn edit_service(&self, s: &Service) -> Result<(), IpvsError> {
-        self.request("edit service", wire::cmd::SET_SERVICE, NlmF::ACK, vec![wire::service_attr(s)?])
+        self.request("edit service", wire::cmd::SET_SERVICE, 0, vec![wire::service_attr(s)?])
             .map(|_| ())
     }
 
     /// `ipvsadm -D -t ADDR:PORT`
     pub fn delete_service(&self, id: &ServiceId) -> Result<(), IpvsError> {
-        self.request(
-            "delete service",
-            wire::cmd::DEL_SERVICE,
-            NlmF::ACK,
-            vec![wire::service_id_attr(id)?],
-        )
-        .map(|_| ())
+        self.request("delete service", wire::cmd::DEL_SERVICE, 0, vec![wire::service_id_attr(id)?])
+            .map(|_| ())
     }
 
     /// `ipvsadm -a -t ADDR:PORT -r RS:PORT -g -w W`
@@ -201,7 +187,7 @@ impl Ipvs {
         self.request(
             "add destination",
             wire::cmd::NEW_DEST,
-            NlmF::ACK,
+            0,
             vec![wire::service_id_attr(id)?, wire::dest_attr(d)?],
         )
         .map(|_| ())
@@ -212,7 +198,7 @@ impl Ipvs {
         self.request(
             "edit destination",
             wire::cmd::SET_DEST,
-            NlmF::ACK,
+            0,
             vec![wire::service_id_attr(id)?, wire::dest_attr(d)?],
         )
         .map(|_| ())
@@ -223,7 +209,7 @@ impl Ipvs {
         self.request(
             "delete destination",
             wire::cmd::DEL_DEST,
-            NlmF::ACK,
+            0,
             vec![wire::service_id_attr(id)?, wire::dest_attr(d)?],
         )
         .map(|_| ())
@@ -231,7 +217,7 @@ impl Ipvs {
 
     /// `ipvsadm -L -n --stats` (services)
     pub fn services(&self) -> Result<Vec<ServiceEntry>, IpvsError> {
-        let replies = self.request("list services", wire::cmd::GET_SERVICE, NlmF::DUMP, vec![])?;
+        let replies = self.request("list services", wire::cmd::GET_SERVICE, NLM_F_DUMP, vec![])?;
         Ok(Self::nested_payloads(&replies, wire::attr::SERVICE)
             .iter()
             .map(|b| wire::decode_service(b))
@@ -243,7 +229,7 @@ impl Ipvs {
         let replies = self.request(
             "list destinations",
             wire::cmd::GET_DEST,
-            NlmF::DUMP,
+            NLM_F_DUMP,
             vec![wire::service_id_attr(id)?],
         )?;
         Ok(Self::nested_payloads(&replies, wire::attr::DEST)
@@ -254,12 +240,12 @@ impl Ipvs {
 
     /// `ipvsadm --version`: the kernel's IPVS version as `major.minor.patch`.
     pub fn version(&self) -> Result<String, IpvsError> {
-        let replies = self.request("get info", wire::cmd::GET_INFO, NlmF::empty(), vec![])?;
-        let payload = replies.iter().find_map(|r| {
-            r.attrs()
-                .iter()
-                .find(|a| *a.nla_type().nla_type() == wire::info::VERSION)
-                .map(|a| a.nla_payload().as_ref().to_vec())
+        let replies = self.request("get info", wire::cmd::GET_INFO, 0, vec![])?;
+        let payload = replies.iter().find_map(|m| {
+            genl_attrs(m)
+                .into_iter()
+                .find(|(k, _)| *k == wire::info::VERSION)
+                .map(|(_, v)| v.to_vec())
         });
         Ok(wire::decode_version(payload.as_deref())?)
     }

@@ -425,21 +425,16 @@ pub fn buffer(attrs: Vec<Nlattr<u16, Buffer>>) -> GenlBuffer<u16, Buffer> {
     attrs.into_iter().collect()
 }
 
-/// Reads a flat list of netlink attributes: (type without flags, payload).
-pub fn parse_attrs(mut bytes: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    while bytes.len() >= 4 {
-        let len = u16::from_ne_bytes([bytes[0], bytes[1]]) as usize;
-        let kind = u16::from_ne_bytes([bytes[2], bytes[3]]) & 0x3fff;
-        if len < 4 || len > bytes.len() {
-            break;
-        }
-        out.push((kind, &bytes[4..len]));
-        let padded = (len + 3) & !3;
-        bytes = &bytes[padded.min(bytes.len())..];
-    }
-    out
+/// The attributes' bytes, as they follow the generic netlink header.
+pub fn attr_bytes(attrs: Vec<Nlattr<u16, Buffer>>) -> Result<Vec<u8>, EncodeError> {
+    use neli::ToBytes;
+    let mut out = std::io::Cursor::new(Vec::new());
+    buffer(attrs).to_bytes(&mut out).map_err(|e| EncodeError(e.to_string()))?;
+    Ok(out.into_inner())
 }
+
+/// Reads a flat list of netlink attributes: (type without flags, payload).
+pub use crate::netlink::parse_attrs;
 
 /// One nest's attributes, read for one kind of reply: every lookup that
 /// finds nothing, or too few bytes, is an error naming the attribute.
