@@ -6,11 +6,13 @@
 //! director's MAC, and the traffic split is what `lvsdr-core` predicts.
 //!
 //! - [`netns`]: named namespaces with a Drop guard.
+//! - [`netlink`]: the one netlink transport (sockets that keep their namespace,
+//!   batched requests, the kernel's refusals) for rtnetlink, nf_tables and IPVS.
 //! - [`rtnl`]: links, addresses and neighbours over rtnetlink.
 //! - [`nft`]: firewall marks for fwmark services, over nf_tables netlink.
 //! - [`tc`]: the same marks by tc ingress filters, over rtnetlink.
 //! - [`marks`]: nf_tables where the kernel has it, tc ingress where not.
-//! - [`ipvs`]: an IPVS client over generic netlink (neli).
+//! - [`ipvs`]: an IPVS client over generic netlink.
 //! - [`probe`]: HTTP and SMTP probe servers, and the client driver.
 //! - [`capture`]: the reply frames the client receives (AF_PACKET), and
 //!   every leg of every connection on the bridge's ports.
@@ -46,7 +48,7 @@ pub mod launch;
 pub mod leftovers;
 pub mod marks;
 pub mod matrix;
-mod netlink;
+pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod pcapng;

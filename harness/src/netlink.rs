@@ -8,12 +8,12 @@
 //! Here too: the header flags, the framing of a message, the attribute
 //! builder and reader, and the kernel's refusals with their extended-ACK text.
 
-use std::cell::Cell;
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-pub(crate) const NETLINK_ROUTE: i32 = 0;
-pub(crate) const NETLINK_NETFILTER: i32 = 12;
-pub(crate) const NETLINK_GENERIC: i32 = 16;
+pub const NETLINK_ROUTE: i32 = 0;
+pub const NETLINK_NETFILTER: i32 = 12;
+pub const NETLINK_GENERIC: i32 = 16;
 const SOL_NETLINK: i32 = 270;
 const NETLINK_CAP_ACK: i32 = 10;
 const NETLINK_EXT_ACK: i32 = 11;
@@ -26,26 +26,26 @@ const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Requests sent in one datagram, unacknowledged, by [`Socket::acked`]: their
 /// acknowledgements must fit the receive buffer (256 overflowed a default
 /// buffer under UML: ENOBUFS).
-pub(crate) const IN_FLIGHT: usize = 64;
+pub const IN_FLIGHT: usize = 64;
 
-pub(crate) const NLMSG_ERROR: u16 = 2;
-pub(crate) const NLMSG_DONE: u16 = 3;
-pub(crate) const NLM_F_REQUEST: u16 = 0x1;
-pub(crate) const NLM_F_ACK: u16 = 0x4;
-pub(crate) const NLM_F_DUMP: u16 = 0x300;
-pub(crate) const NLM_F_EXCL: u16 = 0x200;
-pub(crate) const NLM_F_CREATE: u16 = 0x400;
-pub(crate) const NLM_F_APPEND: u16 = 0x800;
-pub(crate) const NLA_F_NESTED: u16 = 0x8000;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_ACK: u16 = 0x4;
+pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLM_F_EXCL: u16 = 0x200;
+pub const NLM_F_CREATE: u16 = 0x400;
+pub const NLM_F_APPEND: u16 = 0x800;
+pub const NLA_F_NESTED: u16 = 0x8000;
 
 /// Netlink attributes, each padded to 4 bytes: `nlattr` length and type in
 /// host order, then the payload (whose byte order is the family's business:
 /// nf_tables integers are big-endian, rtnetlink's mostly host order).
 #[derive(Default)]
-pub(crate) struct Attrs(pub(crate) Vec<u8>);
+pub struct Attrs(pub Vec<u8>);
 
 impl Attrs {
-    pub(crate) fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
+    pub fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
         self.0.extend(((4 + payload.len()) as u16).to_ne_bytes());
         self.0.extend(kind.to_ne_bytes());
         self.0.extend(payload);
@@ -55,16 +55,16 @@ impl Attrs {
         self
     }
     /// A NUL-terminated string.
-    pub(crate) fn put_str(&mut self, kind: u16, s: &str) -> &mut Self {
+    pub fn put_str(&mut self, kind: u16, s: &str) -> &mut Self {
         let mut z = s.as_bytes().to_vec();
         z.push(0);
         self.put(kind, &z)
     }
-    pub(crate) fn put_be32(&mut self, kind: u16, v: u32) -> &mut Self {
+    pub fn put_be32(&mut self, kind: u16, v: u32) -> &mut Self {
         self.put(kind, &v.to_be_bytes())
     }
     /// A nested attribute, filled by `fill`.
-    pub(crate) fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Attrs)) -> &mut Self {
+    pub fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Attrs)) -> &mut Self {
         let mut inner = Attrs::default();
         fill(&mut inner);
         self.put(kind | NLA_F_NESTED, &inner.0)
@@ -73,7 +73,7 @@ impl Attrs {
 
 /// One netlink message: `nlmsghdr` (length, type, flags, sequence number,
 /// port id 0: the kernel fills it in), then the body.
-pub(crate) fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+pub fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
     let len = 16 + body.len();
     let mut m = Vec::with_capacity(len);
     m.extend((len as u32).to_ne_bytes());
@@ -104,7 +104,7 @@ pub fn parse_attrs(mut bytes: &[u8]) -> Vec<(u16, &[u8])> {
 
 /// One message the kernel sent.
 #[derive(Debug, Clone)]
-pub(crate) struct Message {
+pub struct Message {
     pub kind: u16,
     pub flags: u16,
     pub seq: u32,
@@ -125,7 +125,7 @@ impl Message {
 /// A request the kernel refused: its errno and, where the kernel gave one,
 /// its extended-ACK message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Refusal {
+pub struct Refusal {
     pub errno: i32,
     pub says: Option<String>,
 }
@@ -172,18 +172,18 @@ impl Refusal {
 
 /// A request for [`Socket::acked`]: its message type, flags besides
 /// `NLM_F_REQUEST | NLM_F_ACK`, and body.
-pub(crate) struct Request {
+pub struct Request {
     pub kind: u16,
     pub flags: u16,
     pub body: Vec<u8>,
 }
 
 /// A netlink socket of one family, in the namespace of the thread that opened it.
-pub(crate) struct Socket {
+pub struct Socket {
     socket: socket2::Socket,
     /// The family's name, for errors.
     name: &'static str,
-    next_seq: Cell<u32>,
+    next_seq: AtomicU32,
 }
 
 impl Socket {
@@ -215,15 +215,13 @@ impl Socket {
         Ok(Socket {
             socket,
             name,
-            next_seq: Cell::new(1),
+            next_seq: AtomicU32::new(1),
         })
     }
 
     /// Reserves `n` consecutive sequence numbers and returns the first.
     pub fn seqs(&self, n: usize) -> u32 {
-        let first = self.next_seq.get();
-        self.next_seq.set(first.wrapping_add(n as u32).max(1));
-        first
+        self.next_seq.fetch_add(n as u32, Ordering::Relaxed)
     }
 
     /// Sends one datagram (one or more messages).

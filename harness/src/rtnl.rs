@@ -24,6 +24,8 @@ pub enum RtnlError {
     Route(String),
     #[error("{0}")]
     NotRunning(String),
+    #[error("`{change}` refused: {said}")]
+    Refused { change: String, said: String },
 }
 
 /// A runtime for rtnetlink work, to reuse across calls and namespaces: a
@@ -75,25 +77,40 @@ fn if_index(name: &str) -> Result<u32, RtnlError> {
     }
 }
 
-/// One `ifreq` ioctl on `name` in the calling thread's namespace.
-fn ifreq(name: &str, request: libc::Ioctl) -> Result<libc::ifreq, RtnlError> {
-    if name.len() >= libc::IFNAMSIZ {
-        return Err(RtnlError::NoSuchLink(name.to_string()));
-    }
-    // SAFETY: a plain socket and an ioctl on a zeroed ifreq holding a NUL-terminated name.
+/// A datagram socket for interface ioctls: the namespace it was made in is
+/// the one its ioctls look names up in.
+fn ioctl_socket() -> Result<std::os::fd::OwnedFd, RtnlError> {
+    // SAFETY: a plain socket call; its descriptor is owned at once.
     #[allow(unsafe_code)]
     unsafe {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::fd::FromRawFd;
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
             return Err(std::io::Error::last_os_error().into());
         }
-        let sock = OwnedFd::from_raw_fd(fd);
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// One `ifreq` ioctl on `name` in the calling thread's namespace.
+fn ifreq(name: &str, request: libc::Ioctl) -> Result<libc::ifreq, RtnlError> {
+    ifreq_on(&ioctl_socket()?, name, request)
+}
+
+/// One `ifreq` ioctl on `name`, in the namespace of `socket`.
+fn ifreq_on(socket: &std::os::fd::OwnedFd, name: &str, request: libc::Ioctl) -> Result<libc::ifreq, RtnlError> {
+    use std::os::fd::AsRawFd;
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(RtnlError::NoSuchLink(name.to_string()));
+    }
+    // SAFETY: an ioctl on a zeroed ifreq holding a NUL-terminated name.
+    #[allow(unsafe_code)]
+    unsafe {
         let mut req: libc::ifreq = std::mem::zeroed();
         for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
             *d = *s as libc::c_char;
         }
-        if libc::ioctl(sock.as_raw_fd(), request, &mut req) < 0 {
+        if libc::ioctl(socket.as_raw_fd(), request, &mut req) < 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ENODEV) {
                 return Err(RtnlError::NoSuchLink(name.to_string()));
@@ -114,7 +131,10 @@ pub async fn set_up(handle: &Handle, name: &str) -> Result<(), RtnlError> {
 /// Whether a link in the calling thread's namespace is running (`IFF_RUNNING`:
 /// up, with its carrier, and its operational state set).
 pub fn running(name: &str) -> Result<bool, RtnlError> {
-    let req = ifreq(name, libc::SIOCGIFFLAGS as libc::Ioctl)?;
+    running_of(ifreq(name, libc::SIOCGIFFLAGS as libc::Ioctl)?)
+}
+
+fn running_of(req: libc::ifreq) -> Result<bool, RtnlError> {
     // SAFETY: SIOCGIFFLAGS fills the flags member of the union.
     #[allow(unsafe_code)]
     let flags = unsafe { req.ifr_ifru.ifru_flags };
@@ -129,11 +149,15 @@ pub fn running(name: &str) -> Result<bool, RtnlError> {
 /// lose an ARP request that way, and its retry comes after a second, when the
 /// connection waiting on it has timed out.
 pub fn wait_running(names: &[String], timeout: std::time::Duration) -> Result<(), RtnlError> {
+    wait_running_on(&ioctl_socket()?, names, timeout)
+}
+
+fn wait_running_on(socket: &std::os::fd::OwnedFd, names: &[String], timeout: std::time::Duration) -> Result<(), RtnlError> {
     let started = std::time::Instant::now();
     loop {
         let mut waiting = Vec::new();
         for n in names {
-            if !running(n)? {
+            if !running_of(ifreq_on(socket, n, libc::SIOCGIFFLAGS as libc::Ioctl)?)? {
                 waiting.push(n.as_str());
             }
         }
@@ -173,13 +197,7 @@ pub async fn add_bridge(handle: &Handle, name: &str) -> Result<u32, RtnlError> {
 /// one request: the kernel puts a new link on its bridge and up as it makes it.
 /// The peer appears, down, in the namespace behind `peer_ns_fd`.
 pub async fn add_veth_to_bridge(handle: &Handle, name: &str, peer: &str, peer_ns_fd: RawFd, bridge: u32) -> Result<(), RtnlError> {
-    let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(peer_ns_fd).build();
-    let msg = LinkVeth::new(name, peer)
-        .controller(bridge)
-        .up()
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
-        .build();
-    handle.link().add(msg).execute().await?;
+    handle.link().add(veth_message(name, peer, peer_ns_fd, bridge)).execute().await?;
     Ok(())
 }
 
@@ -193,18 +211,7 @@ pub async fn add_veth_to_bridge(handle: &Handle, name: &str, peer: &str, peer_ns
 pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix: u8, deprecated: bool) -> Result<(), RtnlError> {
     let index = link_index(handle, device).await?;
     let mut request = handle.address().add(index, address, prefix);
-    if address.is_ipv6() {
-        // The header's byte is what every kernel reads; IFA_FLAGS, when present, overrides it.
-        let message = request.message_mut();
-        message.header.flags |= AddressHeaderFlags::Nodad;
-        message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
-        if deprecated {
-            let mut lifetimes = netlink_packet_route::address::CacheInfo::default();
-            lifetimes.ifa_preferred = 0;
-            lifetimes.ifa_valid = u32::MAX;
-            message.attributes.push(AddressAttribute::CacheInfo(lifetimes));
-        }
-    }
+    *request.message_mut() = address_message(index, address, prefix, deprecated);
     request.execute().await?;
     Ok(())
 }
@@ -212,6 +219,17 @@ pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix:
 /// `ip route add ADDRESS/PREFIX [via GATEWAY] dev DEVICE` (`ip -6 route add …` for an IPv6 prefix).
 pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, via: Option<IpAddr>, device: &str) -> Result<(), RtnlError> {
     let index = link_index(handle, device).await?;
+    handle.route().add(route_message(index, address, prefix, via)?).execute().await?;
+    Ok(())
+}
+
+/// A route as `ip route add` makes it (rtnetlink's builder).
+fn route_message(
+    index: u32,
+    address: IpAddr,
+    prefix: u8,
+    via: Option<IpAddr>,
+) -> Result<netlink_packet_route::route::RouteMessage, RtnlError> {
     let mut builder = rtnetlink::RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(address, prefix)
         .map_err(|e| RtnlError::Route(e.to_string()))?
@@ -219,15 +237,26 @@ pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, via: Option
     if let Some(gateway) = via {
         builder = builder.gateway(gateway).map_err(|e| RtnlError::Route(e.to_string()))?;
     }
-    let route = builder.build();
-    handle.route().add(route).execute().await?;
-    Ok(())
+    Ok(builder.build())
+}
+
+/// A veth made on its bridge and up, its peer in another namespace.
+fn veth_message(name: &str, peer: &str, peer_ns_fd: RawFd, bridge: u32) -> netlink_packet_route::link::LinkMessage {
+    let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(peer_ns_fd).build();
+    LinkVeth::new(name, peer)
+        .controller(bridge)
+        .up()
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+        .build()
 }
 
 /// The MAC address of a link (`ip link show NAME`).
 pub async fn mac(_handle: &Handle, name: &str) -> Result<[u8; 6], RtnlError> {
-    // SIOCGIFHWADDR, not a link dump: see [`if_index`].
-    let req = ifreq(name, libc::SIOCGIFHWADDR as libc::Ioctl)?;
+    mac_of(ifreq(name, libc::SIOCGIFHWADDR as libc::Ioctl)?)
+}
+
+/// The MAC in a `SIOCGIFHWADDR` answer (not a link dump: see [`if_index`]).
+fn mac_of(req: libc::ifreq) -> Result<[u8; 6], RtnlError> {
     // SAFETY: SIOCGIFHWADDR fills the hwaddr member of the union.
     #[allow(unsafe_code)]
     let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
@@ -314,4 +343,199 @@ pub async fn addresses(handle: &Handle) -> Result<Vec<(String, IpAddr, u8)>, Rtn
         }
     }
     Ok(out)
+}
+
+/// One host's rtnetlink handle: a netlink socket and an ioctl socket, both
+/// opened once in the host's namespace and bound to it for good, so any
+/// thread can use them. Its changes are messages built by rtnetlink's own
+/// builders, sent on lvsdr's transport ([`crate::netlink`]), many to a
+/// datagram: a host's whole setup is one send.
+pub struct Route {
+    socket: crate::netlink::Socket,
+    ioctl: std::os::fd::OwnedFd,
+}
+
+/// One change to a namespace's links, addresses or routes.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// `ip link set DEV up`
+    Up { device: String },
+    /// `ip link set DEV down`
+    Down { device: String },
+    /// `ip addr add ADDRESS/PREFIX dev DEV` (`nodad` for IPv6; `preferred_lft 0` when deprecated)
+    Address {
+        device: String,
+        address: IpAddr,
+        prefix: u8,
+        deprecated: bool,
+    },
+    /// `ip route add ADDRESS/PREFIX [via GATEWAY] dev DEV`
+    Route {
+        device: String,
+        address: IpAddr,
+        prefix: u8,
+        via: Option<IpAddr>,
+    },
+    /// `ip link add NAME up type bridge`
+    Bridge { name: String },
+    /// `ip link add NAME master BRIDGE up type veth peer name PEER netns NS`:
+    /// the kernel puts the new link on its bridge and up as it makes it; the
+    /// peer appears, down, in the namespace behind `peer_ns_fd`.
+    VethToBridge {
+        name: String,
+        peer: String,
+        peer_ns_fd: RawFd,
+        bridge: String,
+    },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Up { device } => write!(f, "ip link set {device} up"),
+            Change::Down { device } => write!(f, "ip link set {device} down"),
+            Change::Address {
+                device,
+                address,
+                prefix,
+                deprecated,
+            } => {
+                let how = if *deprecated { " preferred_lft 0" } else { "" };
+                write!(f, "ip addr add {address}/{prefix} dev {device}{how}")
+            }
+            Change::Route {
+                device,
+                address,
+                prefix,
+                via,
+            } => {
+                let via = via.map(|v| format!(" via {v}")).unwrap_or_default();
+                write!(f, "ip route add {address}/{prefix}{via} dev {device}")
+            }
+            Change::Bridge { name } => write!(f, "ip link add {name} up type bridge"),
+            Change::VethToBridge { name, peer, bridge, .. } => {
+                write!(f, "ip link add {name} master {bridge} up type veth peer name {peer}")
+            }
+        }
+    }
+}
+
+/// A message from rtnetlink's builders as a request on lvsdr's transport.
+fn request(message: netlink_packet_route::RouteNetlinkMessage, flags: u16) -> crate::netlink::Request {
+    use rtnetlink::packet_core::NetlinkSerializable;
+    let mut body = vec![0u8; message.buffer_len()];
+    message.serialize(&mut body);
+    crate::netlink::Request {
+        kind: message.message_type(),
+        flags,
+        body,
+    }
+}
+
+impl Route {
+    /// Opens the sockets in the calling thread's namespace.
+    pub fn open() -> Result<Route, RtnlError> {
+        Ok(Route {
+            socket: crate::netlink::Socket::open(crate::netlink::NETLINK_ROUTE, "rtnetlink")?,
+            ioctl: ioctl_socket()?,
+        })
+    }
+
+    /// A link's index in this namespace.
+    pub fn index(&self, name: &str) -> Result<u32, RtnlError> {
+        let req = ifreq_on(&self.ioctl, name, libc::SIOCGIFINDEX as libc::Ioctl)?;
+        // SAFETY: SIOCGIFINDEX fills the ifindex member of the union.
+        #[allow(unsafe_code)]
+        let index = unsafe { req.ifr_ifru.ifru_ifindex };
+        u32::try_from(index).map_err(|_| RtnlError::NoSuchLink(name.to_string()))
+    }
+
+    /// A link's MAC address in this namespace.
+    pub fn mac(&self, name: &str) -> Result<[u8; 6], RtnlError> {
+        mac_of(ifreq_on(&self.ioctl, name, libc::SIOCGIFHWADDR as libc::Ioctl)?)
+    }
+
+    /// Waits until every one of `names` is running (see [`wait_running`]).
+    pub fn wait_running(&self, names: &[String], timeout: std::time::Duration) -> Result<(), RtnlError> {
+        wait_running_on(&self.ioctl, names, timeout)
+    }
+
+    fn request_of(&self, change: &Change) -> Result<crate::netlink::Request, RtnlError> {
+        use crate::netlink::{NLM_F_CREATE, NLM_F_EXCL};
+        use netlink_packet_route::RouteNetlinkMessage as M;
+        let new = NLM_F_CREATE | NLM_F_EXCL;
+        Ok(match change {
+            Change::Up { device } => request(M::SetLink(LinkUnspec::new_with_index(self.index(device)?).up().build()), new),
+            Change::Down { device } => request(M::SetLink(LinkUnspec::new_with_index(self.index(device)?).down().build()), new),
+            Change::Address {
+                device,
+                address,
+                prefix,
+                deprecated,
+            } => request(
+                M::NewAddress(address_message(self.index(device)?, *address, *prefix, *deprecated)),
+                new,
+            ),
+            Change::Route {
+                device,
+                address,
+                prefix,
+                via,
+            } => request(M::NewRoute(route_message(self.index(device)?, *address, *prefix, *via)?), new),
+            Change::Bridge { name } => request(M::NewLink(LinkBridge::new(name).up().build()), new),
+            Change::VethToBridge {
+                name,
+                peer,
+                peer_ns_fd,
+                bridge,
+            } => request(M::NewLink(veth_message(name, peer, *peer_ns_fd, self.index(bridge)?)), new),
+        })
+    }
+
+    /// Makes the changes, in order, [`crate::netlink::IN_FLIGHT`] to a
+    /// datagram. The first one the kernel refuses is the error, naming it.
+    /// Links are looked up as each request is built: a change that needs a
+    /// link another one makes (a veth on a bridge) goes in a later call.
+    pub fn apply(&self, changes: &[Change]) -> Result<(), RtnlError> {
+        let requests = changes.iter().map(|c| self.request_of(c)).collect::<Result<Vec<_>, _>>()?;
+        match self.socket.acked(&requests)? {
+            Ok(()) => Ok(()),
+            Err((i, refusal)) => Err(RtnlError::Refused {
+                change: changes[i].to_string(),
+                said: refusal.text(),
+            }),
+        }
+    }
+}
+
+/// An address as `ip addr add` makes it (rtnetlink's builder), and for IPv6
+/// `nodad`: a lab's IPv6 address must work at once, and a VIP (on the
+/// director's NIC, on a real server's `lo`) must not go through duplicate
+/// address detection, which would find the other hosts holding it and leave
+/// it tentative for good. With `deprecated`, the address is valid but never
+/// preferred (`preferred_lft 0`): the kernel takes it for incoming traffic and
+/// never as a source address.
+fn address_message(index: u32, address: IpAddr, prefix: u8, deprecated: bool) -> netlink_packet_route::address::AddressMessage {
+    let mut message = match address {
+        IpAddr::V4(a) => rtnetlink::AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+            .index(index)
+            .address(a, prefix)
+            .build(),
+        IpAddr::V6(a) => rtnetlink::AddressMessageBuilder::<std::net::Ipv6Addr>::new()
+            .index(index)
+            .address(a, prefix)
+            .build(),
+    };
+    if address.is_ipv6() {
+        // The header's byte is what every kernel reads; IFA_FLAGS, when present, overrides it.
+        message.header.flags |= AddressHeaderFlags::Nodad;
+        message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        if deprecated {
+            let mut lifetimes = netlink_packet_route::address::CacheInfo::default();
+            lifetimes.ifa_preferred = 0;
+            lifetimes.ifa_valid = u32::MAX;
+            message.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+        }
+    }
+    message
 }

@@ -3,10 +3,9 @@
 //! sysctls, links and addresses, the director's IPVS table (or the generated
 //! artifacts, or keepalived), the probe servers, and the wait until it settles.
 
-use super::{dest_spec, failover, run_tool, service_spec, step, Daemons, Lab, LabError, LINKS_RUNNING, TUNNEL_DEVICE};
+use super::{dest_spec, failover, run_tool, service_spec, step, Daemons, Host, Lab, LabError, LINKS_RUNNING, TUNNEL_DEVICE};
 use crate::apply::ApplyWith;
 use crate::capture::legs;
-use crate::ipvs::Ipvs;
 use crate::netns::{self, NetNs};
 use crate::probe::{self, ProbeServers};
 use crate::rtnl;
@@ -14,7 +13,6 @@ use lvsdr_core::names::SysctlKey;
 use lvsdr_core::plan::{HostPlan, LabPlan, Role};
 use lvsdr_core::Topology;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A bridge port: its name in the lan namespace, the peer's name inside its
@@ -39,32 +37,38 @@ impl Lab {
             .collect::<Result<Vec<_>, LabError>>()?;
         let prefix = netns::unique_prefix();
         progress(&format!("creating namespaces {prefix}*"));
-        let lan = Arc::new(NetNs::create(&format!("{prefix}lan"))?);
-        let mut lab = Lab {
+        let names: Vec<String> = std::iter::once(format!("{prefix}lan"))
+            .chain(plan.hosts.iter().map(|h| format!("{prefix}{}", h.name)))
+            .collect();
+        let made = NetNs::create_all(&names)?;
+        // One visit to each namespace: its IPv6 settings, and its handles, opened once.
+        let ipv6 = plan.hosts.iter().flat_map(|h| &h.addresses).any(|a| a.address.is_ipv6());
+        let all: Vec<&NetNs> = made.iter().collect();
+        let routes = NetNs::run_in_each(&all, |i| {
+            set_up_ipv6(all[i].name(), ipv6)?;
+            rtnl::Route::open().map_err(|source| LabError::Rtnl {
+                step: format!("{}: rtnetlink socket", all[i].name()),
+                source,
+            })
+        })?;
+        let mut hosts = made.into_iter().zip(routes).map(|(ns, route)| Host::new(ns, route));
+        let lan = hosts.next().ok_or_else(|| LabError::Plan("no namespace for the LAN".into()))?;
+        Ok(Lab {
+            hosts: plan.hosts.iter().map(|h| h.name.clone()).zip(hosts).collect(),
             plan,
             topology: topology.clone(),
             apply,
             daemons: Daemons::default(),
             servers: None,
-            hosts: BTreeMap::new(),
             lan,
-            prefix: prefix.clone(),
+            prefix,
             build_ms: 0,
             workdirs: BTreeMap::new(),
             pair,
             specs,
             macs: BTreeMap::new(),
             bridge_ports: vec![],
-        };
-        let names: Vec<String> = lab.plan.hosts.iter().map(|h| format!("{prefix}{}", h.name)).collect();
-        let made = NetNs::create_all(&names)?;
-        let all: Vec<&NetNs> = std::iter::once(&*lab.lan).chain(&made).collect();
-        let ipv6 = lab.plan.hosts.iter().flat_map(|h| &h.addresses).any(|a| a.address.is_ipv6());
-        NetNs::run_in_each(&all, |i| set_up_ipv6(all[i].name(), ipv6))?;
-        for (h, ns) in lab.plan.hosts.iter().zip(made) {
-            lab.hosts.insert(h.name.clone(), Arc::new(ns));
-        }
-        Ok(lab)
+        })
     }
 
     /// Every NIC is a veth whose peer sits on a bridge: br0 is the LAN, br1 the
@@ -98,24 +102,22 @@ impl Lab {
                     )
             })
             .collect();
-        self.lan
-            .run(|| {
-                rtnl::with_handle(async |handle| {
-                    let br = rtnl::add_bridge(&handle, "br0").await?;
-                    let br1 = if outside {
-                        Some(rtnl::add_bridge(&handle, "br1").await?)
-                    } else {
-                        None
-                    };
-                    for (port, peer, fd, on_outside) in &ports {
-                        let bridge = if *on_outside { br1.unwrap_or(br) } else { br };
-                        rtnl::add_veth_to_bridge(&handle, port, peer, *fd, bridge).await?;
-                    }
-                    Ok(())
-                })
+        // The bridges first: each veth request names its bridge.
+        let bridges: Vec<rtnl::Change> = std::iter::once("br0")
+            .chain(outside.then_some("br1"))
+            .map(|name| rtnl::Change::Bridge { name: name.into() })
+            .collect();
+        self.lan.apply("lan", &bridges)?;
+        let veths: Vec<rtnl::Change> = ports
+            .iter()
+            .map(|(port, peer, fd, on_outside)| rtnl::Change::VethToBridge {
+                name: port.clone(),
+                peer: peer.clone(),
+                peer_ns_fd: *fd,
+                bridge: if *on_outside { "br1" } else { "br0" }.into(),
             })
-            .map_err(LabError::from)
-            .and_then(|r| step("bridge and links in the lan namespace", r))?;
+            .collect();
+        self.lan.apply("lan", &veths)?;
         Ok(ports)
     }
 
@@ -127,20 +129,17 @@ impl Lab {
     /// enters each namespace in turn; then every link of the lab running.
     pub(super) fn hosts_setup(&mut self, apply: ApplyWith, ports: &[Port], progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
         progress(&format!("sysctls, links and addresses of {} hosts", self.plan.hosts.len()));
-        let rtnl = step("netlink session", rtnl::Session::new())?;
-        let namespaces: Vec<&NetNs> = self.plan.hosts.iter().map(|h| &*self.hosts[&h.name]).collect();
-        let (hosts, pair) = (&self.plan.hosts, self.pair.is_some());
-        let macs = NetNs::run_in_each(&namespaces, |i| host_setup(&rtnl, &hosts[i], apply, pair))?;
+        let hosts: Vec<&Host> = self.plan.hosts.iter().map(|h| &self.hosts[&h.name]).collect();
+        let namespaces: Vec<&NetNs> = hosts.iter().map(|h| &*h.ns).collect();
+        let (plans, pair) = (&self.plan.hosts, self.pair.is_some());
+        let macs = NetNs::run_in_each(&namespaces, |i| host_setup(hosts[i], &plans[i], apply, pair))?;
         // And the bridges with their ports, on the LAN side.
         let lan_links: Vec<String> = ["br0".to_string()]
             .into_iter()
             .chain(self.has_outside().then(|| "br1".to_string()))
             .chain(ports.iter().map(|(port, ..)| port.clone()))
             .collect();
-        self.lan
-            .run(|| rtnl::wait_running(&lan_links, LINKS_RUNNING))
-            .map_err(LabError::from)
-            .and_then(|r| step("lan: links running", r))?;
+        step("lan: links running", self.lan.route.wait_running(&lan_links, LINKS_RUNNING))?;
         self.bridge_ports = legs::ports_of(&self.plan.hosts);
         for (h, mac) in self.plan.hosts.iter().zip(macs) {
             if h.role != Role::Client {
@@ -215,17 +214,14 @@ impl Lab {
         apply: ApplyWith,
         progress: &mut dyn FnMut(&str),
     ) -> Result<(), LabError> {
-        let ns = self.hosts[&director.name].clone();
+        let ns = self.hosts[&director.name].ns.clone();
         match apply {
             ApplyWith::Netlink => {
                 let specs = &self.specs;
                 let started = std::time::Instant::now();
-                ns.run(|| -> Result<(), LabError> {
-                    let ipvs = Ipvs::connect()?;
-                    ipvs.flush()?;
-                    ipvs.restore(specs)?;
-                    Ok(())
-                })??;
+                let ipvs = self.hosts[&director.name].ipvs()?;
+                ipvs.flush()?;
+                ipvs.restore(specs)?;
                 progress(&format!(
                     "{}: {} IPVS service(s), {} destination(s) over generic netlink in {} ms",
                     director.name,
@@ -267,7 +263,7 @@ impl Lab {
             .iter()
             .filter(|h| h.role == Role::RealServer)
             .flat_map(|h| {
-                let ns = self.hosts[&h.name].clone();
+                let ns = self.hosts[&h.name].ns.clone();
                 h.listeners.iter().map(move |l| probe::Listener {
                     ns: Some(ns.clone()),
                     server: h.name.to_string(),
@@ -336,9 +332,10 @@ fn set_up_ipv6(ns: &str, ipv6: bool) -> Result<(), LabError> {
     Ok(())
 }
 
-/// One host, inside its namespace: sysctls, links up, addresses and routes;
+/// One host, inside its namespace (for its sysctls): sysctls, then its
+/// links up, addresses and routes in one batch on its rtnetlink handle;
 /// returns its MAC once its links run.
-fn host_setup(rtnl: &rtnl::Session, h: &HostPlan, apply: ApplyWith, pair: bool) -> Result<[u8; 6], LabError> {
+fn host_setup(host: &Host, h: &HostPlan, apply: ApplyWith, pair: bool) -> Result<[u8; 6], LabError> {
     // The generated scripts set up the director and the real servers; the client
     // and the router are the lab's own.
     let scripted = !apply.lvsdr_sets_hosts() && matches!(h.role, Role::Director | Role::RealServer);
@@ -350,32 +347,38 @@ fn host_setup(rtnl: &rtnl::Session, h: &HostPlan, apply: ApplyWith, pair: bool) 
             source,
         })?;
     }
-    let mac = step(
-        format!("{}: links and addresses", h.name),
-        rtnl.with_handle(async |handle| {
-            rtnl::set_up(&handle, &h.interface).await?;
-            for x in h.extra_interfaces.iter().chain(&h.outside_interfaces) {
-                rtnl::set_up(&handle, x).await?;
-            }
-            // LVS-TUN: the namespace's fallback tunnel, which `ipip` made with it.
-            if h.tunnel {
-                rtnl::set_up(&handle, TUNNEL_DEVICE).await?;
-            }
-            for a in h.addresses.iter().filter(|a| !((scripted || vrrp_vips) && a.vip)) {
-                rtnl::add_address(&handle, &a.device, a.address, a.prefix, a.deprecated).await?;
-            }
-            for r in &h.routes {
-                rtnl::add_route(&handle, r.address, r.prefix, r.via, &r.device).await?;
-            }
-            // The MAC, for telling who sent a frame; it does not change while the lab lives.
-            rtnl::mac(&handle, &h.interface).await
-        }),
-    )?;
     let links: Vec<String> = std::iter::once(&h.interface)
         .chain(&h.extra_interfaces)
         .chain(&h.outside_interfaces)
         .map(|l| l.to_string())
         .collect();
-    step(format!("{}: links running", h.name), rtnl::wait_running(&links, LINKS_RUNNING))?;
+    // LVS-TUN: the namespace's fallback tunnel, which `ipip` made with it.
+    let tunnel = h.tunnel.then(|| TUNNEL_DEVICE.to_string());
+    let changes: Vec<rtnl::Change> = links
+        .iter()
+        .chain(&tunnel)
+        .map(|device| rtnl::Change::Up { device: device.clone() })
+        .chain(
+            h.addresses
+                .iter()
+                .filter(|a| !((scripted || vrrp_vips) && a.vip))
+                .map(|a| rtnl::Change::Address {
+                    device: a.device.to_string(),
+                    address: a.address,
+                    prefix: a.prefix,
+                    deprecated: a.deprecated,
+                }),
+        )
+        .chain(h.routes.iter().map(|r| rtnl::Change::Route {
+            device: r.device.to_string(),
+            address: r.address,
+            prefix: r.prefix,
+            via: r.via,
+        }))
+        .collect();
+    host.apply(h.name.as_str(), &changes)?;
+    // The MAC, for telling who sent a frame; it does not change while the lab lives.
+    let mac = step(format!("{}: MAC of {}", h.name, h.interface), host.route.mac(&h.interface))?;
+    step(format!("{}: links running", h.name), host.route.wait_running(&links, LINKS_RUNNING))?;
     Ok(mac)
 }

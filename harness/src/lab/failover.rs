@@ -141,7 +141,7 @@ impl Lab {
                 source: std::io::Error::other("the plan has no client, or not both directors"),
             });
         };
-        let client_ns = self.hosts[&client.name].clone();
+        let client_ns = self.hosts[&client.name].ns.clone();
         let mut timings = BTreeMap::new();
 
         // 1. Connections held open through the master, one per service.
@@ -178,7 +178,7 @@ impl Lab {
                 format!("kill -9 of {}'s keepalived", pair.master)
             }
             Failover::Link => {
-                let ns = self.hosts[&pair.master].clone();
+                let ns = self.hosts[&pair.master].ns.clone();
                 step(
                     format!("{}: ip link set {} down", pair.master, master.interface),
                     ns.run(|| rtnl::with_handle(async |h| rtnl::set_down(&h, &master.interface).await))?,

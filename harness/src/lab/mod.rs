@@ -10,6 +10,8 @@
 //!   survives when the master goes away.
 
 mod build;
+mod host;
+use host::Host;
 mod observe;
 use observe::{link_counters, neighbours_of, ProbedVips};
 pub mod failover;
@@ -28,7 +30,6 @@ use lvsdr_core::plan::{HostPlan, LabPlan, Role};
 use lvsdr_core::Topology;
 use proofs::{IpvsTable, Observed};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub enum LabError {
     Ipvs(#[from] ipvs::IpvsError),
     #[error("{step}: {source}")]
     Io { step: String, source: std::io::Error },
+    /// The plan asks for something the lab cannot build.
+    #[error("{0}")]
+    Plan(String),
 }
 
 /// Conversations in flight at once when a service's probes may overlap.
@@ -92,8 +96,9 @@ pub struct Lab {
     /// dropped, then the namespaces.
     daemons: Daemons,
     servers: Option<ProbeServers>,
-    hosts: BTreeMap<HostName, Arc<NetNs>>,
-    lan: Arc<NetNs>,
+    hosts: BTreeMap<HostName, Host>,
+    /// The namespace of the bridges.
+    lan: Host,
     pub prefix: String,
     pub build_ms: u64,
     /// keepalived's folders (configuration and pid files), one per director.
@@ -337,15 +342,15 @@ impl Lab {
                 source: std::io::Error::other("the plan has no client or no director"),
             });
         };
-        let client_ns = self.hosts[&client.name].clone();
-        let director_ns = self.hosts[&director.name].clone();
+        let client_ns = self.hosts[&client.name].ns.clone();
+        let director_ns = self.hosts[&director.name].ns.clone();
         let before = link_counters(&director_ns, "director", &director.interface)?;
         // Where the replies and the VIP's neighbour entry are seen: the client, or
         // the router in front of the LAN when the client is behind one (on its LAN
         // side, where the real servers' replies arrive).
         let router = plan.hosts.iter().find(|h| h.role == Role::Router);
         let (observer_ns, observer_if, observer) = match router {
-            Some(r) => (self.hosts[&r.name].clone(), Some(r.interface.to_string()), r.name.to_string()),
+            Some(r) => (self.hosts[&r.name].ns.clone(), Some(r.interface.to_string()), r.name.to_string()),
             None => (client_ns.clone(), None, client.name.to_string()),
         };
         let vips = plan.probed_vips();

@@ -5,7 +5,6 @@
 use super::failover::Pair;
 use super::proofs::IpvsTable;
 use super::{step, Lab, LabError, ProgrammedService};
-use crate::ipvs::Ipvs;
 use crate::netns;
 use crate::report::Check;
 use crate::rtnl;
@@ -25,15 +24,14 @@ impl Lab {
 
     /// The IPVS table in one host's namespace (`ip netns exec NS ipvsadm -L -n --stats`).
     pub(super) fn ipvs_table_of(&self, host: &HostName) -> Result<IpvsTable, LabError> {
-        self.hosts[host].run(|| -> Result<_, LabError> {
-            let ipvs = Ipvs::connect()?;
-            let mut out = Vec::new();
-            for s in ipvs.services()? {
-                let dests = ipvs.dests(&s.service.id)?;
-                out.push((s, dests));
-            }
-            Ok(out)
-        })?
+        // The host's own IPVS socket, opened once: the lab polls the table.
+        let ipvs = self.hosts[host].ipvs()?;
+        let mut out = Vec::new();
+        for s in ipvs.services()? {
+            let dests = ipvs.dests(&s.service.id)?;
+            out.push((s, dests));
+        }
+        Ok(out)
     }
 
     /// Each director's table without counters, and whether it has every planned service.
@@ -248,9 +246,6 @@ impl Lab {
     /// Reads the IPVS version through the lab's director.
     pub fn ipvs_version(&self) -> Option<String> {
         let director = self.plan.director()?;
-        self.hosts[&director.name]
-            .run(|| Ipvs::connect().and_then(|i| i.version()).ok())
-            .ok()
-            .flatten()
+        self.hosts[&director.name].ipvs().ok()?.version().ok()
     }
 }
