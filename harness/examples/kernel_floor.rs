@@ -1,7 +1,8 @@
 //! What the kernel itself costs for the work no lab can skip, timed with as
 //! few system calls as the kernel allows: `HOSTS` network namespaces (one
 //! `unshare` and one `open` each), a veth pair from a bridge into each (one
-//! rtnetlink request to make it, one to put it on the bridge and up), and
+//! rtnetlink request each, on its bridge and up as it is made, 64 requests to
+//! a datagram), and
 //! `CONNECTIONS` TCP connections over loopback (connect, accept, two closes;
 //! no data, no IPVS, no bridge), and as many again from one of those
 //! namespaces to another across the bridge, with a system call for each step
@@ -11,9 +12,10 @@
 //!
 //! Needs root. Everything it makes lives in namespaces of its own, which go
 //! away with the process: it never touches the namespace it starts in.
-//! Prints one JSON object: `{"hosts":66,"namespaces_ms":…,"links_ms":…,"connections":1000,"connections_ms":…,"bridged_ms":…,"bridged_io_uring_ms":…}`.
+//! Prints one JSON object: `{"hosts":66,"namespaces_ms":…,"named_namespaces_ms":…,"links_ms":…,"connections":1000,"connections_ms":…,"bridged_ms":…,"bridged_io_uring_ms":…,"dr_ms":…}`.
 
-use lvsdr_harness::rtnl;
+use lvsdr_harness::netns;
+use lvsdr_harness::rtnl::{Change, Route};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
@@ -53,17 +55,36 @@ fn run() -> Result<(), String> {
     }
     setns(&lan, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
     let namespaces_ms = ms(started);
-
+    // The same namespaces named, as `ip netns add` makes them (a file in
+    // /run/netns with the namespace bound on it) and with `lo` up: what a lab
+    // needs to find, keep (`--keep`) and clean up its namespaces by name.
     let started = Instant::now();
-    rtnl::with_handle(async |handle| {
-        let bridge = rtnl::add_bridge(&handle, "br0").await?;
-        for (i, ns) in namespaces.iter().enumerate() {
+    let names: Vec<String> = (0..hosts).map(|i| format!("{}floor{i}", netns::unique_prefix())).collect();
+    let named = netns::NetNs::create_all(&names).map_err(|e| format!("named namespaces: {e}"))?;
+    let named_ms = ms(started);
+    drop(named);
+
+    // The links as cheaply as netlink allows: one request each, 64 to a datagram.
+    let started = Instant::now();
+    let route = Route::open().map_err(|e| format!("links: {e}"))?;
+    route
+        .apply(&[Change::Bridge { name: "br0".into() }])
+        .map_err(|e| format!("links: {e}"))?;
+    let veths: Vec<Change> = namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
             use std::os::fd::AsRawFd;
-            rtnl::add_veth_to_bridge(&handle, &format!("port{i}"), "eth0", ns.as_raw_fd(), bridge).await?;
-        }
-        rtnl::set_up(&handle, "lo").await
-    })
-    .map_err(|e| format!("links: {e}"))?;
+            Change::VethToBridge {
+                name: format!("port{i}"),
+                peer: "eth0".into(),
+                peer_ns_fd: ns.as_raw_fd(),
+                bridge: "br0".into(),
+            }
+        })
+        .chain(std::iter::once(Change::Up { device: "lo".into() }))
+        .collect();
+    route.apply(&veths).map_err(|e| format!("links: {e}"))?;
     let links_ms = ms(started);
 
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -78,8 +99,9 @@ fn run() -> Result<(), String> {
     let connections_ms = ms(started);
     let (bridged_ms, batched_ms) = across_the_bridge(&namespaces, connections)?;
     let batched_ms = batched_ms.map_or("null".to_string(), |m| m.to_string());
+    let dr_ms = through_a_director(&namespaces, connections)?.map_or("null".to_string(), |m| m.to_string());
     println!(
-        "{{\"hosts\":{hosts},\"namespaces_ms\":{namespaces_ms},\"links_ms\":{links_ms},\"connections\":{connections},\"connections_ms\":{connections_ms},\"bridged_ms\":{bridged_ms},\"bridged_io_uring_ms\":{batched_ms}}}"
+        "{{\"hosts\":{hosts},\"namespaces_ms\":{namespaces_ms},\"named_namespaces_ms\":{named_ms},\"links_ms\":{links_ms},\"connections\":{connections},\"connections_ms\":{connections_ms},\"bridged_ms\":{bridged_ms},\"bridged_io_uring_ms\":{batched_ms},\"dr_ms\":{dr_ms}}}"
     );
     Ok(())
 }
@@ -96,13 +118,18 @@ fn across_the_bridge(namespaces: &[File], connections: usize) -> Result<(f64, Op
     let set_up = |ns: &File, address: &str| -> Result<(), String> {
         setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
         let ip: std::net::IpAddr = address.parse().map_err(|e| format!("{e}"))?;
-        rtnl::with_handle(async |handle| {
-            rtnl::set_up(&handle, "lo").await?;
-            rtnl::set_up(&handle, "eth0").await?;
-            rtnl::add_address(&handle, "eth0", ip, 24, false).await
-        })
-        .map_err(|e| format!("{address}: {e}"))?;
-        rtnl::wait_running(&["eth0".to_string()], std::time::Duration::from_secs(3)).map_err(|e| e.to_string())
+        let route = Route::open().map_err(|e| format!("{address}: {e}"))?;
+        let up = |device: &str| Change::Up { device: device.into() };
+        let address = Change::Address {
+            device: "eth0".into(),
+            address: ip,
+            prefix: 24,
+            deprecated: false,
+        };
+        route.apply(&[up("lo"), up("eth0"), address]).map_err(|e| format!("{ip}: {e}"))?;
+        route
+            .wait_running(&["eth0".to_string()], std::time::Duration::from_secs(3))
+            .map_err(|e| e.to_string())
     };
     set_up(server, "10.0.0.2")?;
     // A socket keeps the namespace it was made in.
@@ -126,6 +153,97 @@ fn across_the_bridge(namespaces: &[File], connections: usize) -> Result<(f64, Op
         Err(e) => return Err(format!("io_uring: {e}")),
     };
     Ok((bridged, batched))
+}
+
+/// The work of a lab's probe with nothing of lvsdr's around it: the same
+/// connections to a VIP through an IPVS director by direct routing (a third
+/// namespace, 10.0.0.3, holding VIP 10.0.0.100 and the service; the server
+/// holding the VIP on `lo` with the DR ARP sysctls), each with a one-byte
+/// request and a one-byte answer, one after another, blocking: the cheapest
+/// way to do what each probe must. `None` where the kernel has no IPVS.
+fn through_a_director(namespaces: &[File], connections: usize) -> Result<Option<f64>, String> {
+    use lvsdr_core::names::SysctlKey;
+    use lvsdr_harness::ipvs::{Dest, Family, ForwardMethod, Ipvs, Netmask, Protocol, Service, ServiceFlags, ServiceId};
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr};
+    let [client, server, director, ..] = namespaces else {
+        return Err("the connections through a director need three hosts".into());
+    };
+    let vip = Ipv4Addr::new(10, 0, 0, 100);
+    let address = |device: &str, ip: Ipv4Addr, prefix: u8| Change::Address {
+        device: device.into(),
+        address: IpAddr::V4(ip),
+        prefix,
+        deprecated: false,
+    };
+    let up = |device: &str| Change::Up { device: device.into() };
+    setns(director, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+    let route = Route::open().map_err(|e| format!("director: {e}"))?;
+    route
+        .apply(&[
+            up("lo"),
+            up("eth0"),
+            address("eth0", Ipv4Addr::new(10, 0, 0, 3), 24),
+            address("eth0", vip, 32),
+        ])
+        .map_err(|e| format!("director: {e}"))?;
+    route
+        .wait_running(&["eth0".to_string()], std::time::Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
+    let Ok(ipvs) = Ipvs::connect() else {
+        return Ok(None);
+    };
+    let id = ServiceId::Port {
+        protocol: Protocol::Tcp,
+        address: IpAddr::V4(vip),
+        port: 8081,
+    };
+    ipvs.add_service(&Service {
+        id,
+        scheduler: "rr".into(),
+        flags: ServiceFlags::default(),
+        timeout: 0,
+        netmask: Netmask::host(Family::Ipv4),
+    })
+    .map_err(|e| e.to_string())?;
+    let real = Dest {
+        address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        port: 8081,
+        forward: ForwardMethod::Route,
+        weight: 1,
+        upper_threshold: 0,
+        lower_threshold: 0,
+    };
+    ipvs.add_dest(&id, &real).map_err(|e| e.to_string())?;
+    setns(server, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+    for key in ["net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce"] {
+        let value = if key.ends_with("ignore") { 1 } else { 2 };
+        let key = SysctlKey::parse(key).map_err(|e| e.message)?;
+        netns::write_sysctl(&key, value).map_err(|e| format!("{key}: {e}"))?;
+    }
+    Route::open()
+        .and_then(|r| r.apply(&[address("lo", vip, 32)]))
+        .map_err(|e| format!("server: {e}"))?;
+    let listener = TcpListener::bind((vip, 8081)).map_err(|e| e.to_string())?;
+    setns(client, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+    let one = |byte: u8| -> Result<(), String> {
+        let io = |e: std::io::Error| format!("through the director: {e}");
+        let mut c = TcpStream::connect((vip, 8081)).map_err(io)?;
+        c.write_all(&[byte]).map_err(io)?;
+        let (mut s, _) = listener.accept().map_err(io)?;
+        let mut b = [0u8];
+        s.read_exact(&mut b).map_err(io)?;
+        s.write_all(&b).map_err(io)?;
+        c.read_exact(&mut b).map_err(io)?;
+        Ok(())
+    };
+    // The first connection resolves the neighbours; the floor is the steady cost.
+    one(b'x')?;
+    let started = Instant::now();
+    for _ in 0..connections {
+        one(b'x')?;
+    }
+    Ok(Some(ms(started)))
 }
 
 /// `connections` connections to the listener's address, each made with one

@@ -267,34 +267,39 @@ impl Socket {
         Ok(Some(out))
     }
 
-    /// Sends the requests, each asking for an ACK, up to [`IN_FLIGHT`] to a
-    /// datagram, and waits for their answers. The kernel handles a socket's
-    /// requests in order, so a request may depend on one before it in the
-    /// list. The first refusal (its index and the refusal) is the error; no
-    /// datagram is sent after the one that held it, and every answer to that
-    /// one is read, so none is left for the socket's next request.
+    /// Sends the requests, up to [`IN_FLIGHT`] to a datagram, and waits for
+    /// their answers. The kernel handles a socket's requests in order, so a
+    /// request may depend on one before it in the list, and it answers a
+    /// refused request whether or not it asked for an ACK: only the last of
+    /// each datagram asks, and once its ACK is in, every refusal before it is
+    /// too (one read per datagram, not one per request). The first refusal
+    /// (its index and the refusal) is the error; no datagram is sent after
+    /// the one that held it, and that one's answers are all read, so none is
+    /// left for the socket's next request.
     pub fn acked(&self, requests: &[Request]) -> io::Result<Result<(), (usize, Refusal)>> {
         for (chunk, part) in requests.chunks(IN_FLIGHT).enumerate() {
             let first = self.seqs(part.len());
+            let last = part.len() - 1;
             let datagram: Vec<u8> = part
                 .iter()
                 .enumerate()
-                .flat_map(|(i, r)| message(r.kind, r.flags | NLM_F_REQUEST | NLM_F_ACK, first.wrapping_add(i as u32), &r.body))
+                .flat_map(|(i, r)| {
+                    let ack = if i == last { NLM_F_ACK } else { 0 };
+                    message(r.kind, r.flags | NLM_F_REQUEST | ack, first.wrapping_add(i as u32), &r.body)
+                })
                 .collect();
             self.send(&datagram)?;
-            let mut answered = vec![false; part.len()];
-            let mut left = part.len();
             let mut refused: Option<(usize, Refusal)> = None;
-            while left > 0 {
+            let mut done = false;
+            while !done {
                 let Some(messages) = self.receive(false)? else { continue };
                 for m in messages {
                     let i = m.seq.wrapping_sub(first) as usize;
                     let Some(ack) = m.ack() else { continue };
-                    if i >= part.len() || answered[i] {
+                    if i > last {
                         continue;
                     }
-                    answered[i] = true;
-                    left -= 1;
+                    done |= i == last;
                     if let Err(r) = ack {
                         let at = chunk * IN_FLIGHT + i;
                         if refused.as_ref().is_none_or(|(k, _)| at < *k) {

@@ -135,14 +135,32 @@ impl NetNs {
     /// Creates several namespaces as [`NetNs::create`] does, from one thread.
     /// On an error, the ones already made are removed again.
     pub fn create_all(names: &[String]) -> Result<Vec<NetNs>, NetNsError> {
+        NetNs::create_all_then(names, |_| Ok::<(), NetNsError>(())).map(|made| made.into_iter().map(|(ns, ())| ns).collect())
+    }
+
+    /// As [`NetNs::create_all`], and runs `then` in each namespace as soon as
+    /// it is made, while the thread is still inside it (no second visit).
+    pub fn create_all_then<T: Send, E: From<NetNsError> + Send>(
+        names: &[String],
+        mut then: impl FnMut(&NetNs) -> Result<T, E> + Send,
+    ) -> Result<Vec<(NetNs, T)>, E> {
         ensure_netns_dir().map_err(|source| NetNsError::Create {
             name: names.first().cloned().unwrap_or_default(),
             source,
         })?;
         std::thread::scope(|s| {
-            s.spawn(|| names.iter().map(|n| NetNs::create_here(n)).collect())
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            s.spawn(|| {
+                names
+                    .iter()
+                    .map(|n| {
+                        let ns = NetNs::create_here(n)?;
+                        let t = then(&ns)?;
+                        Ok((ns, t))
+                    })
+                    .collect()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
     }
 

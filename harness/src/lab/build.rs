@@ -40,18 +40,16 @@ impl Lab {
         let names: Vec<String> = std::iter::once(format!("{prefix}lan"))
             .chain(plan.hosts.iter().map(|h| format!("{prefix}{}", h.name)))
             .collect();
-        let made = NetNs::create_all(&names)?;
-        // One visit to each namespace: its IPv6 settings, and its handles, opened once.
+        // Inside each namespace as it is made: its IPv6 settings, and its handles, opened once.
         let ipv6 = plan.hosts.iter().flat_map(|h| &h.addresses).any(|a| a.address.is_ipv6());
-        let all: Vec<&NetNs> = made.iter().collect();
-        let routes = NetNs::run_in_each(&all, |i| {
-            set_up_ipv6(all[i].name(), ipv6)?;
+        let made = NetNs::create_all_then(&names, |ns| {
+            set_up_ipv6(ns.name(), ipv6)?;
             rtnl::Route::open().map_err(|source| LabError::Rtnl {
-                step: format!("{}: rtnetlink socket", all[i].name()),
+                step: format!("{}: rtnetlink socket", ns.name()),
                 source,
             })
         })?;
-        let mut hosts = made.into_iter().zip(routes).map(|(ns, route)| Host::new(ns, route));
+        let mut hosts = made.into_iter().map(|(ns, route)| Host::new(ns, route));
         let lan = hosts.next().ok_or_else(|| LabError::Plan("no namespace for the LAN".into()))?;
         Ok(Lab {
             hosts: plan.hosts.iter().map(|h| h.name.clone()).zip(hosts).collect(),
