@@ -2,6 +2,7 @@
 // playwright-core. Usage: node browser.mjs URL SCREENSHOT_DIR
 // Prints one line per test and a closing "N passed, M failed" line.
 import { createRequire } from "node:module";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { deflateRawSync, gzipSync } from "node:zlib";
 import path from "node:path";
@@ -783,20 +784,85 @@ async function runOnKernel(p) {
   return { ms, checks, verdict: await p.textContent('[data-testid="kernel-verdict"]') };
 }
 
-await test("the seed's proofs pass on a real kernel in the tab, and a fault fails there with its code", async (p) => {
+/** Every step of the packet walk as shown: its leg's state, title and header cells. */
+async function walkSteps(p) {
+  await p.selectOption('[data-testid="walk-service"]', "tcp/80");
+  while (!(await p.isDisabled('[data-testid="walk-prev"]'))) await p.click('[data-testid="walk-prev"]');
+  const steps = [];
+  for (let i = 0; i < 12; i++) {
+    steps.push(
+      await p.evaluate(() => {
+        const cell = (f) => document.querySelector(`#f-${f}`);
+        const fields = ["eth_src", "eth_dst", "ip_src", "ip_dst", "what"];
+        return {
+          title: document.querySelector('[data-testid="walk-title"]').textContent,
+          state: document.querySelector('[data-testid="walk-real"]').dataset.state,
+          source: document.querySelector('[data-testid="walk-real"]').textContent,
+          codes: [...document.querySelectorAll('[data-testid="walk-real"] a[data-code]')].map((a) => a.dataset.code),
+          checks: [...document.querySelectorAll('[data-testid="walk-check"]')].map((li) => li.dataset.check),
+          cells: Object.fromEntries(fields.map((f) => [f, cell(f).textContent])),
+          changed: fields.filter((f) => cell(f).classList.contains("changed")),
+        };
+      }),
+    );
+    if (await p.isDisabled('[data-testid="walk-next"]')) break;
+    await p.click('[data-testid="walk-next"]');
+  }
+  return steps;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+await test("the seed's proofs pass on a real kernel in the tab, its walk shows the real frames and its capture downloads; faults fail there, one marked where it broke", async (p) => {
+  await setSource(p, seedToml);
+  // Before any run, the walk shows the model's placeholders.
+  const before = await walkSteps(p);
+  assert(before.every((s) => s.state === "model" && s.cells.eth_src.startsWith("MAC(")), `placeholders before a run: ${JSON.stringify(before[0])}`);
+  assert(await p.isHidden('[data-testid="download-pcap"]'), "no capture to download before a run");
   const seed = await runOnKernel(p);
   measurements.kernel_cold_button_to_report_ms = seed.ms;
   assert(seed.verdict.startsWith("PASS: seed on v86 "), seed.verdict);
   for (const proof of ["source-ip tcp/80", "source-ip tcp/25", "reply-bypass", "arp-owner", "split tcp/80", "split tcp/25"]) {
     assert(seed.checks[proof] && seed.checks[proof].result === "pass", `${proof}: ${JSON.stringify(seed.checks[proof])}`);
   }
+  // The walk: each step the frame the kernel sent, with real MACs, addresses and ports.
+  const walk = await walkSteps(p);
+  assert(walk.length === 6 && walk.every((s) => s.state === "captured"), `every step captured: ${JSON.stringify(walk.map((s) => [s.state, s.source]))}`);
+  const [, answer, syn, forward, , reply] = walk;
+  assert(MAC.test(syn.cells.eth_src) && MAC.test(syn.cells.eth_dst) && syn.cells.ip_src.startsWith("192.168.1.100:") && syn.cells.ip_dst === "192.168.1.192:80", `the client's SYN: ${JSON.stringify(syn.cells)}`);
+  assert(answer.cells.what.includes(`is at ${syn.cells.eth_dst}`), `the director's ARP answer is the MAC the SYN went to: ${JSON.stringify(answer.cells)}`);
+  assert(
+    forward.cells.ip_src === syn.cells.ip_src && forward.cells.ip_dst === syn.cells.ip_dst && forward.cells.eth_dst !== syn.cells.eth_dst && forward.changed.includes("eth_dst") && !forward.changed.includes("ip_src"),
+    `at the director only the frame changes, the destination MAC highlighted: ${JSON.stringify(forward)}`,
+  );
+  assert(reply.cells.ip_src === "192.168.1.192:80" && reply.cells.eth_src === forward.cells.eth_dst && reply.cells.eth_dst === syn.cells.eth_src, `the answer from the VIP and the real server's MAC: ${JSON.stringify(reply.cells)}`);
+  // The capture as a pcapng file: the page's own bytes, read back by tshark where it is installed.
+  const [download] = await Promise.all([p.waitForEvent("download"), p.click('[data-testid="download-pcap"]')]);
+  const file = await download.path();
+  const bytes = readFileSync(file);
+  assert(download.suggestedFilename() === "seed.pcapng" && bytes.readUInt32LE(0) === 0x0a0d0d0a && bytes.readUInt32LE(8) === 0x1a2b3c4d, `a pcapng file: ${download.suggestedFilename()}, ${bytes.length} bytes`);
+  const tshark = spawnSync("tshark", ["-r", file, "-T", "fields", "-e", "frame.interface_name", "-e", "eth.dst", "-e", "frame.comment"], { encoding: "utf8" });
+  if (!tshark.error) {
+    const rows = tshark.stdout.trim().split("\n").map((l) => l.split("\t"));
+    const copy = rows.find(([port, dst, comment]) => port === "director" && dst === forward.cells.eth_dst && /^tcp\/80 from 192\.168\.1\.100:\d+: the kernel chose rs\d; director → rs\d$/.test(comment));
+    assert(tshark.status === 0 && copy, `tshark reads the director's copy with its comment: ${tshark.stderr} ${JSON.stringify(rows.slice(0, 8))}`);
+  }
   // rs2 answers ARP for the VIP: the client's neighbour entry is rs2's MAC, on the real kernel.
   await pickExample(p, "no arp sysctls");
+  assert((await walkSteps(p)).every((s) => s.state === "model"), "another setup: the walk is the model's again");
   const fault = await runOnKernel(p);
   measurements.kernel_warm_button_to_report_ms = fault.ms;
   assert(fault.verdict.startsWith("FAIL: "), fault.verdict);
   const arp = fault.checks["arp-owner"];
   assert(arp && arp.result === "fail" && /DR00\d/.test(arp.text), `arp-owner: ${JSON.stringify(arp)}`);
+  // rs2 holds no VIP on lo: the director's copy reaches it and nothing comes back.
+  await pickExample(p, "no vip on lo");
+  await runOnKernel(p);
+  const dropped = await walkSteps(p);
+  const broken = dropped.filter((s) => s.state === "broken");
+  assert(broken.length === 1 && broken[0].title.includes("drops the packet"), `marked where it broke: ${JSON.stringify(dropped.map((s) => [s.state, s.title]))}`);
+  assert(broken[0].checks.some((c) => c.startsWith("connectivity")) && broken[0].codes.includes("DR003"), `with the check and its code: ${JSON.stringify(broken[0])}`);
+  assert(dropped.slice(0, dropped.indexOf(broken[0])).every((s) => s.state === "captured"), "the frames before it came");
 });
 
 // Screenshots: light and dark, desktop and phone.
