@@ -53,6 +53,8 @@ function loadImporters() {
     state.importers = import("./pkg/lvsdr_wasm.js").then(async (full) => {
       await full.default();
       state.core = full;
+      // The importers' own tables (keepalived's keywords), for completion; the editors share this object.
+      Object.assign(state.tables, JSON.parse(full.tables()));
       $("share-status").textContent = "";
       return full;
     });
@@ -71,8 +73,13 @@ async function analyze() {
   const files = state.tabs.map((t) => ({ name: t.name, text: textOf(t) }));
   if (state.core === lite && files.some((f) => !formatOf(f.text).readable)) await loadImporters();
   if (state.setup) state.setup.free();
+  const started = performance.now();
   state.setup = new state.core.Setup(JSON.stringify(files));
+  const read = performance.now();
   state.analysis = JSON.parse(state.setup.analysis());
+  // Where a reading's time goes, for the browser tests and the devtools: read, findings as JSON, shown.
+  performance.measure("lvsdr read", { start: started, end: read });
+  performance.measure("lvsdr analysis", { start: read, end: performance.now() });
   state.analysis.files.forEach((f, i) => {
     const tab = state.tabs[i];
     if (!tab || tab.format === f.format) return;
@@ -80,7 +87,9 @@ async function analyze() {
     tab.format = f.format;
     if (tab.editor) tab.editor.setFormat(f.format);
   });
+  const shown = performance.now();
   showFindings();
+  performance.measure("lvsdr findings", { start: shown, end: performance.now() });
   // The diagram, simulator, walk and files are one frame later: typing stays quick.
   cancelAnimationFrame(state.views);
   state.views = requestAnimationFrame(() => {
@@ -519,7 +528,9 @@ function showKernelReport(result) {
   }
   $("kernel-report").replaceChildren(
     ...reports.map((r) => {
-      const row = (cells) => h("tr", {}, cells.map((c) => h("td", {}, c)));
+      // Each cell names its column: on a narrow screen a row is a card of labelled lines.
+      const row = (cells, labels) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": labels[i] }, c)));
+      const CONNECTION = ["service", "client", "real server", "saw"];
       const result = (c) => (c.pass ? "pass" : c.advisory ? "warn" : "fail");
       return h(
         "div",
@@ -531,8 +542,8 @@ function showKernelReport(result) {
           h(
             "table",
             { class: "checks", "aria-label": "Connections: client → VIP → real server" },
-            h("thead", {}, h("tr", {}, ["service", "client", "real server", "saw"].map((t) => h("th", {}, t)))),
-            h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""]))),
+            h("thead", {}, h("tr", {}, CONNECTION.map((t) => h("th", {}, t)))),
+            h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""], CONNECTION))),
           ),
         ),
         h(
@@ -546,10 +557,10 @@ function showKernelReport(result) {
               h(
                 "tr",
                 { "data-testid": "kernel-check", "data-check": c.name, "data-result": result(c) },
-                h("td", {}, c.name),
-                h("td", {}, c.expected),
-                h("td", { class: result(c) }, result(c)),
-                h("td", {}, c.seen, (c.explained_by || []).map((e) => h("div", { class: "explained" }, "→ see ", explanation(e)))),
+                h("td", { "data-label": "check" }, c.name),
+                h("td", { "data-label": "expected" }, c.expected),
+                h("td", { class: result(c), "data-label": "result" }, result(c)),
+                h("td", { "data-label": "seen" }, c.seen, (c.explained_by || []).map((e) => h("div", { class: "explained" }, "→ see ", explanation(e)))),
               ),
             ),
           ),

@@ -64,9 +64,31 @@ function tomlTable(state, pos) {
   return "";
 }
 
+// The keepalived block the cursor is in: the first word of the statement
+// that opened the innermost `{` still open above it ("" at the top level).
+// Comments (`#`, `!`) and quoted strings hold no braces.
+function keepalivedBlock(state, pos) {
+  let depth = 0;
+  const line0 = state.doc.lineAt(pos);
+  for (let n = line0.number; n >= 1; n--) {
+    const line = state.doc.line(n);
+    const text = (n === line0.number ? line.text.slice(0, pos - line.from) : line.text).replace(/"[^"]*"?/g, '""').replace(/[#!].*$/, "");
+    for (let i = text.length - 1; i >= 0; i--) {
+      if (text[i] === "}") depth++;
+      else if (text[i] === "{" && depth-- === 0) {
+        // The opener's keyword: the first word of its line, or of the line above when the brace stands alone.
+        let head = text.slice(0, i).trim();
+        for (let m = n - 1; !head && m >= 1; m--) head = state.doc.line(m).text.replace(/[#!].*$/, "").trim();
+        return head.split(/\s+/)[0] || "";
+      }
+    }
+  }
+  return "";
+}
+
 // Completion from the core's tables: fields of the TOML table the cursor is
 // in, scheduler names where a scheduler goes, sysctl keys where a key goes,
-// keepalived checkers in keepalived.conf.
+// in keepalived.conf the keywords the importer knows in the block at the cursor.
 function completionSource(tables, formatOf) {
   const options = (labels, type, apply) => labels.map((label) => ({ label, type, apply: apply ? apply(label) : label }));
   return (context) => {
@@ -82,8 +104,12 @@ function completionSource(tables, formatOf) {
     if (/^net\b/.test(word.text) || /sysctl\s+(-w\s+)?$/.test(before) || (format === "toml" && /sysctl\s*=\s*\{[^}]*["']$/.test(before))) {
       return result(options(tables.sysctl, "property"));
     }
-    if (format === "keepalived" && /^\s*$/.test(before) && /^[A-Z]/.test(word.text)) {
-      return result(options(tables.health_checks, "type"));
+    if (format === "keepalived" && /^\s*$/.test(before)) {
+      const block = keepalivedBlock(context.state, word.from);
+      const key = tables.health_checks.includes(block) ? "checker" : block;
+      const keywords = tables.keepalived && tables.keepalived[key];
+      if (!keywords) return null;
+      return result([...options(keywords, "keyword"), ...(key === "real_server" ? options(tables.health_checks, "type") : [])]);
     }
     if (format === "toml" && /^\s*$/.test(before)) {
       const table = tomlTable(context.state, context.pos);

@@ -216,6 +216,19 @@ await test("the examples include a director script with a real-server script, an
   assert(directors === 2, "both directors drawn");
 });
 
+await test("every tab is linted without being shown: its findings are listed, and its squiggles are there when it first shows", async (p) => {
+  await pickExample(p, "keepalived pair");
+  // lb2.conf, never shown, is read with the others: its finding is in the list.
+  const second = (await findings(p)).filter((f) => f.file === 1);
+  assert(second.some((f) => f.code === "DR103" && f.text.includes("lb2.conf:")), `lb2.conf's findings: ${JSON.stringify(await findings(p))}`);
+  const editors = await p.evaluate(() => document.querySelector("#editor-host").shadowRoot.querySelectorAll(".cm-editor").length);
+  assert(editors === 1, `only the shown tab has an editor yet: ${editors}`);
+  // Shown, it carries its underlines at once, with no new reading in between.
+  await p.click('[data-testid="file-tab"]:nth-child(2) .tab-name');
+  const ranges = await p.$$eval('[data-testid="editor"] .cm-lintRange', (els) => els.length);
+  assert(ranges >= 1 && (await p.getAttribute('[data-testid="diagnostics"]', "aria-busy")) === "false", `underlines in lb2.conf on showing it: ${ranges}`);
+});
+
 await test("completion offers the core's scheduler names and the fields of the table", async (p) => {
   await setSource(p, seedToml);
   await p.click('.cm-line:has-text("scheduler = \\"rr\\"")');
@@ -234,6 +247,37 @@ await test("completion offers the core's scheduler names and the fields of the t
   await p.waitForSelector(".cm-tooltip-autocomplete");
   const fields = await p.$$eval(".cm-tooltip-autocomplete li", (els) => els.map((e) => e.textContent));
   assert(fields.includes("vip_on_lo"), `fields: ${fields}`);
+});
+
+/** The completion list after typing `text` on a new line below the editor line that is exactly `line`. */
+async function completeAfter(p, line, text) {
+  const exact = new RegExp(`^\\s*${line.trim().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*$`);
+  await p.locator(".cm-line").filter({ hasText: exact }).first().click();
+  await p.keyboard.press("End");
+  await p.keyboard.press("Enter");
+  await p.keyboard.type(text);
+  await p.waitForSelector(".cm-tooltip-autocomplete");
+  const options = await p.$$eval(".cm-tooltip-autocomplete li", (els) => els.map((e) => e.textContent));
+  await p.keyboard.press("Escape");
+  return options;
+}
+
+await test("completion in keepalived.conf offers the keywords the importer knows in the block at the cursor", async (p) => {
+  await setSource(p, fixture("seed-keepalived.conf"));
+  // In a real_server: its settings and the checkers, not the virtual_server's.
+  const real = await completeAfter(p, "        weight 3", "w");
+  assert(real.includes("weight") && !real.includes("lb_algo"), `real_server: ${real}`);
+  const checkers = await completeAfter(p, "        weight 1", "T");
+  assert(checkers.includes("TCP_CHECK"), `checkers in a real_server: ${checkers}`);
+  // In the virtual_server, after the real_server blocks closed above the cursor.
+  const virtual = await completeAfter(p, "    lb_algo rr", "l");
+  assert(virtual.includes("lb_algo") && virtual.includes("lb_kind"), `virtual_server: ${virtual}`);
+  assert(!virtual.includes("lthreshold") && !virtual.includes("uthreshold"), `no real_server keywords in a virtual_server: ${virtual}`);
+  // In a checker, and in vrrp_instance.
+  const checker = await completeAfter(p, "            connect_timeout 3", "conn");
+  assert(checker.includes("connect_port") && checker.includes("connect_ip") && !checker.includes("weight"), `TCP_CHECK: ${checker}`);
+  const vrrp = await completeAfter(p, "    priority 100", "vi");
+  assert(vrrp.includes("virtual_router_id") && vrrp.includes("virtual_ipaddress") && !vrrp.includes("virtual_server"), `vrrp_instance: ${vrrp}`);
 });
 
 await test("Format as TOML turns the pasted script into canonical TOML that reads the same", async (p) => {
@@ -259,20 +303,37 @@ function bigDump(vips) {
   return lines.join("\n") + "\n";
 }
 
-// The issue's target is 300 ms; BENCHMARKS.md has the figure. This bound keeps it from growing.
-await test("a keystroke in a 12,000-line dump shows its squiggles within 1 s", async (p) => {
+// The issue's target is 300 ms, three runs out of three; BENCHMARKS.md has the
+// figures. This bound keeps them from growing. The first key after a paste also
+// pays one-time costs: it is recorded apart, and so is the page's own split of
+// each reading (performance.measure: the wasm read, the findings as JSON, shown).
+await test("a keystroke in a 12,000-line dump shows its squiggles within 1 s, the first after a paste too", async (p) => {
   const dump = bigDump(1000);
-  const files = [{ name: "ipvs.rules", text: dump }];
-  await p.goto(`${url}#f=${deflateRawSync(JSON.stringify(files)).toString("base64url")}`);
-  await p.reload();
+  // Pasted as a visitor would (the editor draws only the lines in view, so the wait is on the reading).
+  await p.focus('[data-testid="editor"]');
+  await p.keyboard.press("Control+a");
+  await p.$eval(
+    '[data-testid="editor"]',
+    (editor, t) => {
+      const clipboardData = new DataTransfer();
+      clipboardData.setData("text/plain", t);
+      editor.dispatchEvent(new ClipboardEvent("paste", { clipboardData, bubbles: true, cancelable: true }));
+    },
+    dump,
+  );
+  await p.waitForFunction(() => document.querySelector('[data-testid="format"]').textContent.trim() === "ipvsadm-save", null, { timeout: 30000 });
   await settled(p);
-  assert((await p.textContent('[data-testid="format"]')).trim() === "ipvsadm-save", "read as a dump");
+  assert((await p.$$eval('[data-testid="diagnostic"]', (els) => els.length)) === 500, "the dump's findings are listed (the first 500)");
   await p.focus('[data-testid="editor"]');
   await p.keyboard.press("Control+End");
-  const times = await keystrokes(p, ["#", " ", "x"]);
+  await p.evaluate(() => performance.clearMeasures());
+  const [first, ...times] = await keystrokes(p, ["#", " ", "x", "Backspace"]);
   const worst = Math.max(...times);
-  measurements.dump_12000_keystroke_to_squiggles_ms = Number(worst.toFixed(1));
-  assert(worst < 1000, `keystroke to squiggles: ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
+  const split = await p.evaluate(() => performance.getEntriesByType("measure").filter((m) => m.name.startsWith("lvsdr ")).map((m) => [m.name.slice(6), Math.round(m.duration)]));
+  measurements.dump_12000_first_keystroke_after_paste_ms = Number(first.toFixed(1));
+  measurements.dump_12000_keystroke_to_squiggles_ms = times.map((t) => Number(t.toFixed(1)));
+  measurements.dump_12000_reading_split_ms = split;
+  assert(first < 1000 && worst < 1000, `keystroke to squiggles: first ${first.toFixed(1)}, then ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
 });
 
 await test("the diagram has one node per host", async (p) => {
@@ -865,7 +926,45 @@ await test("the seed's proofs pass on a real kernel in the tab, its walk shows t
   assert(broken.length === 1 && broken[0].title.includes("drops the packet"), `marked where it broke: ${JSON.stringify(dropped.map((s) => [s.state, s.title]))}`);
   assert(broken[0].checks.some((c) => c.startsWith("connectivity")) && broken[0].codes.includes("DR003"), `with the check and its code: ${JSON.stringify(broken[0])}`);
   assert(dropped.slice(0, dropped.indexOf(broken[0])).every((s) => s.state === "captured"), "the frames before it came");
+  // On a phone, dark: the report's cells break between words only, and the example menu stays on the screen.
+  await p.emulateMedia({ colorScheme: "dark" });
+  await p.setViewportSize({ width: 390, height: 844 });
+  await p.$eval('[data-testid="kernel-report"]', (e) => e.scrollIntoView());
+  await p.screenshot({ path: path.join(shots, "kernel-report-dark-phone.png"), fullPage: true });
+  const narrow = await phoneLayout(p);
+  assert(narrow.cells > 20 && narrow.broken.length === 0, `${narrow.broken.length} of ${narrow.cells} report cells break inside a word: ${JSON.stringify(narrow.broken.slice(0, 5))}`);
+  assert(narrow.menuRight <= 390 && narrow.pageWidth <= 390, `the example menu ends at ${narrow.menuRight} px, the page is ${narrow.pageWidth} px wide`);
 });
+
+/**
+ * How the page lays out on a narrow screen: the report's cells with a word cut
+ * across two lines (each word's rectangles must share one line), the example
+ * menu's right edge, and the page's scroll width.
+ */
+function phoneLayout(p) {
+  return p.evaluate(() => {
+    const broken = [];
+    const cells = [...document.querySelectorAll('[data-testid="kernel-report"] td')];
+    for (const cell of cells) {
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const m of node.data.matchAll(/\S+/g)) {
+          const range = document.createRange();
+          range.setStart(node, m.index);
+          range.setEnd(node, m.index + m[0].length);
+          const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+          if (tops.size > 1) broken.push({ word: m[0], cell: cell.textContent.slice(0, 60) });
+        }
+      }
+    }
+    return {
+      cells: cells.length,
+      broken,
+      menuRight: Math.round(document.querySelector('[data-testid="examples"]').getBoundingClientRect().right),
+      pageWidth: document.scrollingElement.scrollWidth,
+    };
+  });
+}
 
 // Screenshots: light and dark, desktop and phone.
 for (const [name, options] of [
