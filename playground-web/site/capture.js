@@ -407,6 +407,10 @@ export function realWalk(steps, report, service) {
     }
     const r = real(i, note);
     const changed = previous ? Object.keys(r.frame).filter((k) => k !== "what" && r.frame[k] !== previous[k]) : [];
+    // On the wire the director's copy also carries the director's own MAC as its source: it sends the frame itself.
+    if (step.leg === "forward" && changed.includes("eth_dst") && !changed.includes("ip_src") && !changed.includes("ip_dst")) {
+      r.note = [r.note, `The IP packet is the client's, unchanged; the frame is new: to ${a.hostOf(r.frame.eth_dst) || "the real server"}'s MAC, from the director's own.`].filter(Boolean).join(" ");
+    }
     previous = r.frame;
     return { ...step, real: { ...r, changed } };
   });

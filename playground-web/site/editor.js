@@ -47,6 +47,8 @@ export function createEditor({ parent, doc, format, tables, formatOf, onChange, 
       ],
     }),
   });
+  // Once the chunk is here (another editor was focused), a new editor gets it at once.
+  if (editingChunk) void upgrade();
   return {
     view,
     text: () => view.state.doc.toString(),

@@ -899,6 +899,9 @@ await test("the seed's proofs pass on a real kernel in the tab, its walk shows t
     `at the director only the frame changes, the destination MAC highlighted: ${JSON.stringify(forward)}`,
   );
   assert(reply.cells.ip_src === "192.168.1.192:80" && reply.cells.eth_src === forward.cells.eth_dst && reply.cells.eth_dst === syn.cells.eth_src, `the answer from the VIP and the real server's MAC: ${JSON.stringify(reply.cells)}`);
+  // A picture of the director's step, as a visitor sees it.
+  for (let i = 0; i < 2; i++) await p.click('[data-testid="walk-prev"]');
+  await p.locator('[data-testid="packet-walk"]').screenshot({ path: path.join(shots, "walk-real-frames.png") });
   // The capture as a pcapng file: the page's own bytes, read back by tshark where it is installed.
   const [download] = await Promise.all([p.waitForEvent("download"), p.click('[data-testid="download-pcap"]')]);
   const file = await download.path();
@@ -925,6 +928,7 @@ await test("the seed's proofs pass on a real kernel in the tab, its walk shows t
   const broken = dropped.filter((s) => s.state === "broken");
   assert(broken.length === 1 && broken[0].title.includes("drops the packet"), `marked where it broke: ${JSON.stringify(dropped.map((s) => [s.state, s.title]))}`);
   assert(broken[0].checks.some((c) => c.startsWith("connectivity")) && broken[0].codes.includes("DR003"), `with the check and its code: ${JSON.stringify(broken[0])}`);
+  await p.locator('[data-testid="packet-walk"]').screenshot({ path: path.join(shots, "walk-broken-step.png") });
   assert(dropped.slice(0, dropped.indexOf(broken[0])).every((s) => s.state === "captured"), "the frames before it came");
   // On a phone, dark: the report's cells break between words only, and the example menu stays on the screen.
   await p.emulateMedia({ colorScheme: "dark" });
