@@ -28,6 +28,14 @@ pub struct Step {
     pub changed: Vec<&'static str>,
     /// Whether this is where things go wrong.
     pub problem: bool,
+    /// Which leg of the connection this is, so that a page holding the
+    /// frames a lab captured can put the real one here: `gateway` (client →
+    /// router), `ask` (ARP or neighbour solicitation), `answer`, `syn`,
+    /// `forward` (director → real server), `deliver` (the real server takes
+    /// it, or drops it), `reply`, `reply-routed` (router → client). Empty for
+    /// a step no lab captures (the failover story, no real server).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub leg: &'static str,
 }
 
 fn mac(host: &str) -> String {
@@ -85,6 +93,7 @@ pub fn failover(t: &Topology) -> Vec<Step> {
             frame: frame(&master.name, &picked, format!("TCP data {vip} (established)")),
             changed: vec![],
             problem: false,
+            leg: "",
         },
         Step {
             from: master.name.to_string(),
@@ -103,6 +112,7 @@ pub fn failover(t: &Topology) -> Vec<Step> {
             },
             changed: vec![],
             problem: true,
+            leg: "",
         },
         Step {
             from: backup.name.to_string(),
@@ -121,6 +131,7 @@ pub fn failover(t: &Topology) -> Vec<Step> {
             },
             changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
             problem: false,
+            leg: "",
         },
         Step {
             from: t.client.name.to_string(),
@@ -130,6 +141,7 @@ pub fn failover(t: &Topology) -> Vec<Step> {
             frame: frame(&t.client.name, &backup.name, format!("TCP data {vip} (established)")),
             changed: vec!["eth_dst"],
             problem: false,
+            leg: "",
         },
     ];
     steps.push(if synced {
@@ -141,6 +153,7 @@ pub fn failover(t: &Topology) -> Vec<Step> {
             frame: frame(&backup.name, &picked, format!("TCP data {vip} (established)")),
             changed: vec!["eth_src", "eth_dst"],
             problem: false,
+            leg: "",
         }
     } else {
         Step {
@@ -157,6 +170,7 @@ pub fn failover(t: &Topology) -> Vec<Step> {
             },
             changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
             problem: true,
+            leg: "",
         }
     });
     steps
@@ -216,6 +230,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
             },
             changed: vec![],
             problem: false,
+            leg: "gateway",
         });
     }
     steps.push(Step {
@@ -236,6 +251,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         },
         changed: vec![],
         problem: false,
+        leg: "ask",
     });
     let owner = match arp_thief {
         Some(rs) => {
@@ -254,6 +270,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 frame: Frame { eth_src: mac(&rs.name.value), eth_dst: mac(&asker), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("ARP {vip} is-at {}", mac(&rs.name.value)) },
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: true,
+                leg: "answer",
             });
             rs.name.value.to_string()
         }
@@ -280,6 +297,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 },
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: false,
+                leg: "answer",
             });
             director.name.to_string()
         }
@@ -298,6 +316,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         },
         changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
         problem: arp_thief.is_some(),
+        leg: "syn",
     });
     let server = if arp_thief.is_some() {
         owner.clone()
@@ -320,6 +339,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 },
                 changed: vec![],
                 problem: true,
+                leg: "forward",
             });
             return steps;
         };
@@ -337,6 +357,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
             frame: Frame { eth_src: mac(&director.name), eth_dst: mac(&rs), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port}") },
             changed: vec!["eth_src", "eth_dst"],
             problem: method != Forward::Route,
+            leg: "forward",
         });
         rs
     };
@@ -351,6 +372,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
             frame: Frame { eth_src: mac(&director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (dropped)") },
             changed: vec!["what"],
             problem: true,
+            leg: "deliver",
         });
         return steps;
     }
@@ -362,6 +384,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
         frame: Frame { eth_src: mac(&director.name), eth_dst: mac(&server), ip_src: client.clone(), ip_dst: vip.clone(), what: format!("TCP SYN {vip}{port} (accepted)") },
         changed: vec!["what"],
         problem: false,
+        leg: "deliver",
     });
     match &router {
         None => steps.push(Step {
@@ -372,6 +395,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
             frame: Frame { eth_src: mac(&server), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
             changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
             problem: false,
+            leg: "reply",
         }),
         Some(r) => {
             steps.push(Step {
@@ -382,6 +406,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 frame: Frame { eth_src: mac(&server), eth_dst: mac(r), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
                 changed: vec!["eth_src", "eth_dst", "ip_src", "ip_dst", "what"],
                 problem: false,
+                leg: "reply",
             });
             steps.push(Step {
                 from: r.clone(),
@@ -391,6 +416,7 @@ pub fn walk(t: &Topology, service: Option<&str>) -> Vec<Step> {
                 frame: Frame { eth_src: mac(r), eth_dst: mac(&t.client.name), ip_src: vip.clone(), ip_dst: client.clone(), what: format!("TCP SYN-ACK {vip}{port} → {client}") },
                 changed: vec!["eth_src", "eth_dst"],
                 problem: false,
+                leg: "reply-routed",
             });
         }
     }
@@ -412,6 +438,8 @@ mod tests {
         assert_eq!(steps[3].frame.ip_src, "192.168.1.100");
         assert_eq!(steps[5].frame.ip_src, "192.168.1.192");
         assert_eq!(steps[5].to, "client");
+        let legs: Vec<&str> = steps.iter().map(|s| s.leg).collect();
+        assert_eq!(legs, ["ask", "answer", "syn", "forward", "deliver", "reply"]);
     }
 
     #[test]
@@ -424,6 +452,7 @@ mod tests {
         let n = steps.len();
         assert_eq!((steps[n - 2].to.as_str(), steps[n - 1].to.as_str()), ("router", "client"));
         assert!(steps.iter().all(|s| !s.problem));
+        assert_eq!((steps[0].leg, steps[n - 1].leg), ("gateway", "reply-routed"));
     }
 
     #[test]
@@ -436,6 +465,10 @@ mod tests {
         let t = crate::topology_file::from_toml(include_str!("../../fixtures/rules/DR033-fail.toml")).unwrap();
         let last = walk(&t, Some(FAILOVER)).pop().unwrap();
         assert!(last.problem && last.explanation.contains("DR033"));
+        assert!(
+            walk(&t, Some(FAILOVER)).iter().all(|s| s.leg.is_empty()),
+            "no lab captures the failover story"
+        );
         let seed = crate::topology_file::from_toml(include_str!("../../fixtures/seed-dr.toml")).unwrap();
         assert!(walk(&seed, Some(FAILOVER)).is_empty());
     }

@@ -39,6 +39,10 @@ const state = {
   views: 0,
   kernel: null, // the promise of the booted guest, after the first run
   onKernel: () => {},
+  // The last run on the real kernel: the TOML it ran, its reports, and the
+  // capture module (site/capture.js), loaded with the kernel. The walk shows
+  // its frames while the setup still reads as that TOML.
+  lab: null, // { toml, reports, capture }
 };
 
 // ---- the core ------------------------------------------------------------
@@ -49,6 +53,8 @@ function loadImporters() {
     state.importers = import("./pkg/lvsdr_wasm.js").then(async (full) => {
       await full.default();
       state.core = full;
+      // The importers' own tables (keepalived's keywords), for completion; the editors share this object.
+      Object.assign(state.tables, JSON.parse(full.tables()));
       $("share-status").textContent = "";
       return full;
     });
@@ -67,8 +73,13 @@ async function analyze() {
   const files = state.tabs.map((t) => ({ name: t.name, text: textOf(t) }));
   if (state.core === lite && files.some((f) => !formatOf(f.text).readable)) await loadImporters();
   if (state.setup) state.setup.free();
+  const started = performance.now();
   state.setup = new state.core.Setup(JSON.stringify(files));
+  const read = performance.now();
   state.analysis = JSON.parse(state.setup.analysis());
+  // Where a reading's time goes, for the browser tests and the devtools: read, findings as JSON, shown.
+  performance.measure("lvsdr read", { start: started, end: read });
+  performance.measure("lvsdr analysis", { start: read, end: performance.now() });
   state.analysis.files.forEach((f, i) => {
     const tab = state.tabs[i];
     if (!tab || tab.format === f.format) return;
@@ -76,7 +87,9 @@ async function analyze() {
     tab.format = f.format;
     if (tab.editor) tab.editor.setFormat(f.format);
   });
+  const shown = performance.now();
   showFindings();
+  performance.measure("lvsdr findings", { start: shown, end: performance.now() });
   // The diagram, simulator, walk and files are one frame later: typing stays quick.
   cancelAnimationFrame(state.views);
   state.views = requestAnimationFrame(() => {
@@ -115,6 +128,12 @@ function scheduleAnalyze() {
 
 function ruleLink(code) {
   return h("a", { href: `#rule-${code}`, class: "code", "data-code": code }, code);
+}
+
+/** A lab check's explanation, `DR003: real server …`: the code as a link to its rule, then the finding. */
+function explanation(text) {
+  const m = /^(DR\d+)(?::\s*)?(.*)$/s.exec(String(text));
+  return m ? [ruleLink(m[1]), m[2] ? ` ${m[2]}` : ""] : [String(text)];
 }
 
 /** Applies a fix's edits, each in its own tab. */
@@ -350,10 +369,20 @@ function simulate() {
   );
 }
 
+/** The report of the last run on the real kernel, while the setup is still the one it ran. */
+function labReport() {
+  if (!state.lab || !state.lab.reports.length) return null;
+  const toml = JSON.parse(state.setup.render("toml"));
+  return toml.ok && toml.text === state.lab.toml ? state.lab.reports[0] : null;
+}
+
 function renderWalk() {
   serviceOptions($("walk-service"), true);
-  const r = JSON.parse(state.setup.walk($("walk-service").value || ""));
-  const steps = r.ok ? r.steps : [];
+  const service = $("walk-service").value || "";
+  const r = JSON.parse(state.setup.walk(service));
+  const report = r.ok && labReport();
+  // After a run on the real kernel, each step carries the frame the kernel sent there.
+  const steps = !r.ok ? [] : report && report.frames ? state.lab.capture.realWalk(r.steps, report, service) : r.steps;
   // A different walk starts from its first hop; the same walk keeps its place.
   const hops = (walk) => JSON.stringify(walk.map((s) => [s.title, s.frame]));
   if (hops(steps) !== hops(state.walk)) state.step = 0;
@@ -363,18 +392,50 @@ function renderWalk() {
 
 function showStep() {
   const s = state.walk[state.step];
+  const real = s && s.real;
   $("walk-pos").textContent = s ? `step ${state.step + 1} of ${state.walk.length}: ${s.from} → ${s.to}` : "";
   $("walk-title").textContent = s ? s.title : "Fix the errors above to walk a packet.";
-  $("walk-title").className = s && s.problem ? "problem-step" : "";
+  $("walk-title").className = real && real.broken ? "problem-step broken-step" : s && s.problem ? "problem-step" : "";
   $("walk-text").textContent = s ? s.explanation : "";
+  $("walk-real").replaceChildren(...(s ? walkSource(s) : []));
+  $("walk-real").dataset.state = !s ? "" : !real ? (s.leg && state.walk.some((x) => x.real) ? "off-bridge" : "model") : real.broken ? "broken" : real.missing ? "not-reached" : "captured";
+  // A captured frame replaces the placeholders; a missing one leaves them, struck through.
+  const frame = real && real.frame ? real.frame : s ? s.frame : null;
+  const changed = real && real.frame ? real.changed : s ? s.changed : [];
+  $("walk-frame").classList.toggle("missing", !!(real && real.missing));
   for (const f of ["eth_src", "eth_dst", "ip_src", "ip_dst", "what"]) {
     const cell = $("f-" + f);
-    cell.textContent = s ? s.frame[f] : "";
-    cell.classList.toggle("changed", !!s && s.changed.includes(f));
+    cell.textContent = frame ? frame[f] : "";
+    cell.classList.toggle("changed", !!s && changed.includes(f));
   }
   $("walk-prev").disabled = state.step <= 0;
   $("walk-next").disabled = state.step >= state.walk.length - 1;
   state.selectedNode = s ? s.to : state.selectedNode;
+}
+
+/** Where the step's frame comes from: the capture (its number and port), or the model. */
+function walkSource(s) {
+  const real = s.real;
+  if (!real) {
+    if (!state.walk.some((x) => x.real)) return [h("span", { class: "muted" }, "Placeholders: Run on a real kernel to see the frames the kernel sends.")];
+    return [h("span", { class: "muted" }, s.leg ? `Not captured: ${s.from} is not on the LAN's bridge.` : "Not something the lab captures.")];
+  }
+  if (real.missing) {
+    return [
+      h("strong", {}, real.broken ? "It broke here. " : ""),
+      real.note,
+      real.broken && real.checks.length
+        ? h(
+            "ul",
+            { class: "walk-checks" },
+            real.checks.map((c) =>
+              h("li", { "data-testid": "walk-check", "data-check": c.name }, `check ${c.name} failed: expected ${c.expected}, seen ${c.seen}`, (c.explained_by || []).map((e) => h("div", { class: "explained" }, "→ see ", explanation(e)))),
+            ),
+          )
+        : "",
+    ];
+  }
+  return [`Captured: frame ${real.number}, sent on ${real.port.host}'s port (${real.port.interface}).`, real.note ? ` ${real.note}` : ""];
 }
 
 // The little markdown the rule docs use: `## ` headings, fenced blocks,
@@ -432,15 +493,19 @@ function runOnKernel() {
     state.kernel = import("./kernel/kernel.js").then((k) => k.boot(k.files(new URL("kernel/", location.href).href), { onProgress: (stage, detail) => state.onKernel(stage, detail) }));
   }
   state.onKernel = say;
+  const capture = import("./capture.js");
   state.kernel
     .then((guest) => {
       say("running");
       return guest.lab(toml.text);
     })
-    .then((result) => {
+    .then(async (result) => {
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       status.textContent = `Done in ${seconds} s.`;
+      state.lab = { toml: toml.text, reports: result.reports || [], capture: await capture };
       showKernelReport(result);
+      renderWalk();
+      drawTopology($("topology"), state.analysis, state.selectedNode);
     })
     .catch((e) => {
       state.kernel = null;
@@ -452,13 +517,20 @@ function runOnKernel() {
 /** The lab's report as the CLI prints it: kernel, connections, then every check. */
 function showKernelReport(result) {
   const reports = result.reports || [];
+  const frames = reports[0] && reports[0].frames;
+  $("download-pcap").hidden = !frames;
+  $("pcap-status").textContent = frames
+    ? `${frames.frames.length} frame(s) captured on ${frames.ports.length} bridge port(s)${frames.dropped || frames.lost ? `; ${frames.dropped} not kept, ${frames.lost} lost` : ""}. The packet walk shows them.`
+    : "";
   if (!reports.length) {
     $("kernel-report").replaceChildren(h("pre", { class: "artifact" }, result.stdout || `exit code ${result.code}`));
     return;
   }
   $("kernel-report").replaceChildren(
     ...reports.map((r) => {
-      const row = (cells) => h("tr", {}, cells.map((c) => h("td", {}, c)));
+      // Each cell names its column: on a narrow screen a row is a card of labelled lines.
+      const row = (cells, labels) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": labels[i] }, c)));
+      const CONNECTION = ["service", "client", "real server", "saw"];
       const result = (c) => (c.pass ? "pass" : c.advisory ? "warn" : "fail");
       return h(
         "div",
@@ -470,8 +542,8 @@ function showKernelReport(result) {
           h(
             "table",
             { class: "checks", "aria-label": "Connections: client → VIP → real server" },
-            h("thead", {}, h("tr", {}, ["service", "client", "real server", "saw"].map((t) => h("th", {}, t)))),
-            h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""]))),
+            h("thead", {}, h("tr", {}, CONNECTION.map((t) => h("th", {}, t)))),
+            h("tbody", {}, r.connections.map((c) => row([c.service, `${c.client}:${c.client_port}`, c.real_server || "none", c.source_seen || c.error || ""], CONNECTION))),
           ),
         ),
         h(
@@ -485,10 +557,10 @@ function showKernelReport(result) {
               h(
                 "tr",
                 { "data-testid": "kernel-check", "data-check": c.name, "data-result": result(c) },
-                h("td", {}, c.name),
-                h("td", {}, c.expected),
-                h("td", { class: result(c) }, result(c)),
-                h("td", {}, c.seen, (c.explained_by || []).map((code) => [" ", ruleLink(code)])),
+                h("td", { "data-label": "check" }, c.name),
+                h("td", { "data-label": "expected" }, c.expected),
+                h("td", { class: result(c), "data-label": "result" }, result(c)),
+                h("td", { "data-label": "seen" }, c.seen, (c.explained_by || []).map((e) => h("div", { class: "explained" }, "→ see ", explanation(e)))),
               ),
             ),
           ),
@@ -619,6 +691,16 @@ function wire() {
     URL.revokeObjectURL(a.href);
   });
   $("run-kernel").addEventListener("click", runOnKernel);
+  $("download-pcap").addEventListener("click", () => {
+    const report = state.lab && state.lab.reports[0];
+    const blob = report && state.lab.capture.pcapng(report);
+    if (!blob) return;
+    // The topology's name comes from the setup: only safe characters reach the file name.
+    const name = String(report.topology).replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 60) || "lab";
+    const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: `${name}.pcapng` });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 0);
+  });
   $("format-toml").addEventListener("click", () => {
     const r = JSON.parse(state.setup.render("toml"));
     if (!r.ok) {

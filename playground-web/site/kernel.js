@@ -124,6 +124,13 @@ export async function boot(sources, options = {}) {
   return guest;
 }
 
+/** The lab's JSON reports. A frame's `at_ns` (nanoseconds since 1970) is past
+ * what a double holds exactly: where the engine hands a reviver the number's
+ * source text, it stays exact as a string. */
+function parseReports(text) {
+  return JSON.parse(text, (key, value, context) => (key === "at_ns" && context && typeof context.source === "string" ? context.source : value));
+}
+
 class Guest {
   constructor(emulator, onProgress, onConsole) {
     this.emulator = emulator;
@@ -238,7 +245,7 @@ class Guest {
       result.wallMs = Math.round(performance.now() - started);
       if (task.lab) {
         try {
-          result.reports = JSON.parse(result.stdout);
+          result.reports = parseReports(result.stdout);
         } catch {
           result.reports = null;
         }
@@ -250,7 +257,9 @@ class Guest {
   }
 
   /** Runs the lab for one topology (canonical TOML, as `lvsdr` writes it) with
-   * the CLI's defaults: 8 connections per service, one client, applied over netlink. */
+   * the CLI's defaults: 8 connections per service, one client, applied over
+   * netlink. Each report carries the frames captured on every leg (its
+   * `frames`, as `lvsdr lab --pcap` has them) unless `options.frames` is false. */
   lab(toml, options = {}) {
     return this.run(
       {
@@ -262,7 +271,7 @@ class Guest {
             clients: options.clients || 1,
             parallel: 1,
             apply: "netlink",
-            verify: { ipvs_stats: !!options.ipvsStats },
+            verify: { ipvs_stats: !!options.ipvsStats, frames: options.frames !== false },
             failover: null,
           },
         },

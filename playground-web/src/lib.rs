@@ -236,6 +236,34 @@ pub fn tables_value() -> Value {
         "sysctl": lvsdr_core::names::SYSCTL_KEYS,
         "health_checks": lvsdr_core::model::HEALTH_CHECKS,
         "artifacts": lvsdr_core::render::Artifact::ALL.map(|a| a.name()),
+        "keepalived": keepalived_keywords(),
+    })
+}
+
+/// The keywords keepalived's importer knows in each block (`""` is the top
+/// level, `checker` any checker's block), read and skipped alike. Only the
+/// module with the importers has them: it is the one a keepalived.conf loads.
+#[cfg(not(feature = "importers"))]
+fn keepalived_keywords() -> Value {
+    Value::Null
+}
+
+/// The keywords keepalived's importer knows in each block (`""` is the top
+/// level, `checker` any checker's block), read and skipped alike.
+#[cfg(feature = "importers")]
+fn keepalived_keywords() -> Value {
+    use lvsdr_core::import::keepalived::keywords::*;
+    fn join(a: &[&'static str], b: &[&'static str]) -> Vec<&'static str> {
+        a.iter().chain(b).copied().collect()
+    }
+    json!({
+        "": join(TOP_LEVEL, TOP_LEVEL_SKIPPED),
+        "global_defs": GLOBAL_DEFS,
+        "vrrp_instance": VRRP_INSTANCE,
+        "virtual_server": join(VIRTUAL_SERVER, VIRTUAL_SERVER_SKIPPED),
+        "real_server": join(REAL_SERVER, REAL_SERVER_SKIPPED),
+        "checker": CHECKER,
+        "url": URL,
     })
 }
 
@@ -362,6 +390,10 @@ mod tests {
         assert!(t["fields"]["service.real_server"].as_array().unwrap().contains(&json!("weight")));
         assert_eq!(t["schedulers"].as_array().unwrap().len(), 13);
         assert!(t["sysctl"].as_array().unwrap().contains(&json!("net.ipv4.conf.all.arp_ignore")));
+        let k = &t["keepalived"];
+        assert!(k["real_server"].as_array().unwrap().contains(&json!("weight")));
+        assert!(k["virtual_server"].as_array().unwrap().contains(&json!("lb_algo")));
+        assert!(k[""].as_array().unwrap().contains(&json!("vrrp_instance")));
         assert_eq!(detect_value(SCRIPT)["format"], "script");
         assert_eq!(detect_value(SEED)["readable"], true);
     }

@@ -2,6 +2,7 @@
 // playwright-core. Usage: node browser.mjs URL SCREENSHOT_DIR
 // Prints one line per test and a closing "N passed, M failed" line.
 import { createRequire } from "node:module";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { deflateRawSync, gzipSync } from "node:zlib";
 import path from "node:path";
@@ -215,6 +216,19 @@ await test("the examples include a director script with a real-server script, an
   assert(directors === 2, "both directors drawn");
 });
 
+await test("every tab is linted without being shown: its findings are listed, and its squiggles are there when it first shows", async (p) => {
+  await pickExample(p, "keepalived pair");
+  // lb2.conf, never shown, is read with the others: its finding is in the list.
+  const second = (await findings(p)).filter((f) => f.file === 1);
+  assert(second.some((f) => f.code === "DR103" && f.text.includes("lb2.conf:")), `lb2.conf's findings: ${JSON.stringify(await findings(p))}`);
+  const editors = await p.evaluate(() => document.querySelector("#editor-host").shadowRoot.querySelectorAll(".cm-editor").length);
+  assert(editors === 1, `only the shown tab has an editor yet: ${editors}`);
+  // Shown, it carries its underlines at once, with no new reading in between.
+  await p.click('[data-testid="file-tab"]:nth-child(2) .tab-name');
+  const ranges = await p.$$eval('[data-testid="editor"] .cm-lintRange', (els) => els.length);
+  assert(ranges >= 1 && (await p.getAttribute('[data-testid="diagnostics"]', "aria-busy")) === "false", `underlines in lb2.conf on showing it: ${ranges}`);
+});
+
 await test("completion offers the core's scheduler names and the fields of the table", async (p) => {
   await setSource(p, seedToml);
   await p.click('.cm-line:has-text("scheduler = \\"rr\\"")');
@@ -233,6 +247,37 @@ await test("completion offers the core's scheduler names and the fields of the t
   await p.waitForSelector(".cm-tooltip-autocomplete");
   const fields = await p.$$eval(".cm-tooltip-autocomplete li", (els) => els.map((e) => e.textContent));
   assert(fields.includes("vip_on_lo"), `fields: ${fields}`);
+});
+
+/** The completion list after typing `text` on a new line below the editor line that is exactly `line`. */
+async function completeAfter(p, line, text) {
+  const exact = new RegExp(`^\\s*${line.trim().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*$`);
+  await p.locator(".cm-line").filter({ hasText: exact }).first().click();
+  await p.keyboard.press("End");
+  await p.keyboard.press("Enter");
+  await p.keyboard.type(text);
+  await p.waitForSelector(".cm-tooltip-autocomplete");
+  const options = await p.$$eval(".cm-tooltip-autocomplete li", (els) => els.map((e) => e.textContent));
+  await p.keyboard.press("Escape");
+  return options;
+}
+
+await test("completion in keepalived.conf offers the keywords the importer knows in the block at the cursor", async (p) => {
+  await setSource(p, fixture("seed-keepalived.conf"));
+  // In a real_server: its settings and the checkers, not the virtual_server's.
+  const real = await completeAfter(p, "        weight 3", "w");
+  assert(real.includes("weight") && !real.includes("lb_algo"), `real_server: ${real}`);
+  const checkers = await completeAfter(p, "        weight 1", "T");
+  assert(checkers.includes("TCP_CHECK"), `checkers in a real_server: ${checkers}`);
+  // In the virtual_server, after the real_server blocks closed above the cursor.
+  const virtual = await completeAfter(p, "    lb_algo rr", "l");
+  assert(virtual.includes("lb_algo") && virtual.includes("lb_kind"), `virtual_server: ${virtual}`);
+  assert(!virtual.includes("lthreshold") && !virtual.includes("uthreshold"), `no real_server keywords in a virtual_server: ${virtual}`);
+  // In a checker, and in vrrp_instance.
+  const checker = await completeAfter(p, "            connect_timeout 3", "conn");
+  assert(checker.includes("connect_port") && checker.includes("connect_ip") && !checker.includes("weight"), `TCP_CHECK: ${checker}`);
+  const vrrp = await completeAfter(p, "    priority 100", "vi");
+  assert(vrrp.includes("virtual_router_id") && vrrp.includes("virtual_ipaddress") && !vrrp.includes("virtual_server"), `vrrp_instance: ${vrrp}`);
 });
 
 await test("Format as TOML turns the pasted script into canonical TOML that reads the same", async (p) => {
@@ -258,20 +303,37 @@ function bigDump(vips) {
   return lines.join("\n") + "\n";
 }
 
-// The issue's target is 300 ms; BENCHMARKS.md has the figure. This bound keeps it from growing.
-await test("a keystroke in a 12,000-line dump shows its squiggles within 1 s", async (p) => {
+// The issue's target is 300 ms, three runs out of three; BENCHMARKS.md has the
+// figures. This bound keeps them from growing. The first key after a paste also
+// pays one-time costs: it is recorded apart, and so is the page's own split of
+// each reading (performance.measure: the wasm read, the findings as JSON, shown).
+await test("a keystroke in a 12,000-line dump shows its squiggles within 1 s, the first after a paste too", async (p) => {
   const dump = bigDump(1000);
-  const files = [{ name: "ipvs.rules", text: dump }];
-  await p.goto(`${url}#f=${deflateRawSync(JSON.stringify(files)).toString("base64url")}`);
-  await p.reload();
+  // Pasted as a visitor would (the editor draws only the lines in view, so the wait is on the reading).
+  await p.focus('[data-testid="editor"]');
+  await p.keyboard.press("Control+a");
+  await p.$eval(
+    '[data-testid="editor"]',
+    (editor, t) => {
+      const clipboardData = new DataTransfer();
+      clipboardData.setData("text/plain", t);
+      editor.dispatchEvent(new ClipboardEvent("paste", { clipboardData, bubbles: true, cancelable: true }));
+    },
+    dump,
+  );
+  await p.waitForFunction(() => document.querySelector('[data-testid="format"]').textContent.trim() === "ipvsadm-save", null, { timeout: 30000 });
   await settled(p);
-  assert((await p.textContent('[data-testid="format"]')).trim() === "ipvsadm-save", "read as a dump");
+  assert((await p.$$eval('[data-testid="diagnostic"]', (els) => els.length)) === 500, "the dump's findings are listed (the first 500)");
   await p.focus('[data-testid="editor"]');
   await p.keyboard.press("Control+End");
-  const times = await keystrokes(p, ["#", " ", "x"]);
+  await p.evaluate(() => performance.clearMeasures());
+  const [first, ...times] = await keystrokes(p, ["#", " ", "x", "Backspace"]);
   const worst = Math.max(...times);
-  measurements.dump_12000_keystroke_to_squiggles_ms = Number(worst.toFixed(1));
-  assert(worst < 1000, `keystroke to squiggles: ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
+  const split = await p.evaluate(() => performance.getEntriesByType("measure").filter((m) => m.name.startsWith("lvsdr ")).map((m) => [m.name.slice(6), Math.round(m.duration)]));
+  measurements.dump_12000_first_keystroke_after_paste_ms = Number(first.toFixed(1));
+  measurements.dump_12000_keystroke_to_squiggles_ms = times.map((t) => Number(t.toFixed(1)));
+  measurements.dump_12000_reading_split_ms = split;
+  assert(first < 1000 && worst < 1000, `keystroke to squiggles: first ${first.toFixed(1)}, then ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
 });
 
 await test("the diagram has one node per host", async (p) => {
@@ -542,25 +604,27 @@ async function weigh(before) {
 }
 
 // Everything a visitor downloads to open the page, examples aside: the HTML, the
-// page bundled with CodeMirror, the stylesheets, and the first wasm module (TOML
-// and JSON) with its glue. The module with the importers comes when a tab holds a
-// script, a dump or a keepalived.conf, and the rule texts when one is opened.
-// The editor issue's budget is 260 KB, set when the core was 130 KB gzipped; the
-// core is now 188 KB without its importers (CodeMirror: 113 KB). BENCHMARKS.md has
-// the figures; this test keeps them from growing.
-await test("the page loads at most 330 KB gzipped; the importers come when a tab needs them", async () => {
+// page with CodeMirror's view, state and lint, the stylesheets, and the first wasm
+// module (TOML and JSON) with its glue. The module with the importers comes when a
+// tab holds a script, a dump or a keepalived.conf; the editor's key bindings,
+// highlighting and completion when an editor is focused; the capture reader with
+// the kernel; the rule texts when one is opened. The issue's target is 260 KB;
+// the wasm core alone is 199 KB of it (BENCHMARKS.md). This bound keeps it from growing.
+await test("the page loads at most 300 KB gzipped; the importers and the editing chunk come when needed", async () => {
   const { q, sizes } = await weigh();
   try {
     const first = await sizes();
     const total = (files) => Object.entries(files).filter(([f]) => f !== "/examples.js").reduce((n, [, b]) => n + b, 0);
     measurements.page_gzip_bytes = total(first);
     measurements.page_files = first;
-    assert(!Object.keys(first).some((f) => f.includes("lvsdr_wasm") || f.includes("rules.json") || f.includes("kernel")), `loaded at once: ${Object.keys(first)}`);
+    const late = ["lvsdr_wasm", "rules.json", "kernel", "/chunks/editing-", "/chunks/capture-"];
+    assert(!Object.keys(first).some((f) => late.some((l) => f.includes(l))), `loaded at once: ${Object.keys(first)}`);
     await setSource(q, seedScript);
     const withImporters = await sizes();
     measurements.page_with_importers_gzip_bytes = total(withImporters);
     assert(Object.keys(withImporters).includes("/pkg/lvsdr_wasm_bg.wasm"), "the importers load for a script");
-    assert(measurements.page_gzip_bytes <= 330_000, `${measurements.page_gzip_bytes} bytes gzipped: ${JSON.stringify(first)}`);
+    assert(Object.keys(withImporters).some((f) => f.startsWith("/chunks/editing-")), "focusing the editor loads its editing chunk");
+    assert(measurements.page_gzip_bytes <= 300_000, `${measurements.page_gzip_bytes} bytes gzipped: ${JSON.stringify(first)}`);
   } finally {
     await q.context().close();
   }
@@ -783,21 +847,128 @@ async function runOnKernel(p) {
   return { ms, checks, verdict: await p.textContent('[data-testid="kernel-verdict"]') };
 }
 
-await test("the seed's proofs pass on a real kernel in the tab, and a fault fails there with its code", async (p) => {
+/** Every step of the packet walk as shown: its leg's state, title and header cells. */
+async function walkSteps(p) {
+  await p.selectOption('[data-testid="walk-service"]', "tcp/80");
+  while (!(await p.isDisabled('[data-testid="walk-prev"]'))) await p.click('[data-testid="walk-prev"]');
+  const steps = [];
+  for (let i = 0; i < 12; i++) {
+    steps.push(
+      await p.evaluate(() => {
+        const cell = (f) => document.querySelector(`#f-${f}`);
+        const fields = ["eth_src", "eth_dst", "ip_src", "ip_dst", "what"];
+        return {
+          title: document.querySelector('[data-testid="walk-title"]').textContent,
+          state: document.querySelector('[data-testid="walk-real"]').dataset.state,
+          source: document.querySelector('[data-testid="walk-real"]').textContent,
+          codes: [...document.querySelectorAll('[data-testid="walk-real"] a[data-code]')].map((a) => a.dataset.code),
+          checks: [...document.querySelectorAll('[data-testid="walk-check"]')].map((li) => li.dataset.check),
+          cells: Object.fromEntries(fields.map((f) => [f, cell(f).textContent])),
+          changed: fields.filter((f) => cell(f).classList.contains("changed")),
+        };
+      }),
+    );
+    if (await p.isDisabled('[data-testid="walk-next"]')) break;
+    await p.click('[data-testid="walk-next"]');
+  }
+  return steps;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+await test("the seed's proofs pass on a real kernel in the tab, its walk shows the real frames and its capture downloads; faults fail there, one marked where it broke", async (p) => {
+  await setSource(p, seedToml);
+  // Before any run, the walk shows the model's placeholders.
+  const before = await walkSteps(p);
+  assert(before.every((s) => s.state === "model" && s.cells.eth_src.startsWith("MAC(")), `placeholders before a run: ${JSON.stringify(before[0])}`);
+  assert(await p.isHidden('[data-testid="download-pcap"]'), "no capture to download before a run");
   const seed = await runOnKernel(p);
   measurements.kernel_cold_button_to_report_ms = seed.ms;
   assert(seed.verdict.startsWith("PASS: seed on v86 "), seed.verdict);
   for (const proof of ["source-ip tcp/80", "source-ip tcp/25", "reply-bypass", "arp-owner", "split tcp/80", "split tcp/25"]) {
     assert(seed.checks[proof] && seed.checks[proof].result === "pass", `${proof}: ${JSON.stringify(seed.checks[proof])}`);
   }
+  // The walk: each step the frame the kernel sent, with real MACs, addresses and ports.
+  const walk = await walkSteps(p);
+  assert(walk.length === 6 && walk.every((s) => s.state === "captured"), `every step captured: ${JSON.stringify(walk.map((s) => [s.state, s.source]))}`);
+  const [, answer, syn, forward, , reply] = walk;
+  assert(MAC.test(syn.cells.eth_src) && MAC.test(syn.cells.eth_dst) && syn.cells.ip_src.startsWith("192.168.1.100:") && syn.cells.ip_dst === "192.168.1.192:80", `the client's SYN: ${JSON.stringify(syn.cells)}`);
+  assert(answer.cells.what.includes(`is at ${syn.cells.eth_dst}`), `the director's ARP answer is the MAC the SYN went to: ${JSON.stringify(answer.cells)}`);
+  assert(
+    forward.cells.ip_src === syn.cells.ip_src && forward.cells.ip_dst === syn.cells.ip_dst && forward.cells.eth_dst !== syn.cells.eth_dst && forward.changed.includes("eth_dst") && !forward.changed.includes("ip_src"),
+    `at the director only the frame changes, the destination MAC highlighted: ${JSON.stringify(forward)}`,
+  );
+  assert(reply.cells.ip_src === "192.168.1.192:80" && reply.cells.eth_src === forward.cells.eth_dst && reply.cells.eth_dst === syn.cells.eth_src, `the answer from the VIP and the real server's MAC: ${JSON.stringify(reply.cells)}`);
+  // A picture of the director's step, as a visitor sees it.
+  for (let i = 0; i < 2; i++) await p.click('[data-testid="walk-prev"]');
+  await p.locator('[data-testid="packet-walk"]').screenshot({ path: path.join(shots, "walk-real-frames.png") });
+  // The capture as a pcapng file: the page's own bytes, read back by tshark where it is installed.
+  const [download] = await Promise.all([p.waitForEvent("download"), p.click('[data-testid="download-pcap"]')]);
+  const file = await download.path();
+  const bytes = readFileSync(file);
+  assert(download.suggestedFilename() === "seed.pcapng" && bytes.readUInt32LE(0) === 0x0a0d0d0a && bytes.readUInt32LE(8) === 0x1a2b3c4d, `a pcapng file: ${download.suggestedFilename()}, ${bytes.length} bytes`);
+  const tshark = spawnSync("tshark", ["-r", file, "-T", "fields", "-e", "frame.interface_name", "-e", "eth.dst", "-e", "frame.comment"], { encoding: "utf8" });
+  if (!tshark.error) {
+    const rows = tshark.stdout.trim().split("\n").map((l) => l.split("\t"));
+    const copy = rows.find(([port, dst, comment]) => port === "director" && dst === forward.cells.eth_dst && /^tcp\/80 from 192\.168\.1\.100:\d+: the kernel chose rs\d; director → rs\d$/.test(comment));
+    assert(tshark.status === 0 && copy, `tshark reads the director's copy with its comment: ${tshark.stderr} ${JSON.stringify(rows.slice(0, 8))}`);
+  }
   // rs2 answers ARP for the VIP: the client's neighbour entry is rs2's MAC, on the real kernel.
   await pickExample(p, "no arp sysctls");
+  assert((await walkSteps(p)).every((s) => s.state === "model"), "another setup: the walk is the model's again");
   const fault = await runOnKernel(p);
   measurements.kernel_warm_button_to_report_ms = fault.ms;
   assert(fault.verdict.startsWith("FAIL: "), fault.verdict);
   const arp = fault.checks["arp-owner"];
   assert(arp && arp.result === "fail" && /DR00\d/.test(arp.text), `arp-owner: ${JSON.stringify(arp)}`);
+  // rs2 holds no VIP on lo: the director's copy reaches it and nothing comes back.
+  await pickExample(p, "no vip on lo");
+  await runOnKernel(p);
+  const dropped = await walkSteps(p);
+  const broken = dropped.filter((s) => s.state === "broken");
+  assert(broken.length === 1 && broken[0].title.includes("drops the packet"), `marked where it broke: ${JSON.stringify(dropped.map((s) => [s.state, s.title]))}`);
+  assert(broken[0].checks.some((c) => c.startsWith("connectivity")) && broken[0].codes.includes("DR003"), `with the check and its code: ${JSON.stringify(broken[0])}`);
+  await p.locator('[data-testid="packet-walk"]').screenshot({ path: path.join(shots, "walk-broken-step.png") });
+  assert(dropped.slice(0, dropped.indexOf(broken[0])).every((s) => s.state === "captured"), "the frames before it came");
+  // On a phone, dark: the report's cells break between words only, and the example menu stays on the screen.
+  await p.emulateMedia({ colorScheme: "dark" });
+  await p.setViewportSize({ width: 390, height: 844 });
+  await p.$eval('[data-testid="kernel-report"]', (e) => e.scrollIntoView());
+  await p.screenshot({ path: path.join(shots, "kernel-report-dark-phone.png"), fullPage: true });
+  const narrow = await phoneLayout(p);
+  assert(narrow.cells > 20 && narrow.broken.length === 0, `${narrow.broken.length} of ${narrow.cells} report cells break inside a word: ${JSON.stringify(narrow.broken.slice(0, 5))}`);
+  assert(narrow.menuRight <= 390 && narrow.pageWidth <= 390, `the example menu ends at ${narrow.menuRight} px, the page is ${narrow.pageWidth} px wide`);
 });
+
+/**
+ * How the page lays out on a narrow screen: the report's cells with a word cut
+ * across two lines (each word's rectangles must share one line), the example
+ * menu's right edge, and the page's scroll width.
+ */
+function phoneLayout(p) {
+  return p.evaluate(() => {
+    const broken = [];
+    const cells = [...document.querySelectorAll('[data-testid="kernel-report"] td')];
+    for (const cell of cells) {
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const m of node.data.matchAll(/\S+/g)) {
+          const range = document.createRange();
+          range.setStart(node, m.index);
+          range.setEnd(node, m.index + m[0].length);
+          const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+          if (tops.size > 1) broken.push({ word: m[0], cell: cell.textContent.slice(0, 60) });
+        }
+      }
+    }
+    return {
+      cells: cells.length,
+      broken,
+      menuRight: Math.round(document.querySelector('[data-testid="examples"]').getBoundingClientRect().right),
+      pageWidth: document.scrollingElement.scrollWidth,
+    };
+  });
+}
 
 // Screenshots: light and dark, desktop and phone.
 for (const [name, options] of [

@@ -313,9 +313,15 @@ pub(crate) fn guest_kernel(_args: &[String]) -> Result {
 /// seed and a fault example in one machine. Returns (passed, failed).
 pub(crate) fn kernel_tests() -> Result<(u64, u64)> {
     let dir = stage(&root().join("target/v86-guest"))?;
+    // The page's core, whose packet walk the test fills with the captured frames.
+    let pkg = root().join("target/v86-guest-core");
+    crate::playground::build_core(&pkg, crate::playground::CoreModule::Lite)?;
     step("in-browser kernel test (v86 under node): playground-web/tests/kernel.mjs");
     crate::commands::node_tests(
-        Command::new("node").arg(root().join("playground-web/tests/kernel.mjs")).arg(&dir),
+        Command::new("node")
+            .arg(root().join("playground-web/tests/kernel.mjs"))
+            .arg(&dir)
+            .arg(&pkg),
         "kernel",
         "in-browser kernel test(s)",
     )

@@ -14,51 +14,13 @@ use std::process::Command;
 /// static files, and the examples from fixtures/.
 pub(crate) fn build_playground() -> Result<PathBuf> {
     setup(false)?;
-    let bindgen = wasm_bindgen_cli()?;
     let out = root().join("target/playground");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(out.join("pkg")).map_err(|e| e.to_string())?;
     // The first module is built for size, the second (fetched when needed) for
-    // speed. The first has its own target folder, so the two feature sets never
-    // rebuild each other.
-    for (name, features, profile, target_dir) in [
-        (
-            "lvsdr_lite",
-            &["--no-default-features"][..],
-            "wasm",
-            root().join("target/wasm-lite"),
-        ),
-        ("lvsdr_wasm", &[][..], "wasm-fast", root().join("target")),
-    ] {
-        step(&format!("building {name} for wasm32 (profile {profile})"));
-        run(cargo()
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "lvsdr-wasm",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--profile",
-                profile,
-            ])
-            .args(features)
-            .arg("--target-dir")
-            .arg(&target_dir))?;
-        run(Command::new(&bindgen)
-            .args([
-                "--target",
-                "web",
-                "--no-typescript",
-                "--remove-name-section",
-                "--remove-producers-section",
-                "--out-name",
-                name,
-                "--out-dir",
-            ])
-            .arg(out.join("pkg"))
-            .arg(target_dir.join("wasm32-unknown-unknown").join(profile).join("lvsdr_wasm.wasm")))?;
-    }
+    // speed.
+    build_core(&out.join("pkg"), CoreModule::Lite)?;
+    build_core(&out.join("pkg"), CoreModule::Full)?;
     bundle_site(&out)?;
     write_examples(&out)?;
     // The rule docs, from the same source as `lvsdr explain` (kept out of the wasm).
@@ -82,6 +44,60 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
         size("pkg/lvsdr_wasm_bg.wasm")
     );
     Ok(out)
+}
+
+/// The page's two WebAssembly cores.
+#[derive(Clone, Copy)]
+pub(crate) enum CoreModule {
+    /// `lvsdr_lite`: TOML and JSON only, the module the page loads first.
+    Lite,
+    /// `lvsdr_wasm`: with the importers, loaded when a tab needs them.
+    Full,
+}
+
+/// Builds one of the page's cores into `pkg` (`NAME.js` and `NAME_bg.wasm`).
+/// The first has its own target folder, so the two feature sets never
+/// rebuild each other.
+pub(crate) fn build_core(pkg: &std::path::Path, module: CoreModule) -> Result {
+    let bindgen = wasm_bindgen_cli()?;
+    let (name, features, profile, target_dir) = match module {
+        CoreModule::Lite => (
+            "lvsdr_lite",
+            &["--no-default-features"][..],
+            "wasm",
+            root().join("target/wasm-lite"),
+        ),
+        CoreModule::Full => ("lvsdr_wasm", &[][..], "wasm-fast", root().join("target")),
+    };
+    std::fs::create_dir_all(pkg).map_err(|e| e.to_string())?;
+    step(&format!("building {name} for wasm32 (profile {profile})"));
+    run(cargo()
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "lvsdr-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            profile,
+        ])
+        .args(features)
+        .arg("--target-dir")
+        .arg(&target_dir))?;
+    run(Command::new(&bindgen)
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--remove-name-section",
+            "--remove-producers-section",
+            "--out-name",
+            name,
+            "--out-dir",
+        ])
+        .arg(pkg)
+        .arg(target_dir.join("wasm32-unknown-unknown").join(profile).join("lvsdr_wasm.wasm")))
 }
 
 /// The page's npm packages (CodeMirror and esbuild), installed with `npm ci`
@@ -114,10 +130,13 @@ fn bundle_site(out: &std::path::Path) -> Result {
     let modules = site_packages()?;
     step("bundling the page (esbuild)");
     let site = root().join("playground-web/site");
+    // Split: what a dynamic import() names (the capture reader, the editor's
+    // languages, …) becomes a chunk of its own, fetched at its first use.
     run(Command::new(modules.join(".bin/esbuild"))
         .arg(site.join("app.js"))
         .args([
             "--bundle",
+            "--splitting",
             "--minify",
             "--format=esm",
             "--target=es2020",
@@ -125,8 +144,12 @@ fn bundle_site(out: &std::path::Path) -> Result {
             "--external:./pkg/*",
             "--external:./examples.js",
             "--external:./kernel/*",
+            "--entry-names=[name]",
+            "--chunk-names=chunks/[name]-[hash]",
         ])
-        .arg(format!("--outfile={}", out.join("app.js").display()))
+        .arg(format!("--outdir={}", out.display()))
+        // Where the bytes go, for `esbuild --analyze`-style reading: beside the site, not in it.
+        .arg(format!("--metafile={}", root().join("target/playground-meta.json").display()))
         .env("NODE_PATH", &modules))?;
     for f in std::fs::read_dir(&site).map_err(|e| e.to_string())?.flatten() {
         if f.path().extension().is_some_and(|e| e == "js") {

@@ -26,6 +26,127 @@ use crate::LoadError;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// The keywords this importer knows, block by block: those it reads and
+/// those it accepts and skips (they act outside IPVS or only when checks
+/// fail). The editor's completion offers them at the cursor, so it never
+/// suggests a word the importer would call unknown (DR100).
+pub mod keywords {
+    /// The top level of the file.
+    pub const TOP_LEVEL: &[&str] = &["global_defs", "vrrp_instance", "virtual_server", "include"];
+    /// Top-level blocks that configure keepalived beyond IPVS, skipped.
+    pub const TOP_LEVEL_SKIPPED: &[&str] = &[
+        "vrrp_sync_group",
+        "vrrp_script",
+        "virtual_server_group",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "vrrp_track_process",
+        "vrrp_track_file",
+        "track_file",
+        "garp_group",
+        "bfd_instance",
+    ];
+    /// `global_defs { … }` (anything else there is skipped).
+    pub const GLOBAL_DEFS: &[&str] = &["router_id", "lvs_sync_daemon", "lvs_sync_daemon_interface", "include"];
+    /// `vrrp_instance NAME { … }` (anything else there is skipped).
+    pub const VRRP_INSTANCE: &[&str] = &[
+        "state",
+        "interface",
+        "virtual_router_id",
+        "priority",
+        "advert_int",
+        "version",
+        "nopreempt",
+        "authentication",
+        "virtual_ipaddress",
+        "virtual_ipaddress_excluded",
+        "lvs_sync_daemon_interface",
+        "include",
+    ];
+    /// `virtual_server … { … }`: read, or said not to be modelled.
+    pub const VIRTUAL_SERVER: &[&str] = &[
+        "lb_algo",
+        "lvs_sched",
+        "lb_kind",
+        "lvs_method",
+        "protocol",
+        "persistence_timeout",
+        "persistence_granularity",
+        "ip_family",
+        "ops",
+        "weight",
+        "sh-port",
+        "sh-fallback",
+        "mh-port",
+        "mh-fallback",
+        "real_server",
+        "sorry_server",
+        "sorry_server_inhibit",
+        "sorry_server_lvs_method",
+        "quorum",
+        "hysteresis",
+        "quorum_up",
+        "quorum_down",
+        "alpha",
+        "omega",
+        "inhibit_on_failure",
+        "persistence_engine",
+        "include",
+    ];
+    /// Checker timing and the like in a `virtual_server`, skipped.
+    pub const VIRTUAL_SERVER_SKIPPED: &[&str] = &[
+        "delay_loop",
+        "retry",
+        "delay_before_retry",
+        "warmup",
+        "connect_timeout",
+        "ha_suspend",
+        "smtp_alert",
+        "virtualhost",
+        "hashed",
+        "snmp_name",
+    ];
+    /// `real_server ADDR PORT { … }`, besides the checkers ([`crate::names::HEALTH_CHECKS`]).
+    pub const REAL_SERVER: &[&str] = &[
+        "weight",
+        "lvs_method",
+        "uthreshold",
+        "lthreshold",
+        "inhibit_on_failure",
+        "alpha",
+        "notify_up",
+        "notify_down",
+        "include",
+    ];
+    /// Checker timing in a `real_server`, skipped.
+    pub const REAL_SERVER_SKIPPED: &[&str] = &[
+        "delay_loop",
+        "retry",
+        "delay_before_retry",
+        "warmup",
+        "connect_timeout",
+        "smtp_alert",
+        "virtualhost",
+        "snmp_name",
+    ];
+    /// Inside a checker (`TCP_CHECK { … }`, `HTTP_GET { … }`).
+    pub const CHECKER: &[&str] = &[
+        "connect_port",
+        "connect_ip",
+        "bindto",
+        "bind_port",
+        "connect_timeout",
+        "retry",
+        "delay_before_retry",
+        "url",
+        "misc_path",
+        "virtualhost",
+    ];
+    /// Inside an HTTP_GET or SSL_GET `url { … }`.
+    pub const URL: &[&str] = &["path", "status_code", "digest"];
+}
+
 #[derive(Debug, Clone)]
 struct Token {
     text: String,
@@ -385,20 +506,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             ("vrrp_instance", Some(body)) => vrrp_instance(b, s, body, vrrp_version, &mut vrrp_addresses),
             ("global_defs", Some(body)) => global_defs(b, body),
             ("include", None) => include(b, s),
-            (
-                "vrrp_sync_group"
-                | "vrrp_script"
-                | "virtual_server_group"
-                | "static_ipaddress"
-                | "static_routes"
-                | "static_rules"
-                | "vrrp_track_process"
-                | "vrrp_track_file"
-                | "track_file"
-                | "garp_group"
-                | "bfd_instance",
-                _,
-            ) => {}
+            (k, _) if keywords::TOP_LEVEL_SKIPPED.contains(&k) => {}
             (k, _) => b.note("DR100", format!("`{k}` is not something lvsdr imports; skipped"), s.span, ""),
         }
     }
@@ -931,11 +1039,7 @@ fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) ->
             ),
             ("persistence_engine", _) => not_modelled(b, st, "lvsdr does not model IPVS persistence engines"),
             ("include", None) => include(b, st),
-            (
-                "delay_loop" | "retry" | "delay_before_retry" | "warmup" | "connect_timeout" | "ha_suspend" | "smtp_alert" | "virtualhost"
-                | "hashed" | "snmp_name",
-                _,
-            ) => {}
+            (k, _) if keywords::VIRTUAL_SERVER_SKIPPED.contains(&k) => {}
             (k, _) => b.note(
                 "DR100",
                 format!("`{k}` in a virtual_server is not a setting lvsdr knows; skipped"),
@@ -1015,7 +1119,7 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
                 };
                 r.health_check = HealthCheck::parse(k).ok().map(|h| At::new(h, x.span));
             }
-            "delay_loop" | "retry" | "delay_before_retry" | "warmup" | "connect_timeout" | "smtp_alert" | "virtualhost" | "snmp_name" => {}
+            k if keywords::REAL_SERVER_SKIPPED.contains(&k) => {}
             k => b.note(
                 "DR100",
                 format!("`{k}` in a real_server is not a setting lvsdr knows; skipped"),
@@ -1307,6 +1411,54 @@ fn granularity(b: &mut Builder, g: &Option<At<String>>, family: Family) -> At<u8
             );
             At::implied(family.host_prefix())
         }
+    }
+}
+
+#[cfg(test)]
+mod keyword_tests {
+    use super::keywords::*;
+
+    /// Whether the importer calls `word` unknown where `block` puts it: a
+    /// DR100 that says "not a setting lvsdr knows" or "not something lvsdr imports".
+    fn unknown(block: &str) -> Vec<String> {
+        let (_, diagnostics) = super::import(block).expect("the file reads");
+        diagnostics
+            .into_iter()
+            .filter(|d| {
+                d.code == "DR100" && (d.message.contains("not a setting lvsdr knows") || d.message.contains("not something lvsdr imports"))
+            })
+            .map(|d| d.message)
+            .collect()
+    }
+
+    const VS: &str = "virtual_server 192.0.2.1 80 {\n  lb_kind DR\n  protocol TCP\n  @VS\n  real_server 192.0.2.11 80 {\n    @RS\n  }\n}\n";
+
+    /// Every keyword the completion offers in a block is one the importer
+    /// knows there; and a word it does not know is still called unknown.
+    #[test]
+    fn the_tables_are_what_the_importer_knows() {
+        for k in TOP_LEVEL.iter().chain(TOP_LEVEL_SKIPPED).filter(|k| **k != "include") {
+            let text = format!("{k} X {{\n}}\n{}", VS.replace("@VS", "").replace("@RS", ""));
+            assert_eq!(unknown(&text), Vec::<String>::new(), "top level: {k}");
+        }
+        for k in VIRTUAL_SERVER.iter().chain(VIRTUAL_SERVER_SKIPPED).filter(|k| **k != "real_server") {
+            let text = VS.replace("@VS", &format!("{k} 1")).replace("@RS", "");
+            assert_eq!(unknown(&text), Vec::<String>::new(), "virtual_server: {k}");
+        }
+        for k in REAL_SERVER
+            .iter()
+            .chain(REAL_SERVER_SKIPPED)
+            .chain(crate::names::HEALTH_CHECKS.iter())
+        {
+            let text = VS.replace("@VS", "").replace("@RS", &format!("{k} 1"));
+            assert_eq!(unknown(&text), Vec::<String>::new(), "real_server: {k}");
+        }
+        assert_eq!(unknown(&VS.replace("@VS", "lb_algoo rr").replace("@RS", "")).len(), 1);
+        assert_eq!(unknown(&VS.replace("@VS", "").replace("@RS", "weigth 1")).len(), 1);
+        assert_eq!(
+            unknown(&format!("vrrp_instanse X {{\n}}\n{}", VS.replace("@VS", "").replace("@RS", ""))).len(),
+            1
+        );
     }
 }
 
