@@ -67,7 +67,7 @@ impl LoadError {
     #[cfg(not(feature = "importers"))]
     pub fn needs_importers(format: Format) -> Self {
         LoadError {
-            code: "DR000",
+            code: crate::codes::code::UNREADABLE_TOPOLOGY,
             message: format!("this build reads TOML and JSON only; {} input needs the importers", format.name()),
             span: Span::new(0, 0),
             help: Some("build lvsdr-core with its `importers` feature (the default)".into()),
@@ -173,7 +173,7 @@ impl LoadError {
     /// Input past one of the readers' limits (DR109), at `span`.
     pub fn limit(what: impl Into<String>, span: Span, help: &str) -> Self {
         LoadError {
-            code: "DR109",
+            code: crate::codes::code::INPUT_LIMIT,
             message: what.into(),
             span,
             help: Some(help.to_string()),
@@ -321,7 +321,7 @@ fn join_director(topology: &mut Topology, other: Topology, n: usize) -> Option<D
             director.address.main().value
         );
         note = Some(
-            Diagnostic::new("DR103", Severity::Info, msg, director.span)
+            Diagnostic::new(crate::codes::code::IMPORT_ASSUMED_VALUE, Severity::Info, msg, director.span)
                 .help("add `ip addr add ADDR/PREFIX dev eth0` for this director, or edit the imported topology"),
         );
     }
@@ -486,7 +486,7 @@ pub fn analyze_files_with(files: &[(String, String)], formats: &[Option<Format>]
     let first = sources.first().map(|f| f.format).unwrap_or(Format::Toml);
     if let Some(whole) = sources.iter().find(|f| matches!(f.format, Format::Toml | Format::Json)) {
         let e = LoadError {
-            code: "DR000",
+            code: crate::codes::code::UNREADABLE_TOPOLOGY,
             message: format!(
                 "{} is a complete topology ({}); it cannot be merged with other files",
                 whole.name,
@@ -534,20 +534,20 @@ pub fn analyze_files_with(files: &[(String, String)], formats: &[Option<Format>]
             Format::Toml | Format::Json => {}
         }
     }
-    let finished =
-        b.finish().and_then(|(mut topology, mut diagnostics)| {
-            for (n, other) in others.into_iter().enumerate() {
-                let (t2, d2) = other.finish()?;
-                // Its real servers are the first file's: what that file alone had to assume of them is moot.
-                diagnostics.extend(d2.into_iter().filter(|d| {
-                    !(d.code == "DR103" && (d.message.contains("real servers") || d.message.contains("director's own address")))
-                }));
-                if let Some(note) = join_director(&mut topology, t2, n + 2) {
-                    diagnostics.push(note);
-                }
+    let finished = b.finish().and_then(|(mut topology, mut diagnostics)| {
+        for (n, other) in others.into_iter().enumerate() {
+            let (t2, d2) = other.finish()?;
+            // Its real servers are the first file's: what that file alone had to assume of them is moot.
+            diagnostics.extend(d2.into_iter().filter(|d| {
+                !(d.code == crate::codes::code::IMPORT_ASSUMED_VALUE
+                    && (d.message.contains("real servers") || d.message.contains("director's own address")))
+            }));
+            if let Some(note) = join_director(&mut topology, t2, n + 2) {
+                diagnostics.push(note);
             }
-            Ok((topology, diagnostics))
-        });
+        }
+        Ok((topology, diagnostics))
+    });
     let analysis = match finished {
         Ok((topology, mut diagnostics)) => {
             diagnostics.extend(lint::lint(&topology, &text));

@@ -54,7 +54,7 @@ pub fn check_title(text: &str) -> Result<String, NameError> {
         Ok(text.to_string())
     } else {
         Err(refuse(
-            "DR106",
+            crate::codes::code::INVALID_NAME,
             format!("`{}` is not a valid topology name", shown(text)),
             "use one line of at most 80 characters",
         ))
@@ -141,7 +141,7 @@ impl HostName {
             Ok(HostName(text.to_string()))
         } else {
             Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not a valid host name", shown(text)),
                 "use 1 to 15 letters, digits and `-`, starting with a letter (it names a network namespace)",
             ))
@@ -180,7 +180,7 @@ impl IfName {
             Ok(IfName(text.to_string()))
         } else {
             Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not a valid interface name", shown(text)),
                 "use at most 15 letters, digits, `-`, `_` or `.` (the kernel's rule), not starting with `-`, with an optional alias `:N` as in eth0:1",
             ))
@@ -250,7 +250,7 @@ impl SysctlKey {
             .find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         {
             return Err(refuse(
-                "DR105",
+                crate::codes::code::SYSCTL_KEY_NOT_ALLOWED,
                 format!("sysctl key `{}` is malformed: segment `{}`", shown(text), shown(bad)),
                 "write the key in dotted form, each part made of letters, digits, `_` and `-`, e.g. net.ipv4.conf.all.arp_ignore",
             ));
@@ -261,7 +261,7 @@ impl SysctlKey {
         });
         if !allowed {
             return Err(refuse(
-                "DR105",
+                crate::codes::code::SYSCTL_KEY_NOT_ALLOWED,
                 format!("sysctl key `{}` is not one of the networking keys lvsdr sets", shown(text)),
                 &format!(
                     "lvsdr sets only per-namespace networking keys: {} (remove this key from the topology)",
@@ -302,7 +302,7 @@ impl VrrpInstance {
             Ok(VrrpInstance(text.to_string()))
         } else {
             Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not a valid VRRP instance name", shown(text)),
                 "use one word of 1 to 32 letters, digits, `_`, `-` and `.`, such as VI_1 (it is written into keepalived.conf)",
             ))
@@ -321,7 +321,7 @@ impl VrrpAuth {
         match text.to_ascii_uppercase().as_str() {
             kind @ ("PASS" | "AH") => Ok(VrrpAuth(kind.to_string())),
             _ => Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not a VRRP authentication type", shown(text)),
                 "use PASS or AH (keepalived's auth_type)",
             )),
@@ -354,7 +354,7 @@ impl HealthCheck {
             Ok(HealthCheck(text.to_string()))
         } else {
             Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("unknown health check `{}`", shown(text)),
                 &format!("use one of {}", HEALTH_CHECKS.join(", ")),
             ))
@@ -378,7 +378,7 @@ impl UrlPath {
             Ok(UrlPath(text.to_string()))
         } else {
             Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not a health check path lvsdr can write", shown(text)),
                 "use one word of printable ASCII, such as /healthz, with no space, brace, quote, backslash, `#` or `!` (percent-encode them: %20, %23)",
             ))
@@ -398,7 +398,7 @@ impl UrlDigest {
             Ok(UrlDigest(text.to_string()))
         } else {
             Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not an MD5 digest", shown(text)),
                 "use the 32 hexadecimal digits `genhash -s ADDRESS -p PORT -u PATH` prints",
             ))
@@ -419,7 +419,7 @@ impl HttpStatus {
         match u16::try_from(code) {
             Ok(c @ 100..=599) => Ok(HttpStatus(c)),
             _ => Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{code}` is not an HTTP status code"),
                 "use a status from 100 to 599, such as 200 or 204",
             )),
@@ -431,7 +431,7 @@ impl HttpStatus {
         match text.parse::<i64>() {
             Ok(c) if text.chars().all(|c| c.is_ascii_digit()) => HttpStatus::new(c),
             _ => Err(refuse(
-                "DR106",
+                crate::codes::code::INVALID_NAME,
                 format!("`{}` is not an HTTP status code", shown(text)),
                 "use a status from 100 to 599, such as 200 or 204",
             )),
@@ -493,7 +493,7 @@ pub fn check_sysctl_value(key: &SysctlKey, value: i64) -> Result<i64, NameError>
         Ok(value)
     } else {
         Err(refuse(
-            "DR108",
+            crate::codes::code::SYSCTL_VALUE_OUT_OF_RANGE,
             format!("{key} = {value} is out of range"),
             &format!("{key} takes {}..={}", range.start(), range.end()),
         ))

@@ -794,15 +794,35 @@ impl CheckKind {
     pub fn codes(self) -> &'static [&'static str] {
         match self {
             CheckKind::State => &[],
-            CheckKind::ArpOwner => &["DR001", "DR002"],
-            CheckKind::Connectivity => &["DR003", "DR004", "DR005", "DR006", "DR007", "DR014", "DR016", "DR038", "DR039"],
-            CheckKind::SourceIp => &["DR019"],
-            CheckKind::ReplyBypass => &["DR001", "DR002", "DR019"],
-            CheckKind::Split => &["DR001", "DR002", "DR008", "DR020", "DR005"],
-            CheckKind::Weights => &["DR008"],
-            CheckKind::Failover => &["DR033", "DR032"],
-            CheckKind::Tunnel => &["DR038"],
-            CheckKind::ReplyViaDirector => &["DR039"],
+            CheckKind::ArpOwner => &[crate::codes::code::ARP_SYSCTLS_MISSING, crate::codes::code::ARP_SYSCTLS_ONLY_ON_LO],
+            CheckKind::Connectivity => &[
+                crate::codes::code::VIP_MISSING_ON_LO,
+                crate::codes::code::VIP_ON_LO_PREFIX,
+                crate::codes::code::DR_PORT_MAPPING,
+                crate::codes::code::REAL_SERVER_OFF_LINK,
+                crate::codes::code::MISSING_LISTENER,
+                crate::codes::code::REAL_SERVER_RP_FILTER,
+                crate::codes::code::ALL_WEIGHTS_ZERO,
+                crate::codes::code::TUNNEL_RP_FILTER,
+                crate::codes::code::NAT_WITHOUT_IP_FORWARD,
+            ],
+            CheckKind::SourceIp => &[crate::codes::code::NOT_DIRECT_ROUTING],
+            CheckKind::ReplyBypass => &[
+                crate::codes::code::ARP_SYSCTLS_MISSING,
+                crate::codes::code::ARP_SYSCTLS_ONLY_ON_LO,
+                crate::codes::code::NOT_DIRECT_ROUTING,
+            ],
+            CheckKind::Split => &[
+                crate::codes::code::ARP_SYSCTLS_MISSING,
+                crate::codes::code::ARP_SYSCTLS_ONLY_ON_LO,
+                crate::codes::code::SCHEDULER_IGNORES_WEIGHTS,
+                crate::codes::code::PERSISTENCE_PER_CLIENT,
+                crate::codes::code::DR_PORT_MAPPING,
+            ],
+            CheckKind::Weights => &[crate::codes::code::SCHEDULER_IGNORES_WEIGHTS],
+            CheckKind::Failover => &[crate::codes::code::NO_CONNECTION_SYNC, crate::codes::code::PAIR_DRIFT],
+            CheckKind::Tunnel => &[crate::codes::code::TUNNEL_RP_FILTER],
+            CheckKind::ReplyViaDirector => &[crate::codes::code::NAT_WITHOUT_IP_FORWARD],
         }
     }
 }

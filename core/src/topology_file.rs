@@ -83,7 +83,7 @@ fn from_json_value(v: &Value) -> L {
 
 fn err(message: impl Into<String>, span: Span, help: &str) -> LoadError {
     LoadError {
-        code: "DR000",
+        code: crate::codes::code::UNREADABLE_TOPOLOGY,
         message: message.into(),
         span,
         help: (!help.is_empty()).then(|| help.to_string()),
@@ -334,7 +334,7 @@ fn int<T: TryFrom<i64>>(s: &At<i64>, what: &str, range: &str) -> Result<At<T>, L
 /// Parses a TOML topology.
 pub fn from_toml(text: &str) -> Result<Topology, LoadError> {
     let doc = toml::de::DeTable::parse(text).map_err(|e| LoadError {
-        code: "DR000",
+        code: crate::codes::code::UNREADABLE_TOPOLOGY,
         message: e.message().trim().to_string(),
         span: e.span().map(Span::from).unwrap_or(Span::NONE),
         help: Some("see `fixtures/seed-dr.toml` for a complete, commented example".into()),

@@ -30,7 +30,7 @@ impl Area {
 }
 
 macro_rules! kinds {
-    ($($variant:ident = $index:literal, $code:literal, $name:literal, $severity:ident, $area:ident, $summary:literal, $doc:literal;)*) => {
+    ($($variant:ident = $index:literal, $code:path, $name:literal, $severity:ident, $area:ident, $summary:literal, $doc:literal;)*) => {
         /// A kind of drift between the live machine and its setup.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(rename_all = "snake_case")]
@@ -86,43 +86,43 @@ pub fn meta(code: &str) -> Option<&'static RuleMeta> {
 }
 
 kinds! {
-    ServiceMissing = 0, "DR200", "audit-service-missing", Error, Ipvs,
+    ServiceMissing = 0, crate::codes::code::AUDIT_SERVICE_MISSING, "audit-service-missing", Error, Ipvs,
         "a virtual service of the setup is not in the director's IPVS table",
         "## What it does\nReports a virtual service the setup has and the live IPVS table has not (`ipvsadm -L -n` does not list it).\n\n## Why it matters\nClients connecting to the VIP and port get no answer from IPVS: the director itself answers (a RST), or drops the packets.\n\n## Example\nSomeone ran `ipvsadm -D -t 192.168.1.192:25`.\n\n## Fix\nAdd it again as the setup renders it; the finding carries the lines, e.g.\n```sh\nipvsadm -A -t 192.168.1.192:25 -s rr\nipvsadm -a -t 192.168.1.192:25 -r 192.168.1.213:25 -g -w 3\n```\nwith keepalived, reload it (`systemctl reload keepalived`) instead.\n\n## References\n- `ipvsadm(8)`, `-A`\n- `lvsdr render FILE --artifact director`\n";
-    ServiceUnexpected = 1, "DR201", "audit-service-unexpected", Error, Ipvs,
+    ServiceUnexpected = 1, crate::codes::code::AUDIT_SERVICE_UNEXPECTED, "audit-service-unexpected", Error, Ipvs,
         "the director's IPVS table has a virtual service the setup does not",
         "## What it does\nReports a virtual service in the live IPVS table that the setup does not have.\n\n## Why it matters\nIt takes traffic nobody reviewed: a test left behind, a hand-made service, or a setup file that is out of date.\n\n## Example\n`ipvsadm -A -t 192.168.1.192:8080 -s rr` typed by hand.\n\n## Fix\nDelete it (`ipvsadm -D -t 192.168.1.192:8080`), or add it to the setup.\n\n## References\n- `ipvsadm(8)`, `-D`\n";
-    ServiceSetting = 2, "DR202", "audit-service-setting", Error, Ipvs,
+    ServiceSetting = 2, crate::codes::code::AUDIT_SERVICE_SETTING, "audit-service-setting", Error, Ipvs,
         "a virtual service's scheduler, flags, persistence or netmask differs from the setup",
         "## What it does\nCompares each service's settings with the setup, field by field: scheduler (`-s`), scheduler flags and one-packet (`-b`, `-o`), persistence timeout (`-p`) and netmask (`-M`).\n\n## Why it matters\nThe traffic is split differently from what was reviewed and predicted: `lvsdr predict` and the lab no longer describe the machine.\n\n## Example\n`ipvsadm -E -t 192.168.1.192:80 -s wlc` on a service the setup schedules with `rr`.\n\n## Fix\nEdit the service back (`ipvsadm -E`, the line is in the finding).\n\n## References\n- `ipvsadm(8)`, `-E`\n";
-    RealServerMissing = 3, "DR203", "audit-real-server-missing", Error, Ipvs,
+    RealServerMissing = 3, crate::codes::code::AUDIT_REAL_SERVER_MISSING, "audit-real-server-missing", Error, Ipvs,
         "a real server of a service is not in the live table",
         "## What it does\nReports a real server that the setup gives a service and the live table does not list.\n\n## Why it matters\nThe other real servers carry its share. Under keepalived a checker removes a real server that fails its health check (unless `inhibit_on_failure`): the server is down.\n\n## Example\n`ipvsadm -d -t 192.168.1.192:80 -r 192.168.1.213:80`.\n\n## Fix\nAdd it back (`ipvsadm -a`, the line is in the finding), or find out why keepalived's checker removed it.\n\n## References\n- `ipvsadm(8)`, `-a`\n";
-    RealServerUnexpected = 4, "DR204", "audit-real-server-unexpected", Error, Ipvs,
+    RealServerUnexpected = 4, crate::codes::code::AUDIT_REAL_SERVER_UNEXPECTED, "audit-real-server-unexpected", Error, Ipvs,
         "a service has a real server the setup does not give it",
         "## What it does\nReports a real server in a live service that the setup does not list for it.\n\n## Why it matters\nConnections go to a machine nobody set up as a real server of this service: without the VIP on `lo` and the ARP sysctls, it drops them or answers ARP for the VIP.\n\n## Example\n`ipvsadm -a -t 192.168.1.192:80 -r 192.168.1.50:80 -g`.\n\n## Fix\nDelete it (`ipvsadm -d`), or add it to the setup.\n\n## References\n- `ipvsadm(8)`, `-d`\n";
-    RealServerSetting = 5, "DR205", "audit-real-server-setting", Error, Ipvs,
+    RealServerSetting = 5, crate::codes::code::AUDIT_REAL_SERVER_SETTING, "audit-real-server-setting", Error, Ipvs,
         "a real server's method, port, weight or thresholds differ from the setup",
         "## What it does\nCompares each real server of each service with the setup: forwarding method (`-g`, `-i`, `-m`), port, weight (`-w`), upper and lower connection thresholds (`-x`, `-y`). Both values are named.\n\n## Why it matters\nA changed weight shifts the split; a changed method breaks DR (`-m` needs the real servers to route back through the director).\n\n## Example\n`ipvsadm -e -t 192.168.1.192:80 -r 192.168.1.213:80 -g -w 1` where the setup says weight 3.\n\n## Fix\nEdit it back (`ipvsadm -e`, the line is in the finding).\n\n## References\n- `ipvsadm(8)`, `-e`\n";
-    RealServerQuiesced = 6, "DR206", "audit-real-server-quiesced", Info, Ipvs,
+    RealServerQuiesced = 6, crate::codes::code::AUDIT_REAL_SERVER_QUIESCED, "audit-real-server-quiesced", Info, Ipvs,
         "a real server has weight 0, as keepalived's health checker sets it: quiesced, not drift",
         "## What it does\nNotes a real server whose live weight is 0 where the setup gives it a weight, when a keepalived health checker watches it (the setup comes from keepalived.conf, or names a checker).\n\n## Why it matters\nThat is how keepalived takes a failing server out of rotation with `inhibit_on_failure`: new connections avoid it and open ones finish. It is the checker at work, not drift; but the server is failing its check.\n\n## Example\nkeepalived's `TCP_CHECK` on port 80 of rs1 fails.\n\n## Fix\nNothing in IPVS: look at the real server (its listener, its health), and keepalived's log.\n\n## References\n- `keepalived.conf(5)`, `inhibit_on_failure`\n";
-    VipMissing = 7, "DR207", "audit-vip-missing", Error, Addresses,
+    VipMissing = 7, crate::codes::code::AUDIT_VIP_MISSING, "audit-vip-missing", Error, Addresses,
         "a VIP is not on the interface the setup puts it on",
         "## What it does\nReports a VIP that is not on its interface: the director's NIC, or a real server's `lo`. When the address is on another interface, the finding says which.\n\n## Why it matters\nOn the director, nobody answers ARP for the VIP and clients cannot reach the service. On a real server, the kernel drops the forwarded packets (`IpInAddrErrors`): its share of connections time out.\n\n## Example\n`ip addr del 192.168.1.192/32 dev lo` on a real server.\n\n## Fix\nPut it back (`ip addr replace VIP/32 dev lo`, the line is in the finding), and make it persistent in the system's network configuration.\n\n## References\n- `ip-address(8)`\n";
-    VipSetting = 8, "DR208", "audit-vip-setting", Error, Addresses,
+    VipSetting = 8, crate::codes::code::AUDIT_VIP_SETTING, "audit-vip-setting", Error, Addresses,
         "a VIP is on its interface with another prefix, or an IPv6 VIP without `nodad`",
         "## What it does\nReports a VIP that is where the setup puts it but with another prefix length, or, for IPv6, without the `nodad` flag.\n\n## Why it matters\nA real server with the VIP on `lo` as a /24 takes the whole subnet as local and cannot reach its neighbours. An IPv6 VIP with duplicate address detection stays tentative, or fails, because other hosts hold it too.\n\n## Example\n`ip addr add 192.168.1.192/24 dev lo`.\n\n## Fix\nReplace it (`ip addr del …; ip addr replace VIP/32 dev lo`, the lines are in the finding).\n\n## References\n- `ip-address(8)`, `nodad`\n";
-    Sysctl = 9, "DR209", "audit-sysctl", Error, Sysctls,
+    Sysctl = 9, crate::codes::code::AUDIT_SYSCTL, "audit-sysctl", Error, Sysctls,
         "a sysctl the setup asks for has another value, as the kernel computes it",
         "## What it does\nReads every sysctl the setup sets. For `arp_ignore`, `arp_announce` and `rp_filter` it compares the value the kernel uses on the interface, `max(all, IFACE)`, and names both keys; for the others, the key itself.\n\n## Why it matters\nA real server whose effective `arp_ignore` is 0 answers ARP for the VIP: clients then bypass the director. A value set with `echo` and never written to `/etc/sysctl.d` is lost at the next reboot.\n\n## Example\n`sysctl -w net.ipv4.conf.all.arp_ignore=0` on a real server whose NIC has 0 too.\n\n## Fix\nSet it again (`sysctl -w KEY=VALUE`, the line is in the finding), and write it to `/etc/sysctl.d` (`lvsdr render FILE --artifact sysctl`).\n\n## References\n- kernel `Documentation/networking/ip-sysctl.rst`\n";
-    ListenerMissing = 10, "DR210", "audit-listener-missing", Error, Listeners,
+    ListenerMissing = 10, crate::codes::code::AUDIT_LISTENER_MISSING, "audit-listener-missing", Error, Listeners,
         "a real server has nothing listening on a port it serves",
         "## What it does\nLooks for a listening socket on each port of each service the real server is in, bound to the VIP or to any address.\n\n## Why it matters\nThe director keeps sending this server its share of connections, and the server answers each with a RST from the VIP: `connection refused` for that share (the seed's missing mail server on port 25).\n\n## Example\nThe mail server is stopped on rs2.\n\n## Fix\nStart the service on the port, bound to the VIP or to all addresses.\n\n## References\n- `ss -ltn`\n";
-    KeepalivedNotRunning = 11, "DR211", "audit-keepalived-not-running", Error, Keepalived,
+    KeepalivedNotRunning = 11, crate::codes::code::AUDIT_KEEPALIVED_NOT_RUNNING, "audit-keepalived-not-running", Error, Keepalived,
         "the setup needs keepalived, and no keepalived runs with its configuration",
         "## What it does\nLooks for a keepalived process in this network namespace, and when the setup was read from a keepalived.conf, one started with that file (`-f`, `--use-file`).\n\n## Why it matters\nWithout it nothing checks the real servers' health, nothing moves the VIPs on failover, and nothing restores the table after a reboot.\n\n## Example\n`systemctl stop keepalived`.\n\n## Fix\n`systemctl start keepalived`, with the configuration the setup names.\n\n## References\n- `keepalived(8)`\n";
-    VrrpState = 12, "DR212", "audit-vrrp-state", Error, Keepalived,
+    VrrpState = 12, crate::codes::code::AUDIT_VRRP_STATE, "audit-vrrp-state", Error, Keepalived,
         "a director of a VRRP pair holds the VIPs when its role says it should not, or not when it should",
         "## What it does\nCompares the VIPs this director holds with its VRRP role in the setup: the master holds every VIP of its instance, the backup none. A backup that holds no VIP is as it should be.\n\n## Why it matters\nA master without the VIPs means keepalived lost the election or is not running: the backup serves, or nobody. A backup holding the VIPs has failed over (the master is down) or both hold them (split brain, the clients' ARP entries flap between the two).\n\n## Example\nThe master's keepalived was killed: the backup took the VIP.\n\n## Fix\nBring the master's keepalived back, check that both see each other's adverts (`tcpdump -i IFACE vrrp`).\n\n## References\n- `keepalived.conf(5)`, `vrrp_instance`\n";
 }

@@ -208,7 +208,7 @@ impl Builder {
         // that is a finding (DR027), not a reason to refuse the file.
         if self.vips.is_empty() && self.services.is_empty() && !self.allow_empty {
             // A cause the reader found (an unset variable where the VIP belongs) is named, not "nothing found".
-            if let Some(d) = self.diagnostics.iter().find(|d| d.code == "DR112") {
+            if let Some(d) = self.diagnostics.iter().find(|d| d.code == crate::codes::code::UNDEFINED_VARIABLE) {
                 return Err(LoadError {
                     code: d.code,
                     message: format!("no virtual service and no VIP found: {}", d.message),
@@ -217,7 +217,7 @@ impl Builder {
                 });
             }
             return Err(LoadError {
-                code: "DR000",
+                code: crate::codes::code::UNREADABLE_TOPOLOGY,
                 message: "no virtual service and no VIP found in this file".into(),
                 span: Span::NONE,
                 help: Some("an importable script runs `ipvsadm -A -t VIP:PORT …`; to start from scratch, write a topology in TOML (see fixtures/seed-dr.toml)".into()),
@@ -265,7 +265,7 @@ impl Builder {
         if lans.is_empty() {
             let guessed: Vec<String> = families.iter().map(|f| assumed_lan(*f, &self).to_string()).collect();
             self.note(
-                "DR103",
+                crate::codes::code::IMPORT_ASSUMED_VALUE,
                 format!(
                     "the LAN is not in this file; where a rule needs it, lvsdr assumes {}",
                     guessed.join(" and ")
@@ -292,7 +292,7 @@ impl Builder {
                     .unwrap_or(some_address);
                 if !real_server_only {
                     self.note(
-                        "DR103",
+                        crate::codes::code::IMPORT_ASSUMED_VALUE,
                         format!("the director's own address is not in this file; assumed {guess}"),
                         Span::NONE,
                         "add `ip addr add ADDR/PREFIX dev eth0` for the director, or edit the imported topology",
@@ -342,7 +342,7 @@ impl Builder {
                 .find(|a| !used.contains(a))
                 .unwrap_or(director_address.value);
             self.note(
-                "DR103",
+                crate::codes::code::IMPORT_ASSUMED_VALUE,
                 format!("this file sets up a real server only; lvsdr checks it as one, at an assumed address {guess}, and leaves the director alone"),
                 Span::NONE,
                 "lint it together with the director's file to check the whole setup: lvsdr lint director.sh real-server.sh",
@@ -381,7 +381,7 @@ impl Builder {
         }
         if assume_real_servers_configured && !real_servers.is_empty() {
             self.note(
-                "DR103",
+                crate::codes::code::IMPORT_ASSUMED_VALUE,
                 "this file says nothing of the real servers; assumed each holds its VIPs on lo (/32, /128), with arp_ignore=1 and arp_announce=2",
                 Span::NONE,
                 "lint the real servers' own scripts too",

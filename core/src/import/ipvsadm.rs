@@ -297,7 +297,7 @@ fn address_refused(b: &mut Builder, w: &Word, e: AddrError, example: &str) {
         AddrError::HostName(name) => {
             let name = crate::names::shown(&name);
             b.refused.get_or_insert(crate::LoadError {
-                code: "DR110",
+                code: crate::codes::code::UNRESOLVED_HOST_NAME,
                 message: format!("`{name}` is a host name; lvsdr never resolves names, so it cannot know which address the table holds"),
                 span: w.span,
                 help: Some(format!(
@@ -306,18 +306,23 @@ fn address_refused(b: &mut Builder, w: &Word, e: AddrError, example: &str) {
             });
         }
         AddrError::Port(port) => b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             format!("`{port}` is not a port number nor a service name lvsdr knows, so this line was not read"),
             w.span,
             "write the port as a number (lvsdr knows the common names: http, https, smtp, domain, ssh, …)",
         ),
         AddrError::Empty => b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             format!("`{}`: no address before the port; is the variable that should hold it set?", w.text),
             w.span,
             example,
         ),
-        AddrError::Malformed => b.note("DR101", format!("`{}`: not an ADDRESS[:PORT]", w.text), w.span, example),
+        AddrError::Malformed => b.note(
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+            format!("`{}`: not an ADDRESS[:PORT]", w.text),
+            w.span,
+            example,
+        ),
     }
 }
 
@@ -326,7 +331,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     b.director_span.get_or_insert(command_span);
     let (opts, rest) = match options(args) {
         Ok(o) => o,
-        Err(r) => return b.note("DR101", r.message, r.span, r.help),
+        Err(r) => return b.note(crate::codes::code::IMPORT_MALFORMED_COMMAND, r.message, r.span, r.help),
     };
     let mut action: Option<Action> = None;
     let mut service: Option<(At<ServiceKey>, Option<At<IpAddr>>)> = None;
@@ -343,7 +348,12 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     let mut lower: Option<At<u32>> = None;
 
     let bad = |b: &mut Builder, w: &Word, what: &str, help: &str| {
-        b.note("DR101", format!("`{}`: {what}", w.text), w.span, help);
+        b.note(
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+            format!("`{}`: {what}", w.text),
+            w.span,
+            help,
+        );
     };
     for o in &opts {
         let command = match o.name {
@@ -366,7 +376,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
         if let Some(c) = command {
             if action.is_some() {
                 return b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!(
                         "`{}` is a second command on one line; ipvsadm refuses it (\"multiple commands specified\")",
                         o.written
@@ -387,7 +397,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 "ipip" => forward = Some(At::new(Forward::Tunnel, o.span)),
                 "persistent" => persistence = Some(At::new(300, o.span)),
                 "tun-nocsum" => b.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("ipvsadm option `{}` is not modelled by lvsdr and was skipped", o.written),
                     o.span,
                     "",
@@ -467,7 +477,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 Err(_) => return bad(b, v, &format!("`{}` expects a number", o.written), ""),
             },
             "pe" | "tun-type" | "tun-port" => b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("ipvsadm option `{}` is not modelled by lvsdr and was skipped", o.written),
                 o.span,
                 "",
@@ -477,7 +487,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     }
     if let Some(extra) = rest.first().filter(|_| action != Some(Action::Other("sets connection timeouts"))) {
         return b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             format!(
                 "`{}` is not an option; ipvsadm refuses the line (\"unexpected argument\")",
                 extra.text
@@ -489,14 +499,14 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     let Some(action) = action else {
         if opts.is_empty() {
             return b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 "`ipvsadm` alone lists the table; it changes nothing lvsdr models",
                 command_span,
                 "",
             );
         }
         return b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             "this ipvsadm line has no command (-A, -E, -D, -a, -e, -d, -C, …); ipvsadm refuses it",
             command_span,
             "for example: ipvsadm -A -t 192.168.1.192:80 -s wrr",
@@ -516,7 +526,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
     match action {
         Action::Clear => b.clear_services(),
         Action::Other(what) => b.note(
-            "DR100",
+            crate::codes::code::IMPORT_SKIPPED_LINE,
             format!("this ipvsadm command {what}; it changes nothing lvsdr models"),
             command_span,
             "",
@@ -524,7 +534,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
         Action::AddService | Action::EditService => {
             let Some((key, vip)) = service else {
                 return b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     "ipvsadm -A/-E without a service (-t, -u, --sctp-service or -f)",
                     command_span,
                     "add -t VIP:PORT",
@@ -534,7 +544,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             let existing = b.service_mut(key.value, vip_value, family).is_some();
             if action == Action::EditService && !existing {
                 return b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!("ipvsadm -E edits service {}, which was not added", label(&key, &vip)),
                     command_span,
                     "add it first with -A",
@@ -542,7 +552,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             }
             if action == Action::AddService && existing {
                 b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!(
                         "service {} is added twice; ipvsadm fails with \"Service already exists\"",
                         label(&key, &vip)
@@ -563,7 +573,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                         Some(p) => At::new(p, m.span),
                         None => {
                             b.note(
-                                "DR101",
+                                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                                 format!("`{}`: not a persistence netmask for {}", m.value, family.name()),
                                 m.span,
                                 "IPv4 takes a contiguous mask such as 255.255.255.0, IPv6 a prefix length such as 64",
@@ -612,7 +622,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
         Action::AddDest | Action::EditDest | Action::DeleteDest => {
             let (Some((key, vip)), Some((raddr, rport))) = (service, real) else {
                 return b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     "ipvsadm -a/-e/-d needs both a service and -r REAL-SERVER",
                     command_span,
                     "for example: ipvsadm -a -t VIP:80 -r 192.168.1.213:80 -g -w 1",
@@ -620,7 +630,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             };
             if Family::of(&raddr.value) != family {
                 return b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!(
                         "real server {} is {} but service {} is {}; ipvsadm refuses the mix for direct routing",
                         raddr.value,
@@ -636,7 +646,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
             let service_label = label(&key, &vip);
             let Some(draft) = b.service_mut(key.value, vip.map(|v| v.value), family) else {
                 return b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!("real server added to service {service_label}, which was not added first"),
                     command_span,
                     "add the service with -A before its real servers",
@@ -660,7 +670,7 @@ pub fn apply(b: &mut Builder, args: &[Word], command_span: Span) {
                 }
                 Action::AddDest if pos.is_some() => {
                     b.note(
-                        "DR101",
+                        crate::codes::code::IMPORT_MALFORMED_COMMAND,
                         format!("{} is added twice to service {service_label}", raddr.value),
                         command_span,
                         "use -e to edit an existing real server",

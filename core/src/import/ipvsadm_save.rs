@@ -27,7 +27,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
         match shell::words(line, offset, &vars) {
             Some(words) if words.is_empty() => {}
             Some(words) => ipvsadm::apply(b, &words, span),
-            None => b.note("DR101", "unterminated quote", span, ""),
+            None => b.note(crate::codes::code::IMPORT_MALFORMED_COMMAND, "unterminated quote", span, ""),
         }
         offset += line.len();
     }

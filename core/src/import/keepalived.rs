@@ -272,7 +272,7 @@ fn tokens(text: &str, base: usize, notes: &mut Vec<Diagnostic>) -> Vec<Token> {
         if let Some((start, s)) = quote.take_if(|_| !continued) {
             notes.push(
                 Diagnostic::new(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     Severity::Warning,
                     "a quoted string is not closed on its line",
                     Span::new(start, end),
@@ -298,7 +298,7 @@ fn tokens(text: &str, base: usize, notes: &mut Vec<Diagnostic>) -> Vec<Token> {
     if let Some((start, mut s)) = quote {
         notes.push(
             Diagnostic::new(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 Severity::Warning,
                 "a quoted string is not closed at the end of the file",
                 Span::new(start, offset),
@@ -361,8 +361,13 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
             "}" => {
                 if depth == 0 {
                     notes.push(
-                        Diagnostic::new("DR101", Severity::Warning, "`}` without a matching `{`", t.span)
-                            .help("remove it, or add the block it closes"),
+                        Diagnostic::new(
+                            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                            Severity::Warning,
+                            "`}` without a matching `{`",
+                            t.span,
+                        )
+                        .help("remove it, or add the block it closes"),
                     );
                     continue;
                 }
@@ -374,7 +379,15 @@ fn parse_block(toks: &[Token], i: &mut usize, depth: usize, notes: &mut Vec<Diag
     }
     if depth > 0 && too_deep.is_none() {
         let at = toks.last().map(|t| t.span).unwrap_or(Span::NONE);
-        notes.push(Diagnostic::new("DR101", Severity::Warning, "a `{` block is never closed", at).help("add the missing `}`"));
+        notes.push(
+            Diagnostic::new(
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                Severity::Warning,
+                "a `{` block is never closed",
+                at,
+            )
+            .help("add the missing `}`"),
+        );
     }
     out
 }
@@ -394,13 +407,23 @@ fn rest(s: &Stmt) -> String {
 
 fn number<T: std::str::FromStr>(b: &mut Builder, s: &Stmt) -> Option<At<T>> {
     let Some(w) = word(s, 1) else {
-        b.note("DR101", format!("`{}` expects a number", keyword(s)), s.span, "");
+        b.note(
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+            format!("`{}` expects a number", keyword(s)),
+            s.span,
+            "",
+        );
         return None;
     };
     match w.text.parse::<T>() {
         Ok(v) => Some(At::new(v, w.span)),
         Err(_) => {
-            b.note("DR101", format!("`{}` expects a number, not `{}`", keyword(s), w.text), w.span, "");
+            b.note(
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                format!("`{}` expects a number, not `{}`", keyword(s), w.text),
+                w.span,
+                "",
+            );
             None
         }
     }
@@ -415,7 +438,7 @@ fn forward_of(b: &mut Builder, s: &Stmt) -> Option<At<Forward>> {
         "NAT" => Some(At::new(Forward::Masq, w.span)),
         other => {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 format!(
                     "`{} {other}`: keepalived knows DR, NAT and TUN, in capitals, and ignores this line",
                     keyword(s)
@@ -434,14 +457,19 @@ fn not_modelled(b: &mut Builder, s: &Stmt, why: &str) {
         r if r.is_empty() || s.body.is_some() => keyword(s).to_string(),
         r => format!("{} {r}", keyword(s)),
     };
-    b.note("DR100", format!("`{what}` is not modelled: {why}"), s.span, "");
+    b.note(
+        crate::codes::code::IMPORT_SKIPPED_LINE,
+        format!("`{what}` is not modelled: {why}"),
+        s.span,
+        "",
+    );
 }
 
 /// `include FILE` names a file lvsdr cannot open from here.
 fn include(b: &mut Builder, s: &Stmt) {
     let file = rest(s);
     b.note(
-        "DR100",
+        crate::codes::code::IMPORT_SKIPPED_LINE,
         format!("`include {file}` is not followed: lvsdr opens no file named inside another, so what {file} holds is not in this topology"),
         s.span,
         "give the included files to lvsdr along with this one; they are read as one setup",
@@ -491,7 +519,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
                     groups.insert(name.text.as_str(), members);
                 }
                 None => b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     "virtual_server_group needs a name",
                     s.span,
                     "for example: virtual_server_group WEB {",
@@ -507,7 +535,12 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             ("global_defs", Some(body)) => global_defs(b, body),
             ("include", None) => include(b, s),
             (k, _) if keywords::TOP_LEVEL_SKIPPED.contains(&k) => {}
-            (k, _) => b.note("DR100", format!("`{k}` is not something lvsdr imports; skipped"), s.span, ""),
+            (k, _) => b.note(
+                crate::codes::code::IMPORT_SKIPPED_LINE,
+                format!("`{k}` is not something lvsdr imports; skipped"),
+                s.span,
+                "",
+            ),
         }
     }
     // A VRRP address is a VIP only when a virtual_server serves it; it then
@@ -529,7 +562,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
                 ("read as the director's own (management or gateway), not as a VIP", "")
             };
             b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("VRRP address {address} is not the address of any virtual_server here: {why}"),
                 v.address.span,
                 help,
@@ -560,7 +593,7 @@ fn global_defs(b: &mut Builder, body: &[Stmt]) {
 fn sync_daemon(b: &mut Builder, s: &Stmt, at: usize) {
     let Some(w) = word(s, at) else {
         return b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             "the sync daemon needs an interface",
             s.span,
             "for example: lvs_sync_daemon eth0 VI_1",
@@ -587,7 +620,12 @@ fn version(b: &mut Builder, s: &Stmt) -> Option<u8> {
         "2" => Some(2),
         "3" => Some(3),
         _ => {
-            b.note("DR101", format!("VRRP version `{}` is not 2 or 3", w.text), w.span, "");
+            b.note(
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                format!("VRRP version `{}` is not 2 or 3", w.text),
+                w.span,
+                "",
+            );
             None
         }
     }
@@ -608,7 +646,7 @@ fn settled_advert(b: &mut Builder, asked: At<u32>, version: u8) -> At<u32> {
         _ => return asked,
     };
     b.note(
-        "DR101",
+        crate::codes::code::IMPORT_MALFORMED_COMMAND,
         format!(
             "advert_int {} s is not what keepalived runs: it uses {} s",
             ms as f64 / 1000.0,
@@ -651,7 +689,12 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], default_version: O
                 if let Some(w) = word(s, 1) {
                     match w.text.parse::<f64>() {
                         Ok(secs) if secs > 0.0 && secs <= 255.0 => advert_ms = At::new((secs * 1000.0).round() as u32, w.span),
-                        _ => b.note("DR101", format!("advert_int `{}` is not a number of seconds", w.text), w.span, ""),
+                        _ => b.note(
+                            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                            format!("advert_int `{}` is not a number of seconds", w.text),
+                            w.span,
+                            "",
+                        ),
                     }
                 }
             }
@@ -701,7 +744,7 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], default_version: O
     }
     let Some(router_id) = router_id else {
         return b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             format!("vrrp_instance {} has no virtual_router_id; keepalived refuses it", name.value),
             head.span,
             "add `virtual_router_id 51` (1 to 255, the same on both directors of the pair)",
@@ -710,7 +753,7 @@ fn vrrp_instance(b: &mut Builder, head: &Stmt, body: &[Stmt], default_version: O
     let advert_ms = settled_advert(b, advert_ms, instance_version.or(default_version).unwrap_or(2));
     if let Some(first) = &b.vrrp {
         return b.note(
-            "DR100",
+            crate::codes::code::IMPORT_SKIPPED_LINE,
             format!(
                 "vrrp_instance {} is not modelled: lvsdr keeps the first instance, {}",
                 name.value, first.instance.value
@@ -755,7 +798,7 @@ fn group_members(b: &mut Builder, body: &[Stmt]) -> Vec<Member> {
                 Some((_, "inet6")) => Some(Family::V6),
                 Some((w, other)) => {
                     b.note(
-                        "DR101",
+                        crate::codes::code::IMPORT_MALFORMED_COMMAND,
                         format!("fwmark family `{other}` is not inet or inet6; keepalived skips this member"),
                         w.span,
                         "",
@@ -776,7 +819,7 @@ fn group_members(b: &mut Builder, body: &[Stmt]) -> Vec<Member> {
                 Ok(v) => At::new(v, p.span),
                 Err(_) => {
                     b.note(
-                        "DR101",
+                        crate::codes::code::IMPORT_MALFORMED_COMMAND,
                         format!("`{}` is not a port; keepalived skips this member", p.text),
                         p.span,
                         "",
@@ -791,7 +834,7 @@ fn group_members(b: &mut Builder, body: &[Stmt]) -> Vec<Member> {
                 port: port.clone(),
             })),
             Err(why) => b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 format!("virtual_server_group member `{}`: {why}; keepalived skips it", first.text),
                 first.span,
                 "write ADDRESS PORT, ADDRESS-LAST PORT (10.0.0.1-5 80), ADDRESS/PREFIX PORT or fwmark N",
@@ -902,7 +945,7 @@ fn members(b: &mut Builder, s: &Stmt, groups: &HashMap<&str, Vec<Member>>) -> Op
             Some(m) if !m.is_empty() => Some(m.clone()),
             Some(_) => {
                 b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!(
                         "virtual_server_group {} has no member keepalived can read; it serves nothing",
                         name.text
@@ -914,7 +957,7 @@ fn members(b: &mut Builder, s: &Stmt, groups: &HashMap<&str, Vec<Member>>) -> Op
             }
             None => {
                 b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!("virtual_server_group {} is not defined in this file", name.text),
                     name.span,
                     "define it with `virtual_server_group NAME { ADDRESS PORT }`, or give lvsdr the file it is in along with this one",
@@ -928,7 +971,12 @@ fn members(b: &mut Builder, s: &Stmt, groups: &HashMap<&str, Vec<Member>>) -> Op
                 family: None,
             }]),
             Err(_) => {
-                b.note("DR101", format!("fwmark `{}` is not a number", m.text), m.span, "");
+                b.note(
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                    format!("fwmark `{}` is not a number", m.text),
+                    m.span,
+                    "",
+                );
                 None
             }
         },
@@ -937,7 +985,12 @@ fn members(b: &mut Builder, s: &Stmt, groups: &HashMap<&str, Vec<Member>>) -> Op
                 None => At::new(0, a.span),
                 Some((p, Ok(v))) => At::new(v, p.span),
                 Some((p, Err(_))) => {
-                    b.note("DR101", format!("`{}` is not a port", p.text), p.span, "");
+                    b.note(
+                        crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                        format!("`{}` is not a port", p.text),
+                        p.span,
+                        "",
+                    );
                     return None;
                 }
             };
@@ -948,7 +1001,7 @@ fn members(b: &mut Builder, s: &Stmt, groups: &HashMap<&str, Vec<Member>>) -> Op
         }
         _ => {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "virtual_server expects `ADDRESS [PORT]`, `fwmark N` or `group NAME`",
                 s.span,
                 "for example: virtual_server 192.168.1.192 80 {",
@@ -965,7 +1018,7 @@ fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) ->
             ("lb_algo" | "lvs_sched", None) => match word(st, 1).map(|w| (w, Scheduler::parse(&w.text))) {
                 Some((w, Some(sc))) => v.scheduler = Some(At::new(sc, w.span)),
                 Some((w, None)) => b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!("`{}` is not a scheduler; keepalived ignores the line", w.text),
                     w.span,
                     "use rr, wrr, lc, wlc, sed, nq, sh, dh, fo, ovf, mh, lblc or lblcr",
@@ -976,7 +1029,7 @@ fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) ->
             ("protocol", None) => match word(st, 1).map(|w| (w, Protocol::parse(&w.text.to_ascii_lowercase()))) {
                 Some((w, Some(p))) => v.protocol = Some(At::new(p, w.span)),
                 Some((w, None)) => b.note(
-                    "DR101",
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
                     format!("protocol `{}` is not TCP, UDP or SCTP; keepalived ignores the line", w.text),
                     w.span,
                     "",
@@ -994,7 +1047,12 @@ fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) ->
             ("ip_family", None) => match word(st, 1).map(|w| w.text.as_str()) {
                 Some("inet") => v.family = Some(Family::V4),
                 Some("inet6") => v.family = Some(Family::V6),
-                _ => b.note("DR101", "ip_family takes inet or inet6", st.span, ""),
+                _ => b.note(
+                    crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                    "ip_family takes inet or inet6",
+                    st.span,
+                    "",
+                ),
             },
             ("ops", None) => v.one_packet = Some(st.span),
             ("weight", None) => v.weight = number::<u32>(b, st),
@@ -1041,7 +1099,7 @@ fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) ->
             ("include", None) => include(b, st),
             (k, _) if keywords::VIRTUAL_SERVER_SKIPPED.contains(&k) => {}
             (k, _) => b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("`{k}` in a virtual_server is not a setting lvsdr knows; skipped"),
                 st.span,
                 "",
@@ -1054,7 +1112,7 @@ fn settings<'a>(b: &mut Builder, body: &'a [Stmt], reals: &mut Vec<Real<'a>>) ->
 fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Real<'a>> {
     let Some(a) = word(st, 1) else {
         b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             "real_server needs an address",
             st.span,
             "for example: real_server 192.168.1.213 80 {",
@@ -1062,7 +1120,12 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
         return None;
     };
     let Ok(address) = a.text.parse::<IpAddr>() else {
-        b.note("DR101", format!("real_server `{}` is not an IP address", a.text), a.span, "");
+        b.note(
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+            format!("real_server `{}` is not an IP address", a.text),
+            a.span,
+            "",
+        );
         return None;
     };
     // keepalived reads port 0 as no port.
@@ -1072,7 +1135,7 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
         Some((p, Ok(v))) => Some(At::new(v, p.span)),
         Some((p, Err(_))) => {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 format!("`{}` is not a port; keepalived skips this real server", p.text),
                 p.span,
                 "",
@@ -1121,7 +1184,7 @@ fn real_server<'a>(b: &mut Builder, st: &'a Stmt, body: &'a [Stmt]) -> Option<Re
             }
             k if keywords::REAL_SERVER_SKIPPED.contains(&k) => {}
             k => b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("`{k}` in a real_server is not a setting lvsdr knows; skipped"),
                 x.span,
                 "",
@@ -1176,7 +1239,7 @@ fn urls(b: &mut Builder, check: &Stmt) -> Vec<HealthUrl> {
     for u in check.body.iter().flatten().filter(|s| keyword(s) == "url") {
         let Some(body) = &u.body else {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "`url` takes a block; keepalived skips it",
                 u.span,
                 "for example: url { path /healthz status_code 200 }",
@@ -1208,7 +1271,7 @@ fn urls(b: &mut Builder, check: &Stmt) -> Vec<HealthUrl> {
                 span: u.span,
             }),
             None => b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "a `url` without a `path` checks nothing; lvsdr skips it",
                 u.span,
                 "add the page to fetch: path /healthz",
@@ -1226,7 +1289,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
     let has_address = members.iter().any(|m| matches!(m, Member::Address { .. }));
     let forward = v.forward.clone().unwrap_or_else(|| {
         b.note(
-            "DR103",
+            crate::codes::code::IMPORT_ASSUMED_VALUE,
             "no `lb_kind`: keepalived defaults to NAT",
             s.span,
             "add `lb_kind DR` for direct routing",
@@ -1234,14 +1297,19 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
         At::new(Forward::Masq, s.span)
     });
     let scheduler = v.scheduler.clone().unwrap_or_else(|| {
-        b.note("DR103", "no `lb_algo`: keepalived uses wlc", s.span, "");
+        b.note(
+            crate::codes::code::IMPORT_ASSUMED_VALUE,
+            "no `lb_algo`: keepalived uses wlc",
+            s.span,
+            "",
+        );
         At::new(Scheduler::Wlc, s.span)
     });
     let protocol = match (&v.protocol, has_address) {
         (Some(p), _) => p.clone(),
         (None, true) => {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "no `protocol`: keepalived installs this service as UDP",
                 s.span,
                 "add `protocol TCP` for a TCP service",
@@ -1253,7 +1321,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
     let mut one_packet = v.one_packet.map(|at| At::new(true, at)).unwrap_or(At::implied(false));
     if let (Some(at), true, false) = (v.one_packet, has_address, protocol.value == Protocol::Udp) {
         b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             format!(
                 "`ops` needs UDP: keepalived clears it for this {} service",
                 protocol.value.name().to_ascii_uppercase()
@@ -1266,7 +1334,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
     let mut persistence = v.persistence.clone();
     if let (None, Some(g)) = (&persistence, &v.granularity) {
         b.note(
-            "DR103",
+            crate::codes::code::IMPORT_ASSUMED_VALUE,
             "persistence_granularity without persistence_timeout: keepalived makes the service persistent for 360 s",
             g.span,
             "",
@@ -1279,7 +1347,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
     });
     if let (None, Some(at)) = (&persistence, every_port) {
         b.note(
-            "DR103",
+            crate::codes::code::IMPORT_ASSUMED_VALUE,
             "no port: the service takes every port, which IPVS allows only when persistent; keepalived sets persistence_timeout 360",
             at,
             "add `persistence_timeout` with the time you want",
@@ -1299,7 +1367,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
         let id = (r.address.value, r.port.as_ref().map(|p| p.value));
         if seen.contains(&id) {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 format!(
                     "real_server {} is listed twice in this virtual_server; keepalived removes the second",
                     r.address.value
@@ -1380,7 +1448,7 @@ fn virtual_server(b: &mut Builder, s: &Stmt, body: &[Stmt], groups: &HashMap<&st
     for (r, placed) in reals.iter().zip(placed) {
         if !placed {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 format!(
                     "real_server {} is {} but this virtual_server serves no {} address; keepalived skips it",
                     r.address.value,
@@ -1404,7 +1472,7 @@ fn granularity(b: &mut Builder, g: &Option<At<String>>, family: Family) -> At<u8
         (Family::V6, _, Ok(p)) if (1..=128).contains(&p) => At::new(p, m.span),
         _ => {
             b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 format!("persistence_granularity `{}` is not a netmask for {}", m.value, family.name()),
                 m.span,
                 "IPv4 takes a netmask such as 255.255.255.0, IPv6 a prefix length such as 64",

@@ -106,11 +106,16 @@ pub fn iptables(b: &mut Builder, words: &[Word], span: Span) {
         i += if took { 2 } else { 1 };
     }
     if table != "mangle" || target != "MARK" || !appends {
-        return b.note("DR100", "this firewall rule sets no mark for IPVS; line skipped", span, "");
+        return b.note(
+            crate::codes::code::IMPORT_SKIPPED_LINE,
+            "this firewall rule sets no mark for IPVS; line skipped",
+            span,
+            "",
+        );
     }
     if chain != "PREROUTING" {
         b.note(
-            "DR102",
+            crate::codes::code::IMPORT_UNREAD_MARK_RULE,
             format!("the MARK rule is in chain {chain}; IPVS sees the mark only when it is set in PREROUTING"),
             span,
             "add the rule to the mangle table's PREROUTING chain",
@@ -129,10 +134,20 @@ pub fn nft(b: &mut Builder, words: &[Word], span: Span) {
     }
     let text: Vec<&str> = tokens.iter().map(|(t, _)| t.as_str()).collect();
     let Some(rule_at) = text.windows(2).position(|p| matches!(p[0], "add" | "insert") && p[1] == "rule") else {
-        return b.note("DR100", "this nft command adds no rule; line skipped", span, "");
+        return b.note(
+            crate::codes::code::IMPORT_SKIPPED_LINE,
+            "this nft command adds no rule; line skipped",
+            span,
+            "",
+        );
     };
     let Some(set_at) = text.windows(2).position(|p| p[0] == "mark" && p[1] == "set") else {
-        return b.note("DR100", "this nft rule sets no mark for IPVS; line skipped", span, "");
+        return b.note(
+            crate::codes::code::IMPORT_SKIPPED_LINE,
+            "this nft rule sets no mark for IPVS; line skipped",
+            span,
+            "",
+        );
     };
     let body = rule_at
         + 2
@@ -155,7 +170,7 @@ pub fn nft(b: &mut Builder, words: &[Word], span: Span) {
                     Some(d) => dest = Some(At::new(d, tokens[i + 2].1)),
                     None => {
                         return b.note(
-                            "DR102",
+                            crate::codes::code::IMPORT_UNREAD_MARK_RULE,
                             "nft `daddr` is followed by no address lvsdr can read",
                             s,
                             "write `ip daddr VIP`",
@@ -184,7 +199,14 @@ pub fn nft(b: &mut Builder, words: &[Word], span: Span) {
                 };
                 match ports(&list) {
                     Some(p) => port_list = Some(At::new(p, s)),
-                    None => return b.note("DR102", format!("nft `dport {list}` is not a port list lvsdr can read"), s, ""),
+                    None => {
+                        return b.note(
+                            crate::codes::code::IMPORT_UNREAD_MARK_RULE,
+                            format!("nft `dport {list}` is not a port list lvsdr can read"),
+                            s,
+                            "",
+                        )
+                    }
                 }
                 i += used;
             }
@@ -204,7 +226,7 @@ pub fn nft(b: &mut Builder, words: &[Word], span: Span) {
 
 fn unread(b: &mut Builder, w: &Word, what: &str) {
     b.note(
-        "DR102",
+        crate::codes::code::IMPORT_UNREAD_MARK_RULE,
         format!("`{}` {what}; this marking rule was not read", w.text),
         w.span,
         "write the rule as `-d VIP -p tcp --dport PORT -j MARK --set-mark N`",
@@ -224,7 +246,7 @@ fn finish(
 ) {
     let Some(mark) = mark else {
         return b.note(
-            "DR102",
+            crate::codes::code::IMPORT_UNREAD_MARK_RULE,
             "this MARK rule sets no mark lvsdr can read",
             span,
             "write `--set-mark N` (or nft `meta mark set N`)",
@@ -232,7 +254,7 @@ fn finish(
     };
     let Some(destination) = dest else {
         return b.note(
-            "DR102",
+            crate::codes::code::IMPORT_UNREAD_MARK_RULE,
             format!(
                 "the rule for mark {} matches no destination address; lvsdr cannot tell which VIP it serves",
                 mark.value
@@ -243,7 +265,7 @@ fn finish(
     };
     if six != (destination.family() == Family::V6) && tool == MarkTool::Iptables {
         b.note(
-            "DR102",
+            crate::codes::code::IMPORT_UNREAD_MARK_RULE,
             format!(
                 "{} is {}, but this command is {}",
                 destination.address,

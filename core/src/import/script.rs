@@ -355,7 +355,7 @@ pub fn read(b: &mut Builder, text: &str, base: usize) {
             ),
         };
         b.note(
-            "DR107",
+            crate::codes::code::IMPORT_NOTHING_APPLIED,
             message,
             span,
             "lvsdr follows the `start` path of an init script; a script that only tears down or lists has nothing to check",
@@ -383,7 +383,7 @@ fn apply(b: &mut Builder, line: &Line, part_role: Option<Role>, addresses: &mut 
                         .map(|f| f.text.clone())
                         .unwrap_or_else(|| "/etc/sysctl.conf".into());
                     b.note(
-                        "DR100",
+                        crate::codes::code::IMPORT_SKIPPED_LINE,
                         format!("`sysctl {}` loads settings from {file}, which lvsdr does not open", w.text),
                         line.span,
                         "write the settings as `sysctl -w KEY=VALUE` in the script for lvsdr to read them",
@@ -394,7 +394,12 @@ fn apply(b: &mut Builder, line: &Line, part_role: Option<Role>, addresses: &mut 
                     continue;
                 }
                 let Some((key, value)) = w.text.split_once('=') else {
-                    b.note("DR100", format!("`sysctl {}` reads a value; nothing to import", w.text), w.span, "");
+                    b.note(
+                        crate::codes::code::IMPORT_SKIPPED_LINE,
+                        format!("`sysctl {}` reads a value; nothing to import", w.text),
+                        w.span,
+                        "",
+                    );
                     continue;
                 };
                 set_sysctl(b, key.trim(), value.trim(), w.span, part_role);
@@ -421,7 +426,12 @@ fn apply(b: &mut Builder, line: &Line, part_role: Option<Role>, addresses: &mut 
                     Some(body) => body.iter().map(|(ws, _)| joined(ws)).collect::<Vec<_>>().join("\n"),
                     None => {
                         if words[1..].iter().any(|w| sysctl_file(&w.text)) {
-                            b.note("DR100", "`tee` writes what it reads, which lvsdr cannot see here", line.span, "");
+                            b.note(
+                                crate::codes::code::IMPORT_SKIPPED_LINE,
+                                "`tee` writes what it reads, which lvsdr cannot see here",
+                                line.span,
+                                "",
+                            );
                         }
                         return;
                     }
@@ -437,7 +447,7 @@ fn apply(b: &mut Builder, line: &Line, part_role: Option<Role>, addresses: &mut 
         "set" | "modprobe" | "exit" | "true" | "systemctl" | "service" | "logger" | "sleep" | "lsmod" | "grep" | "arping" | "chkconfig"
         | "update-rc.d" | "touch" | "rm" | "mkdir" | "chmod" | "usage" => {}
         _ => b.note(
-            "DR100",
+            crate::codes::code::IMPORT_SKIPPED_LINE,
             format!("`{name}` is not something lvsdr imports; line skipped"),
             line.span,
             "",
@@ -469,7 +479,7 @@ fn read_other_hosts(b: &mut Builder, lines: &[Line]) {
         let first = mine.first().map(|l| l.span).unwrap_or(Span::NONE);
         if !hb.services.is_empty() {
             b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!(
                     "namespace `{}` runs ipvsadm too; lvsdr reads one director per file, and its table is left out",
                     shown(host)
@@ -498,7 +508,7 @@ fn read_other_hosts(b: &mut Builder, lines: &[Line]) {
             None => match addresses.own().next() {
                 Some(p) if b.client_address.is_none() => b.client_address = Some(p.address.clone()),
                 _ => b.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!(
                         "namespace `{}` holds no real server of the table and is not the client; lvsdr leaves it out",
                         shown(host)
@@ -541,7 +551,7 @@ fn undefined_variables(b: &mut Builder, text: &str, unset: &[(String, Span)], li
                 format!("set {name} before this line, or write the value itself"),
             ),
         };
-        b.note("DR112", message, *span, &help);
+        b.note(crate::codes::code::UNDEFINED_VARIABLE, message, *span, &help);
     }
     said.len()
 }
@@ -621,7 +631,7 @@ fn flatten(b: &mut Builder, events: Vec<Event>, host: Option<String>, text: &str
         };
         if depth >= INLINE_DEPTH {
             b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("`sh -c` nested more than {INLINE_DEPTH} deep; the inner script is not read"),
                 script.span,
                 "",
@@ -773,14 +783,19 @@ fn write_sysctl_file(b: &mut Builder, target: &Word, value: &str, span: Span, pa
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
             {
                 b.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("`{}` is not a networking setting; lvsdr skips it", key.trim()),
                     span,
                     "",
                 )
             }
             Some((key, value)) => set_sysctl(b, key.trim(), value.trim(), target.span.or(span), part_role),
-            None => b.note("DR101", format!("`{l}` written to {} is not KEY = VALUE", target.text), span, ""),
+            None => b.note(
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
+                format!("`{l}` written to {} is not KEY = VALUE", target.text),
+                span,
+                "",
+            ),
         }
     }
 }
@@ -790,7 +805,7 @@ fn write_sysctl_file(b: &mut Builder, target: &Word, value: &str, span: Span, pa
 fn set_sysctl(b: &mut Builder, key: &str, value: &str, span: Span, part_role: Option<Role>) {
     let Ok(value) = value.trim_matches(|c| c == '"' || c == '\'').parse::<i64>() else {
         b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             format!("sysctl `{key}` is set to `{value}`, which is not a number"),
             span,
             "",
@@ -841,7 +856,7 @@ fn ipvsadm_line(b: &mut Builder, line: &Line) {
                 .map(|r| r.target.text.clone())
                 .unwrap_or_else(|| "its standard input".into());
             b.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("`ipvsadm -R` reads its table from {from}, which lvsdr does not open"),
                 line.span,
                 "give lvsdr that file too (it reads `ipvsadm -S -n` dumps), or write the table in the script with a heredoc",
@@ -869,7 +884,7 @@ fn ifconfig(b: &mut Builder, words: &[Word], span: Span, addresses: &mut HostAdd
         Some((Some(p), s)) => At::new(p, s),
         Some((None, s)) => {
             return b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "this netmask is not a valid contiguous mask",
                 s,
                 "use a netmask such as 255.255.255.255",
@@ -911,7 +926,7 @@ fn ip(b: &mut Builder, words: &[Word], span: Span, addresses: &mut HostAddresses
                 addresses.delete(addr, dev);
             }
             Err(_) => b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "`ip addr del` needs an address",
                 span,
                 "for example: ip addr del 192.168.1.192/32 dev lo",
@@ -945,7 +960,7 @@ fn ip(b: &mut Builder, words: &[Word], span: Span, addresses: &mut HostAddresses
         };
         let (Ok(addr), Some(prefix), Some(dev)) = (addr, prefix, dev) else {
             return b.note(
-                "DR101",
+                crate::codes::code::IMPORT_MALFORMED_COMMAND,
                 "`ip addr add` needs ADDRESS/PREFIX and `dev IFACE`",
                 span,
                 "for example: ip addr add 192.168.1.192/32 dev lo",
@@ -971,7 +986,12 @@ fn ip(b: &mut Builder, words: &[Word], span: Span, addresses: &mut HostAddresses
             }
         }
     } else if !("link".starts_with(object) || "route".starts_with(object) || object == "netns") || object.is_empty() {
-        b.note("DR100", "this `ip` command is not something lvsdr imports; line skipped", span, "");
+        b.note(
+            crate::codes::code::IMPORT_SKIPPED_LINE,
+            "this `ip` command is not something lvsdr imports; line skipped",
+            span,
+            "",
+        );
     }
 }
 
@@ -987,7 +1007,7 @@ fn route(b: &mut Builder, words: &[Word], span: Span) {
         if let Some(last) = words.last() {
             if last.text.parse::<Ipv4Addr>().is_err() && !last.text.starts_with('-') {
                 b.note(
-                    "DR104",
+                    crate::codes::code::ROUTE_WITHOUT_DEV,
                     format!("`route add` names the interface `{}` without `dev`", last.text),
                     last.span,
                     &format!("write `dev {}`, or better drop the line: adding the address to the interface already adds this route (ip route add … dev {})", last.text, last.text),
@@ -996,7 +1016,7 @@ fn route(b: &mut Builder, words: &[Word], span: Span) {
             }
         }
         b.note(
-            "DR101",
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
             "`route add` without `dev` or `gw`",
             span,
             "name the interface with `dev IFACE`",

@@ -1262,7 +1262,12 @@ pub fn run(text: &str, base: usize, configures: &dyn Fn(&Run) -> bool) -> Trace 
     }
     let mut sh = Shell::new(text, base, configures);
     for (message, span) in lexer.errors.into_iter().chain(parser.errors) {
-        sh.note("DR101", message, span, "the rest of the script is read as well as it can be");
+        sh.note(
+            crate::codes::code::IMPORT_MALFORMED_COMMAND,
+            message,
+            span,
+            "the rest of the script is read as well as it can be",
+        );
     }
     sh.exec_list(&nodes);
     sh.report_uncalled();
@@ -1478,7 +1483,7 @@ impl<'a> Shell<'a> {
 
     fn leave_out(&mut self, name: String, span: Span, message: String, help: &str) {
         if !self.dry {
-            self.note("DR100", message, span, help);
+            self.note(crate::codes::code::IMPORT_SKIPPED_LINE, message, span, help);
             self.not_applied.push((format!("{name} (line {})", self.line_of(span)), span));
         }
     }
@@ -1674,7 +1679,7 @@ impl<'a> Shell<'a> {
             _ => {
                 let span = Span::new(offset, offset + inner.len());
                 self.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("`$({})` runs a command lvsdr does not run; it is read as empty", inner_trim),
                     span,
                     "write the value itself in the script for lvsdr to read it",
@@ -1826,7 +1831,7 @@ impl<'a> Shell<'a> {
             Node::Opaque(span, what) => {
                 let span = *span;
                 self.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("{what} is not followed by lvsdr; its body is not applied"),
                     span,
                     "",
@@ -1985,7 +1990,12 @@ impl<'a> Shell<'a> {
                     continue;
                 }
                 if a.3 != "`else`" && self.gives_up(a.1) {
-                    self.note("DR100", format!("{} is assumed false: its body only gives up", a.3), a.2, "");
+                    self.note(
+                        crate::codes::code::IMPORT_SKIPPED_LINE,
+                        format!("{} is assumed false: its body only gives up", a.3),
+                        a.2,
+                        "",
+                    );
                     continue;
                 }
                 chosen = Some(i);
@@ -1994,7 +2004,12 @@ impl<'a> Shell<'a> {
             if let Some(i) = chosen {
                 let a = &alternatives[i];
                 if a.3 != "`else`" && self.trial(a.1) {
-                    self.note("DR100", format!("{} is assumed true: its body is applied", a.3), a.2, "");
+                    self.note(
+                        crate::codes::code::IMPORT_SKIPPED_LINE,
+                        format!("{} is assumed true: its body is applied", a.3),
+                        a.2,
+                        "",
+                    );
                 }
             }
             chosen
@@ -2039,7 +2054,7 @@ impl<'a> Shell<'a> {
                     shown.join(", ")
                 )
             };
-            self.note("DR100", message, head, "");
+            self.note(crate::codes::code::IMPORT_SKIPPED_LINE, message, head, "");
         }
         for v in values.into_iter().take(MAX_ITEMS) {
             self.env.set(var, vec![v]);
@@ -2072,7 +2087,7 @@ impl<'a> Shell<'a> {
                 .map(|(l, off)| if h.expand { self.expand_fragment(l, *off) } else { l.clone() })
                 .collect();
             self.note(
-                "DR100",
+                crate::codes::code::IMPORT_SKIPPED_LINE,
                 format!("`while read` runs its body once for each of the {} lines that follow", lines.len()),
                 head,
                 "",
@@ -2142,7 +2157,7 @@ impl<'a> Shell<'a> {
                 }
             } else if self.gives_up(body) {
                 self.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("{what} is assumed false: what follows `&&` only gives up"),
                     n.span(),
                     "",
@@ -2223,7 +2238,7 @@ impl<'a> Shell<'a> {
             "." | "source" => {
                 let file = words.get(1).map(|w| w.text.clone()).unwrap_or_default();
                 self.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("`{name} {file}` reads another file, which lvsdr does not open"),
                     s.span,
                     "give that file to lvsdr too, or copy the settings it holds into the script",
@@ -2231,7 +2246,12 @@ impl<'a> Shell<'a> {
                 return (Flow::Next, None);
             }
             "eval" => {
-                self.note("DR100", "`eval` builds a command at run time; lvsdr does not follow it", s.span, "");
+                self.note(
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
+                    "`eval` builds a command at run time; lvsdr does not follow it",
+                    s.span,
+                    "",
+                );
                 return (Flow::Next, None);
             }
             _ => {}
@@ -2239,7 +2259,7 @@ impl<'a> Shell<'a> {
         if let Some(f) = self.funcs.get(&name).cloned() {
             if self.depth >= MAX_DEPTH {
                 self.note(
-                    "DR100",
+                    crate::codes::code::IMPORT_SKIPPED_LINE,
                     format!("`{name}` calls itself too deeply; lvsdr stops following it"),
                     s.span,
                     "",

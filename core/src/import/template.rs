@@ -58,7 +58,7 @@ fn angle_placeholder(line: &str) -> Option<(usize, usize)> {
 /// The refusal of a template, naming its placeholder.
 pub fn refusal(found: &str, span: Span) -> LoadError {
     LoadError {
-        code: "DR111",
+        code: crate::codes::code::TEMPLATE_PLACEHOLDER,
         message: format!(
             "this file is a template: `{}` is a placeholder, not a value",
             crate::names::shown(found)

@@ -332,7 +332,11 @@ fn load(files: &[PathBuf], input: &InputOptions) -> Result<(lvsdr_core::SetupAna
 /// the user has, so it ends as any error found in the input does (exit 1);
 /// everything else the readers refuse is unusable input (exit 2).
 fn refused(analysis: &lvsdr_core::Analysis) -> Exit {
-    if analysis.diagnostics.iter().any(|d| d.code == "DR110") {
+    if analysis
+        .diagnostics
+        .iter()
+        .any(|d| d.code == lvsdr_core::codes::code::UNRESOLVED_HOST_NAME)
+    {
         Exit::Failed
     } else {
         Exit::Unusable

@@ -50,7 +50,9 @@ impl Lab {
             })
         })?;
         let mut hosts = made.into_iter().map(|(ns, route)| Host::new(ns, route));
-        let lan = hosts.next().ok_or_else(|| LabError::Plan("no namespace for the LAN".into()))?;
+        let lan = hosts
+            .next()
+            .ok_or_else(|| LabError::plan("namespaces", "no namespace for the LAN"))?;
         Ok(Lab {
             hosts: plan.hosts.iter().map(|h| h.name.clone()).zip(hosts).collect(),
             plan,
@@ -152,21 +154,18 @@ impl Lab {
     pub(super) fn director_setup(&mut self, topology: &Topology, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
         if let Some(pair) = self.pair.clone() {
             if !self.plan.marks.is_empty() {
-                return Err(LabError::Io {
-                    step: "marking rules".into(),
-                    source: std::io::Error::other(
-                        "this topology has fwmark marking rules, which the failover lab does not apply (keepalived does not write them)",
-                    ),
+                return Err(LabError::Unsupported {
+                    what: "marking rules".into(),
+                    why: "this topology has fwmark marking rules, which the failover lab does not apply (keepalived does not write them)"
+                        .into(),
                 });
             }
             for (name, index) in [(&pair.master, pair.master_index), (&pair.backup, pair.backup_index)] {
                 progress(&format!(
                     "{name}: starting keepalived with its generated keepalived.conf (VRRP, sync, services)"
                 ));
-                let conf = lvsdr_core::render::keepalived_director(topology, index).ok_or_else(|| LabError::Io {
-                    step: format!("{name}: keepalived.conf"),
-                    source: std::io::Error::other("the topology has no such director"),
-                })?;
+                let conf = lvsdr_core::render::keepalived_director(topology, index)
+                    .ok_or_else(|| LabError::plan(format!("{name}: keepalived.conf"), "the topology has no such director"))?;
                 self.start_keepalived(name, &conf, false)?;
             }
             return Ok(());
@@ -183,12 +182,12 @@ impl Lab {
     /// The fwmark services' marking rules, over netlink.
     fn marks(&self, director: &HostPlan, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
         if apply != ApplyWith::Netlink {
-            return Err(LabError::Io {
-                step: format!("{}: marking rules", director.name),
-                source: std::io::Error::other(format!(
+            return Err(LabError::Unsupported {
+                what: format!("{}: marking rules", director.name),
+                why: format!(
                     "this topology has fwmark marking rules, which the lab applies only with --apply-with netlink (the generated scripts' nft/iptables commands need tools this lab does not run); drop --apply-with {}",
                     apply.name()
-                )),
+                ),
             });
         }
         let marks = &self.plan.marks;

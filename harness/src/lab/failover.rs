@@ -126,20 +126,17 @@ impl Lab {
     /// and DR still works through it. Call after [`Lab::verify`].
     pub fn failover(&self, mode: Failover, options: &VerifyOptions, progress: &mut dyn FnMut(&str)) -> Result<FailoverOutcome, LabError> {
         let started = Instant::now();
-        let pair = self.pair.clone().ok_or_else(|| LabError::Io {
-            step: "failover".into(),
-            source: std::io::Error::other("this lab was not built as an active/backup pair"),
-        })?;
+        let pair = self
+            .pair
+            .clone()
+            .ok_or_else(|| LabError::plan("failover", "this lab was not built as an active/backup pair"))?;
         let host = |name: &HostName| self.plan.hosts.iter().find(|h| &h.name == name).cloned();
         let (Some(client), Some(master), Some(backup)) = (
             self.plan.hosts.iter().find(|h| h.role == Role::Client).cloned(),
             host(&pair.master),
             host(&pair.backup),
         ) else {
-            return Err(LabError::Io {
-                step: "plan".into(),
-                source: std::io::Error::other("the plan has no client, or not both directors"),
-            });
+            return Err(LabError::plan("plan", "the plan has no client, or not both directors"));
         };
         let client_ns = self.hosts[&client.name].ns.clone();
         let mut timings = BTreeMap::new();
@@ -290,12 +287,18 @@ impl Lab {
         super::proofs::explain(&mut checks, &self.topology, &self.plan);
         if !pair.sync {
             for c in checks.iter_mut().filter(|c| c.name == "failover-established" && !c.pass) {
-                if !c.explained_by.iter().any(|e| e.starts_with("DR033")) {
+                if !c
+                    .explained_by
+                    .iter()
+                    .any(|e| e.starts_with(lvsdr_core::codes::code::NO_CONNECTION_SYNC))
+                {
                     c.explained_by.insert(
                         0,
                         format!(
-                            "DR033: no connection sync in the pair: {} never saw the connections {} scheduled, so their next packets find no entry there and are reset; add `sync` (lvs_sync_daemon) to both directors",
-                            pair.backup, pair.master
+                            "{}: no connection sync in the pair: {} never saw the connections {} scheduled, so their next packets find no entry there and are reset; add `sync` (lvs_sync_daemon) to both directors",
+                            lvsdr_core::codes::code::NO_CONNECTION_SYNC,
+                            pair.backup,
+                            pair.master
                         ),
                     );
                 }

@@ -42,9 +42,33 @@ pub enum LabError {
     Ipvs(#[from] ipvs::IpvsError),
     #[error("{step}: {source}")]
     Io { step: String, source: std::io::Error },
-    /// The plan asks for something the lab cannot build.
-    #[error("{0}")]
-    Plan(String),
+    /// The plan lacks what a step needs, or holds a value the kernel's
+    /// interfaces cannot take.
+    #[error("{step}: {problem}")]
+    Plan { step: String, problem: String },
+    /// The topology asks for something this lab does not do, or not this way.
+    #[error("{what}: {why}")]
+    Unsupported { what: String, why: String },
+    /// A production tool the lab ran (bash with a generated script, ipvsadm) failed.
+    #[error("{host}: `{command}` failed ({status}); it said: {said}")]
+    Tool {
+        host: String,
+        command: String,
+        status: String,
+        said: String,
+    },
+    /// What the lab waits for did not happen in time.
+    #[error("{what}: {detail}")]
+    Timeout { what: String, detail: String },
+}
+
+impl LabError {
+    fn plan(step: impl Into<String>, problem: impl Into<String>) -> LabError {
+        LabError::Plan {
+            step: step.into(),
+            problem: problem.into(),
+        }
+    }
 }
 
 /// Conversations in flight at once when a service's probes may overlap.
@@ -133,9 +157,11 @@ fn run_tool(ns: &NetNs, host: &str, program: &str, args: &[&str], stdin: &str) -
     if out.status.success() {
         Ok(())
     } else {
-        Err(LabError::Io {
-            step: format!("{host}: {program} {}", args.join(" ")),
-            source: std::io::Error::other(format!("{}; it said: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())),
+        Err(LabError::Tool {
+            host: host.to_string(),
+            command: format!("{program} {}", args.join(" ")),
+            status: out.status.to_string(),
+            said: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
 }
@@ -171,10 +197,7 @@ impl Lab {
     /// VRRP, not lvsdr, puts the VIPs on the master. Ready when the master
     /// holds the VIPs and both IPVS tables are programmed and settled.
     pub fn build_pair(topology: &Topology, plan: LabPlan, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
-        let pair = failover::Pair::of(topology, &plan).map_err(|e| LabError::Io {
-            step: "failover".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let pair = failover::Pair::of(topology, &plan).map_err(|e| LabError::plan("failover", e))?;
         Lab::build_with(topology, plan, ApplyWith::Keepalived, Some(pair), progress)
     }
 
@@ -253,10 +276,7 @@ impl Lab {
         let started = Instant::now();
         let plan = &self.plan;
         let Some(director) = self.active_director().cloned() else {
-            return Err(LabError::Io {
-                step: "plan".into(),
-                source: std::io::Error::other("the plan has no client or no director"),
-            });
+            return Err(LabError::plan("plan", "the plan has no client or no director"));
         };
         let seen = self.observe(&director, options, progress)?;
         let observed = self.observed(&director, &seen);
@@ -337,10 +357,7 @@ impl Lab {
         let started = Instant::now();
         let plan = &self.plan;
         let Some(client) = plan.hosts.iter().find(|h| h.role == Role::Client).cloned() else {
-            return Err(LabError::Io {
-                step: "plan".into(),
-                source: std::io::Error::other("the plan has no client or no director"),
-            });
+            return Err(LabError::plan("plan", "the plan has no client or no director"));
         };
         let client_ns = self.hosts[&client.name].ns.clone();
         let director_ns = self.hosts[&director.name].ns.clone();
@@ -428,10 +445,7 @@ impl Lab {
 
 /// A planned service as the IPVS client writes it; the plan's numbers become typed values here.
 pub fn service_spec(s: &lvsdr_core::plan::ServicePlan) -> Result<ipvs::Service, LabError> {
-    let invalid = |what: String| LabError::Io {
-        step: format!("service {}", s.name),
-        source: std::io::Error::other(what),
-    };
+    let invalid = |what: String| LabError::plan(format!("service {}", s.name), what);
     // A fwmark service's address is the unspecified one of its family.
     let id = if s.fwmark != 0 {
         ipvs::ServiceId::Fwmark {
@@ -463,9 +477,11 @@ pub fn dest_spec(d: &lvsdr_core::plan::DestPlan) -> Result<ipvs::Dest, LabError>
     Ok(ipvs::Dest {
         address: d.address,
         port: d.port,
-        forward: ipvs::ForwardMethod::from_value(d.forward).ok_or_else(|| LabError::Io {
-            step: format!("real server {}", d.server),
-            source: std::io::Error::other(format!("forwarding method {} is not masq, local, tunnel or route", d.forward)),
+        forward: ipvs::ForwardMethod::from_value(d.forward).ok_or_else(|| {
+            LabError::plan(
+                format!("real server {}", d.server),
+                format!("forwarding method {} is not masq, local, tunnel or route", d.forward),
+            )
         })?,
         weight: d.weight,
         upper_threshold: d.upper_threshold,

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 impl Lab {
     /// The director's IPVS table: every service with its destinations (`ipvsadm -L -n --stats`).
     pub(super) fn ipvs_table(&self) -> Result<IpvsTable, LabError> {
-        let director = self.active_director().ok_or_else(|| LabError::Io {
-            step: "plan".into(),
-            source: std::io::Error::other("the plan has no director"),
-        })?;
+        let director = self
+            .active_director()
+            .ok_or_else(|| LabError::plan("plan", "the plan has no director"))?;
         self.ipvs_table_of(&director.name)
     }
 
@@ -90,12 +89,12 @@ impl Lab {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                return Err(LabError::Io {
-                    step: "keepalived".into(),
-                    source: std::io::Error::other(format!(
+                return Err(LabError::Timeout {
+                    what: "keepalived".into(),
+                    detail: format!(
                         "{what} within {} s: check its configuration with `keepalived -t -f FILE`",
                         timeout.as_secs()
-                    )),
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));

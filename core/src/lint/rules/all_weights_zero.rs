@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR016",
+    code: crate::codes::code::ALL_WEIGHTS_ZERO,
     name: "all-weights-zero",
     severity: Severity::Error,
     summary: "every real server of a service is quiesced (weight 0)",

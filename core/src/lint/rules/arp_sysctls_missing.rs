@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR001",
+    code: crate::codes::code::ARP_SYSCTLS_MISSING,
     name: "arp-sysctls-missing",
     severity: Severity::Error,
     summary: "a real server answers ARP for the VIP",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR002",
+    code: crate::codes::code::ARP_SYSCTLS_ONLY_ON_LO,
     name: "arp-sysctls-only-on-lo",
     severity: Severity::Error,
     summary: "ARP sysctls set on `lo` have no effect",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR012",
+    code: crate::codes::code::DIRECTOR_SEND_REDIRECTS,
     name: "director-send-redirects",
     severity: Severity::Warning,
     summary: "the director should not send ICMP redirects",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR025",
+    code: crate::codes::code::DIRECTOR_VIP_PREFIX,
     name: "director-vip-prefix",
     severity: Severity::Warning,
     summary: "the VIP on the director should be a /32",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR005",
+    code: crate::codes::code::DR_PORT_MAPPING,
     name: "dr-port-mapping",
     severity: Severity::Error,
     summary: "DR cannot map ports: the real-server port must equal the virtual port",

@@ -2,7 +2,7 @@ use super::prelude::*;
 use std::net::IpAddr;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR017",
+    code: crate::codes::code::DUPLICATE_ADDRESS,
     name: "duplicate-address",
     severity: Severity::Error,
     summary: "two hosts share an address",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR024",
+    code: crate::codes::code::DUPLICATE_SERVICE,
     name: "duplicate-service",
     severity: Severity::Error,
     summary: "a virtual service is defined twice",

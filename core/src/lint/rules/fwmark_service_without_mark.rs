@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR027",
+    code: crate::codes::code::FWMARK_SERVICE_WITHOUT_MARK,
     name: "fwmark-service-without-mark",
     severity: Severity::Info,
     summary: "a fwmark service's marking rule is not in the input",

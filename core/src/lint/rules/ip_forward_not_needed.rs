@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR013",
+    code: crate::codes::code::IP_FORWARD_NOT_NEEDED,
     name: "ip-forward-not-needed",
     severity: Severity::Info,
     summary: "DR does not need `ip_forward` on the director",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR030",
+    code: crate::codes::code::IPV6_DISABLED,
     name: "ipv6-disabled",
     severity: Severity::Error,
     summary: "a host that serves an IPv6 VIP has IPv6 disabled",

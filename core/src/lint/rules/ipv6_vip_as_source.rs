@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR031",
+    code: crate::codes::code::IPV6_VIP_AS_SOURCE,
     name: "ipv6-vip-as-source",
     severity: Severity::Warning,
     summary: "an IPv6 VIP on the director can become the source of its own connections",

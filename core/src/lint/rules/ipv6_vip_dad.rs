@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR029",
+    code: crate::codes::code::IPV6_VIP_DAD,
     name: "ipv6-vip-dad",
     severity: Severity::Warning,
     summary: "an IPv6 VIP on the director goes through duplicate address detection",

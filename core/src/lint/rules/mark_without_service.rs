@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR026",
+    code: crate::codes::code::MARK_WITHOUT_SERVICE,
     name: "mark-without-service",
     severity: Severity::Warning,
     summary: "a marking rule sets a mark no fwmark service uses",

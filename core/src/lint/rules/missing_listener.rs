@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR007",
+    code: crate::codes::code::MISSING_LISTENER,
     name: "missing-listener",
     severity: Severity::Error,
     summary: "a real server gets traffic for a port it does not serve",

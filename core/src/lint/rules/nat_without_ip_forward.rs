@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR039",
+    code: crate::codes::code::NAT_WITHOUT_IP_FORWARD,
     name: "nat-without-ip-forward",
     severity: Severity::Error,
     summary: "an LVS-NAT director does not forward",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR033",
+    code: crate::codes::code::NO_CONNECTION_SYNC,
     name: "no-connection-sync",
     severity: Severity::Warning,
     summary: "a director pair without IPVS connection sync drops established connections at failover",

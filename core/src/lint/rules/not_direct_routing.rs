@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR019",
+    code: crate::codes::code::NOT_DIRECT_ROUTING,
     name: "not-direct-routing",
     severity: Severity::Info,
     summary: "a destination uses NAT, tunnel or local forwarding, not direct routing",

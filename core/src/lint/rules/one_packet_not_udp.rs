@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR011",
+    code: crate::codes::code::ONE_PACKET_NOT_UDP,
     name: "one-packet-not-udp",
     severity: Severity::Warning,
     summary: "one-packet scheduling (`-o`) is for UDP only",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR028",
+    code: crate::codes::code::OVERLAPPING_MARKS,
     name: "overlapping-marks",
     severity: Severity::Warning,
     summary: "two marking rules give different marks to the same traffic",

@@ -3,7 +3,7 @@ use crate::source::Span;
 use std::net::IpAddr;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR032",
+    code: crate::codes::code::PAIR_DRIFT,
     name: "pair-drift",
     severity: Severity::Error,
     summary: "the directors of a pair do not balance the same way",

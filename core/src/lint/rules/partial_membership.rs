@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR023",
+    code: crate::codes::code::PARTIAL_MEMBERSHIP,
     name: "partial-membership",
     severity: Severity::Info,
     summary: "a real server serves some virtual ports of the VIP but not others",

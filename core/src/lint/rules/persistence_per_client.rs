@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR020",
+    code: crate::codes::code::PERSISTENCE_PER_CLIENT,
     name: "persistence-per-client",
     severity: Severity::Info,
     summary: "with persistence, the scheduler picks per client, not per connection",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR009",
+    code: crate::codes::code::PORT_ZERO_WITHOUT_PERSISTENCE,
     name: "port-zero-without-persistence",
     severity: Severity::Error,
     summary: "a port-0 (all ports) service needs persistence",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR006",
+    code: crate::codes::code::REAL_SERVER_OFF_LINK,
     name: "real-server-off-link",
     severity: Severity::Error,
     summary: "a DR real server must be on the director's own LAN",

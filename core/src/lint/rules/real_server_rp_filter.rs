@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR014",
+    code: crate::codes::code::REAL_SERVER_RP_FILTER,
     name: "real-server-rp-filter",
     severity: Severity::Warning,
     summary: "strict `rp_filter` on a real server can drop DR traffic",

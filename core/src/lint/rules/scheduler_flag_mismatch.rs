@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR010",
+    code: crate::codes::code::SCHEDULER_FLAG_MISMATCH,
     name: "scheduler-flag-mismatch",
     severity: Severity::Error,
     summary: "`sh-*` flags need `sh`, `mh-*` flags need `mh`",

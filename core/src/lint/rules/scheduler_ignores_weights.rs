@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR008",
+    code: crate::codes::code::SCHEDULER_IGNORES_WEIGHTS,
     name: "scheduler-ignores-weights",
     severity: Severity::Warning,
     summary: "`rr`, `lc` and `dh` ignore weights other than 0",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR015",
+    code: crate::codes::code::SERVICE_WITHOUT_REAL_SERVERS,
     name: "service-without-real-servers",
     severity: Severity::Warning,
     summary: "a virtual service has no real servers",

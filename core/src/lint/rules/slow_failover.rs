@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR037",
+    code: crate::codes::code::SLOW_FAILOVER,
     name: "slow-failover",
     severity: Severity::Info,
     summary: "the VRRP advertisement interval makes takeover slow",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR021",
+    code: crate::codes::code::THRESHOLDS,
     name: "thresholds",
     severity: Severity::Warning,
     summary: "connection thresholds that cannot work, or will be lost",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR038",
+    code: crate::codes::code::TUNNEL_RP_FILTER,
     name: "tunnel-rp-filter",
     severity: Severity::Error,
     summary: "strict `rp_filter` on an LVS-TUN real server drops its tunnelled connections",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR003",
+    code: crate::codes::code::VIP_MISSING_ON_LO,
     name: "vip-missing-on-lo",
     severity: Severity::Error,
     summary: "a real server does not hold the VIP on `lo`",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR004",
+    code: crate::codes::code::VIP_ON_LO_PREFIX,
     name: "vip-on-lo-prefix",
     severity: Severity::Error,
     summary: "the VIP on `lo` must be a /32",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR018",
+    code: crate::codes::code::VIP_PLACEMENT,
     name: "vip-placement",
     severity: Severity::Error,
     summary: "the director and the client must be on the stated LAN; a VIP outside it needs a router",

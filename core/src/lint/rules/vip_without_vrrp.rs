@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR036",
+    code: crate::codes::code::VIP_WITHOUT_VRRP,
     name: "vip-without-vrrp",
     severity: Severity::Warning,
     summary: "in a director pair, a VIP that a service uses is carried by no VRRP instance",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR035",
+    code: crate::codes::code::VRRP_ROUTER_ID,
     name: "vrrp-router-id",
     severity: Severity::Error,
     summary: "the pair's VRRP instances do not share one virtual_router_id, or clash with another",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR034",
+    code: crate::codes::code::VRRP_ELECTION,
     name: "vrrp-election",
     severity: Severity::Warning,
     summary: "the pair's VRRP settings make the election ambiguous",

@@ -1,7 +1,7 @@
 use super::prelude::*;
 
 pub static META: RuleMeta = RuleMeta {
-    code: "DR022",
+    code: crate::codes::code::WEIGHT_RANGE,
     name: "weight-range",
     severity: Severity::Error,
     summary: "weights run from 0 to 65535",
