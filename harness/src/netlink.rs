@@ -235,10 +235,11 @@ impl Socket {
 
     /// The next datagram's messages; `None` when `nonblocking` and nothing is queued.
     pub fn receive(&self, nonblocking: bool) -> io::Result<Option<Vec<Message>>> {
-        use std::io::Read;
-        let mut buf = vec![0u8; 1 << 16];
-        self.socket.set_nonblocking(nonblocking)?;
-        let n = match (&self.socket).read(&mut buf) {
+        // One recv(2), never blocking for ever: the socket blocks with a
+        // timeout, and a nonblocking read says so in its flags (no fcntl).
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 1 << 16];
+        let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+        let n = match self.socket.recv_with_flags(&mut buf, flags) {
             Ok(n) => n,
             Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
@@ -249,8 +250,11 @@ impl Socket {
             }
             Err(e) => return Err(e),
         };
+        // SAFETY: recv wrote the first `n` bytes.
+        #[allow(unsafe_code)]
+        let received: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n.min(buf.len())) };
         let mut out = Vec::new();
-        let mut rest = buf.get(..n).unwrap_or_default();
+        let mut rest = received;
         while rest.len() >= 16 {
             let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             if len < 16 || len > rest.len() {

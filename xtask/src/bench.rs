@@ -9,13 +9,16 @@ use std::time::Instant;
 
 pub(crate) fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
-    step("core benchmarks (criterion)");
-    let mut c = cargo();
-    c.args(["bench", "-p", "lvsdr-core", "--bench", "core", "--"]);
-    if quick {
-        c.arg("--test");
+    // `--lab-only`: the lab's figures without the core's criterion benchmarks.
+    if !args.iter().any(|a| a == "--lab-only") {
+        step("core benchmarks (criterion)");
+        let mut c = cargo();
+        c.args(["bench", "-p", "lvsdr-core", "--bench", "core", "--"]);
+        if quick {
+            c.arg("--test");
+        }
+        run(&mut c)?;
     }
-    run(&mut c)?;
     let bin = lab_binary(quick)?;
     bench_lab(&bin, if quick { 1 } else { 5 })?;
     if quick {
@@ -334,7 +337,9 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     }
     let floor_of = |key: &str| median(floors.iter().map(|f| f[key].as_f64().unwrap_or(0.0).round() as u64).collect());
     let (namespaces, links) = (floor_of("namespaces_ms"), floor_of("links_ms"));
+    let named = floor_of("named_namespaces_ms");
     let (connections, bridged) = (floor_of("connections_ms"), floor_of("bridged_ms"));
+    let dr = floors.iter().all(|f| f["dr_ms"].is_number()).then(|| floor_of("dr_ms"));
     let batched = if floors.iter().all(|f| f["bridged_io_uring_ms"].is_number()) {
         format!("{} ms", floor_of("bridged_io_uring_ms"))
     } else {
@@ -372,8 +377,9 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
     let around = seed_wall.saturating_sub(seed_total);
     let left = |target: f64| (target * seed_wall as f64) as i64 - around as i64;
     println!("the kernel's own floor (median of {runs}, in the lab's kernel: `lvsdr kernel-exec -- kernel_floor 66 1000`):");
+    let dr_text = dr.map_or("- (no IPVS)".to_string(), |d| format!("{d} ms"));
     println!(
-        "  66 namespaces {namespaces} ms, a veth pair on a bridge into each {links} ms; 1,000 TCP connections (connect, accept, close) over loopback {connections} ms, across the bridge {bridged} ms, the same batched through io_uring {batched}"
+        "  66 namespaces {namespaces} ms ({named} ms named, as `ip netns add` makes them), a veth pair on a bridge into each {links} ms; 1,000 TCP connections (connect, accept, close) over loopback {connections} ms, across the bridge {bridged} ms, the same batched through io_uring {batched}; through an IPVS director by DR with a byte each way (a probe's work, nothing of lvsdr's) {dr_text}"
     );
     println!(
         "  64 real servers: a wall of 1.4x the seed lab leaves {} ms inside the kernel for the whole lab; its 66 namespaces and links alone take {} ms",
@@ -394,12 +400,22 @@ pub(crate) fn bench_scale(bin: &str, runs: usize) -> Result {
         per(bridged, 1000),
         verdict(per_connection, 2.0)
     );
+    if let Some(dr) = dr {
+        println!(
+            "  per connection against the same work (through the director, a byte each way): the floor {:.3} ms, the probes {:.1}x it; the floor alone is {:.1}x the bridged one",
+            per(dr, 1000),
+            thousand[3] as f64 / dr.max(1) as f64,
+            dr as f64 / bridged.max(1) as f64
+        );
+    }
     let per_host = servers64[2] as f64 / (namespaces + links).max(1) as f64;
     println!(
-        "  per host of the 64-server lab: the build {:.2} ms, the floor's namespace and link {:.2} ms ({per_host:.1}x; issue #28's target <= 1.5x: {})",
+        "  per host of the 64-server lab: the build {:.2} ms, the floor's namespace and link {:.2} ms ({per_host:.1}x; issue #28's target <= 1.5x: {}); with named namespaces {:.2} ms ({:.1}x)",
         per(servers64[2], 66),
         per(namespaces + links, 66),
-        verdict(per_host, 1.5)
+        verdict(per_host, 1.5),
+        per(named + links, 66),
+        servers64[2] as f64 / (named + links).max(1) as f64
     );
     Ok(())
 }

@@ -315,7 +315,7 @@ pub(crate) fn kernel_tests() -> Result<(u64, u64)> {
     let dir = stage(&root().join("target/v86-guest"))?;
     // The page's core, whose packet walk the test fills with the captured frames.
     let pkg = root().join("target/v86-guest-core");
-    crate::playground::build_core(&pkg, crate::playground::CoreModule::Lite)?;
+    crate::wasm::build_core(&pkg, crate::wasm::CoreModule::Lite)?;
     step("in-browser kernel test (v86 under node): playground-web/tests/kernel.mjs");
     crate::commands::node_tests(
         Command::new("node")

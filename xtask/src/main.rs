@@ -12,6 +12,7 @@ mod guest_kernel;
 mod install;
 mod kernels;
 mod playground;
+mod wasm;
 
 use commands::{cargo, privileged, root, run, step};
 use install::ensure_uml;
@@ -62,7 +63,8 @@ Tasks:
   kernel-matrix [SERIES…]
                       Set those kernels up, build a static lvsdr, and run the seed and a fault on each
                       under QEMU (KVM where the host has it, else TCG): one table, kernel by lab
-  bench [--quick]     Benchmarks: core lint and predict at scale, and the lab lifecycle against a shell baseline
+  bench [--quick] [--lab-only]
+                      Benchmarks: core lint and predict at scale (not with --lab-only), and the lab lifecycle against a shell baseline
   playground [--build-only] [--test]
                       Build the browser playground into target/playground and serve it on 127.0.0.1
                       (--test runs the browser tests in Debian's Chromium instead of serving)

@@ -3,7 +3,8 @@
 //! and run its browser tests.
 
 use crate::commands::{cargo, have, root, run, step};
-use crate::install::{apt_install, npm_package, setup, wasm_bindgen_cli, PLAYWRIGHT_CORE};
+use crate::install::{apt_install, npm_package, setup, PLAYWRIGHT_CORE};
+use crate::wasm::{build_core, CoreModule};
 use crate::Result;
 use std::path::PathBuf;
 use std::process::Command;
@@ -44,60 +45,6 @@ pub(crate) fn build_playground() -> Result<PathBuf> {
         size("pkg/lvsdr_wasm_bg.wasm")
     );
     Ok(out)
-}
-
-/// The page's two WebAssembly cores.
-#[derive(Clone, Copy)]
-pub(crate) enum CoreModule {
-    /// `lvsdr_lite`: TOML and JSON only, the module the page loads first.
-    Lite,
-    /// `lvsdr_wasm`: with the importers, loaded when a tab needs them.
-    Full,
-}
-
-/// Builds one of the page's cores into `pkg` (`NAME.js` and `NAME_bg.wasm`).
-/// The first has its own target folder, so the two feature sets never
-/// rebuild each other.
-pub(crate) fn build_core(pkg: &std::path::Path, module: CoreModule) -> Result {
-    let bindgen = wasm_bindgen_cli()?;
-    let (name, features, profile, target_dir) = match module {
-        CoreModule::Lite => (
-            "lvsdr_lite",
-            &["--no-default-features"][..],
-            "wasm",
-            root().join("target/wasm-lite"),
-        ),
-        CoreModule::Full => ("lvsdr_wasm", &[][..], "wasm-fast", root().join("target")),
-    };
-    std::fs::create_dir_all(pkg).map_err(|e| e.to_string())?;
-    step(&format!("building {name} for wasm32 (profile {profile})"));
-    run(cargo()
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "lvsdr-wasm",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--profile",
-            profile,
-        ])
-        .args(features)
-        .arg("--target-dir")
-        .arg(&target_dir))?;
-    run(Command::new(&bindgen)
-        .args([
-            "--target",
-            "web",
-            "--no-typescript",
-            "--remove-name-section",
-            "--remove-producers-section",
-            "--out-name",
-            name,
-            "--out-dir",
-        ])
-        .arg(pkg)
-        .arg(target_dir.join("wasm32-unknown-unknown").join(profile).join("lvsdr_wasm.wasm")))
 }
 
 /// The page's npm packages (CodeMirror and esbuild), installed with `npm ci`

@@ -12,6 +12,7 @@
 use super::socket::{PacketSocket, ETH_P_ALL};
 use super::DRAIN_EVERY;
 use crate::frames::{decode, Frame, FrameLog, Payload, Port};
+use lvsdr_core::names::HostName;
 use lvsdr_core::plan::{HostPlan, Role};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -32,6 +33,10 @@ pub const SNAP: usize = 192;
 pub struct BridgePort {
     pub device: String,
     pub port: Port,
+    /// The host behind it.
+    pub host: HostName,
+    /// On the outside bridge (br1, client to router), not the LAN's (br0).
+    pub outside: bool,
 }
 
 /// The bridges' ports of a lab's hosts, as [`crate::lab::Lab`] names them in
@@ -46,21 +51,28 @@ pub fn ports_of(hosts: &[HostPlan]) -> Vec<BridgePort> {
             Role::RealServer => "real-server",
             Role::Router => "router",
         };
-        let port = |device: String, interface: &str| BridgePort {
+        let port = |device: String, interface: &str, outside: bool| BridgePort {
             device,
             port: Port {
                 host: h.name.to_string(),
                 interface: interface.to_string(),
                 role: role.to_string(),
             },
+            host: h.name.clone(),
+            outside,
         };
-        out.push(port(format!("port{i}"), &h.interface));
-        out.extend(h.extra_interfaces.iter().enumerate().map(|(j, x)| port(format!("port{i}n{j}"), x)));
+        out.push(port(format!("port{i}"), &h.interface, h.outside));
+        out.extend(
+            h.extra_interfaces
+                .iter()
+                .enumerate()
+                .map(|(j, x)| port(format!("port{i}n{j}"), x, false)),
+        );
         out.extend(
             h.outside_interfaces
                 .iter()
                 .enumerate()
-                .map(|(j, x)| port(format!("port{i}o{j}"), x)),
+                .map(|(j, x)| port(format!("port{i}o{j}"), x, true)),
         );
     }
     out

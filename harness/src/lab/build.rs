@@ -15,10 +15,6 @@ use lvsdr_core::Topology;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A bridge port: its name in the lan namespace, the peer's name inside its
-/// host, the host namespace's descriptor, and whether it is on the outside link.
-pub(super) type Port = (String, String, i32, bool);
-
 impl Lab {
     /// The plan typed, and a namespace for every host and for the LAN, with
     /// IPv6 set up for what the lab needs.
@@ -73,52 +69,32 @@ impl Lab {
 
     /// Every NIC is a veth whose peer sits on a bridge: br0 is the LAN, br1 the
     /// outside link between the client and a router, when the topology has one.
-    pub(super) fn links(&mut self, progress: &mut dyn FnMut(&str)) -> Result<Vec<Port>, LabError> {
+    /// The ports are named once, by [`legs::ports_of`], which the captures read too.
+    pub(super) fn links(&mut self, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
         let outside = self.has_outside();
         progress(if outside {
             "bridges br0 (LAN) and br1 (outside), veth links"
         } else {
             "bridge br0 and veth links"
         });
-        let ports: Vec<Port> = self
-            .plan
-            .hosts
-            .iter()
-            .enumerate()
-            .flat_map(|(i, h)| {
-                let fd = self.hosts[&h.name].fd();
-                std::iter::once((format!("port{i}"), h.interface.to_string(), fd, h.outside))
-                    .chain(
-                        h.extra_interfaces
-                            .iter()
-                            .enumerate()
-                            .map(move |(j, x)| (format!("port{i}n{j}"), x.to_string(), fd, false)),
-                    )
-                    .chain(
-                        h.outside_interfaces
-                            .iter()
-                            .enumerate()
-                            .map(move |(j, x)| (format!("port{i}o{j}"), x.to_string(), fd, true)),
-                    )
-            })
-            .collect();
         // The bridges first: each veth request names its bridge.
         let bridges: Vec<rtnl::Change> = std::iter::once("br0")
             .chain(outside.then_some("br1"))
             .map(|name| rtnl::Change::Bridge { name: name.into() })
             .collect();
         self.lan.apply("lan", &bridges)?;
-        let veths: Vec<rtnl::Change> = ports
+        self.bridge_ports = legs::ports_of(&self.plan.hosts);
+        let veths: Vec<rtnl::Change> = self
+            .bridge_ports
             .iter()
-            .map(|(port, peer, fd, on_outside)| rtnl::Change::VethToBridge {
-                name: port.clone(),
-                peer: peer.clone(),
-                peer_ns_fd: *fd,
-                bridge: if *on_outside { "br1" } else { "br0" }.into(),
+            .map(|p| rtnl::Change::VethToBridge {
+                name: p.device.clone(),
+                peer: p.port.interface.clone(),
+                peer_ns_fd: self.hosts[&p.host].fd(),
+                bridge: if p.outside { "br1" } else { "br0" }.into(),
             })
             .collect();
-        self.lan.apply("lan", &veths)?;
-        Ok(ports)
+        self.lan.apply("lan", &veths)
     }
 
     fn has_outside(&self) -> bool {
@@ -127,7 +103,7 @@ impl Lab {
 
     /// Each host's sysctls, links, addresses and routes, from one thread that
     /// enters each namespace in turn; then every link of the lab running.
-    pub(super) fn hosts_setup(&mut self, apply: ApplyWith, ports: &[Port], progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
+    pub(super) fn hosts_setup(&mut self, apply: ApplyWith, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
         progress(&format!("sysctls, links and addresses of {} hosts", self.plan.hosts.len()));
         let hosts: Vec<&Host> = self.plan.hosts.iter().map(|h| &self.hosts[&h.name]).collect();
         let namespaces: Vec<&NetNs> = hosts.iter().map(|h| &*h.ns).collect();
@@ -137,10 +113,9 @@ impl Lab {
         let lan_links: Vec<String> = ["br0".to_string()]
             .into_iter()
             .chain(self.has_outside().then(|| "br1".to_string()))
-            .chain(ports.iter().map(|(port, ..)| port.clone()))
+            .chain(self.bridge_ports.iter().map(|p| p.device.clone()))
             .collect();
         step("lan: links running", self.lan.route.wait_running(&lan_links, LINKS_RUNNING))?;
-        self.bridge_ports = legs::ports_of(&self.plan.hosts);
         for (h, mac) in self.plan.hosts.iter().zip(macs) {
             if h.role != Role::Client {
                 self.macs.insert(h.name.clone(), mac);

@@ -213,8 +213,8 @@ impl Lab {
     ) -> Result<Lab, LabError> {
         let started = Instant::now();
         let mut lab = Lab::new(topology, plan, apply, pair, progress)?;
-        let ports = lab.links(progress)?;
-        lab.hosts_setup(apply, &ports, progress)?;
+        lab.links(progress)?;
+        lab.hosts_setup(apply, progress)?;
         lab.director_setup(topology, apply, progress)?;
         lab.listeners(progress)?;
         lab.settle(apply, progress)?;
