@@ -75,24 +75,39 @@ fn fwmark_reaches_ipvs(apply: &(dyn Fn(&str, &[MarkPlan]) -> io::Result<&'static
     let client = NetNs::create(&format!("{prefix}client")).map_err(|e| s(&e))?;
     let director = NetNs::create(&format!("{prefix}director")).map_err(|e| s(&e))?;
     let director_fd = director.fd();
+    let address = |device: &str, ip: Ipv4Addr, prefix: u8| rtnl::Change::Address {
+        device: device.into(),
+        address: IpAddr::V4(ip),
+        prefix,
+        deprecated: false,
+    };
     client
-        .run(|| {
-            rtnl::with_handle(async |h| {
-                let br = rtnl::add_bridge(&h, "br0").await?;
-                rtnl::add_veth_to_bridge(&h, "c0", "d0", director_fd, br).await?;
-                rtnl::add_address(&h, "br0", IpAddr::V4(CLIENT), 24, false).await
-            })
+        .run(|| -> Result<(), rtnl::RtnlError> {
+            let route = rtnl::Route::open()?;
+            route.apply(&[rtnl::Change::Bridge { name: "br0".into() }])?;
+            route.apply(&[
+                rtnl::Change::VethToBridge {
+                    name: "c0".into(),
+                    peer: "d0".into(),
+                    peer_ns_fd: director_fd,
+                    bridge: "br0".into(),
+                },
+                address("br0", CLIENT, 24),
+            ])
         })
         .map_err(|e| s(&e))?
         .map_err(|e| s(&e))?;
     let listeners = director
         .run(|| -> Result<Vec<TcpListener>, String> {
-            rtnl::with_handle(async |h| {
-                rtnl::set_up(&h, "d0").await?;
-                rtnl::add_address(&h, "d0", IpAddr::V4(DIRECTOR), 24, false).await?;
-                rtnl::add_address(&h, "d0", IpAddr::V4(VIP), 32, false).await
-            })
-            .map_err(|e| s(&e))?;
+            rtnl::Route::open()
+                .and_then(|route| {
+                    route.apply(&[
+                        rtnl::Change::Up { device: "d0".into() },
+                        address("d0", DIRECTOR, 24),
+                        address("d0", VIP, 32),
+                    ])
+                })
+                .map_err(|e| s(&e))?;
             let ipvs = Ipvs::connect().map_err(|e| s(&e))?;
             ipvs.add_service(&Service {
                 id,

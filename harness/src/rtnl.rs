@@ -1,5 +1,8 @@
-//! Links, addresses and neighbours through rtnetlink. Each function works in
-//! the namespace of the thread that calls it: call them from [`NetNs::run`].
+//! Links, addresses and neighbours through rtnetlink. A [`Route`] is one
+//! namespace's handle, made inside it and usable from any thread after: it
+//! makes the changes ([`Change`]), batched on lvsdr's transport. The free
+//! functions read (addresses, neighbours, counters) or take a link down, in
+//! the namespace of the thread that calls them: call them from [`NetNs::run`].
 //!
 //! [`NetNs::run`]: crate::netns::NetNs::run
 
@@ -121,13 +124,6 @@ fn ifreq_on(socket: &std::os::fd::OwnedFd, name: &str, request: libc::Ioctl) -> 
     }
 }
 
-/// `ip link set NAME up`
-pub async fn set_up(handle: &Handle, name: &str) -> Result<(), RtnlError> {
-    let index = link_index(handle, name).await?;
-    handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
-    Ok(())
-}
-
 /// Whether a link in the calling thread's namespace is running (`IFF_RUNNING`:
 /// up, with its carrier, and its operational state set).
 pub fn running(name: &str) -> Result<bool, RtnlError> {
@@ -184,42 +180,6 @@ pub async fn set_down(handle: &Handle, name: &str) -> Result<(), RtnlError> {
         .set(LinkUnspec::new_with_index(index).down().build())
         .execute()
         .await?;
-    Ok(())
-}
-
-/// `ip link add NAME type bridge && ip link set NAME up`
-pub async fn add_bridge(handle: &Handle, name: &str) -> Result<u32, RtnlError> {
-    handle.link().add(LinkBridge::new(name).up().build()).execute().await?;
-    link_index(handle, name).await
-}
-
-/// `ip link add NAME master BRIDGE up type veth peer name PEER netns NS`, in
-/// one request: the kernel puts a new link on its bridge and up as it makes it.
-/// The peer appears, down, in the namespace behind `peer_ns_fd`.
-pub async fn add_veth_to_bridge(handle: &Handle, name: &str, peer: &str, peer_ns_fd: RawFd, bridge: u32) -> Result<(), RtnlError> {
-    handle.link().add(veth_message(name, peer, peer_ns_fd, bridge)).execute().await?;
-    Ok(())
-}
-
-/// `ip addr add ADDRESS/PREFIX dev DEVICE`, and for IPv6
-/// `ip addr add ADDRESS/PREFIX dev DEVICE nodad`: a lab's IPv6 address must
-/// work at once, and a VIP (on the director's NIC, on a real server's `lo`)
-/// must not go through duplicate address detection, which would find the
-/// other hosts holding it and leave it tentative for good.
-/// With `deprecated`, the address is valid but never preferred (`preferred_lft 0`):
-/// the kernel takes it for incoming traffic and never as a source address.
-pub async fn add_address(handle: &Handle, device: &str, address: IpAddr, prefix: u8, deprecated: bool) -> Result<(), RtnlError> {
-    let index = link_index(handle, device).await?;
-    let mut request = handle.address().add(index, address, prefix);
-    *request.message_mut() = address_message(index, address, prefix, deprecated);
-    request.execute().await?;
-    Ok(())
-}
-
-/// `ip route add ADDRESS/PREFIX [via GATEWAY] dev DEVICE` (`ip -6 route add …` for an IPv6 prefix).
-pub async fn add_route(handle: &Handle, address: IpAddr, prefix: u8, via: Option<IpAddr>, device: &str) -> Result<(), RtnlError> {
-    let index = link_index(handle, device).await?;
-    handle.route().add(route_message(index, address, prefix, via)?).execute().await?;
     Ok(())
 }
 

@@ -207,7 +207,13 @@ fn sarif_has_every_rule_and_located_results_with_fixes() {
         assert!(uri.starts_with("https://github.com/OWNER/lvsdr/blob/v1/core/src/"), "{uri}");
         let file = uri.trim_start_matches("https://github.com/OWNER/lvsdr/blob/v1/");
         let source = std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{id}: {file}: {e}"));
-        assert!(source.contains(&format!("\"{id}\"")), "{file} documents {id}");
+        // The entry names its code through the catalogue's constant, named for the rule.
+        let name = text(r, "/name");
+        let constant = format!("code::{}", name.to_uppercase().replace('-', "_"));
+        assert!(
+            source.contains(&format!("\"{name}\"")) && source.contains(&constant),
+            "{file} documents {id} ({name}, {constant})"
+        );
     }
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), 5);
