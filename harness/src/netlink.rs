@@ -179,6 +179,8 @@ pub struct Request {
 }
 
 /// A netlink socket of one family, in the namespace of the thread that opened it.
+/// Any thread may use it, one at a time: an answer goes to whoever reads it
+/// first, and a reader skips answers to sequence numbers not its own.
 pub struct Socket {
     socket: socket2::Socket,
     /// The family's name, for errors.
