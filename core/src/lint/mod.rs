@@ -50,6 +50,8 @@ struct ServerFacts {
     vips: Vec<IpAddr>,
     /// Whether at least one service reaches it by direct routing.
     direct: bool,
+    /// Whether at least one service reaches it through a tunnel (LVS-TUN).
+    tunnelled: bool,
 }
 
 impl<'a> LintContext<'a> {
@@ -73,6 +75,7 @@ impl<'a> LintContext<'a> {
                     f.services.push(i);
                 }
                 f.direct |= d.forward.value == Forward::Route;
+                f.tunnelled |= d.forward.value == Forward::Tunnel;
             }
         }
         LintContext {
@@ -105,6 +108,11 @@ impl<'a> LintContext<'a> {
 
     pub fn is_direct_routed(&self, name: &str) -> bool {
         self.facts.get(name).is_some_and(|f| f.direct)
+    }
+
+    /// Whether any service reaches the real server through a tunnel.
+    pub fn is_tunnelled(&self, name: &str) -> bool {
+        self.facts.get(name).is_some_and(|f| f.tunnelled)
     }
 }
 
