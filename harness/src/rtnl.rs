@@ -1,7 +1,7 @@
 //! Links, addresses and neighbours through rtnetlink. A [`Route`] is one
 //! namespace's handle, made inside it and usable from any thread after: it
 //! makes the changes ([`Change`]), batched on lvsdr's transport. The free
-//! functions read (addresses, neighbours, counters) or take a link down, in
+//! functions read (addresses, neighbours, counters, whether links run), in
 //! the namespace of the thread that calls them: call them from [`NetNs::run`].
 //!
 //! [`NetNs::run`]: crate::netns::NetNs::run
@@ -60,24 +60,6 @@ fn run_on<T>(rt: &tokio::runtime::Runtime, f: impl AsyncFnOnce(Handle) -> Result
         task.abort();
         result
     })
-}
-
-pub async fn link_index(_handle: &Handle, name: &str) -> Result<u32, RtnlError> {
-    if_index(name)
-}
-
-/// A link's index in the calling thread's namespace (`SIOCGIFINDEX`), the one
-/// [`with_handle`]'s socket belongs to. Links are looked up by ioctl, not by an
-/// `RTM_GETLINK` dump: netlink-packet-route decodes `IFLA_MAP` as a 64-bit
-/// kernel's 32-byte `struct rtnl_link_ifmap`, an i386 kernel (the playground's)
-/// sends 28 bytes, and netlink-proto then drops the whole answer, so the request
-/// waits for ever.
-fn if_index(name: &str) -> Result<u32, RtnlError> {
-    match nix::net::if_::if_nametoindex(name) {
-        Ok(i) => Ok(i),
-        Err(nix::errno::Errno::ENODEV) => Err(RtnlError::NoSuchLink(name.to_string())),
-        Err(e) => Err(std::io::Error::from_raw_os_error(e as i32).into()),
-    }
 }
 
 /// A datagram socket for interface ioctls: the namespace it was made in is
@@ -172,17 +154,6 @@ fn wait_running_on(socket: &std::os::fd::OwnedFd, names: &[String], timeout: std
     }
 }
 
-/// `ip link set NAME down`
-pub async fn set_down(handle: &Handle, name: &str) -> Result<(), RtnlError> {
-    let index = link_index(handle, name).await?;
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).down().build())
-        .execute()
-        .await?;
-    Ok(())
-}
-
 /// A route as `ip route add` makes it (rtnetlink's builder).
 fn route_message(
     index: u32,
@@ -210,12 +181,7 @@ fn veth_message(name: &str, peer: &str, peer_ns_fd: RawFd, bridge: u32) -> netli
         .build()
 }
 
-/// The MAC address of a link (`ip link show NAME`).
-pub async fn mac(_handle: &Handle, name: &str) -> Result<[u8; 6], RtnlError> {
-    mac_of(ifreq(name, libc::SIOCGIFHWADDR as libc::Ioctl)?)
-}
-
-/// The MAC in a `SIOCGIFHWADDR` answer (not a link dump: see [`if_index`]).
+/// The MAC in a `SIOCGIFHWADDR` answer (not a link dump: see [`Route::index`]).
 fn mac_of(req: libc::ifreq) -> Result<[u8; 6], RtnlError> {
     // SAFETY: SIOCGIFHWADDR fills the hwaddr member of the union.
     #[allow(unsafe_code)]
@@ -234,8 +200,9 @@ pub struct LinkCounters {
     pub tx_packets: u64,
 }
 
-pub async fn counters(_handle: &Handle, name: &str) -> Result<LinkCounters, RtnlError> {
-    // The calling thread's namespace's /proc/net/dev, not a link dump: see [`if_index`].
+/// A link's packet counters in the calling thread's namespace, from its
+/// `/proc/net/dev` (not a link dump: see [`Route::index`]).
+pub fn counters(name: &str) -> Result<LinkCounters, RtnlError> {
     let text = std::fs::read_to_string("/proc/thread-self/net/dev")?;
     for line in text.lines().skip(2) {
         let Some((dev, rest)) = line.split_once(':') else { continue };
@@ -285,7 +252,7 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 /// Every IPv4 and IPv6 address in the namespace, as (device, address, prefix)
 /// (`ip addr show`), the link-local ones the kernel gives each IPv6 link included.
 pub async fn addresses(handle: &Handle) -> Result<Vec<(String, IpAddr, u8)>, RtnlError> {
-    // Link names by ioctl, not by a link dump: see [`if_index`].
+    // Link names by ioctl, not by a link dump: see [`Route::index`].
     let names: std::collections::HashMap<u32, String> = nix::net::if_::if_nameindex()
         .map(|list| list.iter().map(|i| (i.index(), i.name().to_string_lossy().into_owned())).collect())
         .unwrap_or_default();
@@ -401,7 +368,11 @@ impl Route {
         })
     }
 
-    /// A link's index in this namespace.
+    /// A link's index in this namespace (`SIOCGIFINDEX`). Links are looked up
+    /// by ioctl, not by an `RTM_GETLINK` dump: netlink-packet-route decodes
+    /// `IFLA_MAP` as a 64-bit kernel's 32-byte `struct rtnl_link_ifmap`, an
+    /// i386 kernel (the playground's) sends 28 bytes, and netlink-proto then
+    /// drops the whole answer, so the request waits for ever.
     pub fn index(&self, name: &str) -> Result<u32, RtnlError> {
         let req = ifreq_on(&self.ioctl, name, libc::SIOCGIFINDEX as libc::Ioctl)?;
         // SAFETY: SIOCGIFINDEX fills the ifindex member of the union.

@@ -175,10 +175,11 @@ impl Lab {
                 format!("kill -9 of {}'s keepalived", pair.master)
             }
             Failover::Link => {
-                let ns = self.hosts[&pair.master].ns.clone();
-                step(
-                    format!("{}: ip link set {} down", pair.master, master.interface),
-                    ns.run(|| rtnl::with_handle(async |h| rtnl::set_down(&h, &master.interface).await))?,
+                self.hosts[&pair.master].apply(
+                    pair.master.as_str(),
+                    &[rtnl::Change::Down {
+                        device: master.interface.to_string(),
+                    }],
                 )?;
                 format!("ip link set {} down on {}", master.interface, pair.master)
             }

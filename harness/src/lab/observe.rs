@@ -143,10 +143,7 @@ impl Lab {
 
 /// A link's packet counters, inside its namespace (`ip -s link show DEV`).
 pub(super) fn link_counters(ns: &NetNs, host: &str, device: &str) -> Result<rtnl::LinkCounters, LabError> {
-    step(
-        format!("{host}: {device} counters"),
-        ns.run(|| rtnl::with_handle(async |h| rtnl::counters(&h, device).await))?,
-    )
+    step(format!("{host}: {device} counters"), ns.run(|| rtnl::counters(device))?)
 }
 
 /// A VIP and the MAC a neighbour table holds for it, if any.
