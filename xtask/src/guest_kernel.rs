@@ -206,34 +206,6 @@ pub(crate) fn guest_program() -> Result<PathBuf> {
     Ok(target_dir.join(GUEST_TARGET).join("guest/lvsdr"))
 }
 
-/// One cpio "newc" entry.
-fn cpio_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
-    let fields = [
-        ino,
-        mode,
-        0,                                        // uid
-        0,                                        // gid
-        if mode & 0o040000 != 0 { 2 } else { 1 }, // nlink
-        0,                                        // mtime: reproducible
-        data.len() as u32,
-        0, // devmajor
-        0, // devminor
-        rdev.0,
-        rdev.1,
-        name.len() as u32 + 1,
-        0, // check
-    ];
-    out.extend_from_slice(b"070701");
-    for f in fields {
-        out.extend_from_slice(format!("{f:08x}").as_bytes());
-    }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
-    out.resize(out.len().next_multiple_of(4), 0);
-    out.extend_from_slice(data);
-    out.resize(out.len().next_multiple_of(4), 0);
-}
-
 /// The initrd: `program` as `/init`, the mount points it uses, and
 /// `/dev/console` (the kernel opens it for init's standard streams before
 /// devtmpfs is mounted). Returns the cpio archive, not yet compressed.
@@ -241,12 +213,12 @@ pub(crate) fn initrd(program: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut ino = 1;
     for dir in ["dev", "proc", "sys", "run", "tmp"] {
-        cpio_entry(&mut out, ino, dir, 0o040755, (0, 0), &[]);
+        crate::cpio::entry(&mut out, ino, dir, 0o040755, (0, 0), &[]);
         ino += 1;
     }
-    cpio_entry(&mut out, ino, "dev/console", 0o020600, (5, 1), &[]);
-    cpio_entry(&mut out, ino + 1, "init", 0o100755, (0, 0), program);
-    cpio_entry(&mut out, 0, "TRAILER!!!", 0, (0, 0), &[]);
+    crate::cpio::entry(&mut out, ino, "dev/console", 0o020600, (5, 1), &[]);
+    crate::cpio::entry(&mut out, ino + 1, "init", 0o100755, (0, 0), program);
+    crate::cpio::entry(&mut out, 0, "TRAILER!!!", 0, (0, 0), &[]);
     out
 }
 

@@ -245,34 +245,6 @@ pub(crate) fn extract_vmlinux(bzimage: &[u8]) -> Result<Vec<u8>> {
     Err("no compressed ELF kernel found in the bzImage".into())
 }
 
-/// One cpio "newc" entry.
-fn cpio_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
-    let fields = [
-        ino,
-        mode,
-        0,
-        0,
-        if mode & 0o040000 != 0 { 2 } else { 1 },
-        0,
-        data.len() as u32,
-        0,
-        0,
-        0,
-        0,
-        name.len() as u32 + 1,
-        0,
-    ];
-    out.extend_from_slice(b"070701");
-    for f in fields {
-        out.extend_from_slice(format!("{f:08x}").as_bytes());
-    }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
-    out.resize(out.len().next_multiple_of(4), 0);
-    out.extend_from_slice(data);
-    out.resize(out.len().next_multiple_of(4), 0);
-}
-
 /// A module's name from its path, as the kernel spells it (`-` as `_`).
 fn module_name(path: &str) -> String {
     let file = path.rsplit('/').next().unwrap_or(path);
@@ -392,7 +364,7 @@ fn modules_cpio(release: &str, moddir: &Path) -> Result<(Vec<u8>, usize)> {
         }
     }
     for d in &dirs {
-        cpio_entry(&mut out, ino, d, 0o040755, &[]);
+        crate::cpio::entry_plain(&mut out, ino, d, 0o040755, &[]);
         ino += 1;
     }
     let mut depfile = String::new();
@@ -410,13 +382,13 @@ fn modules_cpio(release: &str, moddir: &Path) -> Result<(Vec<u8>, usize)> {
         if !bytes.starts_with(b"\x7fELF") {
             return Err(format!("{p}: not a module after decompression"));
         }
-        cpio_entry(&mut out, ino, &format!("{base}/{}", plain(p)), 0o100644, &bytes);
+        crate::cpio::entry_plain(&mut out, ino, &format!("{base}/{}", plain(p)), 0o100644, &bytes);
         ino += 1;
         let deps: Vec<&str> = deps.iter().map(|d| plain(d)).collect();
         depfile.push_str(&format!("{}: {}\n", plain(p), deps.join(" ")));
     }
-    cpio_entry(&mut out, ino, &format!("{base}/modules.dep"), 0o100644, depfile.as_bytes());
-    cpio_entry(&mut out, 0, "TRAILER!!!", 0, &[]);
+    crate::cpio::entry_plain(&mut out, ino, &format!("{base}/modules.dep"), 0o100644, depfile.as_bytes());
+    crate::cpio::entry_plain(&mut out, 0, "TRAILER!!!", 0, &[]);
     Ok((out, modules.len()))
 }
 
@@ -666,7 +638,7 @@ mod tests {
     #[test]
     fn a_cpio_entry_is_aligned() {
         let mut out = Vec::new();
-        cpio_entry(&mut out, 1, "init", 0o100755, b"abc");
+        crate::cpio::entry_plain(&mut out, 1, "init", 0o100755, b"abc");
         assert_eq!(out.len() % 4, 0);
         assert!(out.starts_with(b"070701"));
     }

@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod commands;
+mod cpio;
 mod guest_kernel;
 mod install;
 mod kernels;
