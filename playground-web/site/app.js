@@ -141,7 +141,7 @@ function applyFix(fix) {
   state.tabs.forEach((tab, i) => {
     const changes = fix.edits.filter((e) => e.file === i).map((e) => ({ from: e.from, to: e.to, insert: e.insert }));
     if (!changes.length) return;
-    if (tab.editor) tab.editor.view.dispatch({ changes });
+    if (tab.editor) void tab.editor.change(changes);
     else {
       for (const c of [...changes].sort((a, b) => b.from - a.from)) tab.text = tab.text.slice(0, c.from) + c.insert + tab.text.slice(c.to);
       scheduleAnalyze();
@@ -154,7 +154,7 @@ function applyFix(fix) {
 const fixLabel = (fix) => (fix.applicability === "safe" ? `Fix: ${fix.description}` : `Fix (changes behaviour): ${fix.description}`);
 
 function lintRanges(tab, i) {
-  const length = tab.editor.view.state.doc.length;
+  const length = tab.editor.length();
   return state.analysis.diagnostics
     .filter((d) => d.file === i)
     .map((d) => {
@@ -257,7 +257,7 @@ function showTab(i) {
       if (state.analysis) tab.editor.showDiagnostics(lintRanges(tab, j));
     }
     if (!tab.editor) return;
-    tab.editor.view.dom.hidden = j !== i;
+    tab.editor.setHidden(j !== i);
     tab.editor.setActive(j === i);
   });
   renderTabs();
@@ -267,7 +267,7 @@ function showTab(i) {
 
 /** Replaces every tab with `files` ([{name, text}]). */
 function openFiles(files) {
-  for (const tab of state.tabs) if (tab.editor) tab.editor.view.destroy();
+  for (const tab of state.tabs) if (tab.editor) tab.editor.destroy();
   state.tabs = files.map((f) => ({ name: f.name, text: f.text, editor: null }));
   state.step = 0;
   showTab(0);
@@ -280,13 +280,13 @@ function addTab() {
   while (names.has(`file${n}`)) n++;
   state.tabs.push({ name: `file${n}`, text: "", editor: null });
   showTab(state.tabs.length - 1);
-  state.tabs[state.active].editor.view.focus();
+  state.tabs[state.active].editor.focus();
   analyze();
 }
 
 function closeTab(i) {
   const [tab] = state.tabs.splice(i, 1);
-  if (tab.editor) tab.editor.view.destroy();
+  if (tab.editor) tab.editor.destroy();
   showTab(Math.min(state.active >= i && state.active > 0 ? state.active - 1 : state.active, state.tabs.length - 1));
   analyze();
 }
