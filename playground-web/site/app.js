@@ -36,6 +36,7 @@ const state = {
   rules: null,
   selectedNode: null,
   timer: 0,
+  changed: 0, // when the first edit not yet read came (performance.now())
   views: 0,
   kernel: null, // the promise of the booted guest, after the first run
   onKernel: () => {},
@@ -67,13 +68,19 @@ const formatOf = (text) => JSON.parse(state.core.detect(text));
 
 /** Reads every tab as one setup and shows the findings in the editors; the other views follow. */
 async function analyze() {
+  const begun = performance.now();
+  if (state.changed) performance.measure("lvsdr wait", { start: state.changed, end: begun });
+  state.changed = 0;
   clearTimeout(state.timer);
   // Busy until every view shows this reading (assistive technology waits; so do the browser tests).
   $("diagnostics").setAttribute("aria-busy", "true");
   const files = state.tabs.map((t) => ({ name: t.name, text: textOf(t) }));
   if (state.core === lite && files.some((f) => !formatOf(f.text).readable)) await loadImporters();
+  const freed = performance.now();
   if (state.setup) state.setup.free();
   const started = performance.now();
+  performance.measure("lvsdr prepare", { start: begun, end: freed });
+  performance.measure("lvsdr free", { start: freed, end: started });
   state.setup = new state.core.Setup(JSON.stringify(files));
   const read = performance.now();
   state.analysis = JSON.parse(state.setup.analysis());
@@ -119,6 +126,7 @@ function renameForFormat(tab, format) {
 /** After an edit, as a task of its own: keystrokes that arrive while a large
  * setup is being read run first, and their edits make one reading, not one each. */
 function scheduleAnalyze() {
+  state.changed ||= performance.now();
   clearTimeout(state.timer);
   $("diagnostics").setAttribute("aria-busy", "true");
   state.timer = setTimeout(analyze, 0);

@@ -5,6 +5,30 @@ import { h, svg } from "./dom.js";
 export const PROTOCOLS = { 0: "any", 6: "tcp", 17: "udp", 132: "sctp" };
 // Monospace advance at the diagram's 12px: what decides when a line is cut.
 const CHAR_WIDTH = 7.3;
+// A production director (an `ipvsadm -S` dump of a thousand VIPs) stays
+// readable, and quick to draw, at every keystroke: a box shows at most
+// MAX_LINES lines and the diagram at most MAX_SERVERS real servers. The rest
+// are counted, and listed in the tooltip of the line or box that counts them.
+const MAX_LINES = 12;
+const MAX_SERVERS = 24;
+
+/** A box's lines, the ones past MAX_LINES counted on the last. */
+function capLines(lines) {
+  if (lines.length <= MAX_LINES) return lines;
+  const rest = lines.slice(MAX_LINES - 1);
+  return [...lines.slice(0, MAX_LINES - 1), { text: `… and ${rest.length} more`, cls: "more", title: rest.map((l) => l.text).join("\n") }];
+}
+
+/** The real servers drawn: the selected one and those with findings first, then the plan's order. */
+function shownServers(servers, problems, selectedNode) {
+  if (servers.length <= MAX_SERVERS) return { shown: servers, hidden: [] };
+  const keep = new Set(servers.filter((s) => s.name === selectedNode || problems.has(s.name)).slice(0, MAX_SERVERS - 1));
+  for (const s of servers) {
+    if (keep.size >= MAX_SERVERS - 1) break;
+    keep.add(s);
+  }
+  return { shown: servers.filter((s) => keep.has(s)), hidden: servers.filter((s) => !keep.has(s)) };
+}
 
 // The lines one host's box shows: its own addresses, every VIP it holds, and
 // on a director the IPVS services and marking rules.
@@ -60,11 +84,19 @@ export function drawTopology(box, analysis, selectedNode) {
   const outside = router ? plan.hosts.filter((host) => host.outside) : [];
   const upper = plan.hosts.filter((host) => host.role !== "real_server" && !outside.includes(host));
   upper.sort((a, b) => (b.role === "router") - (a.role === "router"));
-  const servers = plan.hosts.filter((host) => host.role === "real_server");
+  const { shown, hidden } = shownServers(
+    plan.hosts.filter((host) => host.role === "real_server"),
+    problems,
+    selectedNode,
+  );
+  // The real servers not drawn are one box that counts them.
+  const more = hidden.length ? [{ name: "", role: "more", hidden }] : [];
+  const servers = [...shown, ...more];
   // Real servers take two rows when there are many, the second between the first's boxes.
   const columns = Math.max(2, upper.length, outside.length, Math.min(servers.length, Math.max(5, Math.ceil((servers.length + 1) / 2))));
   const lower = [servers.slice(0, columns), servers.slice(columns)].filter((row) => row.length);
-  const lines = new Map(plan.hosts.map((host) => [host.name, hostLines(host, plan)]));
+  const lines = new Map([...upper, ...outside, ...shown].map((host) => [host.name, capLines(hostLines(host, plan))]));
+  if (hidden.length) lines.set("", [{ text: `${hidden.length} real servers not drawn`, title: hidden.map((host) => host.name).join("\n") }]);
   const longest = Math.max(0, ...[...lines.values()].flat().map((l) => l.text.length));
   const nodeWidth = Math.min(330, Math.max(220, Math.ceil(longest * CHAR_WIDTH) + 20));
   const maxChars = Math.floor((nodeWidth - 20) / CHAR_WIDTH);
@@ -74,10 +106,22 @@ export function drawTopology(box, analysis, selectedNode) {
   const columnX = (column) => gap + column * (nodeWidth + gap);
 
   const node = (host, x, y, height, link) => {
+    if (host.role === "more") {
+      const [line] = lines.get("");
+      return svg(
+        "g",
+        { class: "node more", "data-testid": "more-servers", "data-count": hidden.length },
+        link,
+        svg("rect", { x, y, width: nodeWidth, height }),
+        svg("text", { x: x + 10, y: y + 20, class: "title" }, `… and ${hidden.length} more`, svg("title", {}, line.title)),
+        svg("text", { x: x + 10, y: y + 38 }, line.text),
+      );
+    }
     const cls = ["node", host.role.replace("_", "-"), problems.has(host.name) ? "problem" : "", selectedNode === host.name ? "highlight" : ""].join(" ");
-    const text = (dy, { text, cls, vip }) => {
+    const text = (dy, { text, cls, vip, title }) => {
       const shown = shorten(text, maxChars);
-      return svg("text", { x: x + 10, y: y + dy, class: cls, "data-vip": vip }, shown, shown !== text && svg("title", {}, text));
+      const tooltip = title || (shown !== text ? text : null);
+      return svg("text", { x: x + 10, y: y + dy, class: cls, "data-vip": vip }, shown, tooltip && svg("title", {}, tooltip));
     };
     return svg(
       "g",

@@ -317,16 +317,27 @@ function bigDump(vips) {
 }
 
 // The issue's target is 300 ms, three runs out of three; BENCHMARKS.md has the
-// figures. This bound keeps them from growing. The first key after a paste also
+// figures (120-140 ms). This bound, with room for a loaded CI machine, keeps them from growing. The first key after a paste also
 // pays one-time costs: it is recorded apart, and so is the page's own split of
 // each reading (performance.measure: the wasm read, the findings as JSON, shown).
-await test("a keystroke in a 12,000-line dump shows its squiggles within 1 s, the first after a paste too", async (p) => {
+await test("a keystroke in a 12,000-line dump shows its squiggles within 500 ms, the first after a paste too", async (p) => {
   const dump = bigDump(1000);
   // Pasted as a visitor would (the editor draws only the lines in view, so the wait is on the reading).
   await paste(p, dump);
   await p.waitForFunction(() => document.querySelector('[data-testid="format"]').textContent.trim() === "ipvsadm-save", null, { timeout: 30000 });
   await settled(p);
   assert((await p.$$eval('[data-testid="diagnostic"]', (els) => els.length)) === 500, "the dump's findings are listed (the first 500)");
+  // The diagram draws 23 of its 2,750 real servers and a box counting the rest, and
+  // at most 12 lines a box: a thousand VIPs are not 30,000 SVG elements to paint at every key.
+  const diagram = await p.evaluate(() => ({
+    elements: document.querySelectorAll("#topology svg *").length,
+    servers: document.querySelectorAll('#topology [data-role="real_server"]').length,
+    more: document.querySelector('#topology [data-testid="more-servers"]')?.dataset.count,
+    director: [...document.querySelectorAll('#topology [data-node="director"] text')].map((t) => t.textContent),
+  }));
+  measurements.dump_12000_diagram_elements = diagram.elements;
+  assert(diagram.servers === 23 && diagram.more === "2727" && diagram.elements < 1000, `the dump's diagram: ${JSON.stringify(diagram).slice(0, 400)}`);
+  assert(diagram.director.length === 13 && /… and \d+ more/.test(diagram.director[12]), `the director's box: ${diagram.director}`);
   await p.focus('[data-testid="editor"]');
   await p.keyboard.press("Control+End");
   await p.evaluate(() => performance.clearMeasures());
@@ -336,7 +347,7 @@ await test("a keystroke in a 12,000-line dump shows its squiggles within 1 s, th
   measurements.dump_12000_first_keystroke_after_paste_ms = Number(first.toFixed(1));
   measurements.dump_12000_keystroke_to_squiggles_ms = times.map((t) => Number(t.toFixed(1)));
   measurements.dump_12000_reading_split_ms = split;
-  assert(first < 1000 && worst < 1000, `keystroke to squiggles: first ${first.toFixed(1)}, then ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
+  assert(first < 500 && worst < 500, `keystroke to squiggles: first ${first.toFixed(1)}, then ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
 });
 
 await test("the diagram has one node per host", async (p) => {
