@@ -76,6 +76,7 @@ pub mod code {
     pub const AUDIT_LISTENER_MISSING: &str = "DR210";
     pub const AUDIT_KEEPALIVED_NOT_RUNNING: &str = "DR211";
     pub const AUDIT_VRRP_STATE: &str = "DR212";
+    pub const AUDIT_ADDRESS_UNEXPECTED: &str = "DR213";
 
     /// Every constant above, by name.
     pub const ALL: &[(&str, &str)] = &[
@@ -145,6 +146,7 @@ pub mod code {
         ("AUDIT_LISTENER_MISSING", AUDIT_LISTENER_MISSING),
         ("AUDIT_KEEPALIVED_NOT_RUNNING", AUDIT_KEEPALIVED_NOT_RUNNING),
         ("AUDIT_VRRP_STATE", AUDIT_VRRP_STATE),
+        ("AUDIT_ADDRESS_UNEXPECTED", AUDIT_ADDRESS_UNEXPECTED),
     ];
 }
 

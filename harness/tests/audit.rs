@@ -156,6 +156,10 @@ ip netns exec dir ipvsadm -E -t 192.168.1.192:80 -s wlc
 audit scheduler dir; restore
 ip -n dir addr del 192.168.1.192/32 dev eth0; ip -n dir addr add 192.168.1.192/32 dev eth1
 audit vip-moved dir; ip -n dir addr del 192.168.1.192/32 dev eth1; restore
+ip -n dir addr add 192.168.1.199/32 dev eth0
+audit stale-vip dir; ip -n dir addr del 192.168.1.199/32 dev eth0
+ip -n rs1 addr add 192.168.1.150/32 dev lo
+audit stale-vip-on-lo rs1; ip -n rs1 addr del 192.168.1.150/32 dev lo
 ip netns exec rs1 sysctl -q -w net.ipv4.conf.all.arp_ignore=0
 audit arp-ignore-all rs1
 ip netns exec rs1 sysctl -q -w net.ipv4.conf.eth0.arp_ignore=0
@@ -214,6 +218,17 @@ exit 0
         (&f["key"], &f["expected"], &f["found"]),
         (&"scheduler".into(), &"rr".into(), &"wlc".into())
     );
+
+    // A VIP left behind: on the director's NIC, on a real server's lo (DR213).
+    for (name, shown, restore) in [
+        ("stale-vip", "192.168.1.199/32 on eth0", "ip addr del 192.168.1.199/32 dev eth0"),
+        ("stale-vip-on-lo", "192.168.1.150/32 on lo", "ip addr del 192.168.1.150/32 dev lo"),
+    ] {
+        let (code, r) = step(name);
+        assert_eq!((*code, codes(r)), (1, vec!["DR213".to_string()]), "{name}: {r:#}");
+        let f = finding(r, "DR213");
+        assert_eq!((&f["found"], &f["restore"][0]), (&shown.into(), &restore.into()), "{name}: {r:#}");
+    }
 
     let (code, r) = step("vip-moved");
     assert_eq!((*code, codes(r)), (1, vec!["DR207".to_string()]), "{r:#}");

@@ -5,7 +5,7 @@ use super::{Compared, Finding, Kind, Live, LiveAddress, Options};
 use crate::model::*;
 use crate::names::IfName;
 use crate::plan::{self, ServicePlan};
-use crate::render::{addr_replace, dest_options, real_server_sysctls, service_arg, service_options};
+use crate::render::{addr_replace, dest_options, real_server_sysctls, service_arg, service_options, shell_quote};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How the audit names a service, the same for the setup's and the live
@@ -227,7 +227,7 @@ fn address(live: &[LiveAddress], address: IpAddr, prefix: u8, device: &str, noda
         };
         let mut restore: Vec<String> = here
             .iter()
-            .map(|a| format!("ip addr del {}/{} dev {}", a.address, a.prefix, a.device))
+            .map(|a| format!("ip addr del {}/{} dev {}", a.address, a.prefix, shell_quote(&a.device)))
             .collect();
         restore.push(add);
         let message = if elsewhere.is_empty() {
@@ -362,6 +362,56 @@ pub fn real_server_vips(t: &Topology, i: usize, live: &Live, out: &mut Vec<Findi
             continue;
         }
         address(&live.addresses, a, p, "lo", true, false, out);
+    }
+}
+
+/// The addresses on a director's VIP interface, or on a real server's `lo`,
+/// that the setup does not have: the host's own, any director's VIPs (a
+/// pair's backup holding them is [`Kind::VrrpState`]'s), the real server's
+/// VIPs, IPv6 link-local and loopback addresses are expected.
+pub fn unexpected_addresses(t: &Topology, host: super::HostRef, live: &Live, out: &mut Vec<Finding>) {
+    let (name, device, role_text) = match host {
+        super::HostRef::Director(i) => match t.directors.get(i) {
+            Some(d) if !d.placeholder => (d.name.to_string(), d.interface.value.device().to_string(), "answers ARP for it"),
+            _ => return,
+        },
+        super::HostRef::RealServer(i) => match t.real_servers.get(i) {
+            Some(rs) => (rs.name.value.to_string(), "lo".to_string(), "takes its packets as its own"),
+            None => return,
+        },
+    };
+    let mut known = super::own_addresses(t, host);
+    for d in &t.directors {
+        known.extend(d.vips.iter().map(|v| v.address.value));
+        known.extend(d.vrrp.iter().flat_map(|v| v.vips.iter().map(|a| a.value)));
+    }
+    if let super::HostRef::RealServer(i) = host {
+        known.extend(t.real_servers[i].lo.iter().map(|v| v.value.address));
+    }
+    // A setup read from a keepalived.conf or a dump does not know the host's
+    // own address (lvsdr assumed one, DR103): then only the addresses of one
+    // host (/32, /128), as VIPs are added, are judged, not the subnet's.
+    let own_given = match host {
+        super::HostRef::Director(i) => t.directors[i].address.iter().all(|a| !a.span.is_none()),
+        super::HostRef::RealServer(i) => t.real_servers[i].address.iter().all(|a| !a.span.is_none()),
+    };
+    let expected = |a: &LiveAddress| {
+        known.contains(&a.address)
+            || a.address.is_loopback()
+            || matches!(a.address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+            || (!own_given && a.prefix != Family::of(&a.address).host_prefix())
+    };
+    for a in live.addresses.iter().filter(|a| a.device == device && !expected(a)) {
+        let shown = format!("{}/{}", a.address, a.prefix);
+        out.push(
+            Finding::new(
+                Kind::AddressUnexpected,
+                format!("{shown} is on {device} and not in the setup: {name} {role_text}"),
+            )
+            .key(format!("{shown} on {device}"))
+            .values("absent", format!("{shown} on {device}"))
+            .restore([format!("ip addr del {} dev {}", shell_quote(&shown), shell_quote(&a.device))]),
+        );
     }
 }
 
@@ -567,9 +617,6 @@ pub fn listeners(t: &Topology, i: usize, live: &Live, out: &mut Vec<Finding>, co
     wanted.sort_by_key(|a| (a.0.number(), a.1, a.2));
     wanted.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2);
     for (protocol, vip, port, label) in wanted {
-        if protocol == Protocol::Sctp {
-            continue;
-        }
         compared.listeners += 1;
         let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);

@@ -322,6 +322,7 @@ pub fn audit(t: &Topology, host: HostRef, live: &Live, options: &Options) -> Aud
         compare::real_server_vips(t, i, live, &mut findings, &mut compared);
         compare::listeners(t, i, live, &mut findings, &mut compared);
     }
+    compare::unexpected_addresses(t, host, live, &mut findings);
     compare::sysctls(t, host, live, &mut findings, &mut compared);
     findings.sort_by_key(|f| f.area);
     Audit {

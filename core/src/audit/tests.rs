@@ -2,6 +2,7 @@
 //! match it and that drifted in each of the ways the issue names.
 
 use super::*;
+use crate::codes::code;
 use crate::topology_file::from_toml;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -428,4 +429,78 @@ fn an_ipv6_vip_without_nodad_is_drift() {
         a.findings[0].restore.last().map(String::as_str),
         Some("ip -6 addr replace 2001:db8:1::192/128 dev lo nodad")
     );
+}
+
+#[test]
+fn an_address_the_setup_does_not_have_on_the_vip_interface_or_lo_is_reported_with_its_removal() {
+    let t = seed();
+    let mut live = director_live();
+    live.addresses.extend([
+        // A VIP of a service taken out of the setup, left on the NIC.
+        address("eth0", "192.168.1.199", 32),
+        // Expected: link-local, and anything on another interface (a management NIC).
+        address("eth0", "fe80::1", 64),
+        address("eth1", "10.0.0.5", 24),
+    ]);
+    let a = audit(&t, director(&t), &live, &Options::default());
+    assert_eq!(codes(&a), [code::AUDIT_ADDRESS_UNEXPECTED], "{a:#?}");
+    let f = &a.findings[0];
+    assert!(!a.ok, "an unexpected address is drift");
+    assert!(
+        f.message.contains("192.168.1.199/32 is on eth0") && f.message.contains("answers ARP"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.restore, ["ip addr del 192.168.1.199/32 dev eth0"]);
+
+    // On a real server's lo: a VIP it does not serve; loopback addresses are expected.
+    let mut live = rs1_live();
+    live.addresses
+        .extend([address("lo", "192.168.1.150", 32), address("lo", "::1", 128)]);
+    let a = audit(&t, rs1(&t), &live, &Options::default());
+    assert_eq!(codes(&a), [code::AUDIT_ADDRESS_UNEXPECTED], "{a:#?}");
+    assert!(
+        a.findings[0].message.contains("192.168.1.150/32 is on lo"),
+        "{}",
+        a.findings[0].message
+    );
+}
+
+#[test]
+fn a_live_device_name_in_a_restore_line_is_quoted() {
+    let t = seed();
+    let mut live = director_live();
+    live.addresses.retain(|a| a.address != ip("192.168.1.192"));
+    live.addresses.push(address("x;reboot", "192.168.1.192", 32));
+    let a = audit(&t, director(&t), &live, &Options::default());
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code == code::AUDIT_VIP_MISSING)
+        .expect("the VIP is missing from eth0");
+    assert!(
+        f.restore.iter().any(|l| l == "ip addr del 192.168.1.192/32 dev 'x;reboot'"),
+        "{:?}",
+        f.restore
+    );
+}
+
+#[test]
+fn an_sctp_service_needs_an_sctp_listener() {
+    let t = from_toml(&SEED.replacen("protocol = \"tcp\"", "protocol = \"sctp\"", 1)).expect("the seed with SCTP on port 80 reads");
+    let mut live = rs1_live();
+    let a = audit(&t, rs1(&t), &live, &Options::default());
+    assert_eq!(
+        codes(&a),
+        [code::AUDIT_LISTENER_MISSING],
+        "a TCP listener on 80 is not an SCTP one: {a:#?}"
+    );
+    assert!(a.findings[0].message.contains("sctp 192.168.1.192:80"), "{}", a.findings[0].message);
+    live.listeners.push(LiveListener {
+        protocol: 132,
+        address: ip("192.168.1.192"),
+        port: 80,
+    });
+    let a = audit(&t, rs1(&t), &live, &Options::default());
+    assert!(a.ok && a.findings.is_empty(), "{a:#?}");
 }

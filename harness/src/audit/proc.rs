@@ -1,5 +1,5 @@
 //! What the audit reads from `/proc`: listening sockets (`/proc/net/tcp`,
-//! `tcp6`, `udp`, `udp6`, the calling process's namespace) and keepalived
+//! `tcp6`, `udp`, `udp6`, `sctp/eps`, the calling process's namespace) and keepalived
 //! processes (`/proc/PID/comm`, `cmdline`, `cwd` and `ns/net`). Reads only.
 //!
 //! Listeners come from `/proc/net`, not from inet_diag (`SOCK_DIAG_BY_FAMILY`,
@@ -37,7 +37,48 @@ pub fn listeners() -> Result<Vec<LiveListener>, ReadError> {
         };
         out.extend(parse_sockets(&text, protocol, state));
     }
+    // SCTP's endpoints, when its module is loaded: without it nothing can
+    // listen on SCTP, and the table is absent.
+    match std::fs::read_to_string(SCTP_ENDPOINTS) {
+        Ok(text) => out.extend(parse_sctp_endpoints(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ReadError::Proc {
+                what: SCTP_ENDPOINTS.to_string(),
+                source,
+            })
+        }
+    }
     Ok(out)
+}
+
+/// SCTP's endpoint table (net/sctp/proc.c): one line per bound socket.
+const SCTP_ENDPOINTS: &str = "/proc/net/sctp/eps";
+/// An SCTP socket after `listen()`, both styles (`SCTP_SS_LISTENING`, TCP's 10).
+const SCTP_LISTENING: &str = "10";
+
+/// The listening endpoints of `/proc/net/sctp/eps`: after its eight columns
+/// (`ENDPT SOCK STY SST HBKT LPORT UID INODE`) come the bound addresses,
+/// each as `%pI4` or `%pI6` (every group written out); one listener each.
+pub(super) fn parse_sctp_endpoints(text: &str) -> Vec<LiveListener> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 9 || fields[3] != SCTP_LISTENING {
+            continue;
+        }
+        let Ok(port) = fields[5].parse::<u16>() else { continue };
+        for a in &fields[8..] {
+            if let Ok(address) = a.trim_start_matches('*').parse::<IpAddr>() {
+                out.push(LiveListener {
+                    protocol: 132,
+                    address,
+                    port,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The sockets in `state` of one `/proc/net/{tcp,udp}{,6}` table.
@@ -163,6 +204,23 @@ mod tests {
         let l = parse_sockets(tcp6, 6, TCP_LISTEN);
         assert_eq!((l[0].address, l[0].port), ("::".parse().unwrap(), 80));
         assert!(parse_sockets("header\n garbage line\n 0: zz:zz 0 0A\n", 6, TCP_LISTEN).is_empty());
+    }
+
+    #[test]
+    fn sctp_endpoints_read_as_listeners() {
+        // As net/sctp/proc.c prints them: a listener on the VIP, one on every
+        // IPv6 address, and a socket bound but not listening.
+        let eps = " ENDPT     SOCK   STY SST HBKT LPORT   UID INODE LADDRS
+00000000a1b2c3d4 00000000e5f6a7b8 2   10  29   3868      0 24385 192.168.1.192 
+00000000a1b2c3d5 00000000e5f6a7b9 1   10  7    9899      0 24386 0000:0000:0000:0000:0000:0000:0000:0000 
+00000000a1b2c3d6 00000000e5f6a7ba 2   7   30   5000      0 24387 10.0.0.1 
+";
+        let l = parse_sctp_endpoints(eps);
+        assert_eq!(
+            l.iter().map(|l| (l.protocol, l.address, l.port)).collect::<Vec<_>>(),
+            [(132, "192.168.1.192".parse().unwrap(), 3868), (132, "::".parse().unwrap(), 9899)]
+        );
+        assert!(parse_sctp_endpoints("header\nshort line\n").is_empty());
     }
 
     #[test]
