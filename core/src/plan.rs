@@ -201,6 +201,14 @@ pub struct LabPlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub marks: Vec<MarkPlan>,
     pub probes: Vec<ProbePlan>,
+    /// How many of each service's connections the client holds open while
+    /// the next ones open (0: each closes before the next; see [`plan_held`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hold: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn many_lt_2(v: &[IpAddr]) -> bool {
@@ -293,7 +301,14 @@ pub fn check_size(t: &Topology, connections: usize, parallel: usize) -> Result<(
 /// service from `clients` client addresses in turn (the client's own
 /// address of the service's family, then the next ones up).
 pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
-    let p = Planner::new(t, connections, clients.max(1));
+    plan_held(t, connections, clients, 0)
+}
+
+/// [`plan`], with each connection held open until `hold` later ones of its
+/// service have opened ([`predict::held`]): the client keeps them, and the
+/// predictions count them as the kernel's active connections.
+pub fn plan_held(t: &Topology, connections: usize, clients: usize, hold: usize) -> LabPlan {
+    let p = Planner::new(t, connections, clients.max(1), hold);
     let mut hosts = vec![p.client()];
     hosts.extend(p.router());
     hosts.extend(t.directors.iter().enumerate().map(|(k, d)| p.director(k, d)));
@@ -318,6 +333,7 @@ pub fn plan(t: &Topology, connections: usize, clients: usize) -> LabPlan {
             })
             .collect(),
         probes: t.services.iter().filter_map(|s| p.probe(s)).collect(),
+        hold,
     }
 }
 
@@ -376,12 +392,12 @@ impl HostPlan {
 }
 
 impl<'a> Planner<'a> {
-    fn new(t: &'a Topology, connections: usize, clients: usize) -> Planner<'a> {
+    fn new(t: &'a Topology, connections: usize, clients: usize, hold: usize) -> Planner<'a> {
         let events = t
             .client
             .address
             .iter()
-            .map(|a| (Family::of(&a.value), predict::sequential(connections, clients, a.value)))
+            .map(|a| (Family::of(&a.value), predict::held(connections, clients, a.value, hold)))
             .collect();
         Planner { t, events }
     }

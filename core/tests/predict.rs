@@ -192,3 +192,58 @@ fn every_scheduler_runs() {
         assert_eq!(p.unscheduled, 0, "{}", s.name());
     }
 }
+
+fn held_picks(scheduler: &str, weights: &[u32], n: usize, hold: usize) -> Vec<String> {
+    let t = topology(scheduler, weights, "");
+    let events = lvsdr_core::predict::held(n, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), hold);
+    let p = predict(&t, &t.services[0], &events);
+    p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect()
+}
+
+#[test]
+fn held_closes_each_connection_after_the_next_ones_open() {
+    let e = lvsdr_core::predict::held(4, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), 2);
+    let shape: Vec<String> = e
+        .iter()
+        .map(|e| match e {
+            Event::Connect { port, .. } => format!("open {}", port - 40000),
+            Event::Close { connection } => format!("close {connection}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(shape, ["open 0", "open 1", "close 0", "open 2", "close 1", "open 3"]);
+    assert_eq!(
+        lvsdr_core::predict::held(3, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), 0),
+        sequential(3, 1, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))),
+        "hold 0 is sequential"
+    );
+}
+
+#[test]
+fn ovf_keeps_a_server_until_its_active_count_exceeds_its_weight() {
+    // ip_vs_ovf.c skips a server only when activeconns > weight: rs1 (weight 2)
+    // takes three held connections, rs2 (weight 1) two, and then nobody is left.
+    assert_eq!(held_picks("ovf", &[2, 1], 6, 6), ["rs1", "rs1", "rs1", "rs2", "rs2", "-"]);
+    // With two held, rs1's count never passes 2: it takes everything.
+    assert_eq!(held_picks("ovf", &[2, 1], 6, 2), ["rs1"; 6]);
+}
+
+#[test]
+fn sed_and_nq_spread_held_connections_by_weight() {
+    // Closed first, sed and nq always find every server idle and pick the same one.
+    assert_eq!(held_picks("sed", &[3, 1], 4, 0), ["rs1"; 4]);
+    // Held, the active counts decide: (active + 1) / weight.
+    assert_eq!(held_picks("sed", &[3, 1], 4, 4), ["rs1", "rs1", "rs2", "rs1"]);
+}
+
+#[test]
+fn lblcr_adds_the_least_loaded_server_to_its_set_when_its_pick_is_overloaded() {
+    // Weights 1:1. The first pick (rs2, the list head) stays until its 2 held
+    // connections exceed its weight while rs1 has fewer than half of its own:
+    // rs1 joins the set, at its head. From then on the pick is the set's least
+    // loaded member, the first of equals: rs1 at 1 and at 2 (2 against 2), then
+    // rs2 (2 against 3); neither is overloaded, as nobody is under half.
+    assert_eq!(held_picks("lblcr", &[1, 1], 6, 6), ["rs2", "rs2", "rs1", "rs1", "rs1", "rs2"]);
+    // lblc keeps one server: once rs1 has replaced rs2, it stays (rs2 is not under half).
+    assert_eq!(held_picks("lblc", &[1, 1], 6, 6), ["rs2", "rs2", "rs1", "rs1", "rs1", "rs1"]);
+}

@@ -124,6 +124,10 @@ pub struct RunOptions {
     /// Prove an active/backup pair's failover after the DR proofs: keepalived
     /// runs on both directors, and the master goes away this way.
     pub failover: Option<Failover>,
+    /// Each service's connections stay open until this many later ones have
+    /// opened (`lvsdr lab --hold N`): the least-connection schedulers then
+    /// see active connections. 0 closes each before the next.
+    pub hold: usize,
 }
 
 impl Default for RunOptions {
@@ -137,6 +141,7 @@ impl Default for RunOptions {
             verify: VerifyOptions::default(),
             timeout: Duration::from_secs(120),
             failover: None,
+            hold: 0,
         }
     }
 }
@@ -230,6 +235,7 @@ mod tests {
             },
             timeout: Duration::from_secs(99),
             failover: Some(Failover::Link),
+            hold: 5,
         };
         let defaults = RunOptions::default();
         // Each field differs from its default, so a field dropped on the way shows.

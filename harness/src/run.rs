@@ -49,7 +49,7 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
         return Err(RunError::NoHostIpvs(kernel::release()));
     }
     let started = Instant::now();
-    let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
+    let plan = lvsdr_core::plan::plan_held(topology, options.connections, options.clients, options.hold);
     kernel::raise_open_files(kernel::open_files_needed(&plan)).map_err(|(need, limit)| RunError::OpenFiles(need, limit))?;
     let lab = match options.failover {
         Some(_) => Lab::build_pair(topology, plan, progress)?,

@@ -77,15 +77,29 @@ impl Serialize for Prediction {
 /// opens; from `clients` client addresses in turn, starting at `first_client`,
 /// with source ports counting up from 40000.
 pub fn sequential(n: usize, clients: usize, first_client: IpAddr) -> Vec<Event> {
+    held(n, clients, first_client, 0)
+}
+
+/// The same `n` connections, each held open until `hold` later ones have
+/// opened: connection `i - hold` closes just before connection `i` opens, so
+/// that `hold` connections are established (the kernel's *active* count)
+/// when each new one is scheduled. `hold` 0 closes each before the next
+/// opens, as [`sequential`]; `hold >= n` keeps every one open to the end.
+pub fn held(n: usize, clients: usize, first_client: IpAddr, hold: usize) -> Vec<Event> {
     let clients = clients.max(1);
     let mut events = Vec::with_capacity(n * 2);
     for i in 0..n {
+        if hold > 0 && i >= hold {
+            events.push(Event::Close { connection: i - hold });
+        }
         let client = next_address(first_client, (i % clients) as u32);
         events.push(Event::Connect {
             client,
             port: 40000u16.wrapping_add(i as u16),
         });
-        events.push(Event::Close { connection: i });
+        if hold == 0 {
+            events.push(Event::Close { connection: i });
+        }
     }
     events
 }
@@ -152,6 +166,9 @@ struct State {
     /// sh/dh: 256 buckets of dest names.
     buckets: Vec<Option<String>>,
     mh: Option<crate::predict::maglev::Table>,
+    /// lblcr: the cache entry's set of servers (their ids), the newest first,
+    /// for the one destination address every connection has (the VIP).
+    set: Vec<u32>,
 }
 
 const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
@@ -186,6 +203,7 @@ impl State {
             wrr_di: 1,
             buckets: vec![],
             mh: None,
+            set: vec![],
         };
         let last = service.destinations.len().saturating_sub(1);
         for (i, d) in service.destinations.iter().enumerate() {
@@ -339,7 +357,8 @@ impl State {
             Scheduler::Ovf => {
                 let mut best: Option<usize> = None;
                 for (i, d) in self.dests.iter().enumerate() {
-                    if d.weight > 0 && d.active < d.weight && best.is_none_or(|b| d.weight > self.dests[b].weight) {
+                    // ip_vs_ovf.c skips a server whose active count *exceeds* its weight.
+                    if d.weight > 0 && d.active <= d.weight && best.is_none_or(|b| d.weight > self.dests[b].weight) {
                         best = Some(i);
                     }
                 }
@@ -383,40 +402,74 @@ impl State {
                 let _ = n;
                 table.lookup(client, port, fallback, |i| self.dests.get(i).is_some_and(|d| d.weight > 0))
             }
-            Scheduler::Lblc | Scheduler::Lblcr => {
+            Scheduler::Lblc => {
                 // With one VIP every connection has the same destination
                 // address: the first pick is the least-loaded server (wlc
                 // overhead), and the entry then sticks while that server is
                 // not overloaded (active > weight and a server with half
                 // its load exists).
-                let least = {
-                    let mut least: Option<(usize, i64)> = None;
-                    for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
-                        let doh = (d.active << 8) + d.inactive;
-                        match least {
-                            None => least = Some((i, doh)),
-                            Some((l, loh)) if loh * d.weight > doh * self.dests[l].weight => least = Some((i, doh)),
-                            _ => {}
-                        }
-                    }
-                    least.map(|(i, _)| i)
-                };
+                let least = self.least_loaded();
                 match self.cursor {
-                    Some(c)
-                        if c < n
-                            && self.available(c)
-                            && !(self.dests[c].active > self.dests[c].weight
-                                && self.dests.iter().any(|d| d.weight > 0 && 2 * d.active < d.weight)) =>
-                    {
-                        Some(c)
-                    }
+                    Some(c) if c < n && self.available(c) && !self.overloaded(c) => Some(c),
                     _ => {
                         self.cursor = least;
                         least
                     }
                 }
             }
+            Scheduler::Lblcr => {
+                // The entry holds a set of servers (ip_vs_lblcr.c): the pick
+                // is the set's weighted least-loaded member while that one is
+                // not overloaded; otherwise the least loaded of all is picked
+                // and joins the set, at its head.
+                if let Some(m) = self.set_min() {
+                    if !self.overloaded(m) {
+                        return Some(m);
+                    }
+                }
+                let least = self.least_loaded()?;
+                let id = self.dests[least].id;
+                if !self.set.contains(&id) {
+                    self.set.insert(0, id);
+                }
+                Some(least)
+            }
         }
+    }
+
+    /// The server with the least connection overhead for its weight, over
+    /// the whole list (`__ip_vs_lblc_schedule`, `__ip_vs_lblcr_schedule`).
+    fn least_loaded(&self) -> Option<usize> {
+        let mut least: Option<(usize, i64)> = None;
+        for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
+            let doh = (d.active << 8) + d.inactive;
+            match least {
+                None => least = Some((i, doh)),
+                Some((l, loh)) if loh * d.weight > doh * self.dests[l].weight => least = Some((i, doh)),
+                _ => {}
+            }
+        }
+        least.map(|(i, _)| i)
+    }
+
+    /// lblcr's `ip_vs_dest_set_min`: the first member with a weight, then
+    /// any later member with less overhead for its weight.
+    fn set_min(&self) -> Option<usize> {
+        let mut members = self.set.iter().filter_map(|id| self.dests.iter().position(|d| d.id == *id));
+        let mut least = members.find(|i| self.dests[*i].weight > 0)?;
+        for i in members {
+            let (d, l) = (&self.dests[i], &self.dests[least]);
+            if ((l.active << 8) + l.inactive) * d.weight > ((d.active << 8) + d.inactive) * l.weight {
+                least = i;
+            }
+        }
+        Some(least)
+    }
+
+    /// lblc's and lblcr's `is_overloaded`: more active connections than its
+    /// weight, while another server has fewer than half its weight.
+    fn overloaded(&self, c: usize) -> bool {
+        self.dests[c].active > self.dests[c].weight && self.dests.iter().any(|d| d.weight > 0 && 2 * d.active < d.weight)
     }
 
     fn wrr(&mut self) -> Option<usize> {
@@ -545,6 +598,12 @@ pub fn predict_all(topology: &Topology, events: &[Event]) -> Vec<Prediction> {
 /// Predicts every service for `n` sequential connections from `clients`
 /// client addresses, each service from the client's address of its family.
 pub fn predict_sequential(topology: &Topology, n: usize, clients: usize) -> Vec<Prediction> {
+    predict_held(topology, n, clients, 0)
+}
+
+/// [`predict_sequential`] with each connection held open until `hold` later
+/// ones have opened (see [`held`]).
+pub fn predict_held(topology: &Topology, n: usize, clients: usize, hold: usize) -> Vec<Prediction> {
     let mut by_family: BTreeMap<Family, Vec<Event>> = BTreeMap::new();
     topology
         .services
@@ -555,7 +614,7 @@ pub fn predict_sequential(topology: &Topology, n: usize, clients: usize) -> Vec<
                     .client
                     .address
                     .of(s.family)
-                    .map(|a| sequential(n, clients, a.value))
+                    .map(|a| held(n, clients, a.value, hold))
                     .unwrap_or_default()
             });
             predict(topology, s, events)

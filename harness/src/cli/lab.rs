@@ -24,6 +24,13 @@ pub struct LabArgs {
     /// Client addresses to connect from, in turn (for schedulers that hash the source).
     #[arg(long, default_value_t = 1)]
     clients: usize,
+    /// Hold each connection of a service open until N later ones have opened (HTTP/1.1
+    /// kept alive, SMTP without QUIT), so that the least-connection schedulers (lc, wlc,
+    /// sed, nq, ovf, lblc, lblcr) pick with active connections in their counts; the
+    /// prediction holds them the same way (`lvsdr predict --hold N`). 0, the default,
+    /// closes each connection before the next opens.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    hold: usize,
     /// Run this many copies of the lab at once in one kernel (they must not collide).
     #[arg(long, default_value_t = 1)]
     parallel: usize,
@@ -97,6 +104,7 @@ impl LabArgs {
                 self.apply_with
             },
             failover: self.failover,
+            hold: self.hold,
         }
     }
 }

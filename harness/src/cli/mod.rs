@@ -208,6 +208,10 @@ enum Cmd {
         /// Number of distinct client addresses, used in turn.
         #[arg(long, default_value_t = 1)]
         clients: usize,
+        /// Each connection stays open until N later ones have opened (the kernel counts it
+        /// active meanwhile), as `lvsdr lab --hold N` holds them; 0 closes each before the next.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        hold: usize,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
         #[command(flatten)]
@@ -372,11 +376,12 @@ pub fn run(cli: Cli) -> Outcome {
             service,
             connections,
             clients,
+            hold,
             format,
             input,
         } => {
             let (_, t) = load(&files, &input)?;
-            let mut predictions = lvsdr_core::predict::predict_sequential(&t, connections, clients);
+            let mut predictions = lvsdr_core::predict::predict_held(&t, connections, clients, hold);
             if let Some(s) = &service {
                 predictions.retain(|p| &p.service == s);
                 if predictions.is_empty() {
@@ -394,8 +399,13 @@ pub fn run(cli: Cli) -> Outcome {
                 for p in &predictions {
                     let picks: Vec<String> = p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect();
                     let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    let held = match hold {
+                        0 => String::new(),
+                        n if n >= connections => ", each held open to the end".to_string(),
+                        n => format!(", each held open until {n} more have opened"),
+                    };
                     println!(
-                        "{} ({}), {connections} connections from {clients} client(s):",
+                        "{} ({}), {connections} connections from {clients} client(s){held}:",
                         p.service, p.scheduler
                     );
                     println!("  picks:  {}", picks.join(" "));

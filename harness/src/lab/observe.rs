@@ -75,10 +75,11 @@ impl Lab {
                     p.connections.len(),
                     SocketAddr::new(p.address, p.port),
                     p.service,
-                    if p.overlap {
-                        "overlapping after each SYN"
-                    } else {
-                        "one at a time: the scheduler counts open connections"
+                    match (p.overlap, plan.hold) {
+                        (true, 0) => "overlapping after each SYN".to_string(),
+                        (false, 0) => "one at a time: the scheduler counts open connections".to_string(),
+                        (true, n) => format!("overlapping after each SYN, {n} held open"),
+                        (false, n) => format!("one at a time, each held open until {n} more have opened"),
                     }
                 ));
             }
@@ -92,6 +93,7 @@ impl Lab {
                 kind: p.kind,
                 connections: p.connections.iter().map(|c| (c.client, c.port)).collect(),
                 at_once: if p.overlap { PROBES_AT_ONCE } else { 1 },
+                hold: plan.hold,
             })
             .collect()
     }

@@ -3,6 +3,8 @@
 //! the kernel schedules them in; what follows the SYN overlaps, up to a bound,
 //! when the service's scheduler never counts open connections, and otherwise
 //! each connection ends before the next one starts. Services run side by side.
+//! A lane that holds connections (`lvsdr lab --hold N`) keeps each answered
+//! one open until N newer ones are, so that the kernel counts them active.
 //!
 //! A conversation costs the client eight system calls: socket, setsockopt,
 //! bind, connect, epoll_ctl, one write and one read (HTTP: the request, and
@@ -28,6 +30,10 @@ pub struct Lane<'a> {
     /// How many of this service's connections may be open at once: 1 when
     /// its scheduler counts open connections.
     pub at_once: usize,
+    /// How many answered connections stay open while the next ones start
+    /// (HTTP/1.1 kept alive, SMTP without `QUIT`): the oldest closes before a
+    /// new one starts once this many are held. 0 closes each as it ends.
+    pub hold: usize,
 }
 
 /// Runs every lane's connections and returns their results lane by lane, in
@@ -42,6 +48,9 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
     // Slot `i` holds a conversation in flight; its token is `i`.
     let mut slots: Vec<Option<Talk>> = Vec::new();
     let mut events = vec![EpollEvent::empty(); 64];
+    // Answered connections held open, oldest first, per lane; closed (dropped)
+    // at the end, or as newer ones need their place.
+    let mut held: Vec<std::collections::VecDeque<TcpStream>> = lanes.iter().map(|_| Default::default()).collect();
     // One clock read per round, after each wait: a system call under UML.
     let mut now = Instant::now();
     loop {
@@ -50,6 +59,10 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
             while open[l] < lane.at_once.max(1) && next[l] < lane.connections.len() {
                 let i = next[l];
                 next[l] += 1;
+                while lane.hold > 0 && held[l].len() >= lane.hold {
+                    // Its FIN leaves before the next SYN: the kernel counts it inactive first.
+                    held[l].pop_front();
+                }
                 let (client, client_port) = lane.connections[i];
                 let started = now;
                 match Talk::start(lane, l, i, client, client_port, timeout, now) {
@@ -102,8 +115,13 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
                 let lane = &lanes[talk.lane];
                 open[talk.lane] -= 1;
                 let (client, client_port) = lane.connections[talk.index];
-                // Dropping the talk closes its socket, which leaves the epoll set.
+                let answered = said.is_ok();
                 results[talk.lane][talk.index] = Some(finish(lane, client, client_port, said, talk.started, now));
+                if lane.hold > 0 && answered {
+                    epoll.delete(talk.stream.as_fd()).map_err(std::io::Error::from)?;
+                    held[talk.lane].push_back(talk.stream);
+                }
+                // Otherwise dropping the talk closes its socket, which leaves the epoll set.
             }
         }
     }
@@ -198,7 +216,9 @@ impl Talk {
                 IpAddr::V4(v4) => v4.to_string(),
                 IpAddr::V6(v6) => format!("[{v6}]"),
             };
-            let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lvsdr\r\n\r\n");
+            // HTTP/1.1 keeps the connection open after the answer, for a lane that holds it.
+            let version = if lane.hold > 0 { 1 } else { 0 };
+            let request = format!("GET / HTTP/1.{version}\r\nHost: {host}\r\nUser-Agent: lvsdr\r\n\r\n");
             if let Err(e) = self.stream.write_all(request.as_bytes()) {
                 return Some(Err(e));
             }
@@ -245,6 +265,10 @@ impl Talk {
                 self.input.drain(..=end);
                 if !self.banner.starts_with("220") {
                     return Some(Err(std::io::Error::other(format!("unexpected SMTP banner: {}", self.banner))));
+                }
+                if lane.hold > 0 {
+                    // Held: the banner said who answered; no `QUIT`, the session stays open.
+                    return Some(Ok(self.banner.clone()));
                 }
                 if let Err(e) = self.stream.write_all(b"QUIT\r\n") {
                     return Some(Err(e));

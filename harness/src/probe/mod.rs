@@ -178,6 +178,7 @@ mod tests {
                 kind,
                 connections: vec![(client, 0); 5],
                 at_once,
+                hold: 0,
             };
             let lanes = [
                 lane(ports[0], ListenerKind::Http, 3),
