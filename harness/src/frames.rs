@@ -37,6 +37,71 @@ pub struct FrameLog {
     /// of a frame when two services use the same client ports.
     #[serde(default)]
     pub services: BTreeMap<String, Vec<SocketAddr>>,
+    /// The parts of the run after the first, each from its first frame: a
+    /// failover's probes (`lvsdr lab --failover`) reuse the first probes'
+    /// client ends, so a frame is matched with the connections of its part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+}
+
+/// A later part of a run's frames: its own probes, after something changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// What changed, as the checks of the part end: `after failover`.
+    pub name: String,
+    /// Its first frame, an index into [`FrameLog::frames`].
+    pub first_frame: usize,
+    /// Its first connection, an index into the report's connections.
+    pub first_connection: usize,
+}
+
+impl FrameLog {
+    /// Appends the frames of a later part of the run, captured on the same
+    /// ports, whose connections start at `first_connection` in the report.
+    pub fn append(&mut self, later: FrameLog, name: &str, first_connection: usize) {
+        // The same lab's legs: the same ports, but match them by name all the same.
+        let port_of: Vec<u32> = later
+            .ports
+            .iter()
+            .map(|p| {
+                self.ports.iter().position(|q| q == p).unwrap_or_else(|| {
+                    self.ports.push(p.clone());
+                    self.ports.len() - 1
+                }) as u32
+            })
+            .collect();
+        self.parts.push(Part {
+            name: name.to_string(),
+            first_frame: self.frames.len(),
+            first_connection,
+        });
+        self.frames.extend(later.frames.into_iter().map(|mut f| {
+            f.port = port_of.get(f.port as usize).copied().unwrap_or(f.port);
+            f
+        }));
+        self.dropped += later.dropped;
+        self.lost += later.lost;
+        for (service, ends) in later.services {
+            let known = self.services.entry(service).or_default();
+            for end in ends {
+                if !known.contains(&end) {
+                    known.push(end);
+                }
+            }
+        }
+    }
+
+    /// The part a frame belongs to: 0 for the first, `k` for `parts[k - 1]`.
+    fn part_of(&self, frame: usize) -> usize {
+        self.parts.iter().take_while(|p| p.first_frame <= frame).count()
+    }
+
+    /// The connections of part `k`, as a range of the report's connections.
+    fn connections_of(&self, k: usize, all: usize) -> std::ops::Range<usize> {
+        let start = if k == 0 { 0 } else { self.parts[k - 1].first_connection };
+        let end = self.parts.get(k).map(|p| p.first_connection).unwrap_or(all);
+        start.min(all)..end.clamp(start.min(all), all)
+    }
 }
 
 /// A bridge port: the host behind it and that host's interface.
@@ -344,11 +409,14 @@ pub struct Annotated<'a> {
 
 impl<'a> Annotated<'a> {
     pub fn new(log: &'a FrameLog, connections: &'a [ConnectionResult]) -> Annotated<'a> {
-        // Connections by service and client end; several services may use the same client ports.
-        let by_end: HashMap<(&str, SocketAddr), usize> = connections
-            .iter()
-            .enumerate()
-            .map(|(i, c)| ((c.service.as_str(), SocketAddr::new(c.client, c.client_port)), i))
+        // Connections by part, service and client end; several services may
+        // use the same client ports, and each part of the run the same ones again.
+        let by_end: HashMap<(usize, &str, SocketAddr), usize> = (0..=log.parts.len())
+            .flat_map(|k| log.connections_of(k, connections.len()).map(move |i| (k, i)))
+            .map(|(k, i)| {
+                let c = &connections[i];
+                ((k, c.service.as_str(), SocketAddr::new(c.client, c.client_port)), i)
+            })
             .collect();
         let mut services_at: HashMap<SocketAddr, Vec<&str>> = HashMap::new();
         for (service, ends) in &log.services {
@@ -356,16 +424,20 @@ impl<'a> Annotated<'a> {
                 services_at.entry(*end).or_default().push(service);
             }
         }
-        let clients: std::collections::HashSet<SocketAddr> = by_end.keys().map(|(_, c)| *c).collect();
+        let clients: std::collections::HashSet<SocketAddr> = by_end.keys().map(|(_, _, c)| *c).collect();
         let summaries: Vec<Option<Summary>> = log.frames.iter().map(|f| decode(&f.bytes)).collect();
         let connection = summaries
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let (client, other) = s.as_ref()?.ends(|a| clients.contains(a))?;
+                let part = log.part_of(i);
                 match services_at.get(&other) {
-                    Some(services) => services.iter().find_map(|s| by_end.get(&(*s, client)).copied()),
-                    // A log without its services: the first connection from that end.
-                    None => connections.iter().position(|c| SocketAddr::new(c.client, c.client_port) == client),
+                    Some(services) => services.iter().find_map(|s| by_end.get(&(part, *s, client)).copied()),
+                    // A log without its services: the first connection of its part from that end.
+                    None => log
+                        .connections_of(part, connections.len())
+                        .find(|c| SocketAddr::new(connections[*c].client, connections[*c].client_port) == client),
                 }
             })
             .collect();
@@ -418,8 +490,12 @@ impl<'a> Annotated<'a> {
             (None, Some(e)) => format!("no real server answered ({e})"),
             (None, None) => "no real server answered".into(),
         };
+        let part = match self.log.part_of(frame) {
+            0 => String::new(),
+            k => format!("{}: ", self.log.parts[k - 1].name),
+        };
         Some(format!(
-            "{} from {}: {chosen}; {}",
+            "{part}{} from {}: {chosen}; {}",
             c.service,
             SocketAddr::new(c.client, c.client_port),
             self.leg(frame)
@@ -430,6 +506,15 @@ impl<'a> Annotated<'a> {
     /// show why the failed check `name` of `kind` failed; empty for a check
     /// that frames cannot show (the kernel state read back, the counters).
     pub fn evidence(&self, name: &str, kind: CheckKind, vips: &[IpAddr]) -> Vec<usize> {
+        // A check of a later part ends with its name (`connectivity tcp/80 after
+        // failover`): its frames are that part's, the others' the first part's.
+        let (name, part) = self
+            .log
+            .parts
+            .iter()
+            .enumerate()
+            .find_map(|(k, p)| name.strip_suffix(&format!(" {}", p.name)).map(|n| (n, k + 1)))
+            .unwrap_or((name, 0));
         let service = name.split_once(' ').map(|(_, s)| s);
         let of_service = |i: usize| match (self.connection[i], service) {
             (Some(c), Some(s)) => self.connections[c].service == s,
@@ -441,8 +526,12 @@ impl<'a> Annotated<'a> {
             (Some(c), Some(s)) => s.towards(SocketAddr::new(self.connections[c].client, self.connections[c].client_port)),
             _ => false,
         };
-        let numbers =
-            |keep: &dyn Fn(usize) -> bool| -> Vec<usize> { (0..self.log.frames.len()).filter(|i| keep(*i)).map(|i| i + 1).collect() };
+        let numbers = |keep: &dyn Fn(usize) -> bool| -> Vec<usize> {
+            (0..self.log.frames.len())
+                .filter(|i| self.log.part_of(*i) == part && keep(*i))
+                .map(|i| i + 1)
+                .collect()
+        };
         let role = |i: usize| self.role(self.log.frames[i].port as usize);
         let syn = |i: usize| {
             matches!(
@@ -644,6 +733,7 @@ mod tests {
             dropped: 0,
             lost: 0,
             services: BTreeMap::from([("tcp/80".to_string(), vec!["192.168.1.192:80".parse().unwrap()])]),
+            parts: vec![],
         };
         let connections = vec![
             ConnectionResult {
@@ -681,6 +771,32 @@ mod tests {
         assert_eq!(a.leg(0), "client → director");
         assert_eq!(a.leg(2), "rs1 → client");
         assert_eq!(vips(&a), vec![IpAddr::V4(Ipv4Addr::new(192, 168, 1, 192))]);
+    }
+
+    #[test]
+    fn a_later_part_reuses_the_client_ends_and_keeps_its_own_connections() {
+        let (mut log, mut connections) = log();
+        // After a failover the same client end connects again; the new frames
+        // belong to the part's own connection, which the kernel sent to rs2.
+        let mut later = log.clone();
+        later.frames.truncate(2);
+        let mut again = connections[1].clone();
+        again.real_server = None;
+        again.error = Some("connection refused".into());
+        log.append(later, "after failover", connections.len());
+        connections.push(again);
+        let a = Annotated::new(&log, &connections);
+        assert_eq!(a.connection, vec![Some(1), Some(1), Some(1), Some(2), Some(2)]);
+        assert_eq!(
+            a.comment(3).unwrap(),
+            "after failover: tcp/80 from 192.168.1.100:40000: no real server answered (connection refused); client → director"
+        );
+        // Its checks show its own frames (4 and 5); the first part's, the first part's.
+        assert_eq!(
+            a.evidence("connectivity tcp/80 after failover", CheckKind::Connectivity, &[]),
+            vec![4, 5]
+        );
+        assert!(a.evidence("connectivity tcp/80", CheckKind::Connectivity, &[]).is_empty());
     }
 
     #[test]

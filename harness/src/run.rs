@@ -68,6 +68,9 @@ pub fn run_here(topology: &Topology, options: &RunOptions, progress: &mut dyn Fn
     if let Some(mode) = options.failover {
         let outcome = lab.failover(mode, &verify, progress)?;
         report.checks.extend(outcome.checks);
+        if let (Some(log), Some(later)) = (report.frames.as_mut(), outcome.frames) {
+            log.append(later, crate::lab::failover::AFTER_FAILOVER, report.connections.len());
+        }
         report.connections.extend(outcome.connections);
         report.timings_ms.extend(outcome.timings_ms);
         report.pass = crate::report::verdict(&report.checks);

@@ -66,7 +66,7 @@ fn hex(text: &str) -> Vec<u8> {
 #[ignore = "needs root"]
 fn tshark_reads_the_seeds_legs_and_a_faults_frames() {
     require_root();
-    let dir = tempdir();
+    let dir = tempdir("seed");
     let file = dir.join("lab.pcapng");
     let ran = labs_ran(
         &["fixtures/seed-dr.toml".into(), "fixtures/faults/no-arp-sysctls.toml".into()],
@@ -172,8 +172,51 @@ fn tshark_reads_the_seeds_legs_and_a_faults_frames() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = root().join("target").join(format!("pcap-test-{}", std::process::id()));
+/// A failover lab's file holds both parts: the probes through the master
+/// (lb1), then, commented `after failover`, the new connections through the
+/// backup (lb2), whose director leg is lb2's port.
+#[test]
+#[ignore = "needs root"]
+fn a_failovers_frames_follow_the_first_probes_in_the_file() {
+    require_root();
+    let dir = tempdir("failover");
+    let file = dir.join("pair.pcapng");
+    let ran = labs_ran(
+        &["fixtures/pair-dr.toml".into()],
+        &["--failover=link", "--connections", "4", "--pcap", file.to_str().unwrap()],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let frames = tshark(&file);
+    let director_syns = |after: bool| -> Vec<String> {
+        frames
+            .iter()
+            .filter(|f| f["frame.comment"].starts_with("after failover: ") == after)
+            .filter(|f| f["tcp.flags.str"].ends_with("··········S·") && f["frame.comment"].contains("; lb"))
+            .map(|f| f["frame.interface_name"].clone())
+            .collect()
+    };
+    let (before, after) = (director_syns(false), director_syns(true));
+    assert!(!before.is_empty() && before.iter().all(|i| i == "lb1"), "before: {before:?}");
+    assert!(
+        !after.is_empty() && after.iter().all(|i| i == "lb2"),
+        "after the failover: {after:?}"
+    );
+    let first_after = frames
+        .iter()
+        .position(|f| f["frame.comment"].starts_with("after failover: "))
+        .unwrap();
+    assert!(
+        frames[..first_after]
+            .iter()
+            .all(|f| !f["frame.comment"].starts_with("after failover")),
+        "the failover's frames come after the first probes'"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A folder of the test's own: the tests run side by side, and each removes its folder.
+fn tempdir(test: &str) -> std::path::PathBuf {
+    let dir = root().join("target").join(format!("pcap-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

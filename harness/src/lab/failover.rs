@@ -110,6 +110,8 @@ pub struct FailoverOutcome {
     /// The connections of the probes after the failover.
     pub connections: Vec<ConnectionResult>,
     pub timings_ms: BTreeMap<String, u64>,
+    /// The frames of the probes after the failover, when asked for.
+    pub frames: Option<crate::frames::FrameLog>,
 }
 
 /// How long the backup may take: VRRP's master-down interval is three adverts
@@ -310,6 +312,7 @@ impl Lab {
             checks,
             connections: seen.connections,
             timings_ms: timings,
+            frames: seen.frames,
         })
     }
 
@@ -373,8 +376,13 @@ impl Lab {
     }
 }
 
+/// The name a check's part of the run has after the failover: the end of
+/// the check's name, and of the captured frames' comments.
+pub(crate) const AFTER_FAILOVER: &str = "after failover";
+
 fn proofs_after(mut c: Check) -> Check {
-    c.name.push_str(" after failover");
+    c.name.push(' ');
+    c.name.push_str(AFTER_FAILOVER);
     c
 }
 
