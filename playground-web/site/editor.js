@@ -50,7 +50,8 @@ export function createEditor(options) {
   /** The real editor: at once if its code is here, else when it comes. */
   const upgrade = (focus) => {
     if (cm || loaded) return Promise.resolve(mount(loaded, focus));
-    upgrading ||= loadEngine().then((m) => mount(m, focus || preview.matches(":focus")));
+    // Focus follows only if the text still has it: a keyboard user may have tabbed on.
+    upgrading ||= loadEngine().then((m) => mount(m, preview.matches(":focus")));
     return upgrading;
   };
   // Keep what the visitor does while the engine loads.
