@@ -94,15 +94,54 @@ pub fn ipvs(t: &Topology, director: usize, live: &Live, options: &Options, out: 
             continue;
         };
         matched[index] = true;
-        let got = &live.ipvs[index];
-        let edit = format!("ipvsadm -E {id} {}", service_options(s, false));
+        let one = OneService {
+            t,
+            s,
+            want: &want,
+            got: &live.ipvs[index],
+            label: &label,
+            id: &id,
+        };
+        one.settings(out);
+        one.real_servers(options, out);
+    }
+    for (g, _) in live.ipvs.iter().zip(&matched).filter(|(_, m)| !**m) {
+        let label = service_label(g.protocol, g.address, g.port, g.fwmark);
+        out.push(
+            Finding::new(
+                Kind::ServiceUnexpected,
+                format!("service {label} is in the IPVS table, not in the setup"),
+            )
+            .service(&label)
+            .restore([format!("ipvsadm -D {}", live_ipvsadm_id(g))]),
+        );
+    }
+}
+
+/// One service of the setup and the live service that matches it.
+struct OneService<'a> {
+    t: &'a Topology,
+    s: &'a VirtualService,
+    want: &'a ServicePlan,
+    got: &'a super::LiveService,
+    /// How findings name it: `tcp 192.168.1.192:80`.
+    label: &'a str,
+    /// How ipvsadm names it: `-t 192.168.1.192:80`.
+    id: &'a str,
+}
+
+impl OneService<'_> {
+    /// Scheduler, flags and persistence; one `ipvsadm -E` restores them.
+    fn settings(&self, out: &mut Vec<Finding>) {
+        let (want, got, label) = (self.want, self.got, self.label);
+        let edit = format!("ipvsadm -E {} {}", self.id, service_options(self.s, false));
         let mut setting = |key: &str, expected: String, found: String| {
             out.push(
                 Finding::new(
                     Kind::ServiceSetting,
                     format!("service {label}: {key} is {found}, the setup says {expected}"),
                 )
-                .service(&label)
+                .service(label)
                 .key(key)
                 .values(&expected, &found)
                 .restore([edit.clone()]),
@@ -120,96 +159,97 @@ pub fn ipvs(t: &Topology, director: usize, live: &Live, options: &Options, out: 
         if want.flags & 0x1 != 0 && got.netmask != want.netmask {
             setting("persistence netmask", want.netmask.to_string(), got.netmask.to_string());
         }
-        let mut dest_matched = vec![false; got.dests.len()];
-        for (w, d) in want.destinations.iter().zip(&s.destinations) {
-            let server = w.server.to_string();
-            let line = |verb: &str| format!("ipvsadm -{verb} {id} {}", dest_options(t, s, d, false));
-            let Some(k) = got.dests.iter().position(|g| g.address == w.address) else {
+    }
+
+    /// Each real server of the setup against the live ones, then the live
+    /// ones the setup does not have.
+    fn real_servers(&self, options: &Options, out: &mut Vec<Finding>) {
+        let mut dest_matched = vec![false; self.got.dests.len()];
+        for (w, d) in self.want.destinations.iter().zip(&self.s.destinations) {
+            let line = |verb: &str| format!("ipvsadm -{verb} {} {}", self.id, dest_options(self.t, self.s, d, false));
+            let Some(k) = self.got.dests.iter().position(|g| g.address == w.address) else {
                 out.push(
                     Finding::new(
                         Kind::RealServerMissing,
-                        format!("service {label}: real server {server} ({}) is missing", w.address),
+                        format!("service {}: real server {} ({}) is missing", self.label, w.server, w.address),
                     )
-                    .service(&label)
-                    .real_server(&server)
+                    .service(self.label)
+                    .real_server(w.server.to_string())
                     .restore([line("a")]),
                 );
                 continue;
             };
             dest_matched[k] = true;
-            let g = &got.dests[k];
+            // keepalived's checkers set weight 0 on a failing server: a note, not drift.
             let checked = options.keepalived || d.health_check.is_some();
-            if g.weight == 0 && w.weight != 0 && checked {
-                out.push(
-                    Finding::new(
-                        Kind::RealServerQuiesced,
-                        format!(
-                            "service {label}: real server {server} has weight 0 (the setup says {}): quiesced by keepalived's health checker",
-                            w.weight
-                        ),
-                    )
-                    .service(&label)
-                    .real_server(&server)
-                    .key("weight")
-                    .values(w.weight, g.weight),
-                );
-            }
-            let fields = [
-                ("forwarding method", forward_name(w.forward), forward_name(g.forward)),
-                ("port", w.port.to_string(), g.port.to_string()),
-                ("weight", w.weight.to_string(), g.weight.to_string()),
-                ("upper threshold", w.upper_threshold.to_string(), g.upper_threshold.to_string()),
-                ("lower threshold", w.lower_threshold.to_string(), g.lower_threshold.to_string()),
-            ];
-            for (key, expected, found) in fields {
-                if expected == found || (key == "weight" && g.weight == 0 && checked) {
-                    continue;
-                }
-                // The port is part of the real server's identity: delete and add it again.
-                let restore = if key == "port" {
-                    vec![format!("ipvsadm -d {id} -r {}", host_port(g.address, g.port)), line("a")]
-                } else {
-                    vec![line("e")]
-                };
-                out.push(
-                    Finding::new(
-                        Kind::RealServerSetting,
-                        format!("service {label}: real server {server}: {key} is {found}, the setup says {expected}"),
-                    )
-                    .service(&label)
-                    .real_server(&server)
-                    .key(key)
-                    .values(expected, found)
-                    .restore(restore),
-                );
-            }
+            self.real_server(w, &self.got.dests[k], checked, &line, out);
         }
-        for (g, _) in got.dests.iter().zip(&dest_matched).filter(|(_, m)| !**m) {
-            let server = server_name(t, g.address);
+        for (g, _) in self.got.dests.iter().zip(&dest_matched).filter(|(_, m)| !**m) {
+            let server = server_name(self.t, g.address);
             out.push(
                 Finding::new(
                     Kind::RealServerUnexpected,
                     format!(
-                        "service {label}: real server {server} ({}) is not in the setup",
+                        "service {}: real server {server} ({}) is not in the setup",
+                        self.label,
                         host_port(g.address, g.port)
                     ),
                 )
-                .service(&label)
+                .service(self.label)
                 .real_server(server)
-                .restore([format!("ipvsadm -d {id} -r {}", host_port(g.address, g.port))]),
+                .restore([format!("ipvsadm -d {} -r {}", self.id, host_port(g.address, g.port))]),
             );
         }
     }
-    for (g, _) in live.ipvs.iter().zip(&matched).filter(|(_, m)| !**m) {
-        let label = service_label(g.protocol, g.address, g.port, g.fwmark);
-        out.push(
-            Finding::new(
-                Kind::ServiceUnexpected,
-                format!("service {label} is in the IPVS table, not in the setup"),
-            )
-            .service(&label)
-            .restore([format!("ipvsadm -D {}", live_ipvsadm_id(g))]),
-        );
+
+    /// One real server's method, port, weight and thresholds; `line("e")`
+    /// and `line("a")` are its `ipvsadm -e` and `-a` lines.
+    fn real_server(&self, w: &plan::DestPlan, g: &super::LiveDest, checked: bool, line: &dyn Fn(&str) -> String, out: &mut Vec<Finding>) {
+        let (label, server) = (self.label, w.server.to_string());
+        if g.weight == 0 && w.weight != 0 && checked {
+            out.push(
+                Finding::new(
+                    Kind::RealServerQuiesced,
+                    format!(
+                        "service {label}: real server {server} has weight 0 (the setup says {}): quiesced by keepalived's health checker",
+                        w.weight
+                    ),
+                )
+                .service(label)
+                .real_server(&server)
+                .key("weight")
+                .values(w.weight, g.weight),
+            );
+        }
+        let fields = [
+            ("forwarding method", forward_name(w.forward), forward_name(g.forward)),
+            ("port", w.port.to_string(), g.port.to_string()),
+            ("weight", w.weight.to_string(), g.weight.to_string()),
+            ("upper threshold", w.upper_threshold.to_string(), g.upper_threshold.to_string()),
+            ("lower threshold", w.lower_threshold.to_string(), g.lower_threshold.to_string()),
+        ];
+        for (key, expected, found) in fields {
+            if expected == found || (key == "weight" && g.weight == 0 && checked) {
+                continue;
+            }
+            // The port is part of the real server's identity: delete and add it again.
+            let restore = if key == "port" {
+                vec![format!("ipvsadm -d {} -r {}", self.id, host_port(g.address, g.port)), line("a")]
+            } else {
+                vec![line("e")]
+            };
+            out.push(
+                Finding::new(
+                    Kind::RealServerSetting,
+                    format!("service {label}: real server {server}: {key} is {found}, the setup says {expected}"),
+                )
+                .service(label)
+                .real_server(&server)
+                .key(key)
+                .values(expected, found)
+                .restore(restore),
+            );
+        }
     }
 }
 
