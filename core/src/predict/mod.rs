@@ -152,6 +152,13 @@ struct Dest {
     inactive: i64,
 }
 
+impl Dest {
+    /// `ip_vs_dest_conn_overhead`: an active connection weighs 256 inactive ones.
+    fn overhead(&self) -> i64 {
+        (self.active << 8) + self.inactive
+    }
+}
+
 /// The scheduler's own state between connections.
 struct State {
     /// Kernel list order.
@@ -284,165 +291,57 @@ impl State {
     }
 
     fn schedule(&mut self, client: IpAddr, port: u16, vip: IpAddr) -> Option<usize> {
-        let n = self.dests.len();
         match self.scheduler {
-            Scheduler::Rr => {
-                // list_for_each_entry_continue from the last pick, wrapping once.
-                let start = self.cursor.map(|c| c + 1).unwrap_or(0);
-                for k in 0..n {
-                    let i = (start + k) % n;
-                    if self.available(i) {
-                        self.cursor = Some(i);
-                        return Some(i);
-                    }
-                }
-                None
-            }
+            Scheduler::Rr => self.rr(),
             Scheduler::Wrr => self.wrr(),
-            Scheduler::Lc => self
-                .dests
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| d.weight > 0)
-                .fold(None, |best: Option<(usize, i64)>, (i, d)| {
-                    let oh = (d.active << 8) + d.inactive;
-                    match best {
-                        Some((_, b)) if oh >= b => best,
-                        _ => Some((i, oh)),
-                    }
-                })
-                .map(|(i, _)| i),
-            Scheduler::Wlc | Scheduler::Sed => {
-                let overhead = |d: &Dest| {
-                    if self.scheduler == Scheduler::Wlc {
-                        (d.active << 8) + d.inactive
-                    } else {
-                        d.active + 1
-                    }
-                };
-                let mut least: Option<(usize, i64)> = None;
-                for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
-                    let doh = overhead(d);
-                    match least {
-                        None => least = Some((i, doh)),
-                        Some((l, loh)) if loh * d.weight > doh * self.dests[l].weight => least = Some((i, doh)),
-                        _ => {}
-                    }
-                }
-                least.map(|(i, _)| i)
-            }
-            Scheduler::Nq => {
-                let mut least: Option<(usize, i64)> = None;
-                for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
-                    let doh = d.active + 1;
-                    if d.active == 0 {
-                        return Some(i);
-                    }
-                    match least {
-                        Some((l, loh)) if loh * d.weight <= doh * self.dests[l].weight => {}
-                        _ => least = Some((i, doh)),
-                    }
-                }
-                least.map(|(i, _)| i)
-            }
-            Scheduler::Fo => {
-                let mut best: Option<usize> = None;
-                for (i, d) in self.dests.iter().enumerate() {
-                    if d.weight > 0 && best.is_none_or(|b| d.weight > self.dests[b].weight) {
-                        best = Some(i);
-                    }
-                }
-                best
-            }
-            Scheduler::Ovf => {
-                let mut best: Option<usize> = None;
-                for (i, d) in self.dests.iter().enumerate() {
-                    // ip_vs_ovf.c skips a server whose active count *exceeds* its weight.
-                    if d.weight > 0 && d.active <= d.weight && best.is_none_or(|b| d.weight > self.dests[b].weight) {
-                        best = Some(i);
-                    }
-                }
-                best
-            }
-            Scheduler::Sh => {
-                let port = if self.flags & SchedFlag::ShPort.bits() != 0 { port } else { 0 };
-                let key = |offset: u32| {
-                    ((offset.wrapping_add(hash_32(u32::from(port).wrapping_add(fold(client)), SH_TAB_BITS))) as usize) & (SH_TAB_SIZE - 1)
-                };
-                let pick = |s: &State, h: usize| s.buckets[h].as_ref().and_then(|name| s.dests.iter().position(|d| &d.name == name));
-                let first = pick(self, key(0))?;
-                if self.available(first) {
-                    return Some(first);
-                }
-                if self.flags & SchedFlag::ShFallback.bits() == 0 {
-                    return None;
-                }
-                let ihash = key(0) as u32;
-                for offset in 0..SH_TAB_SIZE as u32 {
-                    let roffset = (offset + ihash) % SH_TAB_SIZE as u32;
-                    if let Some(i) = pick(self, key(roffset)) {
-                        if self.available(i) {
-                            return Some(i);
-                        }
-                    }
-                }
-                None
-            }
-            Scheduler::Dh => {
-                // Kernels since 6.x hash the destination with hash_32, as sh does.
-                let h = hash_32(fold(vip), SH_TAB_BITS) as usize;
-                let name = self.buckets.get(h)?.as_ref()?;
-                let i = self.dests.iter().position(|d| &d.name == name)?;
-                self.available(i).then_some(i)
-            }
+            Scheduler::Lc => self.lc(),
+            Scheduler::Wlc => self.weighted_least(Dest::overhead),
+            Scheduler::Sed => self.weighted_least(|d| d.active + 1),
+            Scheduler::Nq => self.nq(),
+            Scheduler::Fo => self.heaviest(|_| true),
+            // ip_vs_ovf.c skips a server whose active count *exceeds* its weight.
+            Scheduler::Ovf => self.heaviest(|d| d.active <= d.weight),
+            Scheduler::Sh => self.sh(client, port),
+            Scheduler::Dh => self.dh(vip),
             Scheduler::Mh => {
-                let table = self.mh.as_ref()?;
                 let port = if self.flags & SchedFlag::MhPort.bits() != 0 { port } else { 0 };
                 let fallback = self.flags & SchedFlag::MhFallback.bits() != 0;
-                let _ = n;
+                let table = self.mh.as_ref()?;
                 table.lookup(client, port, fallback, |i| self.dests.get(i).is_some_and(|d| d.weight > 0))
             }
-            Scheduler::Lblc => {
-                // With one VIP every connection has the same destination
-                // address: the first pick is the least-loaded server (wlc
-                // overhead), and the entry then sticks while that server is
-                // not overloaded (active > weight and a server with half
-                // its load exists).
-                let least = self.least_loaded();
-                match self.cursor {
-                    Some(c) if c < n && self.available(c) && !self.overloaded(c) => Some(c),
-                    _ => {
-                        self.cursor = least;
-                        least
-                    }
-                }
-            }
-            Scheduler::Lblcr => {
-                // The entry holds a set of servers (ip_vs_lblcr.c): the pick
-                // is the set's weighted least-loaded member while that one is
-                // not overloaded; otherwise the least loaded of all is picked
-                // and joins the set, at its head.
-                if let Some(m) = self.set_min() {
-                    if !self.overloaded(m) {
-                        return Some(m);
-                    }
-                }
-                let least = self.least_loaded()?;
-                let id = self.dests[least].id;
-                if !self.set.contains(&id) {
-                    self.set.insert(0, id);
-                }
-                Some(least)
-            }
+            Scheduler::Lblc => self.lblc(),
+            Scheduler::Lblcr => self.lblcr(),
         }
     }
 
-    /// The server with the least connection overhead for its weight, over
-    /// the whole list (`__ip_vs_lblc_schedule`, `__ip_vs_lblcr_schedule`).
-    fn least_loaded(&self) -> Option<usize> {
+    /// rr: `list_for_each_entry_continue` from the last pick, wrapping once.
+    fn rr(&mut self) -> Option<usize> {
+        let n = self.dests.len();
+        let start = self.cursor.map(|c| c + 1).unwrap_or(0);
+        let i = (0..n).map(|k| (start + k) % n).find(|i| self.available(*i))?;
+        self.cursor = Some(i);
+        Some(i)
+    }
+
+    /// lc: the least connection overhead, the first of equals.
+    fn lc(&self) -> Option<usize> {
+        self.dests
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.weight > 0)
+            .fold(None, |best: Option<(usize, i64)>, (i, d)| match best {
+                Some((_, b)) if d.overhead() >= b => best,
+                _ => Some((i, d.overhead())),
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// The least `overhead` for its weight (wlc with the connection
+    /// overhead, sed with active + 1), the first of equals.
+    fn weighted_least(&self, overhead: impl Fn(&Dest) -> i64) -> Option<usize> {
         let mut least: Option<(usize, i64)> = None;
         for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
-            let doh = (d.active << 8) + d.inactive;
+            let doh = overhead(d);
             match least {
                 None => least = Some((i, doh)),
                 Some((l, loh)) if loh * d.weight > doh * self.dests[l].weight => least = Some((i, doh)),
@@ -452,6 +351,98 @@ impl State {
         least.map(|(i, _)| i)
     }
 
+    /// nq: the first idle server, else the least active + 1 for its weight,
+    /// the last of equals.
+    fn nq(&self) -> Option<usize> {
+        let mut least: Option<(usize, i64)> = None;
+        for (i, d) in self.dests.iter().enumerate().filter(|(_, d)| d.weight > 0) {
+            let doh = d.active + 1;
+            if d.active == 0 {
+                return Some(i);
+            }
+            match least {
+                Some((l, loh)) if loh * d.weight <= doh * self.dests[l].weight => {}
+                _ => least = Some((i, doh)),
+            }
+        }
+        least.map(|(i, _)| i)
+    }
+
+    /// fo and ovf: the heaviest server that `may` take the connection, the first of equals.
+    fn heaviest(&self, may: impl Fn(&Dest) -> bool) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, d) in self.dests.iter().enumerate() {
+            if d.weight > 0 && may(d) && best.is_none_or(|b| d.weight > self.dests[b].weight) {
+                best = Some(i);
+            }
+        }
+        best
+    }
+
+    /// sh: the bucket of the client's address (and port, with `sh-port`);
+    /// with `sh-fallback`, the next available bucket around the table.
+    fn sh(&self, client: IpAddr, port: u16) -> Option<usize> {
+        let port = if self.flags & SchedFlag::ShPort.bits() != 0 { port } else { 0 };
+        let key = |offset: u32| {
+            ((offset.wrapping_add(hash_32(u32::from(port).wrapping_add(fold(client)), SH_TAB_BITS))) as usize) & (SH_TAB_SIZE - 1)
+        };
+        let pick = |h: usize| {
+            self.buckets[h]
+                .as_ref()
+                .and_then(|name| self.dests.iter().position(|d| &d.name == name))
+        };
+        let first = pick(key(0))?;
+        if self.available(first) {
+            return Some(first);
+        }
+        if self.flags & SchedFlag::ShFallback.bits() == 0 {
+            return None;
+        }
+        let ihash = key(0) as u32;
+        (0..SH_TAB_SIZE as u32)
+            .filter_map(|offset| pick(key((offset + ihash) % SH_TAB_SIZE as u32)))
+            .find(|i| self.available(*i))
+    }
+
+    /// dh: the bucket of the destination address. Kernels since 6.x hash it
+    /// with hash_32, as sh does.
+    fn dh(&self, vip: IpAddr) -> Option<usize> {
+        let h = hash_32(fold(vip), SH_TAB_BITS) as usize;
+        let name = self.buckets.get(h)?.as_ref()?;
+        let i = self.dests.iter().position(|d| &d.name == name)?;
+        self.available(i).then_some(i)
+    }
+
+    /// lblc: with one VIP every connection has the same destination address.
+    /// The first pick is wlc's, and the entry then sticks while that server
+    /// is not overloaded.
+    fn lblc(&mut self) -> Option<usize> {
+        match self.cursor {
+            Some(c) if c < self.dests.len() && self.available(c) && !self.overloaded(c) => Some(c),
+            _ => {
+                self.cursor = self.weighted_least(Dest::overhead);
+                self.cursor
+            }
+        }
+    }
+
+    /// lblcr: the entry holds a set of servers (ip_vs_lblcr.c). The pick is
+    /// the set's weighted least-loaded member while that one is not
+    /// overloaded; otherwise wlc's choice over all, which joins the set at its head.
+    fn lblcr(&mut self) -> Option<usize> {
+        if let Some(m) = self.set_min() {
+            if !self.overloaded(m) {
+                return Some(m);
+            }
+        }
+        let least = self.weighted_least(Dest::overhead)?;
+        let id = self.dests[least].id;
+        if !self.set.contains(&id) {
+            self.set.insert(0, id);
+        }
+        Some(least)
+    }
+
     /// lblcr's `ip_vs_dest_set_min`: the first member with a weight, then
     /// any later member with less overhead for its weight.
     fn set_min(&self) -> Option<usize> {
@@ -459,7 +450,7 @@ impl State {
         let mut least = members.find(|i| self.dests[*i].weight > 0)?;
         for i in members {
             let (d, l) = (&self.dests[i], &self.dests[least]);
-            if ((l.active << 8) + l.inactive) * d.weight > ((d.active << 8) + d.inactive) * l.weight {
+            if l.overhead() * d.weight > d.overhead() * l.weight {
                 least = i;
             }
         }
