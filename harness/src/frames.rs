@@ -96,6 +96,17 @@ impl FrameLog {
         self.parts.iter().take_while(|p| p.first_frame <= frame).count()
     }
 
+    /// A check's name without its part's, and the part: a check of a later
+    /// part ends with the part's name (`connectivity tcp/80 after failover`),
+    /// the others are the first part's.
+    fn part_of_check<'n>(&self, name: &'n str) -> (&'n str, usize) {
+        self.parts
+            .iter()
+            .enumerate()
+            .find_map(|(k, p)| name.strip_suffix(&format!(" {}", p.name)).map(|n| (n, k + 1)))
+            .unwrap_or((name, 0))
+    }
+
     /// The connections of part `k`, as a range of the report's connections.
     fn connections_of(&self, k: usize, all: usize) -> std::ops::Range<usize> {
         let start = if k == 0 { 0 } else { self.parts[k - 1].first_connection };
@@ -506,15 +517,7 @@ impl<'a> Annotated<'a> {
     /// show why the failed check `name` of `kind` failed; empty for a check
     /// that frames cannot show (the kernel state read back, the counters).
     pub fn evidence(&self, name: &str, kind: CheckKind, vips: &[IpAddr]) -> Vec<usize> {
-        // A check of a later part ends with its name (`connectivity tcp/80 after
-        // failover`): its frames are that part's, the others' the first part's.
-        let (name, part) = self
-            .log
-            .parts
-            .iter()
-            .enumerate()
-            .find_map(|(k, p)| name.strip_suffix(&format!(" {}", p.name)).map(|n| (n, k + 1)))
-            .unwrap_or((name, 0));
+        let (name, part) = self.log.part_of_check(name);
         let service = name.split_once(' ').map(|(_, s)| s);
         let of_service = |i: usize| match (self.connection[i], service) {
             (Some(c), Some(s)) => self.connections[c].service == s,

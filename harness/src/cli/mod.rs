@@ -9,6 +9,7 @@ mod kernel;
 mod lab;
 mod lint;
 mod pcap;
+mod predict;
 mod sarif;
 mod summary;
 
@@ -194,29 +195,7 @@ enum Cmd {
         input: InputOptions,
     },
     /// Predict which real server each new connection gets, with the kernel schedulers' semantics.
-    Predict {
-        /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
-        /// dumps, keepalived.conf files, read as one setup (a director's script with the real
-        /// servers' script, a keepalived.conf with a real-server script).
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Only this service, as `tcp/80`.
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long, default_value_t = 8)]
-        connections: usize,
-        /// Number of distinct client addresses, used in turn.
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
-        /// Each connection stays open until N later ones have opened (the kernel counts it
-        /// active meanwhile), as `lvsdr lab --hold N` holds them; 0 closes each before the next.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        hold: usize,
-        #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
-        #[command(flatten)]
-        input: InputOptions,
-    },
+    Predict(predict::PredictArgs),
     /// Print the lab plan (namespaces, addresses, sysctls, IPVS table, probes) as JSON.
     Plan {
         /// The input: a topology (TOML, JSON), or one or more of: ipvsadm scripts, `ipvsadm -S`
@@ -371,57 +350,7 @@ pub fn run(cli: Cli) -> Outcome {
             print!("{}", lvsdr_core::render::render(&t, a));
             Ok(Exit::Success)
         }
-        Cmd::Predict {
-            files,
-            service,
-            connections,
-            clients,
-            hold,
-            format,
-            input,
-        } => {
-            let (_, t) = load(&files, &input)?;
-            let mut predictions = lvsdr_core::predict::predict_held(&t, connections, clients, hold);
-            if let Some(s) = &service {
-                predictions.retain(|p| &p.service == s);
-                if predictions.is_empty() {
-                    eprintln!(
-                        "error: no service `{s}` in {}; it has: {}",
-                        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
-                        t.services.iter().map(|s| t.label(s)).collect::<Vec<_>>().join(", ")
-                    );
-                    return Err(Exit::Unusable);
-                }
-            }
-            if format == OutputFormat::Json {
-                println!("{}", serde_json::to_string_pretty(&predictions).unwrap_or_default());
-            } else {
-                for p in &predictions {
-                    let picks: Vec<String> = p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect();
-                    let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                    let held = match hold {
-                        0 => String::new(),
-                        n if n >= connections => ", each held open to the end".to_string(),
-                        n => format!(", each held open until {n} more have opened"),
-                    };
-                    println!(
-                        "{} ({}), {connections} connections from {clients} client(s){held}:",
-                        p.service, p.scheduler
-                    );
-                    println!("  picks:  {}", picks.join(" "));
-                    println!(
-                        "  split:  {}{}",
-                        counts.join(", "),
-                        if p.unscheduled > 0 {
-                            format!(", unscheduled: {}", p.unscheduled)
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
-            }
-            Ok(Exit::Success)
-        }
+        Cmd::Predict(a) => predict::predict(a),
         Cmd::Plan { files, connections, input } => {
             let (_, t) = load(&files, &input)?;
             println!(
