@@ -1,6 +1,6 @@
 //! `lvsdr lab`: build the lab for one or more topologies and prove DR.
 
-use super::{load, Exit, InputOptions, Outcome, OutputFormat};
+use super::{load, Exit, InputOptions, Outcome, OutputFormat, TrafficOptions};
 use lvsdr_harness::apply::ApplyWith;
 use lvsdr_harness::lab::failover::{Failover, Pair};
 use lvsdr_harness::run::{self, KernelChoice, RunOptions};
@@ -18,19 +18,8 @@ pub struct LabArgs {
     /// kernel (one UML boot for all); one report each, exit 1 if any fails.
     #[arg(long)]
     each: bool,
-    /// Connections per service.
-    #[arg(long, default_value_t = 8)]
-    connections: usize,
-    /// Client addresses to connect from, in turn (for schedulers that hash the source).
-    #[arg(long, default_value_t = 1)]
-    clients: usize,
-    /// Hold each connection of a service open until N later ones have opened (HTTP/1.1
-    /// kept alive, SMTP without QUIT), so that the least-connection schedulers (lc, wlc,
-    /// sed, nq, ovf, lblc, lblcr) pick with active connections in their counts; the
-    /// prediction holds them the same way (`lvsdr predict --hold N`). 0, the default,
-    /// closes each connection before the next opens.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    hold: usize,
+    #[command(flatten)]
+    traffic: TrafficOptions,
     /// Run this many copies of the lab at once in one kernel (they must not collide).
     #[arg(long, default_value_t = 1)]
     parallel: usize,
@@ -88,8 +77,8 @@ impl LabArgs {
     fn options(&self) -> RunOptions {
         RunOptions {
             kernel: self.kernel,
-            connections: self.connections,
-            clients: self.clients,
+            connections: self.traffic.connections,
+            clients: self.traffic.clients,
             parallel: self.parallel,
             timeout: std::time::Duration::from_secs(self.timeout),
             verify: lvsdr_harness::VerifyOptions {
@@ -104,7 +93,7 @@ impl LabArgs {
                 self.apply_with
             },
             failover: self.failover,
-            hold: self.hold,
+            hold: self.traffic.hold,
         }
     }
 }
@@ -118,7 +107,6 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
     let LabArgs {
         files,
         each,
-        connections,
         format,
         keep,
         verbose,
@@ -180,10 +168,11 @@ pub fn lab(a: LabArgs, color: bool) -> Outcome {
     }
     for (group, topology) in groups.iter().zip(&topologies) {
         eprintln!(
-            "lvsdr lab {}: {} service(s), {} real server(s), {connections} connection(s) per service",
+            "lvsdr lab {}: {} service(s), {} real server(s), {} connection(s) per service",
             group.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
             topology.services.len(),
-            topology.real_servers.len()
+            topology.real_servers.len(),
+            options.connections
         );
     }
     match lvsdr_harness::launch::run_labs(&topologies, &options, &mut progress) {
@@ -221,7 +210,7 @@ fn keep_lab(topology: &lvsdr_core::Topology, options: &RunOptions) -> Outcome {
         return Err(Exit::Unusable);
     }
     let interrupted = uml::catch_interrupts();
-    let plan = lvsdr_core::plan::plan(topology, options.connections, options.clients);
+    let plan = lvsdr_core::plan::plan_held(topology, options.connections, options.clients, options.hold);
     let lab = lvsdr_harness::Lab::build(topology, plan, options.apply, &mut |l| eprintln!("  · {l}")).map_err(|e| {
         eprintln!("error: {e}");
         Exit::Broken

@@ -96,6 +96,24 @@ impl InputFormat {
     }
 }
 
+/// The connections `lvsdr lab` opens and `lvsdr predict` predicts: one set
+/// of options, so that both say the same of the same flags.
+#[derive(clap::Args, Clone, Copy)]
+struct TrafficOptions {
+    /// Connections per service.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Client addresses the connections come from, in turn (for schedulers that hash the source).
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Hold each connection of a service open until N later ones have opened (in the lab:
+    /// HTTP/1.1 kept alive, SMTP without QUIT), so that the least-connection schedulers
+    /// (lc, wlc, sed, nq, ovf, lblc, lblcr) pick with active connections in their counts.
+    /// 0, the default, closes each connection before the next opens.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    hold: usize,
+}
+
 /// How the input files are read: the options of every command that reads them.
 #[derive(clap::Args)]
 struct InputOptions {

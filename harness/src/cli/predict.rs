@@ -1,6 +1,6 @@
 //! `lvsdr predict`: which real server the kernel gives each new connection.
 
-use super::{load, Exit, InputOptions, Outcome, OutputFormat};
+use super::{load, Exit, InputOptions, Outcome, OutputFormat, TrafficOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -13,15 +13,8 @@ pub struct PredictArgs {
     /// Only this service, as `tcp/80`.
     #[arg(long)]
     service: Option<String>,
-    #[arg(long, default_value_t = 8)]
-    connections: usize,
-    /// Number of distinct client addresses, used in turn.
-    #[arg(long, default_value_t = 1)]
-    clients: usize,
-    /// Each connection stays open until N later ones have opened (the kernel counts it
-    /// active meanwhile), as `lvsdr lab --hold N` holds them; 0 closes each before the next.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    hold: usize,
+    #[command(flatten)]
+    traffic: TrafficOptions,
     #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
     #[command(flatten)]
@@ -30,7 +23,12 @@ pub struct PredictArgs {
 
 pub fn predict(a: PredictArgs) -> Outcome {
     let (_, t) = load(&a.files, &a.input)?;
-    let mut predictions = lvsdr_core::predict::predict_held(&t, a.connections, a.clients, a.hold);
+    let TrafficOptions {
+        connections,
+        clients,
+        hold,
+    } = a.traffic;
+    let mut predictions = lvsdr_core::predict::predict_held(&t, connections, clients, hold);
     if let Some(s) = &a.service {
         predictions.retain(|p| &p.service == s);
         if predictions.is_empty() {
@@ -46,17 +44,17 @@ pub fn predict(a: PredictArgs) -> Outcome {
         println!("{}", serde_json::to_string_pretty(&predictions).unwrap_or_default());
         return Ok(Exit::Success);
     }
-    let held = match a.hold {
+    let held = match hold {
         0 => String::new(),
-        n if n >= a.connections => ", each held open to the end".to_string(),
+        n if n >= connections => ", each held open to the end".to_string(),
         n => format!(", each held open until {n} more have opened"),
     };
     for p in &predictions {
         let picks: Vec<String> = p.pick_names().into_iter().map(|x| x.unwrap_or_else(|| "-".into())).collect();
         let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         println!(
-            "{} ({}), {} connections from {} client(s){held}:",
-            p.service, p.scheduler, a.connections, a.clients
+            "{} ({}), {connections} connections from {clients} client(s){held}:",
+            p.service, p.scheduler
         );
         println!("  picks:  {}", picks.join(" "));
         let unscheduled = if p.unscheduled > 0 {

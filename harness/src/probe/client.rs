@@ -96,21 +96,7 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
             Err(e) => return Err(e.into()),
         };
         now = Instant::now();
-        let mut ended: Vec<(usize, std::io::Result<String>)> = Vec::new();
-        for ev in &events[..n] {
-            let slot = ev.data() as usize;
-            if let Some(talk) = slots.get_mut(slot).and_then(Option::as_mut) {
-                if let Some(said) = talk.step(ev.events(), &lanes[talk.lane], now) {
-                    ended.push((slot, said));
-                }
-            }
-        }
-        for (slot, talk) in slots.iter().enumerate() {
-            if talk.as_ref().is_some_and(|t| t.deadline <= now) && !ended.iter().any(|(s, _)| *s == slot) {
-                ended.push((slot, Err(std::io::Error::from(ErrorKind::TimedOut))));
-            }
-        }
-        for (slot, said) in ended {
+        for (slot, said) in ended(&mut slots, &events[..n], lanes, now) {
             if let Some(talk) = slots[slot].take() {
                 let lane = &lanes[talk.lane];
                 open[talk.lane] -= 1;
@@ -126,6 +112,26 @@ pub fn probe_lanes(lanes: &[Lane], timeout: Duration) -> std::io::Result<Vec<Vec
         }
     }
     Ok(results.into_iter().map(|lane| lane.into_iter().flatten().collect()).collect())
+}
+
+/// The conversations that ended in this round, by slot: those the events
+/// finished, then those past their deadline.
+fn ended(slots: &mut [Option<Talk>], events: &[EpollEvent], lanes: &[Lane], now: Instant) -> Vec<(usize, std::io::Result<String>)> {
+    let mut ended: Vec<(usize, std::io::Result<String>)> = Vec::new();
+    for ev in events {
+        let slot = ev.data() as usize;
+        if let Some(talk) = slots.get_mut(slot).and_then(Option::as_mut) {
+            if let Some(said) = talk.step(ev.events(), &lanes[talk.lane], now) {
+                ended.push((slot, said));
+            }
+        }
+    }
+    for (slot, talk) in slots.iter().enumerate() {
+        if talk.as_ref().is_some_and(|t| t.deadline <= now) && !ended.iter().any(|(s, _)| *s == slot) {
+            ended.push((slot, Err(std::io::Error::from(ErrorKind::TimedOut))));
+        }
+    }
+    ended
 }
 
 fn finish(
